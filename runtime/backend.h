@@ -1,0 +1,94 @@
+/* backend.h - the per-device table of kernels (ggml's backend idea).
+ *
+ * The op layer (runtime/op_*.c) checks arguments, allocates outputs and records autograd nodes;
+ * the computation itself goes through the table of the tensors' device.  A kernel receives
+ * tensors whose shapes are already checked and whose outputs are allocated (contiguous unless
+ * stated), returns 0 or -1 with hub_err().  Inputs may be strided views unless a slot says
+ * "contiguous"; the op layer makes them contiguous where the kernel requires it.  The CPU table
+ * is kernels/cpu/backend_cpu.c; a CUDA table would sit in kernels/cuda/.
+ */
+#ifndef HUB_BACKEND_H
+#define HUB_BACKEND_H
+
+#include "internal.h"
+
+typedef enum hub_binop { HUB_BIN_ADD, HUB_BIN_SUB, HUB_BIN_MUL, HUB_BIN_DIV } hub_binop;
+
+typedef enum hub_unop {
+  HUB_UN_NEG, HUB_UN_EXP, HUB_UN_LOG, HUB_UN_SQRT, HUB_UN_RSQRT, HUB_UN_ABS,
+  HUB_UN_RELU, HUB_UN_TANH, HUB_UN_SIGMOID, HUB_UN_GELU_ERF, HUB_UN_GELU_TANH,
+  HUB_UN_POW,    /* x ^ alpha */
+  HUB_UN_LINEAR, /* alpha * x + beta */
+  HUB_UN_RECIP,  /* alpha / x */
+  HUB_UN_COUNT
+} hub_unop;
+
+typedef enum hub_redop { HUB_RED_SUM, HUB_RED_MEAN, HUB_RED_MAX } hub_redop;
+
+typedef struct hub_backend {
+  const char *name;
+  /* dst = src elementwise with dtype conversion; same shape (src may have 0 strides). */
+  int (*copy)(hub_tensor *dst, const hub_tensor *src);
+  int (*fill)(hub_tensor *t, double v);
+  /* out = a op b; a and b already expanded to out's shape (0 strides); f32. */
+  int (*binary)(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+  /* a += alpha * b in place; b expanded to a's shape; f32. */
+  int (*axpy)(hub_tensor *a, const hub_tensor *b, float alpha);
+  /* y = op(x) (x contiguous f32, y contiguous f32). */
+  int (*unary)(int op, const hub_tensor *x, hub_tensor *y, float alpha, float beta);
+  /* gx = gy * op'(x) (x, gy, gx contiguous f32). */
+  int (*unary_backward)(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
+                        float alpha, float beta);
+  /* out[..., M, N] = a[..., M, K] b[..., K, N] (+ bias[N]); a and b strided views with batch
+   * dimensions already expanded to out's (0 strides allowed); out contiguous f32. */
+  int (*matmul)(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, hub_tensor *out);
+  /* Reduces x (contiguous f32) over dim into out (same ndim, size 1 at dim, contiguous).
+   * For HUB_RED_MAX, idx (i64, like out) receives the first position of the maximum (may be NULL). */
+  int (*reduce)(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx);
+  /* y = softmax or log_softmax of x over dim (contiguous f32). */
+  int (*softmax)(const hub_tensor *x, int dim, int log, hub_tensor *y);
+  int (*softmax_backward)(const hub_tensor *y, const hub_tensor *gy, int dim, int log,
+                          hub_tensor *gx);
+  /* x viewed as [rows, n] (contiguous); w, b [n] or NULL; mean, rstd [rows] f32 outputs. */
+  int (*layer_norm)(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps,
+                    hub_tensor *y, hub_tensor *mean, hub_tensor *rstd);
+  /* gw, gb may be NULL (not wanted). */
+  int (*layer_norm_backward)(const hub_tensor *x, const hub_tensor *w, const hub_tensor *mean,
+                             const hub_tensor *rstd, const hub_tensor *gy, hub_tensor *gx,
+                             hub_tensor *gw, hub_tensor *gb);
+  /* mask (u8, contiguous) = uniform >= p from the reserved stream; y = x * mask / (1 - p). */
+  int (*dropout)(const hub_tensor *x, float p, uint64_t key, uint64_t counter, hub_tensor *y,
+                 hub_tensor *mask);
+  /* out = gy * mask / (1 - p). */
+  int (*dropout_backward)(const hub_tensor *gy, const hub_tensor *mask, float p, hub_tensor *gx);
+  /* x viewed as [outer, n, inner] (contiguous); ids [k] i64/i32 in [0, n) (checked here);
+   * out [outer, k, inner]. */
+  int (*gather)(const hub_tensor *x, const hub_tensor *ids, hub_tensor *out);
+  /* gx [outer, n, inner] += gy [outer, k, inner] at ids (duplicates accumulate). */
+  int (*scatter_add)(hub_tensor *gx, const hub_tensor *ids, const hub_tensor *gy);
+  /* out = cond ? a : b; all expanded to out's shape; cond bool/u8. */
+  int (*where)(const hub_tensor *cond, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+  /* logits [N, C] contiguous; target [N]; loss scalar out; lse [N] saved for backward;
+   * count of targets that are not ignore_index written to *count. */
+  int (*cross_entropy)(const hub_tensor *logits, const hub_tensor *target, int64_t ignore_index,
+                       float smoothing, hub_tensor *loss, hub_tensor *lse, int64_t *count);
+  int (*cross_entropy_backward)(const hub_tensor *logits, const hub_tensor *target,
+                                const hub_tensor *lse, int64_t ignore_index, float smoothing,
+                                float gscale, hub_tensor *glogits);
+  /* q [B, Lq, D], k and v [B, Lk, D] contiguous; mask [B, Lq, Lk] (0 strides allowed) or NULL;
+   * out [B, Lq, D]; probs [B, Lq, Lk] saved for backward. */
+  int (*attention)(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+                   const hub_tensor *mask, float scale, hub_tensor *out, hub_tensor *probs);
+  int (*attention_backward)(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+                            const hub_tensor *probs, const hub_tensor *gout, float scale,
+                            hub_tensor *gq, hub_tensor *gk, hub_tensor *gv);
+  /* Threads for this backend's parallel loops. */
+  void (*set_num_threads)(int n);
+} hub_backend;
+
+/* The table for a device, or NULL with an error when that backend is not built/available. */
+const hub_backend *hub_backend_for(int device);
+/* Registration (called by each backend once). */
+void hub_backend_register(int device, const hub_backend *b);
+
+#endif

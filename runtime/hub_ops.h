@@ -1,0 +1,93 @@
+/* hub_ops.h - differentiable tensor operations.
+ *
+ * Every op checks its arguments (shapes, dtypes, devices) and returns NULL with a message naming
+ * the op on bad input, dispatches the computation to the backend of the tensors' device, and
+ * records an autograd node when grad mode is on and an input requires gradients.  Arithmetic is
+ * in f32 (other float dtypes are accepted where stated and converted); index tensors are i64 or
+ * i32 holding 0-based ids.  Dimensions are 0-based; negative ones count from the end.
+ */
+#ifndef HUB_OPS_H
+#define HUB_OPS_H
+
+#include "hub_tensor.h"
+
+/* ---- elementwise binary, with broadcasting (numpy rules) ---- */
+hub_tensor *hub_add(hub_tensor *a, hub_tensor *b);
+hub_tensor *hub_sub(hub_tensor *a, hub_tensor *b);
+hub_tensor *hub_mul(hub_tensor *a, hub_tensor *b);
+hub_tensor *hub_div(hub_tensor *a, hub_tensor *b);
+/* a + alpha*b in place into a (not recorded; for optimizers and gradient accumulation). */
+int hub_add_(hub_tensor *a, hub_tensor *b, double alpha);
+
+/* ---- scalar forms ---- */
+hub_tensor *hub_add_scalar(hub_tensor *a, double s);   /* a + s */
+hub_tensor *hub_mul_scalar(hub_tensor *a, double s);   /* a * s */
+hub_tensor *hub_rsub_scalar(hub_tensor *a, double s);  /* s - a */
+hub_tensor *hub_rdiv_scalar(hub_tensor *a, double s);  /* s / a */
+hub_tensor *hub_pow(hub_tensor *a, double p);          /* a ^ p */
+
+/* ---- elementwise unary ---- */
+hub_tensor *hub_neg(hub_tensor *a);
+hub_tensor *hub_exp(hub_tensor *a);
+hub_tensor *hub_log(hub_tensor *a);
+hub_tensor *hub_sqrt(hub_tensor *a);
+hub_tensor *hub_rsqrt(hub_tensor *a);
+hub_tensor *hub_abs(hub_tensor *a);
+hub_tensor *hub_relu(hub_tensor *a);
+hub_tensor *hub_tanh(hub_tensor *a);
+hub_tensor *hub_sigmoid(hub_tensor *a);
+/* approximate = 0: x*Phi(x) with erf; 1: the tanh form. */
+hub_tensor *hub_gelu(hub_tensor *a, int approximate);
+
+/* ---- matrix products ---- */
+/* 1-d and 2-d as torch.matmul; >2-d is a batched product with broadcast batch dimensions.
+ * Transposed operands (views) are used in place, never copied. */
+hub_tensor *hub_matmul(hub_tensor *a, hub_tensor *b);
+/* x[..., in] times w[out, in] transposed, plus bias[out] (bias may be NULL). */
+hub_tensor *hub_linear(hub_tensor *x, hub_tensor *w, hub_tensor *bias);
+
+/* ---- reductions over dims (ndims = 0 reduces everything) ---- */
+hub_tensor *hub_sum(hub_tensor *a, int ndims, const int *dims, int keepdim);
+hub_tensor *hub_mean(hub_tensor *a, int ndims, const int *dims, int keepdim);
+hub_tensor *hub_max(hub_tensor *a, int dim, int keepdim);      /* values; gradient to the first max */
+hub_tensor *hub_argmax(hub_tensor *a, int dim, int keepdim);   /* i64, 0-based; not differentiable */
+/* Sums `a` down to `shape` (the inverse of broadcasting). */
+hub_tensor *hub_sum_to(hub_tensor *a, int ndim, const int64_t *shape);
+
+/* ---- normalisation and activations over a dimension ---- */
+hub_tensor *hub_softmax(hub_tensor *a, int dim);
+hub_tensor *hub_log_softmax(hub_tensor *a, int dim);
+/* Over the last `normalized_ndim` dimensions; weight and bias may be NULL. */
+hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weight,
+                           hub_tensor *bias, double eps);
+/* Zeroes elements with probability p and scales the rest by 1/(1-p); identity when !train. */
+hub_tensor *hub_dropout(hub_tensor *x, double p, int train);
+
+/* ---- indexing ---- */
+/* weight[V, D] gathered by ids (any shape, 0-based) -> [..., D]. Backward scatter-adds. */
+hub_tensor *hub_embedding(hub_tensor *weight, hub_tensor *ids);
+hub_tensor *hub_index_select(hub_tensor *a, int dim, hub_tensor *index);
+/* mask (bool/u8, broadcast to a) set to value. */
+hub_tensor *hub_masked_fill(hub_tensor *a, hub_tensor *mask, double value);
+/* cond ? a : b, all broadcast together. */
+hub_tensor *hub_where(hub_tensor *cond, hub_tensor *a, hub_tensor *b);
+hub_tensor *hub_concat(int n, hub_tensor **ts, int dim);
+/* Splits dim into pieces of the given sizes; writes n new references into out. */
+int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **out);
+
+/* ---- losses ---- */
+/* logits [N, C] (or [C]), target i64/i32 [N] of 0-based classes; mean over targets that are not
+ * ignore_index; label_smoothing in [0, 1). */
+hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ignore_index,
+                              double label_smoothing);
+/* mean((a - b)^2) */
+hub_tensor *hub_mse_loss(hub_tensor *a, hub_tensor *b);
+
+/* ---- attention ---- */
+/* softmax(q k^T * scale + mask) v with q [.., Lq, D], k and v [.., Lk, D]; mask is additive
+ * (broadcast to [.., Lq, Lk]) or NULL; scale <= 0 means 1/sqrt(D).  Fused: the probabilities
+ * are computed once and kept for the backward. */
+hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tensor *mask,
+                          double scale);
+
+#endif

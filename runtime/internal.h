@@ -1,0 +1,133 @@
+/* internal.h - what the runtime's own files share and the public API does not show:
+ * error helpers, the storage, the caching allocator, the autograd node and the recording helpers
+ * that ops use.  Not installed; kernels/ include it too.
+ */
+#ifndef HUB_INTERNAL_H
+#define HUB_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hub.h"
+
+#if defined(__GNUC__)
+#define HUB_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define HUB_PRINTF(a, b)
+#endif
+
+/* ---- errors (error.c) ---- */
+/* Sets the thread's message; returns -1 / NULL so callers can `return hub_err(...)`. */
+int hub_err(const char *fmt, ...) HUB_PRINTF(1, 2);
+void *hub_errp(const char *fmt, ...) HUB_PRINTF(1, 2);
+
+/* ---- storage and allocator (alloc.c) ---- */
+struct hub_storage {
+  void *base;
+  size_t nbytes;
+  int32_t refcount;
+  int32_t device;
+  void (*free_fn)(void *); /* set for wrapped memory; NULL for allocator memory */
+  void *ctx;
+};
+/* 64-byte aligned, served from the per-device cache when possible. NULL + error when out of memory. */
+void *hub_mem_alloc(int device, size_t nbytes);
+void hub_mem_free(int device, void *p, size_t nbytes);
+hub_storage *hub_storage_new(int device, size_t nbytes);
+void hub_storage_retain(hub_storage *s);
+void hub_storage_release(hub_storage *s);
+
+/* ---- tensors (tensor.c) ---- */
+/* A contiguous tensor of the given shape, uninitialised; copies shape from `like` when ndim < 0. */
+hub_tensor *hub_tensor_empty_like(const hub_tensor *like, int dtype);
+/* A new view header over t's storage with the given geometry (no autograd). */
+hub_tensor *hub_tensor_alias(const hub_tensor *t, int ndim, const int64_t *shape,
+                             const int64_t *stride, int64_t offset);
+/* Normalises a possibly negative dim; sets an error naming `op` when out of range. */
+int hub_norm_dim(const char *op, int dim, int ndim);
+/* Broadcast shape of a and b into out (returns ndim or -1 with an error naming op). */
+int hub_broadcast_shape(const char *op, const hub_tensor *a, const hub_tensor *b, int64_t *out);
+bool hub_same_shape(const hub_tensor *a, const hub_tensor *b);
+/* Checks that t is a float tensor on a known device; names op and argument in the error. */
+int hub_check_float(const char *op, const char *arg, const hub_tensor *t);
+int hub_check_index(const char *op, const char *arg, const hub_tensor *t);
+int hub_check_same_device(const char *op, const hub_tensor *a, const hub_tensor *b);
+/* Views with autograd off, for kernels and backward functions. */
+hub_tensor *hub_expand_raw(const hub_tensor *t, int ndim, const int64_t *shape);
+
+/* ---- f16 / bf16 (dtype.c) ---- */
+float hub_half_to_float(uint16_t h);
+uint16_t hub_float_to_half(float f);
+float hub_bf16_to_float(uint16_t h);
+uint16_t hub_float_to_bf16(float f);
+
+/* ---- RNG (rng.c) ---- */
+/* Reserves `n` numbers of the global counter-based stream; returns the key and first counter so
+ * that kernels can generate them in parallel and still deterministically. */
+void hub_rng_reserve(uint64_t n, uint64_t *key, uint64_t *counter);
+/* The i-th 32-bit random number of stream (key, counter + i). */
+uint32_t hub_rng_u32(uint64_t key, uint64_t counter);
+/* Uniform in [0,1) and standard normal, from counters c and c+1. */
+float hub_rng_uniform(uint64_t key, uint64_t counter);
+
+/* ---- autograd (autograd.c) ---- */
+typedef struct hub_edge {
+  hub_node *fn;        /* node that produced the input (retained), or NULL */
+  int32_t out_index;   /* which output of fn */
+  hub_tensor *leaf;    /* leaf that requires grad (retained), or NULL */
+  int32_t ndim, dtype; /* the input's geometry, for shaping its gradient */
+  int64_t shape[HUB_MAX_DIMS];
+} hub_edge;
+
+/* Computes gradients of the inputs from those of the outputs.  gout[j] may be NULL (no gradient
+ * reached output j: treat as zeros).  Fill gin[i] with a new reference for each input with
+ * hub_node_needs(n, i) true; leave the others NULL.  Return 0 or -1 with an error. */
+typedef int (*hub_backward_fn)(hub_node *n, hub_tensor **gout, hub_tensor **gin);
+
+enum { HUB_NODE_SAVED = 8, HUB_NODE_ARGS = 8 };
+
+struct hub_node {
+  int32_t refcount;
+  int32_t n_in, n_out;
+  uint64_t seq;                         /* creation order */
+  const char *name;
+  hub_backward_fn backward;
+  hub_edge *edges;                      /* n_in */
+  hub_tensor *saved[HUB_NODE_SAVED];    /* retained; released after backward */
+  int32_t n_saved;
+  double f[HUB_NODE_ARGS];              /* scalar arguments */
+  int64_t i[HUB_NODE_ARGS];             /* integer arguments */
+  void *ctx;                            /* extra state, freed with ctx_free */
+  void (*ctx_free)(void *);
+  hub_tensor **grads;                   /* n_out gradient slots, used during backward */
+  int32_t mark;
+};
+
+/* Creates a node if grad mode is on and any input requires grad, else returns NULL (not an
+ * error).  The node is attached to `out` (out->grad_fn, out->requires_grad); the returned pointer
+ * is borrowed (out owns it).  inputs[i] may be NULL for optional arguments. */
+hub_node *hub_record(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
+                     hub_tensor *out);
+/* The same for an op with several outputs. */
+hub_node *hub_record_multi(const char *name, hub_backward_fn bw, int n_in,
+                           hub_tensor *const *inputs, int n_out, hub_tensor *const *outs);
+/* Keeps t for the backward (retained); returns its slot. */
+int hub_node_save(hub_node *n, hub_tensor *t);
+bool hub_node_needs(const hub_node *n, int input);
+void hub_node_retain(hub_node *n);
+void hub_node_release(hub_node *n);
+/* Runs fn with grad mode off and restores it. Used by backward functions composed of ops. */
+#define HUB_NO_GRAD_BEGIN int hub__prev_grad = hub_set_grad_enabled(0)
+#define HUB_NO_GRAD_END hub_set_grad_enabled(hub__prev_grad)
+
+/* ---- small helpers ---- */
+static inline int64_t hub_numel_of(int ndim, const int64_t *shape) {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= shape[i];
+  return n;
+}
+/* Releases several tensors (NULL allowed). */
+void hub_release_all(int n, hub_tensor **ts);
+
+#endif
