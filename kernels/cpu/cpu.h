@@ -1,0 +1,68 @@
+/* cpu.h - the CPU kernels behind the CPU backend table (backend_cpu.c).  Each follows the
+ * contract of its slot in runtime/backend.h.  oneDNN primitives are created once per shape and
+ * kept in the cache of dnnl_cache.c; the rest are OpenMP loops. */
+#ifndef HUB_CPU_H
+#define HUB_CPU_H
+
+#include "../../runtime/backend.h"
+
+/* copy.c */
+int cpu_copy(hub_tensor *dst, const hub_tensor *src);
+int cpu_fill(hub_tensor *t, double v);
+/* binary.c */
+int cpu_binary(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+int cpu_axpy(hub_tensor *a, const hub_tensor *b, float alpha);
+int cpu_where(const hub_tensor *cond, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+/* unary.c (oneDNN eltwise) */
+int cpu_unary(int op, const hub_tensor *x, hub_tensor *y, float alpha, float beta);
+int cpu_unary_backward(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
+                       float alpha, float beta);
+/* matmul.c (oneDNN matmul) */
+int cpu_matmul(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, hub_tensor *out);
+/* reduce.c */
+int cpu_reduce(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx);
+/* softmax.c (oneDNN softmax / logsoftmax) */
+int cpu_softmax(const hub_tensor *x, int dim, int log, hub_tensor *y);
+int cpu_softmax_backward(const hub_tensor *y, const hub_tensor *gy, int dim, int log,
+                         hub_tensor *gx);
+/* layer_norm.c (oneDNN layer normalization) */
+int cpu_layer_norm(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps,
+                   hub_tensor *y, hub_tensor *mean, hub_tensor *rstd);
+int cpu_layer_norm_backward(const hub_tensor *x, const hub_tensor *w, const hub_tensor *mean,
+                            const hub_tensor *rstd, const hub_tensor *gy, hub_tensor *gx,
+                            hub_tensor *gw, hub_tensor *gb);
+/* dropout.c */
+int cpu_dropout(const hub_tensor *x, float p, uint64_t key, uint64_t counter, hub_tensor *y,
+                hub_tensor *mask);
+int cpu_dropout_backward(const hub_tensor *gy, const hub_tensor *mask, float p, hub_tensor *gx);
+/* index.c */
+int cpu_gather(const hub_tensor *x, const hub_tensor *ids, hub_tensor *out);
+int cpu_scatter_add(hub_tensor *gx, const hub_tensor *ids, const hub_tensor *gy);
+/* loss.c */
+int cpu_cross_entropy(const hub_tensor *logits, const hub_tensor *target, int64_t ignore_index,
+                      float smoothing, hub_tensor *loss, hub_tensor *lse, int64_t *count);
+int cpu_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *target,
+                               const hub_tensor *lse, int64_t ignore_index, float smoothing,
+                               float gscale, hub_tensor *glogits);
+/* attention.c */
+int cpu_attention(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+                  const hub_tensor *mask, float scale, hub_tensor *out, hub_tensor *probs);
+int cpu_attention_backward(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+                           const hub_tensor *probs, const hub_tensor *gout, float scale,
+                           hub_tensor *gq, hub_tensor *gk, hub_tensor *gv);
+
+/* dnnl_cache.c: the shared engine, a per-thread stream and the primitive cache. */
+#include <oneapi/dnnl/dnnl.h>
+dnnl_engine_t cpu_dnnl_engine(void);
+dnnl_stream_t cpu_dnnl_stream(void);
+/* Looks up a primitive by key (any bytes); NULL when absent. */
+dnnl_primitive_t cpu_dnnl_cache_get(const void *key, size_t keylen);
+/* Stores a primitive under key (the cache owns it afterwards). */
+void cpu_dnnl_cache_put(const void *key, size_t keylen, dnnl_primitive_t p);
+/* A memory descriptor for a tensor's geometry (strides kept). */
+int cpu_dnnl_md(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const int64_t *stride);
+/* Executes p with (arg, tensor data) pairs; wraps memories around the data without copying. */
+int cpu_dnnl_exec(const char *op, dnnl_primitive_t p, int nargs, const int *args,
+                  const dnnl_memory_desc_t *mds, void *const *ptrs);
+
+#endif
