@@ -1,0 +1,360 @@
+/* op_reduce.c - reductions: sum, mean, max, argmax and sum_to (the inverse of broadcasting).
+ *
+ * The input is made contiguous f32 (through the differentiable hub_contiguous / hub_to_dtype,
+ * so autograd sees those steps), then the reduced dimensions are handled one group at a time:
+ * adjacent reduced dimensions are merged, and each group is one call of the backend's reduce
+ * slot on a [outer, n, inner] view.  The result always has the keepdim shape first; without
+ * keepdim it is a view that drops the reduced dimensions.  Integer and bool inputs are summed in
+ * f32 and returned as i64 (exact up to 2^24); max of integers returns the input's dtype.
+ *
+ * Backward: sum and mean expand the gradient back to the input's shape (mean scales by
+ * 1/count); max sends each gradient to the first maximum, whose position the forward kept.
+ * sum_to is composed of sum (keepdim) and a reshape, so its backward is an expand.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+
+static void contig_strides(int ndim, const int64_t *shape, int64_t *stride) {
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; i--) {
+    stride[i] = s;
+    s *= shape[i] > 0 ? shape[i] : 1;
+  }
+}
+
+/* A contiguous f32 version of a (new reference), recorded for autograd. */
+static hub_tensor *as_f32(hub_tensor *a) {
+  if (a->dtype == HUB_F32) return hub_contiguous(a);
+  hub_tensor *f = hub_to_dtype(a, HUB_F32);
+  if (!f) return NULL;
+  hub_tensor *c = hub_contiguous(f);
+  hub_tensor_release(f);
+  return c;
+}
+
+/* Fills red[] from (ndims, dims); ndims == 0 means every dimension. */
+static int parse_dims(const char *op, const hub_tensor *a, int ndims, const int *dims, bool *red) {
+  for (int i = 0; i < HUB_MAX_DIMS; i++) red[i] = false;
+  if (ndims < 0 || (ndims > 0 && !dims)) return hub_err("%s: bad dimension list", op);
+  if (ndims == 0) {
+    for (int i = 0; i < a->ndim; i++) red[i] = true;
+    return 0;
+  }
+  for (int k = 0; k < ndims; k++) {
+    if (a->ndim == 0 && (dims[k] == 0 || dims[k] == -1)) continue; /* a scalar's only "dim" */
+    int d = hub_norm_dim(op, dims[k], a->ndim);
+    if (d < 0) return -1;
+    if (red[d]) return hub_err("%s: dim %d repeated in the dimension list", op, dims[k]);
+    red[d] = true;
+  }
+  return 0;
+}
+
+/* Reduces x (contiguous f32) over the dims marked in red, keeping them as size 1.
+ * For HUB_RED_MAX exactly one dim is marked and *idx receives the positions (i64). */
+static hub_tensor *reduce_raw(int op, hub_tensor *x, const bool *red, hub_tensor **idx) {
+  const hub_backend *be = hub_backend_for(x->device);
+  if (!be) return NULL;
+  /* merge adjacent dims of the same kind */
+  int ng = 0;
+  int64_t gs[HUB_MAX_DIMS];
+  bool gr[HUB_MAX_DIMS];
+  for (int i = 0; i < x->ndim; i++) {
+    if (ng > 0 && gr[ng - 1] == red[i]) {
+      gs[ng - 1] *= x->shape[i];
+    } else {
+      gs[ng] = x->shape[i];
+      gr[ng] = red[i];
+      ng++;
+    }
+  }
+  int64_t kshape[HUB_MAX_DIMS], kstride[HUB_MAX_DIMS];
+  for (int i = 0; i < x->ndim; i++) kshape[i] = red[i] ? 1 : x->shape[i];
+  contig_strides(x->ndim, kshape, kstride);
+
+  hub_tensor *cur = hub_tensor_retain(x);
+  bool reduced = false;
+  for (int g = ng - 1; g >= 0; g--) {
+    if (!gr[g] || (gs[g] == 1 && op != HUB_RED_MAX)) continue;
+    int64_t outer = 1, inner = 1;
+    for (int j = 0; j < g; j++) outer *= gs[j];
+    for (int j = g + 1; j < ng; j++) inner *= gs[j];
+    int64_t v3[3] = {outer, gs[g], inner}, s3[3] = {gs[g] * inner, inner, 1};
+    int64_t o3[3] = {outer, 1, inner};
+    hub_tensor *view = hub_tensor_alias(cur, 3, v3, s3, cur->offset);
+    hub_tensor *res = hub_tensor_empty(HUB_F32, 3, o3, x->device);
+    hub_tensor *ix = (op == HUB_RED_MAX && idx) ? hub_tensor_empty(HUB_I64, 3, o3, x->device) : NULL;
+    int rc = (!view || !res || (op == HUB_RED_MAX && idx && !ix)) ? -1
+                                                                  : be->reduce(op, view, 1, res, ix);
+    hub_tensor_release(view);
+    hub_tensor_release(cur);
+    if (rc) {
+      hub_tensor_release(res);
+      hub_tensor_release(ix);
+      return NULL;
+    }
+    if (ix) {
+      *idx = hub_tensor_alias(ix, x->ndim, kshape, kstride, ix->offset);
+      hub_tensor_release(ix);
+      if (!*idx) {
+        hub_tensor_release(res);
+        return NULL;
+      }
+    }
+    cur = res;
+    gs[g] = 1;
+    reduced = true;
+  }
+  if (!reduced) { /* only size-1 dims were reduced: a copy */
+    hub_tensor *res = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
+    if (!res || be->copy(res, cur)) {
+      hub_tensor_release(res);
+      hub_tensor_release(cur);
+      return NULL;
+    }
+    hub_tensor_release(cur);
+    cur = res;
+  }
+  hub_tensor *out = hub_tensor_alias(cur, x->ndim, kshape, kstride, cur->offset);
+  hub_tensor_release(cur);
+  return out;
+}
+
+/* The keepdim result r viewed without the reduced dims (consumes r). */
+static hub_tensor *drop_dims(hub_tensor *r, const bool *red) {
+  int64_t shape[HUB_MAX_DIMS], stride[HUB_MAX_DIMS];
+  int nd = 0;
+  for (int i = 0; i < r->ndim; i++)
+    if (!red[i]) shape[nd++] = r->shape[i];
+  contig_strides(nd, shape, stride);
+  hub_tensor *out = hub_tensor_alias(r, nd, shape, stride, r->offset);
+  hub_tensor_release(r);
+  return out;
+}
+
+/* ---- sum / mean ---- */
+
+/* gout expanded back to the input's shape (edge 0), times scale. */
+static int expand_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
+  if (!hub_node_needs(n, 0)) return 0;
+  const hub_edge *e = &n->edges[0];
+  if (!gout[0]) {
+    gin[0] = hub_tensor_new(HUB_F32, e->ndim, e->shape, HUB_CPU);
+    return gin[0] ? 0 : -1;
+  }
+  int64_t kshape[HUB_MAX_DIMS];
+  uint64_t mask = (uint64_t)n->i[0];
+  for (int i = 0; i < e->ndim; i++) kshape[i] = (mask >> i) & 1 ? 1 : e->shape[i];
+  hub_tensor *g = hub_reshape(gout[0], e->ndim, kshape);
+  hub_tensor *ge = g ? hub_expand(g, e->ndim, e->shape) : NULL;
+  hub_tensor *gc = ge ? hub_contiguous(ge) : NULL;
+  hub_tensor_release(g);
+  hub_tensor_release(ge);
+  if (!gc) return -1;
+  if (n->f[0] != 1.0) {
+    hub_tensor *s = hub_mul_scalar(gc, n->f[0]);
+    hub_tensor_release(gc);
+    gc = s;
+    if (!gc) return -1;
+  }
+  gin[0] = gc;
+  return 0;
+}
+
+static hub_tensor *sum_mean(const char *op, int redop, hub_tensor *a, int ndims, const int *dims,
+                            int keepdim) {
+  if (!a) return hub_errp("%s: tensor is NULL", op);
+  bool red[HUB_MAX_DIMS];
+  if (parse_dims(op, a, ndims, dims, red)) return NULL;
+  hub_tensor *x = as_f32(a);
+  if (!x) return NULL;
+  hub_tensor *r = reduce_raw(redop, x, red, NULL);
+  if (!r) {
+    hub_tensor_release(x);
+    return NULL;
+  }
+  int64_t count = 1;
+  uint64_t mask = 0;
+  for (int i = 0; i < a->ndim; i++)
+    if (red[i]) {
+      count *= a->shape[i];
+      mask |= (uint64_t)1 << i;
+    }
+  hub_tensor *out = keepdim ? r : drop_dims(r, red);
+  if (!out) {
+    hub_tensor_release(x);
+    return NULL;
+  }
+  hub_node *n = hub_record(op, expand_backward, 1, &x, out);
+  if (n) {
+    n->i[0] = (int64_t)mask;
+    n->f[0] = redop == HUB_RED_MEAN ? (count ? 1.0 / (double)count : 0.0) : 1.0;
+  }
+  hub_tensor_release(x);
+  if (redop == HUB_RED_SUM && !hub_dtype_is_float(a->dtype)) {
+    hub_tensor *o = hub_to_dtype(out, HUB_I64);
+    hub_tensor_release(out);
+    out = o;
+  }
+  return out;
+}
+
+hub_tensor *hub_sum(hub_tensor *a, int ndims, const int *dims, int keepdim) {
+  return sum_mean("sum", HUB_RED_SUM, a, ndims, dims, keepdim);
+}
+
+hub_tensor *hub_mean(hub_tensor *a, int ndims, const int *dims, int keepdim) {
+  return sum_mean("mean", HUB_RED_MEAN, a, ndims, dims, keepdim);
+}
+
+/* ---- max / argmax ---- */
+
+/* Each gradient goes to the first maximum: gx[a, idx[a, j], j] += g[a, j]. */
+static int max_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
+  if (!hub_node_needs(n, 0)) return 0;
+  const hub_edge *e = &n->edges[0];
+  hub_tensor *gx = hub_tensor_new(HUB_F32, e->ndim, e->shape, HUB_CPU);
+  if (!gx) return -1;
+  if (gout[0]) {
+    hub_tensor *idx = n->saved[0];
+    if (gout[0]->device != HUB_CPU || idx->device != HUB_CPU) {
+      hub_tensor_release(gx);
+      return hub_err("max: backward is only implemented on cpu");
+    }
+    hub_tensor *g = gout[0]->dtype == HUB_F32 ? hub_contiguous(gout[0])
+                                              : hub_to_dtype(gout[0], HUB_F32);
+    hub_tensor *gc = g ? hub_contiguous(g) : NULL;
+    hub_tensor_release(g);
+    if (!gc) {
+      hub_tensor_release(gx);
+      return -1;
+    }
+    int dim = (int)n->i[0];
+    int64_t outer = 1, inner = 1, len = e->ndim ? e->shape[dim] : 1;
+    for (int i = 0; i < dim; i++) outer *= e->shape[i];
+    for (int i = dim + 1; i < e->ndim; i++) inner *= e->shape[i];
+    const float *gp = gc->data;
+    const int64_t *ip = idx->data;
+    float *xp = gx->data;
+    for (int64_t a = 0; a < outer; a++)
+      for (int64_t j = 0; j < inner; j++) {
+        int64_t o = a * inner + j;
+        xp[(a * len + ip[o]) * inner + j] += gp[o];
+      }
+    hub_tensor_release(gc);
+  }
+  gin[0] = gx;
+  return 0;
+}
+
+/* values and/or positions of the max over dim. */
+static int max_impl(const char *op, hub_tensor *a, int dim, int keepdim, hub_tensor **values,
+                    hub_tensor **indices) {
+  if (!a) return hub_err("%s: tensor is NULL", op);
+  bool red[HUB_MAX_DIMS] = {false};
+  int d = 0;
+  if (a->ndim > 0) {
+    d = hub_norm_dim(op, dim, a->ndim);
+    if (d < 0) return -1;
+    if (a->shape[d] == 0) return hub_err("%s: cannot reduce over an empty dimension %d", op, dim);
+    red[d] = true;
+  } else if (dim != 0 && dim != -1) {
+    return hub_err("%s: dim %d out of range for 0-d tensor", op, dim);
+  }
+  hub_tensor *x = as_f32(a);
+  if (!x) return -1;
+  hub_tensor *idx = NULL, *r;
+  if (a->ndim == 0) { /* a scalar: itself, at position 0 */
+    r = reduce_raw(HUB_RED_SUM, x, red, NULL);
+    idx = r ? hub_tensor_new(HUB_I64, 0, NULL, a->device) : NULL;
+  } else {
+    r = reduce_raw(HUB_RED_MAX, x, red, &idx);
+  }
+  if (!r || !idx) {
+    hub_tensor_release(r);
+    hub_tensor_release(idx);
+    hub_tensor_release(x);
+    return -1;
+  }
+  if (values) {
+    hub_tensor *out = keepdim ? hub_tensor_retain(r) : drop_dims(hub_tensor_retain(r), red);
+    if (out) {
+      hub_node *n = hub_record("max", max_backward, 1, &x, out);
+      if (n) {
+        n->i[0] = d;
+        hub_node_save(n, idx);
+      }
+      if (!hub_dtype_is_float(a->dtype)) {
+        hub_tensor *o = hub_to_dtype(out, a->dtype);
+        hub_tensor_release(out);
+        out = o;
+      }
+    }
+    *values = out;
+  }
+  if (indices) *indices = keepdim ? hub_tensor_retain(idx) : drop_dims(hub_tensor_retain(idx), red);
+  hub_tensor_release(r);
+  hub_tensor_release(idx);
+  hub_tensor_release(x);
+  if ((values && !*values) || (indices && !*indices)) {
+    if (values) hub_tensor_release(*values);
+    if (indices) hub_tensor_release(*indices);
+    return -1;
+  }
+  return 0;
+}
+
+hub_tensor *hub_max(hub_tensor *a, int dim, int keepdim) {
+  hub_tensor *v = NULL;
+  return max_impl("max", a, dim, keepdim, &v, NULL) ? NULL : v;
+}
+
+hub_tensor *hub_argmax(hub_tensor *a, int dim, int keepdim) {
+  hub_tensor *i = NULL;
+  return max_impl("argmax", a, dim, keepdim, NULL, &i) ? NULL : i;
+}
+
+/* ---- sum_to ---- */
+
+hub_tensor *hub_sum_to(hub_tensor *a, int ndim, const int64_t *shape) {
+  if (!a) return hub_errp("sum_to: tensor is NULL");
+  if (ndim < 0 || ndim > a->ndim || (ndim > 0 && !shape)) {
+    char sa[128];
+    return hub_errp("sum_to: cannot sum %s down to %d dimensions", hub_shape_str(a, sa, sizeof sa),
+                    ndim);
+  }
+  int lead = a->ndim - ndim;
+  int dims[HUB_MAX_DIMS], nd = 0;
+  bool trivial = true; /* every summed dim has size 1: a reshape is enough */
+  for (int i = 0; i < a->ndim; i++) {
+    bool sum_it;
+    if (i < lead) {
+      sum_it = true;
+    } else if (shape[i - lead] == a->shape[i]) {
+      sum_it = false;
+    } else if (shape[i - lead] == 1) {
+      sum_it = true;
+    } else {
+      char sa[128], st[128];
+      int p = 0;
+      st[p++] = '[';
+      for (int k = 0; k < ndim && p < 100; k++)
+        p += snprintf(st + p, sizeof st - (size_t)p, k ? ",%lld" : "%lld", (long long)shape[k]);
+      snprintf(st + p, sizeof st - (size_t)p, "]");
+      return hub_errp("sum_to: cannot sum %s down to %s", hub_shape_str(a, sa, sizeof sa), st);
+    }
+    if (sum_it) {
+      dims[nd++] = i;
+      if (a->shape[i] != 1) trivial = false;
+    }
+  }
+  if (nd == 0) return hub_tensor_retain(a);
+  if (trivial) return hub_reshape(a, ndim, shape);
+  hub_tensor *s = hub_sum(a, nd, dims, 1);
+  if (!s) return NULL;
+  hub_tensor *out = hub_reshape(s, ndim, shape);
+  hub_tensor_release(s);
+  return out;
+}
