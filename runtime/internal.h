@@ -102,6 +102,7 @@ struct hub_node {
   void (*ctx_free)(void *);
   hub_tensor **grads;                   /* n_out gradient slots, used during backward */
   int32_t mark;
+  int32_t consumed;                     /* backward already ran through it */
 };
 
 /* Creates a node if grad mode is on and any input requires grad, else returns NULL (not an

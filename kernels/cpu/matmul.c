@@ -1,0 +1,133 @@
+/* matmul.c - (batched) matrix products through oneDNN's matmul primitive.
+ *
+ * Operands are passed with their strides, so transposed views (x^T in a backward pass, w^T in a
+ * linear layer) cost nothing: oneDNN reads them in place.  Broadcast batch dimensions (stride 0)
+ * become size-1 dimensions in the descriptor, which oneDNN broadcasts itself.  An operand whose
+ * last two strides are not a plain row- or column-major layout is copied first.  One primitive is
+ * created per geometry and cached (dnnl_cache.c).
+ */
+#include <string.h>
+
+#include "cpu.h"
+
+typedef struct mm_key {
+  char kind[8];
+  int32_t ndim, has_bias;
+  int64_t adims[HUB_MAX_DIMS], astr[HUB_MAX_DIMS];
+  int64_t bdims[HUB_MAX_DIMS], bstr[HUB_MAX_DIMS];
+  int64_t odims[HUB_MAX_DIMS];
+} mm_key;
+
+/* Describes operand t (already expanded to the output's batch dims) for oneDNN. */
+static void describe(const hub_tensor *t, int64_t *dims, int64_t *str) {
+  int n = t->ndim;
+  for (int i = 0; i < n; i++) {
+    dims[i] = t->shape[i];
+    str[i] = t->stride[i];
+    if (i < n - 2 && t->stride[i] == 0) dims[i] = 1;
+  }
+  /* Size-1 dims may carry any stride; give them a harmless one oneDNN accepts. */
+  for (int i = n - 1; i >= 0; i--) {
+    if (dims[i] == 1) {
+      int64_t s = 1;
+      for (int j = i + 1; j < n; j++)
+        if (dims[j] * str[j] > s) s = dims[j] * str[j];
+      str[i] = s;
+    }
+  }
+}
+
+static int plain(const hub_tensor *t) {
+  int n = t->ndim;
+  int64_t r = t->shape[n - 2], c = t->shape[n - 1], sr = t->stride[n - 2], sc = t->stride[n - 1];
+  if (r == 1 || c == 1) return 1;
+  return (sc == 1 && sr >= c) || (sr == 1 && sc >= r);
+}
+
+static hub_tensor *packed_copy(const hub_tensor *t) {
+  hub_tensor *c = hub_tensor_empty(HUB_F32, t->ndim, t->shape, t->device);
+  if (c && cpu_copy(c, t)) {
+    hub_tensor_release(c);
+    return NULL;
+  }
+  return c;
+}
+
+int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bias, hub_tensor *out) {
+  int n = out->ndim;
+  int64_t M = out->shape[n - 2], N = out->shape[n - 1], K = a0->shape[n - 1];
+  if (hub_tensor_numel(out) == 0) return 0;
+  if (K == 0) { /* empty sum: out = bias or 0 */
+    if (cpu_fill(out, 0)) return -1;
+    if (bias) {
+      hub_tensor *bb = hub_expand_raw(bias, out->ndim, out->shape);
+      int rc = bb ? cpu_axpy(out, bb, 1.0f) : -1;
+      hub_tensor_release(bb);
+      return rc;
+    }
+    return 0;
+  }
+  (void)M;
+  (void)N;
+  hub_tensor *ac = NULL, *bc = NULL;
+  const hub_tensor *a = a0, *b = b0;
+  if (!plain(a)) a = ac = packed_copy(a0);
+  if (!plain(b)) b = bc = packed_copy(b0);
+  int rc = -1;
+  if (!a || !b) goto done;
+
+  mm_key key;
+  memset(&key, 0, sizeof key);
+  memcpy(key.kind, "matmul", 7);
+  key.ndim = n;
+  key.has_bias = bias != NULL;
+  describe(a, key.adims, key.astr);
+  describe(b, key.bdims, key.bstr);
+  memcpy(key.odims, out->shape, sizeof(int64_t) * (size_t)n);
+
+  dnnl_memory_desc_t amd, bmd, omd, biasmd;
+  int64_t bias_dims[HUB_MAX_DIMS];
+  if (cpu_dnnl_md(&amd, n, key.adims, key.astr) || cpu_dnnl_md(&bmd, n, key.bdims, key.bstr) ||
+      cpu_dnnl_md(&omd, n, out->shape, NULL))
+    goto done;
+  if (bias) {
+    for (int i = 0; i < n; i++) bias_dims[i] = 1;
+    bias_dims[n - 1] = out->shape[n - 1];
+    if (cpu_dnnl_md(&biasmd, n, bias_dims, NULL)) goto done;
+  }
+  dnnl_primitive_t p = cpu_dnnl_cache_get(&key, sizeof key);
+  if (!p) {
+    dnnl_matmul_desc_t desc;
+    dnnl_primitive_desc_t pd;
+    if (dnnl_matmul_desc_init(&desc, &amd, &bmd, bias ? &biasmd : NULL, &omd) != dnnl_success ||
+        dnnl_primitive_desc_create(&pd, &desc, NULL, cpu_dnnl_engine(), NULL) != dnnl_success) {
+      hub_err("matmul: oneDNN has no implementation for this layout");
+      goto done;
+    }
+    dnnl_status_t st = dnnl_primitive_create(&p, pd);
+    dnnl_primitive_desc_destroy(pd);
+    if (st != dnnl_success) {
+      hub_err("matmul: oneDNN primitive creation failed");
+      goto done;
+    }
+    cpu_dnnl_cache_put(&key, sizeof key, p);
+    p = cpu_dnnl_cache_get(&key, sizeof key);
+    if (!p) {
+      hub_err("matmul: primitive cache failure");
+      goto done;
+    }
+  }
+  /* The bias may itself be a strided 1-d view: make it dense. */
+  hub_tensor *biasc = NULL;
+  const hub_tensor *bi = bias;
+  if (bias && bias->stride[bias->ndim - 1] != 1 && bias->shape[bias->ndim - 1] > 1) bi = biasc = packed_copy(bias);
+  int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
+  dnnl_memory_desc_t mds[4] = {amd, bmd, omd, biasmd};
+  void *ptrs[4] = {a->data, b->data, out->data, bi ? bi->data : NULL};
+  rc = cpu_dnnl_exec("matmul", p, bias ? 4 : 3, args, mds, ptrs);
+  hub_tensor_release(biasc);
+done:
+  hub_tensor_release(ac);
+  hub_tensor_release(bc);
+  return rc;
+}

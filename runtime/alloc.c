@@ -1,0 +1,157 @@
+/* alloc.c - the caching allocator and storages.
+ *
+ * Training allocates the same activation sizes every step; going to the OS each time costs page
+ * faults (large blocks are mmap'ed by malloc and returned on free).  So freed blocks are kept in
+ * per-size-class free lists and handed out again.  A size is rounded up to its class: 64-byte
+ * steps up to 1 KiB, then 8 classes per power of two (at most 12.5% slack).  Every block is
+ * 64-byte aligned.  The cache is bounded (hub_mem_set_cache_limit); blocks beyond the bound go
+ * back to the OS, so resident memory stays flat over a long loop.  A free block stores the link
+ * to the next one in its first bytes (CPU memory only; a device backend keeps its own lists).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { N_CLASSES = 16 + 8 * 64 };
+
+typedef struct free_block { struct free_block *next; } free_block;
+
+typedef struct device_cache {
+  pthread_mutex_t lock;
+  free_block *lists[N_CLASSES];
+  hub_mem_stats stats;
+  int64_t limit;
+} device_cache;
+
+static device_cache g_cpu = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = (int64_t)1 << 30};
+static int64_t g_allocated_total;
+
+/* Class index and rounded size of a request. */
+static int size_class(size_t n, size_t *rounded) {
+  if (n <= 1024) {
+    size_t r = (n + 63) & ~(size_t)63;
+    if (r == 0) r = 64;
+    *rounded = r;
+    return (int)(r / 64) - 1; /* 0..15 */
+  }
+  int lg = 63 - __builtin_clzll((unsigned long long)(n - 1)); /* 2^lg < n <= 2^(lg+1) */
+  size_t step = ((size_t)1 << lg) / 8;
+  size_t r = (n + step - 1) / step * step;
+  int sub = (int)((r >> lg) == 2 ? 8 : ((r - ((size_t)1 << lg)) / step));
+  *rounded = r;
+  int cls = 16 + (lg - 10) * 8 + sub - 1;
+  return cls < N_CLASSES ? cls : -1;
+}
+
+void *hub_mem_alloc(int device, size_t nbytes) {
+  if (device != HUB_CPU) return hub_errp("alloc: device %s has no allocator in this build", hub_device_name(device));
+  size_t rounded;
+  int cls = size_class(nbytes, &rounded);
+  device_cache *c = &g_cpu;
+  void *p = NULL;
+  pthread_mutex_lock(&c->lock);
+  if (cls >= 0 && c->lists[cls]) {
+    free_block *b = c->lists[cls];
+    c->lists[cls] = b->next;
+    c->stats.cached_bytes -= (int64_t)rounded;
+    p = b;
+  }
+  c->stats.alloc_count++;
+  pthread_mutex_unlock(&c->lock);
+  if (!p) {
+    p = aligned_alloc(64, rounded);
+    if (!p) return hub_errp("alloc: out of memory allocating %zu bytes", nbytes);
+    __atomic_fetch_add(&c->stats.os_alloc_count, 1, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_lock(&c->lock);
+  c->stats.live_bytes += (int64_t)rounded;
+  if (c->stats.live_bytes > c->stats.peak_bytes) c->stats.peak_bytes = c->stats.live_bytes;
+  pthread_mutex_unlock(&c->lock);
+  __atomic_fetch_add(&g_allocated_total, (int64_t)rounded, __ATOMIC_RELAXED);
+  return p;
+}
+
+void hub_mem_free(int device, void *p, size_t nbytes) {
+  if (!p) return;
+  size_t rounded;
+  int cls = size_class(nbytes, &rounded);
+  device_cache *c = &g_cpu;
+  pthread_mutex_lock(&c->lock);
+  c->stats.live_bytes -= (int64_t)rounded;
+  if (cls >= 0 && c->stats.cached_bytes + (int64_t)rounded <= c->limit) {
+    free_block *b = p;
+    b->next = c->lists[cls];
+    c->lists[cls] = b;
+    c->stats.cached_bytes += (int64_t)rounded;
+    p = NULL;
+  }
+  pthread_mutex_unlock(&c->lock);
+  free(p);
+}
+
+void hub_mem_get_stats(int device, hub_mem_stats *out) {
+  memset(out, 0, sizeof *out);
+  if (device != HUB_CPU) return;
+  pthread_mutex_lock(&g_cpu.lock);
+  *out = g_cpu.stats;
+  pthread_mutex_unlock(&g_cpu.lock);
+}
+
+int64_t hub_mem_allocated_total(void) {
+  return __atomic_load_n(&g_allocated_total, __ATOMIC_RELAXED);
+}
+
+void hub_mem_empty_cache(int device) {
+  if (device != HUB_CPU) return;
+  pthread_mutex_lock(&g_cpu.lock);
+  for (int i = 0; i < N_CLASSES; i++) {
+    free_block *b = g_cpu.lists[i];
+    while (b) {
+      free_block *n = b->next;
+      free(b);
+      b = n;
+    }
+    g_cpu.lists[i] = NULL;
+  }
+  g_cpu.stats.cached_bytes = 0;
+  pthread_mutex_unlock(&g_cpu.lock);
+}
+
+void hub_mem_set_cache_limit(int device, int64_t bytes) {
+  if (device != HUB_CPU) return;
+  pthread_mutex_lock(&g_cpu.lock);
+  g_cpu.limit = bytes < 0 ? 0 : bytes;
+  pthread_mutex_unlock(&g_cpu.lock);
+  if (g_cpu.stats.cached_bytes > g_cpu.limit) hub_mem_empty_cache(device);
+}
+
+/* ---- storages ---- */
+
+hub_storage *hub_storage_new(int device, size_t nbytes) {
+  hub_storage *s = malloc(sizeof *s);
+  if (!s) return hub_errp("alloc: out of memory");
+  s->base = hub_mem_alloc(device, nbytes ? nbytes : 1);
+  if (!s->base) {
+    free(s);
+    return NULL;
+  }
+  s->nbytes = nbytes;
+  s->refcount = 1;
+  s->device = device;
+  s->free_fn = NULL;
+  s->ctx = NULL;
+  return s;
+}
+
+void hub_storage_retain(hub_storage *s) { __atomic_fetch_add(&s->refcount, 1, __ATOMIC_RELAXED); }
+
+void hub_storage_release(hub_storage *s) {
+  if (!s || __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
+  if (s->free_fn)
+    s->free_fn(s->ctx);
+  else
+    hub_mem_free(s->device, s->base, s->nbytes ? s->nbytes : 1);
+  free(s);
+}

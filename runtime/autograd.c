@@ -1,0 +1,333 @@
+/* autograd.c - recording nodes and running backpropagation.
+ *
+ * hub_record() is called by an op after it computed its output: when grad mode is on and an
+ * input requires gradients, it makes a node holding edges to the inputs' producers (their
+ * grad_fn, or the leaf tensor itself) and attaches it to the output.  Nodes are refcounted:
+ * outputs own their grad_fn and nodes own their producers, so dropping the last tensor of a
+ * forward pass frees its whole graph.
+ *
+ * hub_backward() collects the nodes reachable from the root, sorts them newest first (every node
+ * is newer than the nodes of its inputs, so this is a topological order), and runs each backward
+ * function once with the summed gradients of its outputs.  Gradients of leaves accumulate into
+ * leaf->grad.  After a node ran, its saved tensors and gradient slots are released, so memory
+ * falls as the backward pass proceeds.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+static _Thread_local int t_grad_disabled;
+static uint64_t g_seq;
+static int64_t g_live_nodes;
+
+int hub_grad_enabled(void) { return !t_grad_disabled; }
+
+int hub_set_grad_enabled(int on) {
+  int prev = !t_grad_disabled;
+  t_grad_disabled = !on;
+  return prev;
+}
+
+int64_t hub_node_live_count(void) { return __atomic_load_n(&g_live_nodes, __ATOMIC_RELAXED); }
+
+int hub_tensor_set_requires_grad(hub_tensor *t, int on) {
+  if (!t) return hub_err("requires_grad: tensor is nil");
+  if (on && !hub_dtype_is_float(t->dtype))
+    return hub_err("requires_grad: only float tensors can require gradients (this one is %s)",
+                   hub_dtype_name(t->dtype));
+  if (!on && t->grad_fn) return hub_err("requires_grad: cannot turn off gradients of a non-leaf tensor; use detach()");
+  t->requires_grad = on ? 1 : 0;
+  return 0;
+}
+
+void hub_node_retain(hub_node *n) { __atomic_fetch_add(&n->refcount, 1, __ATOMIC_RELAXED); }
+
+static void node_free_saved(hub_node *n) {
+  for (int i = 0; i < n->n_saved; i++) {
+    hub_tensor_release(n->saved[i]);
+    n->saved[i] = NULL;
+  }
+  n->n_saved = 0;
+  if (n->ctx && n->ctx_free) n->ctx_free(n->ctx);
+  n->ctx = NULL;
+}
+
+void hub_node_release(hub_node *n) {
+  /* Iterative to avoid deep recursion when a long chain of nodes goes at once. */
+  hub_node *stack_local[64], **stack = stack_local;
+  int sp = 0, cap = 64;
+  stack[sp++] = n;
+  while (sp > 0) {
+    hub_node *x = stack[--sp];
+    if (__atomic_sub_fetch(&x->refcount, 1, __ATOMIC_ACQ_REL) != 0) continue;
+    node_free_saved(x);
+    for (int i = 0; i < x->n_in; i++) {
+      if (x->edges[i].leaf) hub_tensor_release(x->edges[i].leaf);
+      if (x->edges[i].fn) {
+        if (sp == cap) {
+          hub_node **bigger = malloc(sizeof *bigger * (size_t)cap * 2);
+          if (!bigger) { /* cannot grow: leak rather than crash */
+            continue;
+          }
+          memcpy(bigger, stack, sizeof *stack * (size_t)sp);
+          if (stack != stack_local) free(stack);
+          stack = bigger;
+          cap *= 2;
+        }
+        stack[sp++] = x->edges[i].fn;
+      }
+    }
+    if (x->grads) {
+      for (int j = 0; j < x->n_out; j++) hub_tensor_release(x->grads[j]);
+      free(x->grads);
+    }
+    free(x->edges);
+    free(x);
+    __atomic_fetch_sub(&g_live_nodes, 1, __ATOMIC_RELAXED);
+  }
+  if (stack != stack_local) free(stack);
+}
+
+hub_node *hub_record_multi(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
+                           int n_out, hub_tensor *const *outs) {
+  if (t_grad_disabled) return NULL;
+  bool any = false;
+  for (int i = 0; i < n_in; i++)
+    if (inputs[i] && inputs[i]->requires_grad) any = true;
+  if (!any) return NULL;
+  hub_node *n = calloc(1, sizeof *n);
+  hub_edge *edges = calloc((size_t)(n_in ? n_in : 1), sizeof *edges);
+  if (!n || !edges) {
+    free(n);
+    free(edges);
+    return NULL; /* out of memory: the result simply carries no gradient */
+  }
+  n->refcount = 0;
+  n->n_in = n_in;
+  n->n_out = n_out;
+  n->name = name;
+  n->backward = bw;
+  n->edges = edges;
+  n->seq = __atomic_add_fetch(&g_seq, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&g_live_nodes, 1, __ATOMIC_RELAXED);
+  for (int i = 0; i < n_in; i++) {
+    hub_tensor *t = inputs[i];
+    if (!t) continue;
+    hub_edge *e = &edges[i];
+    e->ndim = t->ndim;
+    e->dtype = t->dtype;
+    memcpy(e->shape, t->shape, sizeof e->shape);
+    e->out_index = t->out_index;
+    if (!t->requires_grad) continue;
+    if (t->grad_fn) {
+      e->fn = t->grad_fn;
+      hub_node_retain(e->fn);
+    } else {
+      e->leaf = hub_tensor_retain(t);
+    }
+  }
+  for (int j = 0; j < n_out; j++) {
+    hub_tensor *o = outs[j];
+    if (!o) continue;
+    if (o->grad_fn) hub_node_release(o->grad_fn);
+    o->grad_fn = n;
+    o->out_index = j;
+    o->requires_grad = 1;
+    hub_node_retain(n);
+  }
+  return n;
+}
+
+hub_node *hub_record(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
+                     hub_tensor *out) {
+  return hub_record_multi(name, bw, n_in, inputs, 1, &out);
+}
+
+int hub_node_save(hub_node *n, hub_tensor *t) {
+  if (n->n_saved >= HUB_NODE_SAVED) return hub_err("autograd: node %s saves too many tensors", n->name);
+  n->saved[n->n_saved] = hub_tensor_retain(t);
+  return n->n_saved++;
+}
+
+bool hub_node_needs(const hub_node *n, int i) {
+  return i < n->n_in && (n->edges[i].fn != NULL || n->edges[i].leaf != NULL);
+}
+
+const char *hub_tensor_grad_fn_name(const hub_tensor *t) { return t && t->grad_fn ? t->grad_fn->name : NULL; }
+
+hub_tensor *hub_tensor_grad(hub_tensor *t) { return t && t->grad ? hub_tensor_retain(t->grad) : NULL; }
+
+void hub_tensor_zero_grad(hub_tensor *t) {
+  if (t && t->grad) {
+    hub_tensor_release(t->grad);
+    t->grad = NULL;
+  }
+}
+
+hub_tensor *hub_detach(hub_tensor *t) {
+  if (!t) return hub_errp("detach: tensor is nil");
+  return hub_tensor_alias(t, t->ndim, t->shape, t->stride, t->offset);
+}
+
+/* ---- backward ---- */
+
+static int cmp_seq_desc(const void *a, const void *b) {
+  uint64_t x = (*(hub_node *const *)a)->seq, y = (*(hub_node *const *)b)->seq;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* slot += g (g borrowed).  The first gradient is kept as is (retained); later ones make a new sum
+ * so no tensor shared with another slot is ever written in place. */
+static int accumulate(hub_tensor **slot, hub_tensor *g) {
+  if (!*slot) {
+    *slot = hub_tensor_retain(g);
+    return 0;
+  }
+  hub_tensor *s = hub_add(*slot, g);
+  if (!s) return -1;
+  hub_tensor_release(*slot);
+  *slot = s;
+  return 0;
+}
+
+static int accumulate_leaf(hub_tensor *leaf, hub_tensor *g) {
+  if (!hub_same_shape(leaf, g)) {
+    char s1[128], s2[128];
+    return hub_err("backward: gradient of shape %s for a tensor of shape %s", hub_shape_str(g, s1, sizeof s1),
+                   hub_shape_str(leaf, s2, sizeof s2));
+  }
+  if (leaf->grad) return hub_add_(leaf->grad, g, 1.0);
+  /* Own a fresh contiguous copy in the leaf's dtype: g may be shared with other slots. */
+  hub_tensor *c = hub_tensor_empty(leaf->dtype, leaf->ndim, leaf->shape, leaf->device);
+  if (!c || hub_copy_(c, g)) {
+    hub_tensor_release(c);
+    return -1;
+  }
+  leaf->grad = c;
+  return 0;
+}
+
+int hub_backward(hub_tensor *root, hub_tensor *grad) {
+  if (!root) return hub_err("backward: tensor is nil");
+  if (!root->requires_grad)
+    return hub_err("backward: the tensor does not require gradients (no input of the computation had requires_grad)");
+  int rc = -1;
+  hub_tensor *seed = NULL;
+  if (grad) {
+    if (!hub_same_shape(grad, root)) {
+      char s1[128], s2[128];
+      return hub_err("backward: gradient shape %s does not match tensor shape %s", hub_shape_str(grad, s1, sizeof s1),
+                     hub_shape_str(root, s2, sizeof s2));
+    }
+    seed = hub_tensor_retain(grad);
+  } else {
+    if (hub_tensor_numel(root) != 1) {
+      char s1[128];
+      return hub_err("backward: the tensor has shape %s; backward() without a gradient needs a single element (use sum() or mean())",
+                     hub_shape_str(root, s1, sizeof s1));
+    }
+    seed = hub_full(root->ndim, root->shape, 1.0, HUB_F32);
+    if (!seed) return -1;
+  }
+  int prev = hub_set_grad_enabled(0);
+  if (!root->grad_fn) { /* a leaf */
+    rc = accumulate_leaf(root, seed);
+    hub_tensor_release(seed);
+    hub_set_grad_enabled(prev);
+    return rc;
+  }
+
+  /* Collect the reachable nodes (iterative DFS, mark with a per-call stamp). */
+  static _Thread_local int32_t stamp;
+  int32_t mark = ++stamp;
+  size_t cap = 256, count = 0, sp = 0;
+  hub_node **nodes = malloc(cap * sizeof *nodes), **stack = malloc(cap * sizeof *stack);
+  if (!nodes || !stack) goto oom;
+  stack[sp++] = root->grad_fn;
+  root->grad_fn->mark = mark;
+  while (sp) {
+    hub_node *x = stack[--sp];
+    if (count == cap || sp + (size_t)x->n_in >= cap) {
+      cap = cap * 2 + (size_t)x->n_in;
+      hub_node **a = realloc(nodes, cap * sizeof *nodes), **b;
+      if (!a) goto oom;
+      nodes = a;
+      b = realloc(stack, cap * sizeof *stack);
+      if (!b) goto oom;
+      stack = b;
+    }
+    nodes[count++] = x;
+    for (int i = 0; i < x->n_in; i++) {
+      hub_node *y = x->edges[i].fn;
+      if (y && y->mark != mark) {
+        y->mark = mark;
+        stack[sp++] = y;
+      }
+    }
+  }
+  qsort(nodes, count, sizeof *nodes, cmp_seq_desc);
+  for (size_t k = 0; k < count; k++) {
+    hub_node_retain(nodes[k]); /* keep alive while we run, even if outputs die */
+    if (!nodes[k]->grads) nodes[k]->grads = calloc((size_t)nodes[k]->n_out, sizeof(hub_tensor *));
+    if (!nodes[k]->grads) goto oom;
+  }
+  root->grad_fn->grads[root->out_index] = seed;
+  seed = NULL;
+
+  rc = 0;
+  for (size_t k = 0; k < count && rc == 0; k++) {
+    hub_node *x = nodes[k];
+    if (x->consumed) {
+      rc = hub_err("backward: the graph through %s was already used by an earlier backward(); run the forward pass again",
+                   x->name);
+      break;
+    }
+    bool any = false;
+    for (int j = 0; j < x->n_out; j++) any |= x->grads[j] != NULL;
+    if (any && x->backward) {
+      hub_tensor *gin_local[8], **gin = x->n_in <= 8 ? gin_local : calloc((size_t)x->n_in, sizeof *gin);
+      if (!gin) goto oom;
+      memset(gin, 0, sizeof(hub_tensor *) * (size_t)(x->n_in < 8 ? 8 : x->n_in));
+      if (x->backward(x, x->grads, gin) != 0) {
+        if (!hub_last_error()[0]) hub_err("backward: %s failed", x->name);
+        rc = -1;
+      }
+      for (int i = 0; i < x->n_in && rc == 0; i++) {
+        if (!gin[i]) continue;
+        hub_edge *e = &x->edges[i];
+        if (e->fn)
+          rc = accumulate(&e->fn->grads[e->out_index], gin[i]);
+        else if (e->leaf)
+          rc = accumulate_leaf(e->leaf, gin[i]);
+      }
+      hub_release_all(x->n_in, gin);
+      if (gin != gin_local) free(gin);
+    }
+    for (int j = 0; j < x->n_out; j++) {
+      hub_tensor_release(x->grads[j]);
+      x->grads[j] = NULL;
+    }
+    node_free_saved(x); /* the graph is traversed once */
+    x->consumed = 1;
+  }
+  for (size_t k = 0; k < count; k++) {
+    hub_node *x = nodes[k];
+    for (int j = 0; j < x->n_out; j++) {
+      hub_tensor_release(x->grads[j]);
+      x->grads[j] = NULL;
+    }
+    hub_node_release(x);
+  }
+  free(nodes);
+  free(stack);
+  hub_set_grad_enabled(prev);
+  return rc;
+oom:
+  /* Releases what was retained so far is not tracked precisely here; report and leak. */
+  free(nodes);
+  free(stack);
+  hub_tensor_release(seed);
+  hub_set_grad_enabled(prev);
+  return hub_err("backward: out of memory");
+}

@@ -1,0 +1,205 @@
+/* op_matmul.c - matmul (torch.matmul semantics) and linear, with their gradients.
+ *
+ * matmul promotes 1-d operands (a vector on the left is a row, on the right a column) and
+ * removes the added dimension afterwards through differentiable views, so the core product
+ * always sees >= 2-d operands with broadcast batch dimensions.  When the right operand is a
+ * plain matrix the batch is folded into the rows (one large GEMM instead of many small ones),
+ * forward and backward.  linear(x, w, b) = x w^T + b uses w in place (a transposed view).
+ */
+#include <string.h>
+
+#include "backend.h"
+
+static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias);
+
+/* Gradient of a product, shaped like the input of edge `i`. */
+static hub_tensor *shaped(hub_tensor *g, const hub_edge *e) {
+  if (g && (g->ndim != e->ndim || memcmp(g->shape, e->shape, sizeof(int64_t) * (size_t)e->ndim))) {
+    hub_tensor *s = hub_sum_to(g, e->ndim, e->shape);
+    hub_tensor_release(g);
+    return s;
+  }
+  return g;
+}
+
+static int matmul_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_tensor *a = n->saved[0], *b = n->saved[1], *g = go[0];
+  if (hub_node_needs(n, 0)) {
+    hub_tensor *bt = hub_transpose(b, -1, -2);
+    gi[0] = bt ? shaped(hub_matmul(g, bt), &n->edges[0]) : NULL;
+    hub_tensor_release(bt);
+    if (!gi[0]) return -1;
+  }
+  if (hub_node_needs(n, 1)) {
+    if (b->ndim == 2 && a->ndim > 2) { /* fold the batch: a^T g over all rows at once */
+      int64_t K = a->shape[a->ndim - 1], N = g->shape[g->ndim - 1];
+      hub_tensor *a2 = hub_reshape(a, 2, (int64_t[]){-1, K}), *g2 = hub_reshape(g, 2, (int64_t[]){-1, N});
+      hub_tensor *a2t = a2 ? hub_transpose(a2, 0, 1) : NULL;
+      gi[1] = a2t && g2 ? hub_matmul(a2t, g2) : NULL;
+      hub_release_all(3, (hub_tensor *[]){a2, g2, a2t});
+    } else {
+      hub_tensor *at = hub_transpose(a, -1, -2);
+      gi[1] = at ? shaped(hub_matmul(at, g), &n->edges[1]) : NULL;
+      hub_tensor_release(at);
+    }
+    if (!gi[1]) return -1;
+  }
+  return 0;
+}
+
+/* a [.., M, K] x b [.., K, N] (both >= 2-d), recorded as "matmul". */
+static hub_tensor *mm_core(hub_tensor *a, hub_tensor *b) {
+  char s1[128], s2[128];
+  int64_t K = a->shape[a->ndim - 1];
+  if (b->shape[b->ndim - 2] != K)
+    return hub_errp("matmul: shapes %s and %s do not match (inner sizes %lld and %lld)", hub_shape_str(a, s1, sizeof s1),
+                    hub_shape_str(b, s2, sizeof s2), (long long)K, (long long)b->shape[b->ndim - 2]);
+  hub_tensor *out;
+  if (b->ndim == 2 && a->ndim > 2 && hub_tensor_is_contiguous(a)) {
+    /* Fold batch into rows: [B.., M, K] -> [B..*M, K]. */
+    int64_t sh[HUB_MAX_DIMS];
+    memcpy(sh, a->shape, sizeof sh);
+    hub_tensor *a2 = hub_tensor_alias(a, 2, (int64_t[]){hub_tensor_numel(a) / K, K}, NULL, a->offset);
+    hub_tensor *o2 = a2 ? mm_raw("matmul", a2, b, NULL) : NULL;
+    hub_tensor_release(a2);
+    if (!o2) return NULL;
+    sh[a->ndim - 1] = b->shape[1];
+    out = hub_tensor_alias(o2, a->ndim, sh, NULL, o2->offset);
+    hub_tensor_release(o2);
+  } else {
+    out = mm_raw("matmul", a, b, NULL);
+  }
+  if (!out) return NULL;
+  hub_node *n = hub_record("matmul", matmul_bw, 2, (hub_tensor *[]){a, b}, out);
+  if (n) {
+    hub_node_save(n, a);
+    hub_node_save(n, b);
+  }
+  return out;
+}
+
+/* Computes a x b (+ bias) without recording; a, b >= 2-d with matching inner sizes. */
+static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias) {
+  int64_t batch[HUB_MAX_DIMS];
+  int nb = 0;
+  hub_tensor ah = *a, bh = *b; /* batch-only headers for broadcasting */
+  ah.ndim -= 2;
+  bh.ndim -= 2;
+  if ((nb = hub_broadcast_shape(op, &ah, &bh, batch)) < 0) {
+    char s1[128], s2[128];
+    return hub_errp("%s: batch dimensions of %s and %s cannot be broadcast", op, hub_shape_str(a, s1, sizeof s1),
+                    hub_shape_str(b, s2, sizeof s2));
+  }
+  int64_t osh[HUB_MAX_DIMS], ash[HUB_MAX_DIMS], bsh[HUB_MAX_DIMS];
+  if (nb + 2 > HUB_MAX_DIMS) return hub_errp("%s: too many dimensions", op);
+  memcpy(osh, batch, sizeof(int64_t) * (size_t)nb);
+  memcpy(ash, batch, sizeof(int64_t) * (size_t)nb);
+  memcpy(bsh, batch, sizeof(int64_t) * (size_t)nb);
+  osh[nb] = a->shape[a->ndim - 2];
+  osh[nb + 1] = b->shape[b->ndim - 1];
+  ash[nb] = a->shape[a->ndim - 2], ash[nb + 1] = a->shape[a->ndim - 1];
+  bsh[nb] = b->shape[b->ndim - 2], bsh[nb + 1] = b->shape[b->ndim - 1];
+  hub_tensor *ae = hub_expand_raw(a, nb + 2, ash), *be = hub_expand_raw(b, nb + 2, bsh);
+  hub_tensor *out = ae && be ? hub_tensor_empty(HUB_F32, nb + 2, osh, a->device) : NULL;
+  const hub_backend *be_ = out ? hub_backend_for(a->device) : NULL;
+  if (out && (!be_ || be_->matmul(ae, be, bias, out) != 0)) {
+    hub_tensor_release(out);
+    out = NULL;
+  }
+  hub_release_all(2, (hub_tensor *[]){ae, be});
+  return out;
+}
+
+/* Converts f16/bf16 operands to f32 (recorded casts keep gradients flowing). */
+static hub_tensor *as_f32(hub_tensor *t) { return t->dtype == HUB_F32 ? hub_tensor_retain(t) : hub_to_dtype(t, HUB_F32); }
+
+hub_tensor *hub_matmul(hub_tensor *a0, hub_tensor *b0) {
+  if (hub_check_float("matmul", "first operand", a0) || hub_check_float("matmul", "second operand", b0) ||
+      hub_check_same_device("matmul", a0, b0))
+    return NULL;
+  if (a0->ndim == 0 || b0->ndim == 0) return hub_errp("matmul: both operands need at least one dimension (got a 0-d tensor); use mul for scalars");
+  hub_tensor *a = as_f32(a0), *b = as_f32(b0), *out = NULL;
+  if (!a || !b) goto done;
+  if (a->ndim >= 2 && b->ndim >= 2) {
+    out = mm_core(a, b);
+  } else {
+    hub_tensor *a2 = a->ndim == 1 ? hub_unsqueeze(a, 0) : hub_tensor_retain(a);
+    hub_tensor *b2 = b->ndim == 1 ? hub_unsqueeze(b, -1) : hub_tensor_retain(b);
+    hub_tensor *o = a2 && b2 ? mm_core(a2, b2) : NULL;
+    if (!o && a2 && b2 && strstr(hub_last_error(), "do not match")) {
+      char s1[128], s2[128];
+      hub_err("matmul: shapes %s and %s do not match", hub_shape_str(a0, s1, sizeof s1), hub_shape_str(b0, s2, sizeof s2));
+    }
+    hub_tensor *o2 = o && b->ndim == 1 ? hub_squeeze(o, -1) : hub_tensor_retain(o);
+    out = o2 && a->ndim == 1 ? hub_squeeze(o2, -2 + (b->ndim == 1)) : hub_tensor_retain(o2);
+    hub_release_all(4, (hub_tensor *[]){a2, b2, o, o2});
+  }
+done:
+  hub_release_all(2, (hub_tensor *[]){a, b});
+  return out;
+}
+
+static int linear_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_tensor *x = n->saved[0], *w = n->saved[1], *g = go[0];
+  int64_t in = w->shape[1], outf = w->shape[0];
+  hub_tensor *g2 = hub_reshape(g, 2, (int64_t[]){-1, outf});
+  if (!g2) return -1;
+  int rc = 0;
+  if (hub_node_needs(n, 0)) {
+    hub_tensor *gx = hub_matmul(g2, w);
+    gi[0] = gx ? hub_reshape(gx, x->ndim, x->shape) : NULL;
+    hub_tensor_release(gx);
+    if (!gi[0]) rc = -1;
+  }
+  if (rc == 0 && hub_node_needs(n, 1)) {
+    hub_tensor *x2 = hub_reshape(x, 2, (int64_t[]){-1, in});
+    hub_tensor *gt = hub_transpose(g2, 0, 1);
+    gi[1] = x2 && gt ? hub_matmul(gt, x2) : NULL;
+    hub_release_all(2, (hub_tensor *[]){x2, gt});
+    if (!gi[1]) rc = -1;
+  }
+  if (rc == 0 && n->n_in > 2 && hub_node_needs(n, 2)) {
+    gi[2] = hub_sum(g2, 1, (int[]){0}, 0);
+    if (!gi[2]) rc = -1;
+  }
+  hub_tensor_release(g2);
+  return rc;
+}
+
+hub_tensor *hub_linear(hub_tensor *x0, hub_tensor *w0, hub_tensor *b0) {
+  char s1[128], s2[128];
+  if (hub_check_float("linear", "input", x0) || hub_check_float("linear", "weight", w0) ||
+      hub_check_same_device("linear", x0, w0) || (b0 && (hub_check_float("linear", "bias", b0) || hub_check_same_device("linear", x0, b0))))
+    return NULL;
+  if (w0->ndim != 2) return hub_errp("linear: weight must be 2-d [out, in], got %s", hub_shape_str(w0, s1, sizeof s1));
+  if (x0->ndim < 1 || x0->shape[x0->ndim - 1] != w0->shape[1])
+    return hub_errp("linear: input %s does not match weight %s (expected last size %lld)", hub_shape_str(x0, s1, sizeof s1),
+                    hub_shape_str(w0, s2, sizeof s2), (long long)w0->shape[1]);
+  if (b0 && (b0->ndim != 1 || b0->shape[0] != w0->shape[0]))
+    return hub_errp("linear: bias %s does not match weight %s (expected [%lld])", hub_shape_str(b0, s1, sizeof s1),
+                    hub_shape_str(w0, s2, sizeof s2), (long long)w0->shape[0]);
+  hub_tensor *x = as_f32(x0), *w = as_f32(w0), *b = b0 ? as_f32(b0) : NULL, *out = NULL;
+  hub_tensor *x2 = NULL, *wt = NULL, *o2 = NULL, *xc = NULL;
+  if (!x || !w || (b0 && !b)) goto done;
+  int64_t in = w->shape[1], outf = w->shape[0];
+  xc = hub_tensor_is_contiguous(x) ? hub_tensor_retain(x) : hub_tensor_empty_like(x, HUB_F32);
+  if (!xc || (xc != x && hub_copy_(xc, x))) goto done;
+  x2 = hub_tensor_alias(xc, 2, (int64_t[]){hub_tensor_numel(xc) / (in ? in : 1), in}, NULL, xc->offset);
+  wt = hub_tensor_alias(w, 2, (int64_t[]){in, outf}, (int64_t[]){w->stride[1], w->stride[0]}, w->offset);
+  o2 = x2 && wt ? mm_raw("linear", x2, wt, b) : NULL;
+  if (!o2) goto done;
+  int64_t sh[HUB_MAX_DIMS];
+  memcpy(sh, x->shape, sizeof sh);
+  sh[x->ndim - 1] = outf;
+  out = hub_tensor_alias(o2, x->ndim, sh, NULL, o2->offset);
+  if (out) {
+    hub_node *n = hub_record("linear", linear_bw, b ? 3 : 2, (hub_tensor *[]){x, w, b}, out);
+    if (n) {
+      hub_node_save(n, xc);
+      hub_node_save(n, w);
+    }
+  }
+done:
+  hub_release_all(8, (hub_tensor *[]){x, w, b, x2, wt, o2, xc, NULL});
+  return out;
+}

@@ -1,0 +1,310 @@
+/* view.c - views and copies, with their gradients.
+ *
+ * Views (reshape/view, transpose, permute, narrow, expand, squeeze, unsqueeze) build a new header
+ * over the same storage and never copy; reshape copies only when the strides cannot express the
+ * new shape.  Each records an autograd node whose backward undoes the geometry: reshape back,
+ * transpose back, inverse permutation, narrow -> write into a zero tensor, expand -> sum_to.
+ * Copies (contiguous, clone, dtype casts, copy_, fill_) go through the backend's copy/fill.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+
+/* ---- backward functions ---- */
+
+static int reshape_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  gi[0] = hub_reshape(go[0], n->edges[0].ndim, n->edges[0].shape);
+  return gi[0] ? 0 : -1;
+}
+
+static int transpose_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  gi[0] = hub_transpose(go[0], (int)n->i[0], (int)n->i[1]);
+  return gi[0] ? 0 : -1;
+}
+
+static int permute_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  int inv[HUB_MAX_DIMS];
+  for (int d = 0; d < n->edges[0].ndim; d++) inv[n->i[d]] = d;
+  gi[0] = hub_permute(go[0], inv);
+  return gi[0] ? 0 : -1;
+}
+
+static int narrow_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_edge *e = &n->edges[0];
+  hub_tensor *g = hub_tensor_new(go[0]->dtype, e->ndim, e->shape, go[0]->device);
+  if (!g) return -1;
+  hub_tensor *part = hub_narrow(g, (int)n->i[0], n->i[1], n->i[2]);
+  int rc = part ? hub_copy_(part, go[0]) : -1;
+  hub_tensor_release(part);
+  if (rc) {
+    hub_tensor_release(g);
+    return -1;
+  }
+  gi[0] = g;
+  return 0;
+}
+
+static int expand_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  gi[0] = hub_sum_to(go[0], n->edges[0].ndim, n->edges[0].shape);
+  return gi[0] ? 0 : -1;
+}
+
+static int identity_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  gi[0] = hub_tensor_retain(go[0]);
+  return 0;
+}
+
+static int cast_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  gi[0] = hub_to_dtype(go[0], n->edges[0].dtype);
+  return gi[0] ? 0 : -1;
+}
+
+static hub_tensor *record1(const char *name, hub_backward_fn bw, hub_tensor *in, hub_tensor *out,
+                           int64_t *args, int nargs) {
+  if (!out) return NULL;
+  hub_node *n = hub_record(name, bw, 1, &in, out);
+  if (n)
+    for (int i = 0; i < nargs; i++) n->i[i] = args[i];
+  return out;
+}
+
+/* ---- views ---- */
+
+/* Strides for viewing t as `shape` without copying, or false (torch's computeStride rule). */
+static bool view_strides(const hub_tensor *t, int ndim, const int64_t *shape, int64_t *st) {
+  int64_t numel = hub_tensor_numel(t);
+  if (numel == 0 || hub_tensor_is_contiguous(t)) {
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+      st[i] = s;
+      s *= shape[i];
+    }
+    return true;
+  }
+  int view_d = ndim - 1;
+  int64_t chunk_base = t->stride[t->ndim - 1], tensor_numel = 1, view_numel = 1;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    tensor_numel *= t->shape[d];
+    if (d == 0 || (t->shape[d - 1] != 1 && t->stride[d - 1] != tensor_numel * chunk_base)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        st[view_d] = view_numel * chunk_base;
+        view_numel *= shape[view_d];
+        view_d--;
+      }
+      if (view_numel != tensor_numel) return false;
+      if (d > 0) {
+        chunk_base = t->stride[d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  return view_d == -1;
+}
+
+static int infer_shape(const char *op, const hub_tensor *t, int ndim, const int64_t *shape, int64_t *out) {
+  if (ndim < 0 || ndim > HUB_MAX_DIMS) return hub_err("%s: %d dimensions (at most %d)", op, ndim, HUB_MAX_DIMS);
+  int infer = -1;
+  int64_t prod = 1;
+  for (int i = 0; i < ndim; i++) {
+    out[i] = shape[i];
+    if (shape[i] == -1) {
+      if (infer >= 0) return hub_err("%s: only one dimension can be -1", op);
+      infer = i;
+    } else if (shape[i] < 0) {
+      return hub_err("%s: negative size %lld", op, (long long)shape[i]);
+    } else {
+      prod *= shape[i];
+    }
+  }
+  int64_t numel = hub_tensor_numel(t);
+  if (infer >= 0) {
+    if (prod == 0 || numel % prod) goto bad;
+    out[infer] = numel / prod;
+  } else if (prod != numel) {
+    goto bad;
+  }
+  return 0;
+bad:;
+  char s1[128], s2[256];
+  size_t k = 0;
+  k += (size_t)snprintf(s2, sizeof s2, "[");
+  for (int i = 0; i < ndim && k < sizeof s2; i++) k += (size_t)snprintf(s2 + k, sizeof s2 - k, i ? ",%lld" : "%lld", (long long)shape[i]);
+  if (k < sizeof s2) snprintf(s2 + k, sizeof s2 - k, "]");
+  return hub_err("%s: cannot reshape %s (%lld elements) to %s", op, hub_shape_str(t, s1, sizeof s1),
+                 (long long)numel, s2);
+}
+
+static hub_tensor *reshape_impl(const char *op, hub_tensor *t, int ndim, const int64_t *shape, bool may_copy) {
+  if (!t) return hub_errp("%s: tensor is nil", op);
+  int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS];
+  if (infer_shape(op, t, ndim, shape, sh)) return NULL;
+  hub_tensor *out;
+  if (view_strides(t, ndim, sh, st)) {
+    out = hub_tensor_alias(t, ndim, sh, st, t->offset);
+  } else if (may_copy) {
+    int prev = hub_set_grad_enabled(0);
+    hub_tensor *c = hub_contiguous(t);
+    hub_set_grad_enabled(prev);
+    if (!c) return NULL;
+    view_strides(c, ndim, sh, st);
+    out = hub_tensor_alias(c, ndim, sh, st, c->offset);
+    hub_tensor_release(c);
+  } else {
+    return hub_errp("%s: the strides of this tensor cannot be viewed as the new shape; use reshape", op);
+  }
+  return record1(op, reshape_bw, t, out, NULL, 0);
+}
+
+hub_tensor *hub_reshape(hub_tensor *t, int ndim, const int64_t *shape) {
+  return reshape_impl("reshape", t, ndim, shape, true);
+}
+
+hub_tensor *hub_view(hub_tensor *t, int ndim, const int64_t *shape) {
+  return reshape_impl("view", t, ndim, shape, false);
+}
+
+hub_tensor *hub_transpose(hub_tensor *t, int d0, int d1) {
+  if (!t) return hub_errp("transpose: tensor is nil");
+  if ((d0 = hub_norm_dim("transpose", d0, t->ndim)) < 0 || (d1 = hub_norm_dim("transpose", d1, t->ndim)) < 0)
+    return NULL;
+  if (t->ndim == 0) return record1("transpose", identity_bw, t, hub_tensor_alias(t, 0, NULL, NULL, t->offset), NULL, 0);
+  int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS];
+  memcpy(sh, t->shape, sizeof sh);
+  memcpy(st, t->stride, sizeof st);
+  sh[d0] = t->shape[d1], sh[d1] = t->shape[d0];
+  st[d0] = t->stride[d1], st[d1] = t->stride[d0];
+  int64_t args[2] = {d0, d1};
+  return record1("transpose", transpose_bw, t, hub_tensor_alias(t, t->ndim, sh, st, t->offset), args, 2);
+}
+
+hub_tensor *hub_permute(hub_tensor *t, const int *perm) {
+  if (!t) return hub_errp("permute: tensor is nil");
+  int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS], args[HUB_MAX_DIMS];
+  int seen[HUB_MAX_DIMS] = {0};
+  for (int i = 0; i < t->ndim; i++) {
+    int p = hub_norm_dim("permute", perm[i], t->ndim);
+    if (p < 0) return NULL;
+    if (seen[p]++) return hub_errp("permute: dimension %d appears twice", p + 1);
+    sh[i] = t->shape[p];
+    st[i] = t->stride[p];
+    args[i] = p;
+  }
+  return record1("permute", permute_bw, t, hub_tensor_alias(t, t->ndim, sh, st, t->offset), args, t->ndim);
+}
+
+hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length) {
+  if (!t) return hub_errp("narrow: tensor is nil");
+  if ((dim = hub_norm_dim("narrow", dim, t->ndim)) < 0) return NULL;
+  if (t->ndim == 0) return hub_errp("narrow: cannot narrow a 0-d tensor");
+  if (start < 0 || length < 0 || start + length > t->shape[dim])
+    return hub_errp("narrow: range [%lld, %lld) out of bounds for dimension %d of size %lld",
+                    (long long)start + 1, (long long)(start + length) + 1, dim + 1, (long long)t->shape[dim]);
+  int64_t sh[HUB_MAX_DIMS];
+  memcpy(sh, t->shape, sizeof sh);
+  sh[dim] = length;
+  int64_t args[3] = {dim, start, length};
+  return record1("narrow", narrow_bw, t,
+                 hub_tensor_alias(t, t->ndim, sh, t->stride, t->offset + start * t->stride[dim]), args, 3);
+}
+
+hub_tensor *hub_expand(hub_tensor *t, int ndim, const int64_t *shape) {
+  if (!t) return hub_errp("expand: tensor is nil");
+  if (ndim > HUB_MAX_DIMS) return hub_errp("expand: %d dimensions (at most %d)", ndim, HUB_MAX_DIMS);
+  int64_t sh[HUB_MAX_DIMS];
+  for (int i = 0; i < ndim; i++) {
+    int j = t->ndim - ndim + i;
+    sh[i] = shape[i] == -1 && j >= 0 ? t->shape[j] : shape[i];
+  }
+  return record1("expand", expand_bw, t, hub_expand_raw(t, ndim, sh), NULL, 0);
+}
+
+hub_tensor *hub_squeeze(hub_tensor *t, int dim) {
+  if (!t) return hub_errp("squeeze: tensor is nil");
+  int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS];
+  int n = 0;
+  if (dim != -100 && (dim = hub_norm_dim("squeeze", dim, t->ndim)) < 0) return NULL;
+  for (int i = 0; i < t->ndim; i++) {
+    if (t->shape[i] == 1 && (dim == -100 || dim == i)) continue;
+    sh[n] = t->shape[i];
+    st[n++] = t->stride[i];
+  }
+  return record1("squeeze", reshape_bw, t, hub_tensor_alias(t, n, sh, st, t->offset), NULL, 0);
+}
+
+hub_tensor *hub_unsqueeze(hub_tensor *t, int dim) {
+  if (!t) return hub_errp("unsqueeze: tensor is nil");
+  if (t->ndim >= HUB_MAX_DIMS) return hub_errp("unsqueeze: tensor already has %d dimensions", HUB_MAX_DIMS);
+  if ((dim = hub_norm_dim("unsqueeze", dim, t->ndim + 1)) < 0) return NULL;
+  int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS];
+  for (int i = 0, j = 0; i <= t->ndim; i++) {
+    if (i == dim) {
+      sh[i] = 1;
+      st[i] = j < t->ndim ? t->stride[j] * t->shape[j] : 1;
+    } else {
+      sh[i] = t->shape[j];
+      st[i] = t->stride[j++];
+    }
+  }
+  return record1("unsqueeze", reshape_bw, t, hub_tensor_alias(t, t->ndim + 1, sh, st, t->offset), NULL, 0);
+}
+
+/* ---- copies ---- */
+
+int hub_copy_(hub_tensor *dst, hub_tensor *src) {
+  if (!dst || !src) return hub_err("copy: tensor is nil");
+  if (hub_check_same_device("copy", dst, src)) return -1;
+  hub_tensor *s = src;
+  if (!hub_same_shape(dst, src)) {
+    s = hub_expand_raw(src, dst->ndim, dst->shape);
+    if (!s) return -1;
+  }
+  const hub_backend *b = hub_backend_for(dst->device);
+  int rc = b ? b->copy(dst, s) : -1;
+  if (s != src) hub_tensor_release(s);
+  return rc;
+}
+
+int hub_fill_(hub_tensor *t, double value) {
+  if (!t) return hub_err("fill: tensor is nil");
+  const hub_backend *b = hub_backend_for(t->device);
+  return b ? b->fill(t, value) : -1;
+}
+
+static hub_tensor *copy_as(const char *op, hub_tensor *t, int dtype) {
+  hub_tensor *c = hub_tensor_empty(dtype, t->ndim, t->shape, t->device);
+  if (c && hub_copy_(c, t)) {
+    hub_tensor_release(c);
+    return NULL;
+  }
+  return c;
+}
+
+hub_tensor *hub_contiguous(hub_tensor *t) {
+  if (!t) return hub_errp("contiguous: tensor is nil");
+  if (hub_tensor_is_contiguous(t)) return hub_tensor_retain(t);
+  return hub_clone(t);
+}
+
+hub_tensor *hub_clone(hub_tensor *t) {
+  if (!t) return hub_errp("clone: tensor is nil");
+  return record1("clone", identity_bw, t, copy_as("clone", t, t->dtype), NULL, 0);
+}
+
+hub_tensor *hub_to_dtype(hub_tensor *t, int dtype) {
+  if (!t) return hub_errp("to: tensor is nil");
+  if (dtype < 0 || dtype >= HUB_DTYPE_COUNT) return hub_errp("to: unknown dtype %d", dtype);
+  if (t->dtype == dtype) return hub_tensor_retain(t);
+  hub_tensor *c = copy_as("to", t, dtype);
+  if (c && hub_dtype_is_float(dtype) && hub_dtype_is_float(t->dtype)) return record1("to", cast_bw, t, c, NULL, 0);
+  return c;
+}
+
+hub_tensor *hub_to_device(hub_tensor *t, int device) {
+  if (!t) return hub_errp("to: tensor is nil");
+  if (t->device == device) return hub_tensor_retain(t);
+  if (!hub_backend_for(device)) return NULL;
+  return hub_errp("to: copies between %s and %s are not supported in this build", hub_device_name(t->device),
+                  hub_device_name(device));
+}
