@@ -1,0 +1,272 @@
+/* op_norm.c - softmax, log_softmax, layer_norm and dropout: argument checks, dispatch to the
+ * backend and autograd.
+ *
+ * Inputs are made contiguous f32 first (hub_contiguous / hub_to_dtype, which autograd records),
+ * so kernels see dense f32 memory.  What the backward needs is saved on the node:
+ *   softmax / log_softmax  the output y (as an alias header, so the output does not own itself
+ *                          through its own node) and the dim;
+ *   layer_norm             the input, the weight, and the per-row mean and rstd of the forward;
+ *   dropout                the u8 mask and p.
+ * layer_norm works on the input viewed as [rows, n], n the product of the last normalized_ndim
+ * dims.  dropout draws its numbers from the seeded counter-based stream (hub_rng_reserve), so a
+ * seed fixes the mask whatever the thread count; when !train or p == 0 it returns its input.
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "backend.h"
+
+static void contig_strides(int ndim, const int64_t *shape, int64_t *stride) {
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; i--) {
+    stride[i] = s;
+    s *= shape[i] > 0 ? shape[i] : 1;
+  }
+}
+
+/* A contiguous f32 version of a (new reference), recorded for autograd. */
+static hub_tensor *as_f32(hub_tensor *a) {
+  if (a->dtype == HUB_F32) return hub_contiguous(a);
+  hub_tensor *f = hub_to_dtype(a, HUB_F32);
+  if (!f) return NULL;
+  hub_tensor *c = hub_contiguous(f);
+  hub_tensor_release(f);
+  return c;
+}
+
+/* A contiguous 2-d [rows, n] header over a contiguous tensor (no autograd). */
+static hub_tensor *view2(const hub_tensor *t, int64_t rows, int64_t n) {
+  int64_t s[2] = {rows, n}, st[2] = {n, 1};
+  return hub_tensor_alias(t, 2, s, st, t->offset);
+}
+
+/* A contiguous header of t with the same shape and no autograd (saving an op's output). */
+static hub_tensor *plain_alias(const hub_tensor *t) {
+  int64_t st[HUB_MAX_DIMS];
+  contig_strides(t->ndim, t->shape, st);
+  return hub_tensor_alias(t, t->ndim, t->shape, st, t->offset);
+}
+
+/* ---- softmax / log_softmax ---- */
+
+static int softmax_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
+  if (!hub_node_needs(n, 0) || !gout[0]) return 0;
+  hub_tensor *y = n->saved[0];
+  const hub_backend *be = hub_backend_for(y->device);
+  hub_tensor *gy = be ? as_f32(gout[0]) : NULL;
+  hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, y->ndim, y->shape, y->device) : NULL;
+  if (!gx || be->softmax_backward(y, gy, (int)n->i[0], (int)n->i[1], gx)) {
+    hub_tensor_release(gy);
+    hub_tensor_release(gx);
+    return -1;
+  }
+  hub_tensor_release(gy);
+  gin[0] = gx;
+  return 0;
+}
+
+static hub_tensor *softmax_impl(const char *op, hub_tensor *a, int dim, int log) {
+  if (hub_check_float(op, "input", a)) return NULL;
+  int d = hub_norm_dim(op, dim, a->ndim);
+  if (d < 0) return NULL;
+  const hub_backend *be = hub_backend_for(a->device);
+  if (!be) return NULL;
+  hub_tensor *x = as_f32(a);
+  if (!x) return NULL;
+  hub_tensor *y = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
+  if (!y || be->softmax(x, d, log, y)) {
+    hub_tensor_release(x);
+    hub_tensor_release(y);
+    return NULL;
+  }
+  hub_node *n = hub_record(op, softmax_backward, 1, &x, y);
+  if (n) {
+    hub_tensor *ys = plain_alias(y);
+    if (!ys) {
+      hub_tensor_release(x);
+      hub_tensor_release(y);
+      return NULL;
+    }
+    hub_node_save(n, ys);
+    hub_tensor_release(ys);
+    n->i[0] = d;
+    n->i[1] = log;
+  }
+  hub_tensor_release(x);
+  return y;
+}
+
+hub_tensor *hub_softmax(hub_tensor *a, int dim) { return softmax_impl("softmax", a, dim, 0); }
+
+hub_tensor *hub_log_softmax(hub_tensor *a, int dim) {
+  return softmax_impl("log_softmax", a, dim, 1);
+}
+
+/* ---- layer_norm ---- */
+
+/* saved: 0 x (contiguous f32), 1 weight or NULL, 2 mean, 3 rstd; i: 0 rows, 1 n. */
+static int layer_norm_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
+  if (!gout[0]) return 0;
+  hub_tensor *x = n->saved[0], *w = n->saved[1], *mean = n->saved[2], *rstd = n->saved[3];
+  int64_t rows = n->i[0], cols = n->i[1];
+  const hub_backend *be = hub_backend_for(x->device);
+  if (!be) return -1;
+  hub_tensor *gy = as_f32(gout[0]);
+  hub_tensor *gx = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
+  hub_tensor *gw = NULL, *gb = NULL;
+  if (hub_node_needs(n, 1))
+    gw = hub_tensor_empty(HUB_F32, n->edges[1].ndim, n->edges[1].shape, x->device);
+  if (hub_node_needs(n, 2))
+    gb = hub_tensor_empty(HUB_F32, n->edges[2].ndim, n->edges[2].shape, x->device);
+  hub_tensor *x2 = x ? view2(x, rows, cols) : NULL;
+  hub_tensor *gy2 = gy ? view2(gy, rows, cols) : NULL;
+  hub_tensor *gx2 = gx ? view2(gx, rows, cols) : NULL;
+  int rc = -1;
+  if (x2 && gy2 && gx2 && (gw || !hub_node_needs(n, 1)) && (gb || !hub_node_needs(n, 2)))
+    rc = be->layer_norm_backward(x2, w, mean, rstd, gy2, gx2, gw, gb);
+  hub_tensor_release(x2);
+  hub_tensor_release(gy2);
+  hub_tensor_release(gx2);
+  hub_tensor_release(gy);
+  if (rc) {
+    hub_tensor_release(gx);
+    hub_tensor_release(gw);
+    hub_tensor_release(gb);
+    return -1;
+  }
+  if (hub_node_needs(n, 0))
+    gin[0] = gx;
+  else
+    hub_tensor_release(gx);
+  gin[1] = gw;
+  gin[2] = gb;
+  return 0;
+}
+
+/* Checks that a parameter matches the normalized shape (or is 1-d with n elements). */
+static int check_param(const char *arg, const hub_tensor *p, const hub_tensor *x, int nd,
+                       int64_t n) {
+  if (hub_check_float("layer_norm", arg, p)) return -1;
+  if (hub_check_same_device("layer_norm", x, p)) return -1;
+  bool ok = hub_tensor_numel(p) == n && (p->ndim == 1 || p->ndim == nd);
+  for (int i = 0; ok && p->ndim == nd && i < nd; i++)
+    ok = p->shape[i] == x->shape[x->ndim - nd + i];
+  if (!ok) {
+    char sp[128], sx[128];
+    return hub_err("layer_norm: %s of shape %s does not match the last %d dimension%s of input %s",
+                   arg, hub_shape_str(p, sp, sizeof sp), nd, nd == 1 ? "" : "s",
+                   hub_shape_str(x, sx, sizeof sx));
+  }
+  return 0;
+}
+
+hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weight,
+                           hub_tensor *bias, double eps) {
+  if (hub_check_float("layer_norm", "input", x)) return NULL;
+  if (normalized_ndim < 1 || normalized_ndim > x->ndim)
+    return hub_errp("layer_norm: normalized_ndim %d out of range for a %d-d input",
+                    normalized_ndim, x->ndim);
+  if (!(eps >= 0) || isinf(eps)) return hub_errp("layer_norm: eps must be >= 0, got %g", eps);
+  int64_t cols = 1;
+  for (int i = x->ndim - normalized_ndim; i < x->ndim; i++) cols *= x->shape[i];
+  if (weight && check_param("weight", weight, x, normalized_ndim, cols)) return NULL;
+  if (bias && check_param("bias", bias, x, normalized_ndim, cols)) return NULL;
+  const hub_backend *be = hub_backend_for(x->device);
+  if (!be) return NULL;
+  int64_t rows = cols ? hub_tensor_numel(x) / cols : 0;
+
+  hub_tensor *in[3] = {as_f32(x), weight ? as_f32(weight) : NULL, bias ? as_f32(bias) : NULL};
+  hub_tensor *y = NULL, *mean = NULL, *rstd = NULL, *x2 = NULL, *y2 = NULL, *w1 = NULL, *b1 = NULL;
+  int64_t st1 = 1;
+  bool record = false;
+  if (!in[0] || (weight && !in[1]) || (bias && !in[2])) goto fail;
+  record = hub_grad_enabled() && (in[0]->requires_grad || (in[1] && in[1]->requires_grad) ||
+                                  (in[2] && in[2]->requires_grad));
+  y = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
+  if (record) {
+    mean = hub_tensor_empty(HUB_F32, 1, &rows, x->device);
+    rstd = hub_tensor_empty(HUB_F32, 1, &rows, x->device);
+    if (!mean || !rstd) goto fail;
+  }
+  x2 = view2(in[0], rows, cols);
+  y2 = y ? view2(y, rows, cols) : NULL;
+  w1 = in[1] ? hub_tensor_alias(in[1], 1, &cols, &st1, in[1]->offset) : NULL;
+  b1 = in[2] ? hub_tensor_alias(in[2], 1, &cols, &st1, in[2]->offset) : NULL;
+  if (!x2 || !y2 || (in[1] && !w1) || (in[2] && !b1)) goto fail;
+  if (be->layer_norm(x2, w1, b1, (float)eps, y2, mean, rstd)) goto fail;
+  if (record) {
+    hub_node *n = hub_record("layer_norm", layer_norm_backward, 3, in, y);
+    if (n) {
+      hub_node_save(n, in[0]);
+      hub_node_save(n, w1);
+      hub_node_save(n, mean);
+      hub_node_save(n, rstd);
+      n->i[0] = rows;
+      n->i[1] = cols;
+    }
+  }
+  hub_release_all(3, in);
+  hub_tensor_release(mean);
+  hub_tensor_release(rstd);
+  hub_tensor_release(x2);
+  hub_tensor_release(y2);
+  hub_tensor_release(w1);
+  hub_tensor_release(b1);
+  return y;
+fail:
+  hub_release_all(3, in);
+  hub_tensor_release(y);
+  hub_tensor_release(mean);
+  hub_tensor_release(rstd);
+  hub_tensor_release(x2);
+  hub_tensor_release(y2);
+  hub_tensor_release(w1);
+  hub_tensor_release(b1);
+  return NULL;
+}
+
+/* ---- dropout ---- */
+
+static int dropout_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
+  if (!hub_node_needs(n, 0) || !gout[0]) return 0;
+  hub_tensor *mask = n->saved[0];
+  const hub_backend *be = hub_backend_for(mask->device);
+  hub_tensor *gy = be ? as_f32(gout[0]) : NULL;
+  hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, gy->ndim, gy->shape, gy->device) : NULL;
+  if (!gx || be->dropout_backward(gy, mask, (float)n->f[0], gx)) {
+    hub_tensor_release(gy);
+    hub_tensor_release(gx);
+    return -1;
+  }
+  hub_tensor_release(gy);
+  gin[0] = gx;
+  return 0;
+}
+
+hub_tensor *hub_dropout(hub_tensor *x, double p, int train) {
+  if (hub_check_float("dropout", "input", x)) return NULL;
+  if (!(p >= 0.0 && p <= 1.0)) return hub_errp("dropout: probability %g is not in [0, 1]", p);
+  if (!train || p == 0.0) return hub_tensor_retain(x);
+  const hub_backend *be = hub_backend_for(x->device);
+  if (!be) return NULL;
+  hub_tensor *xc = as_f32(x);
+  if (!xc) return NULL;
+  hub_tensor *y = hub_tensor_empty(HUB_F32, xc->ndim, xc->shape, xc->device);
+  hub_tensor *mask = hub_tensor_empty(HUB_U8, xc->ndim, xc->shape, xc->device);
+  uint64_t key, counter;
+  hub_rng_reserve((uint64_t)hub_tensor_numel(xc), &key, &counter);
+  if (!y || !mask || be->dropout(xc, (float)p, key, counter, y, mask)) {
+    hub_tensor_release(xc);
+    hub_tensor_release(y);
+    hub_tensor_release(mask);
+    return NULL;
+  }
+  hub_node *n = hub_record("dropout", dropout_backward, 1, &xc, y);
+  if (n) {
+    hub_node_save(n, mask);
+    n->f[0] = p;
+  }
+  hub_tensor_release(mask);
+  hub_tensor_release(xc);
+  return y;
+}
