@@ -20,6 +20,7 @@
 typedef struct hub_storage hub_storage;
 typedef struct hub_node hub_node;
 
+#ifndef HUB_CDEF
 typedef struct hub_tensor {
   void *data;                      /* first element (storage base + offset * element size) */
   int64_t shape[HUB_MAX_DIMS];
@@ -35,6 +36,11 @@ typedef struct hub_tensor {
   struct hub_tensor *grad;         /* accumulated gradient (leaves), or NULL */
   hub_node *grad_fn;               /* the node that made this tensor, NULL for leaves */
 } hub_tensor;
+#else
+/* The LuaJIT binding sees the tensor as opaque (its fields would shadow the Lua properties
+ * t.shape, t.dtype, t.grad ...) and reads it through the accessors below. */
+typedef struct hub_tensor hub_tensor;
+#endif
 
 /* ---- life cycle ---- */
 /* A new zero-filled contiguous tensor. shape may be NULL when ndim is 0 (a scalar). */
@@ -52,6 +58,12 @@ hub_tensor *hub_tensor_retain(hub_tensor *t);
 void hub_tensor_release(hub_tensor *t);
 
 /* ---- facts ---- */
+int hub_tensor_ndim(const hub_tensor *t);
+int hub_tensor_dtype(const hub_tensor *t);
+int hub_tensor_device(const hub_tensor *t);
+int hub_tensor_requires_grad(const hub_tensor *t);
+/* Size of 0-based dimension d (negative counts from the end); -1 when out of range. */
+int64_t hub_tensor_size(const hub_tensor *t, int d);
 int64_t hub_tensor_numel(const hub_tensor *t);
 int hub_tensor_is_contiguous(const hub_tensor *t);
 /* Writes "[2,3]" into buf (at most n bytes) and returns buf. */

@@ -136,6 +136,15 @@ void hub_tensor_release(hub_tensor *t) {
 
 /* ---- facts ---- */
 
+int hub_tensor_ndim(const hub_tensor *t) { return t->ndim; }
+int hub_tensor_dtype(const hub_tensor *t) { return t->dtype; }
+int hub_tensor_device(const hub_tensor *t) { return t->device; }
+int hub_tensor_requires_grad(const hub_tensor *t) { return t->requires_grad; }
+int64_t hub_tensor_size(const hub_tensor *t, int d) {
+  if (d < 0) d += t->ndim;
+  return d >= 0 && d < t->ndim ? t->shape[d] : -1;
+}
+
 int64_t hub_tensor_numel(const hub_tensor *t) { return hub_numel_of(t->ndim, t->shape); }
 
 int hub_tensor_is_contiguous(const hub_tensor *t) {

@@ -1,0 +1,140 @@
+-- hub.core: loads libhub through the LuaJIT FFI and holds the helpers every binding file uses:
+-- turning C results into Lua values or Lua errors, pacing LuaJIT's collector to C memory, and the
+-- 1-based dimension rule.
+--
+-- Declarations come from hub/cdefs.lua, generated at build time from runtime/hub.h, so the
+-- binding never drifts from the header.  Inside the hubrun executable libhub is already loaded
+-- (ffi.C sees it); from a plain luajit the library is found through HUB_LIB, then the usual
+-- library search path (LD_LIBRARY_PATH), then the build directory next to this file.
+local ffi = require "ffi"
+
+local M = {}
+
+ffi.cdef(require "hub.cdefs")
+
+local function try_lib(lib)
+  local ok = pcall(function() return lib.hub_version end)
+  return ok and lib or nil
+end
+
+local function load_lib()
+  local lib = try_lib(ffi.C)
+  if lib then return lib end
+  local tried = {}
+  local candidates = {}
+  if os.getenv("HUB_LIB") then candidates[#candidates + 1] = os.getenv("HUB_LIB") end
+  candidates[#candidates + 1] = "hub"
+  local src = debug.getinfo(1, "S").source:match("^@(.*)/hub/core%.lua$")
+  if src then
+    candidates[#candidates + 1] = src .. "/../build/libhub.so"
+    candidates[#candidates + 1] = src .. "/../libhub.so"
+  end
+  for _, name in ipairs(candidates) do
+    local ok, l = pcall(ffi.load, name)
+    if ok and try_lib(l) then return l end
+    tried[#tried + 1] = name
+  end
+  error("hub: cannot load libhub (tried " .. table.concat(tried, ", ") ..
+        "); set HUB_LIB to the path of libhub.so or add its directory to LD_LIBRARY_PATH", 0)
+end
+
+local C = load_lib()
+M.C = C
+M.ffi = ffi
+
+function M.last_error()
+  return ffi.string(C.hub_last_error())
+end
+
+-- Raises the C error message at the caller's caller (level 3 = the user's line).
+function M.fail(level)
+  error(M.last_error(), (level or 2) + 1)
+end
+
+-- Collector pacing: LuaJIT sees only the small cdata headers, not the C memory behind them, so
+-- after every `pace_bytes` of C allocations (at least 64 MiB, or the live size: memory stays
+-- within about twice what is reachable) a full collection runs.
+local last_total = tonumber(C.hub_mem_allocated_total())
+local stats = ffi.new("hub_mem_stats")
+local min_pace = 64 * 1024 * 1024
+
+local function pace()
+  local total = tonumber(C.hub_mem_allocated_total())
+  if total - last_total > min_pace then
+    C.hub_mem_get_stats(0, stats)
+    local live = tonumber(stats.live_bytes)
+    if total - last_total > (live > min_pace and live or min_pace) then
+      collectgarbage()
+      last_total = tonumber(C.hub_mem_allocated_total())
+    end
+  end
+end
+M.pace = pace
+
+local release = C.hub_tensor_release
+
+-- Takes ownership of a new reference returned by C (NULL raises the C error).
+function M.wrap(p, level)
+  if p == nil then error(M.last_error(), (level or 1) + 1) end
+  pace()
+  return ffi.gc(p, release)
+end
+
+-- Like wrap but NULL is nil without an error (for optional results such as .grad).
+function M.wrap_opt(p)
+  if p == nil then return nil end
+  return ffi.gc(p, release)
+end
+
+-- Status code check.
+function M.check(rc, level)
+  if rc ~= 0 then error(M.last_error(), (level or 1) + 1) end
+end
+
+local tensor_ct = ffi.typeof("hub_tensor *")
+function M.is_tensor(v)
+  return type(v) == "cdata" and ffi.istype(tensor_ct, v)
+end
+
+function M.argerror(n, fname, expected, got)
+  error(string.format("bad argument #%d to '%s' (expected %s, got %s)", n, fname, expected, got), 3)
+end
+
+-- Lua dimension (1-based, negative from the end) to C (0-based, negative kept).
+function M.cdim(d, fname, argn)
+  if type(d) ~= "number" or d ~= math.floor(d) then
+    M.argerror(argn or 2, fname, "an integer dimension", type(d))
+  end
+  if d == 0 then
+    error(string.format("bad argument #%d to '%s' (dimension 0 is not valid: dimensions are 1-based, -1 is the last)",
+      argn or 2, fname), 3)
+  end
+  return d > 0 and d - 1 or d
+end
+
+-- A Lua array of numbers as an int64_t[] (for shapes), with its length.
+function M.shape_arg(shape, fname, argn)
+  if type(shape) ~= "table" then M.argerror(argn or 1, fname, "a shape table such as {2, 3}", type(shape)) end
+  local n = #shape
+  if n > 8 then error(string.format("%s: %d dimensions (at most 8)", fname, n), 3) end
+  local a = ffi.new("int64_t[?]", n > 0 and n or 1)
+  for i = 1, n do
+    local v = shape[i]
+    if type(v) ~= "number" or v ~= math.floor(v) then
+      M.argerror(argn or 1, fname, "integer sizes in the shape", type(v))
+    end
+    a[i - 1] = v
+  end
+  return n, a
+end
+
+-- dtype string to enum (nil gives the default).
+function M.dtype(name, default, fname)
+  if name == nil then return default end
+  if type(name) ~= "string" then M.argerror(2, fname or "dtype", "a dtype string such as 'f32'", type(name)) end
+  local d = C.hub_dtype_from_name(name)
+  if d < 0 then error(M.last_error(), 3) end
+  return d
+end
+
+return M

@@ -1,0 +1,49 @@
+-- hub: the Lua package of hubrun.  `local hub = require "hub"` gives tensors, autograd and ops
+-- (and, as the project grows, nn, optim, models, tasks ...).  Loading works inside the hubrun
+-- executable and from a plain luajit with libhub on the library path (see hub.core).
+local core = require "hub.core"
+local tensor = require "hub.tensor"
+local ops = require "hub.ops"
+local ffi = core.ffi
+local C = core.C
+
+local hub = {}
+for k, v in pairs(tensor.hub) do hub[k] = v end
+for k, v in pairs(ops.hub) do hub[k] = v end
+for k, v in pairs(ops.methods) do tensor.methods[k] = v end
+
+-- Operators.
+local mt = tensor.metatype
+mt.__add = ops.methods.add
+mt.__sub = ops.methods.sub
+mt.__mul = ops.methods.mul
+mt.__div = ops.methods.div
+mt.__unm = function(a) return ops.methods.neg(a) end
+mt.__pow = function(a, p) return ops.methods.pow(a, p) end
+
+hub.version = ffi.string(C.hub_version())
+hub.C = C
+hub.methods = tensor.methods
+
+function hub.set_num_threads(n) C.hub_set_num_threads(n) end
+function hub.get_num_threads() return C.hub_get_num_threads() end
+
+-- Memory statistics of the caching allocator: live, cached and peak bytes, allocation counts.
+function hub.memory_stats(device)
+  local s = ffi.new("hub_mem_stats")
+  C.hub_mem_get_stats(device == "cuda" and 1 or 0, s)
+  return { live_bytes = tonumber(s.live_bytes), cached_bytes = tonumber(s.cached_bytes),
+           peak_bytes = tonumber(s.peak_bytes), alloc_count = tonumber(s.alloc_count),
+           os_alloc_count = tonumber(s.os_alloc_count) }
+end
+function hub.empty_cache() collectgarbage(); C.hub_mem_empty_cache(0) end
+function hub.live_tensors() return tonumber(C.hub_tensor_live_count()) end
+function hub.live_nodes() return tonumber(C.hub_node_live_count()) end
+
+-- Used by the REPL to print values: tensors in full format, tables shallowly.
+function hub.repl_format(v)
+  if core.is_tensor(v) then return tostring(v) end
+  return tostring(v)
+end
+
+return hub

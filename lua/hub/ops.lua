@@ -1,0 +1,222 @@
+-- hub.ops: the differentiable operations, as tensor methods and as hub.<op> functions.
+--
+-- Each wrapper checks the Lua-side arguments (types, 1-based dimensions), calls the C op and
+-- turns a NULL result into a Lua error carrying the C message ("matmul: shapes [2,3] and [4,5]
+-- do not match").  Numbers are accepted where PyTorch accepts scalars.
+local ffi = require "ffi"
+local core = require "hub.core"
+local C, wrap, check, cdim, is_tensor = core.C, core.wrap, core.check, core.cdim, core.is_tensor
+
+local T, hub = {}, {}
+
+local function need_tensor(v, n, fname)
+  if not is_tensor(v) then core.argerror(n, fname, "a tensor", type(v)) end
+  return v
+end
+
+-- ---- arithmetic with scalars on either side ----
+local function arith(fname, tt, ts, st)
+  return function(a, b)
+    if is_tensor(a) and is_tensor(b) then return wrap(tt(a, b), 2) end
+    if is_tensor(a) and type(b) == "number" then return wrap(ts(a, b), 2) end
+    if type(a) == "number" and is_tensor(b) then return wrap(st(b, a), 2) end
+    if not is_tensor(a) then core.argerror(1, fname, "a tensor or number", type(a)) end
+    core.argerror(2, fname, "a tensor or number", type(b))
+  end
+end
+T.add = arith("add", C.hub_add, C.hub_add_scalar, C.hub_add_scalar)
+T.sub = arith("sub", C.hub_sub, function(a, s) return C.hub_add_scalar(a, -s) end, C.hub_rsub_scalar)
+T.mul = arith("mul", C.hub_mul, C.hub_mul_scalar, C.hub_mul_scalar)
+T.div = arith("div", C.hub_div, function(a, s) return C.hub_mul_scalar(a, 1 / s) end, C.hub_rdiv_scalar)
+function T.pow(a, p)
+  need_tensor(a, 1, "pow")
+  if type(p) ~= "number" then core.argerror(2, "pow", "a number exponent", type(p)) end
+  return wrap(C.hub_pow(a, p), 2)
+end
+-- In place a += alpha * b (not recorded).
+function T.add_(a, b, alpha)
+  need_tensor(b, 1, "add_")
+  check(C.hub_add_(a, b, alpha or 1), 2)
+  return a
+end
+
+for _, name in ipairs { "neg", "exp", "log", "sqrt", "rsqrt", "abs", "relu", "tanh", "sigmoid" } do
+  local f = C["hub_" .. name]
+  T[name] = function(a) return wrap(f(need_tensor(a, 1, name)), 2) end
+end
+-- gelu(x) uses erf; gelu(x, "tanh") the tanh approximation (PyTorch's approximate='tanh').
+function T.gelu(a, approximate)
+  local ap = 0
+  if approximate == "tanh" or approximate == true then ap = 1
+  elseif approximate ~= nil and approximate ~= "none" and approximate ~= false then
+    core.argerror(2, "gelu", "'none' or 'tanh'", tostring(approximate))
+  end
+  return wrap(C.hub_gelu(need_tensor(a, 1, "gelu"), ap), 2)
+end
+
+-- ---- products ----
+function T.matmul(a, b) return wrap(C.hub_matmul(need_tensor(a, 1, "matmul"), need_tensor(b, 2, "matmul")), 2) end
+-- linear(x, weight[out, in], bias?)
+function T.linear(x, w, b)
+  if b ~= nil then need_tensor(b, 3, "linear") end
+  return wrap(C.hub_linear(need_tensor(x, 1, "linear"), need_tensor(w, 2, "linear"), b), 2)
+end
+
+-- ---- reductions ----
+local function dims_arg(d, fname)
+  if d == nil then return 0, nil end
+  if type(d) == "number" then d = { d } end
+  if type(d) ~= "table" then core.argerror(2, fname, "a dimension or a table of dimensions", type(d)) end
+  local a = ffi.new("int[8]")
+  if #d > 8 then error(fname .. ": too many dimensions", 3) end
+  for i = 1, #d do a[i - 1] = cdim(d[i], fname, 2) end
+  return #d, a
+end
+-- sum(), sum(dim), sum({d1, d2}, keepdim)
+function T.sum(a, d, keepdim)
+  local n, dims = dims_arg(d, "sum")
+  return wrap(C.hub_sum(need_tensor(a, 1, "sum"), n, dims, keepdim and 1 or 0), 2)
+end
+function T.mean(a, d, keepdim)
+  local n, dims = dims_arg(d, "mean")
+  return wrap(C.hub_mean(need_tensor(a, 1, "mean"), n, dims, keepdim and 1 or 0), 2)
+end
+-- max() of all elements; max(dim, keepdim) returns values and 0-based indices.
+function T.max(a, d, keepdim)
+  need_tensor(a, 1, "max")
+  if d == nil then
+    local flat = wrap(C.hub_reshape(a, 1, ffi.new("int64_t[1]", -1)), 2)
+    return wrap(C.hub_max(flat, 0, 0), 2)
+  end
+  local cd = cdim(d, "max", 2)
+  return wrap(C.hub_max(a, cd, keepdim and 1 or 0), 2), wrap(C.hub_argmax(a, cd, keepdim and 1 or 0), 2)
+end
+function T.argmax(a, d, keepdim)
+  need_tensor(a, 1, "argmax")
+  if d == nil then
+    local flat = wrap(C.hub_reshape(a, 1, ffi.new("int64_t[1]", -1)), 2)
+    return wrap(C.hub_argmax(flat, 0, 0), 2)
+  end
+  return wrap(C.hub_argmax(a, cdim(d, "argmax", 2), keepdim and 1 or 0), 2)
+end
+function T.sum_to(a, shape)
+  local n, s = core.shape_arg(shape, "sum_to", 2)
+  return wrap(C.hub_sum_to(need_tensor(a, 1, "sum_to"), n, s), 2)
+end
+
+-- ---- normalisation, activations over a dim ----
+function T.softmax(a, d) return wrap(C.hub_softmax(need_tensor(a, 1, "softmax"), cdim(d or -1, "softmax", 2)), 2) end
+function T.log_softmax(a, d)
+  return wrap(C.hub_log_softmax(need_tensor(a, 1, "log_softmax"), cdim(d or -1, "log_softmax", 2)), 2)
+end
+-- layer_norm(x, normalized_shape (number or table), weight?, bias?, eps=1e-5)
+function T.layer_norm(x, normalized, w, b, eps)
+  need_tensor(x, 1, "layer_norm")
+  local nd = type(normalized) == "table" and #normalized or 1
+  if type(normalized) == "table" then
+    for i = 1, nd do
+      local xs = tonumber(C.hub_tensor_size(x, C.hub_tensor_ndim(x) - nd + i - 1))
+      if C.hub_tensor_ndim(x) < nd or xs ~= normalized[i] then
+        error(string.format("layer_norm: normalized shape {%s} does not match the last dimensions of the input", table.concat(normalized, ",")), 2)
+      end
+    end
+  elseif type(normalized) == "number" then
+    if C.hub_tensor_ndim(x) < 1 or tonumber(C.hub_tensor_size(x, C.hub_tensor_ndim(x) - 1)) ~= normalized then
+      error(string.format("layer_norm: normalized size %d does not match the last dimension of the input", normalized), 2)
+    end
+  elseif normalized ~= nil then
+    core.argerror(2, "layer_norm", "a size or a shape table", type(normalized))
+  end
+  if w ~= nil then need_tensor(w, 3, "layer_norm") end
+  if b ~= nil then need_tensor(b, 4, "layer_norm") end
+  return wrap(C.hub_layer_norm(x, nd, w, b, eps or 1e-5), 2)
+end
+function T.dropout(x, p, train)
+  if train == nil then train = true end
+  return wrap(C.hub_dropout(need_tensor(x, 1, "dropout"), p or 0.5, train and 1 or 0), 2)
+end
+
+-- ---- indexing ----
+-- embedding(weight, ids): rows of weight at the 0-based ids.
+function hub.embedding(w, ids)
+  return wrap(C.hub_embedding(need_tensor(w, 1, "embedding"), need_tensor(ids, 2, "embedding")), 2)
+end
+function T.index_select(a, d, idx)
+  return wrap(C.hub_index_select(need_tensor(a, 1, "index_select"), cdim(d, "index_select", 2),
+    need_tensor(idx, 3, "index_select")), 2)
+end
+function T.masked_fill(a, mask, value)
+  if type(value) ~= "number" then core.argerror(3, "masked_fill", "a number", type(value)) end
+  return wrap(C.hub_masked_fill(need_tensor(a, 1, "masked_fill"), need_tensor(mask, 2, "masked_fill"), value), 2)
+end
+function hub.where(cond, a, b)
+  return wrap(C.hub_where(need_tensor(cond, 1, "where"), need_tensor(a, 2, "where"), need_tensor(b, 3, "where")), 2)
+end
+-- concat({t1, t2, ...}, dim=1)
+function hub.concat(ts, d)
+  if type(ts) ~= "table" then core.argerror(1, "concat", "a table of tensors", type(ts)) end
+  local n = #ts
+  if n == 0 then error("concat: expected at least one tensor", 2) end
+  local arr = ffi.new("hub_tensor *[?]", n)
+  for i = 1, n do
+    if not is_tensor(ts[i]) then error(string.format("bad argument #1 to 'concat' (element %d is %s, expected a tensor)", i, type(ts[i])), 2) end
+    arr[i - 1] = ts[i]
+  end
+  return wrap(C.hub_concat(n, arr, cdim(d or 1, "concat", 2)), 2)
+end
+hub.cat = hub.concat
+-- split(t, size_or_sizes, dim=1): a table of tensors (a number = equal pieces, the last smaller).
+function T.split(a, sizes, d)
+  need_tensor(a, 1, "split")
+  local cd = cdim(d or 1, "split", 3)
+  local nd = cd < 0 and cd + C.hub_tensor_ndim(a) or cd
+  if nd < 0 or nd >= C.hub_tensor_ndim(a) then error(string.format("split: dimension %d out of range for a %d-d tensor", d or 1, C.hub_tensor_ndim(a)), 2) end
+  local total = tonumber(C.hub_tensor_size(a, nd))
+  local list = {}
+  if type(sizes) == "number" then
+    if sizes <= 0 then error("split: size must be positive", 2) end
+    local left = total
+    while left > 0 do list[#list + 1] = math.min(sizes, left); left = left - sizes end
+  elseif type(sizes) == "table" then
+    list = sizes
+  else
+    core.argerror(2, "split", "a size or a table of sizes", type(sizes))
+  end
+  local n = #list
+  local s = ffi.new("int64_t[?]", n > 0 and n or 1)
+  for i = 1, n do s[i - 1] = list[i] end
+  local out = ffi.new("hub_tensor *[?]", n > 0 and n or 1)
+  check(C.hub_split(a, cd, n, s, out), 2)
+  local r = {}
+  for i = 1, n do r[i] = core.wrap(out[i - 1]) end
+  return r
+end
+
+-- ---- losses ----
+-- cross_entropy(logits, target, {ignore_index = -100, label_smoothing = 0})
+function hub.cross_entropy(logits, target, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then core.argerror(3, "cross_entropy", "an options table", type(opts)) end
+  return wrap(C.hub_cross_entropy(need_tensor(logits, 1, "cross_entropy"), need_tensor(target, 2, "cross_entropy"),
+    opts.ignore_index or -100, opts.label_smoothing or 0), 2)
+end
+function hub.mse_loss(a, b) return wrap(C.hub_mse_loss(need_tensor(a, 1, "mse_loss"), need_tensor(b, 2, "mse_loss")), 2) end
+
+-- ---- attention ----
+-- attention(q, k, v, mask?, scale?): softmax(q k^T * scale + mask) v
+function hub.attention(q, k, v, mask, scale)
+  if mask ~= nil then need_tensor(mask, 4, "attention") end
+  return wrap(C.hub_attention(need_tensor(q, 1, "attention"), need_tensor(k, 2, "attention"),
+    need_tensor(v, 3, "attention"), mask, scale or 0), 2)
+end
+hub.scaled_dot_product_attention = hub.attention
+
+-- Every method is also a function hub.<op>(t, ...), and every function taking a tensor first is a method.
+for k, f in pairs(T) do hub[k] = f end
+T.embedding = nil
+T.cross_entropy = function(logits, target, opts) return hub.cross_entropy(logits, target, opts) end
+T.mse_loss = hub.mse_loss
+T.masked_fill = T.masked_fill
+T.attention = hub.attention
+
+return { methods = T, hub = hub }

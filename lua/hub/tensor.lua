@@ -1,0 +1,370 @@
+-- hub.tensor: the Lua face of a C tensor — constructors, properties, views, copies, printing.
+--
+-- A tensor is a `hub_tensor *` cdata with a metatype: methods and properties are looked up by
+-- __index, operators map to ops (+ - * / ^ and unary minus, with numbers on either side).
+-- Dimensions and positions given from Lua are 1-based (negative count from the end); ids stored
+-- in tensors are 0-based (see docs/tensor.md).  Op methods are added by hub.ops.
+local ffi = require "ffi"
+local core = require "hub.core"
+local C, wrap, wrap_opt, check, cdim = core.C, core.wrap, core.wrap_opt, core.check, core.cdim
+local is_tensor = core.is_tensor
+
+local T = {}          -- methods
+local props = {}      -- computed properties: t.shape, C.hub_tensor_dtype(t), ...
+local hub = {}        -- constructors and functions exported to the hub table
+
+local dtype_names = { [0] = "f32", "f16", "bf16", "i32", "i64", "u8", "bool" }
+local F32, I64 = 0, 4
+
+-- ---- properties ----
+function props.shape(t)
+  local s = {}
+  for i = 0, C.hub_tensor_ndim(t) - 1 do s[i + 1] = tonumber(C.hub_tensor_size(t, i)) end
+  return s
+end
+function props.dtype(t) return dtype_names[C.hub_tensor_dtype(t)] end
+function props.device(t) return ffi.string(C.hub_device_name(C.hub_tensor_device(t))) end
+function props.grad(t) return wrap_opt(C.hub_tensor_grad(t)) end
+function props.grad_fn(t)
+  local n = C.hub_tensor_grad_fn_name(t)
+  return n ~= nil and ffi.string(n) or nil
+end
+function props.is_leaf(t) return t.grad_fn == nil end
+
+function T.dim(t) return C.hub_tensor_ndim(t) end
+function T.numel(t) return tonumber(C.hub_tensor_numel(t)) end
+function T.size(t, d)
+  if d == nil then return props.shape(t) end
+  local cd = cdim(d, "size")
+  if cd < 0 then cd = cd + C.hub_tensor_ndim(t) end
+  if cd < 0 or cd >= C.hub_tensor_ndim(t) then error(string.format("size: dimension %d out of range for a %d-d tensor", d, C.hub_tensor_ndim(t)), 2) end
+  return tonumber(C.hub_tensor_size(t, cd))
+end
+function T.is_contiguous(t) return C.hub_tensor_is_contiguous(t) ~= 0 end
+
+function T.item(t)
+  local n = tonumber(C.hub_tensor_numel(t))
+  if n ~= 1 then error(string.format("item: the tensor has %d elements (item() needs exactly one)", n), 2) end
+  local v = C.hub_tensor_get(t, 0)
+  if C.hub_tensor_dtype(t) == 6 then return v ~= 0 end
+  return v
+end
+
+function T.totable(t)
+  local n = tonumber(C.hub_tensor_numel(t))
+  local buf = ffi.new("double[?]", n > 0 and n or 1)
+  check(C.hub_tensor_read(t, buf, -1), 2)
+  local isbool = C.hub_tensor_dtype(t) == 6
+  local function conv(v) if isbool then return v ~= 0 end return v end
+  if C.hub_tensor_ndim(t) == 0 then return conv(buf[0]) end
+  local shape, k = props.shape(t), 0
+  local function build(d)
+    local r = {}
+    for i = 1, shape[d] do
+      if d == #shape then r[i] = conv(buf[k]); k = k + 1 else r[i] = build(d + 1) end
+    end
+    return r
+  end
+  return build(1)
+end
+
+-- ---- autograd ----
+function T.requires_grad(t, on)
+  if on == nil then on = true end
+  check(C.hub_tensor_set_requires_grad(t, on and 1 or 0), 2)
+  return t
+end
+function T.backward(t, grad)
+  if grad ~= nil and not is_tensor(grad) then core.argerror(1, "backward", "a tensor or nil", type(grad)) end
+  check(C.hub_backward(t, grad), 2)
+end
+function T.zero_grad(t) C.hub_tensor_zero_grad(t) return t end
+function T.detach(t) return wrap(C.hub_detach(t), 2) end
+
+-- ---- views and copies ----
+local function shape_from_args(fname, ...)
+  local a = ...
+  if type(a) == "table" then return core.shape_arg(a, fname, 1) end
+  return core.shape_arg({ ... }, fname, 1)
+end
+function T.reshape(t, ...) local n, s = shape_from_args("reshape", ...); return wrap(C.hub_reshape(t, n, s), 2) end
+function T.view(t, ...) local n, s = shape_from_args("view", ...); return wrap(C.hub_view(t, n, s), 2) end
+function T.expand(t, ...) local n, s = shape_from_args("expand", ...); return wrap(C.hub_expand(t, n, s), 2) end
+function T.transpose(t, d0, d1)
+  return wrap(C.hub_transpose(t, cdim(d0, "transpose", 1), cdim(d1, "transpose", 2)), 2)
+end
+function T.t(t)
+  if C.hub_tensor_ndim(t) ~= 2 then error(string.format("t: expected a 2-d tensor, got %d-d (use transpose)", C.hub_tensor_ndim(t)), 2) end
+  return wrap(C.hub_transpose(t, 0, 1), 2)
+end
+function T.permute(t, ...)
+  local p = ...
+  if type(p) ~= "table" then p = { ... } end
+  if #p ~= C.hub_tensor_ndim(t) then error(string.format("permute: %d dimensions given for a %d-d tensor", #p, C.hub_tensor_ndim(t)), 2) end
+  local a = ffi.new("int[8]")
+  for i = 1, #p do a[i - 1] = cdim(p[i], "permute", 1) end
+  return wrap(C.hub_permute(t, a), 2)
+end
+function T.narrow(t, d, start, len)
+  if type(start) ~= "number" or type(len) ~= "number" then core.argerror(2, "narrow", "start and length numbers", type(start)) end
+  local cd = cdim(d, "narrow", 1)
+  if start < 0 then
+    local nd = cd < 0 and cd + C.hub_tensor_ndim(t) or cd
+    start = (nd >= 0 and nd < C.hub_tensor_ndim(t)) and tonumber(C.hub_tensor_size(t, nd)) + start + 1 or start
+  end
+  if start < 1 then error(string.format("narrow: start %d is not valid (positions are 1-based)", start), 2) end
+  return wrap(C.hub_narrow(t, cd, start - 1, len), 2)
+end
+T.slice = T.narrow
+function T.select(t, d, i)
+  local v = T.narrow(t, d, i, 1)
+  return wrap(C.hub_squeeze(v, cdim(d, "select", 1)), 2)
+end
+function T.squeeze(t, d) return wrap(C.hub_squeeze(t, d == nil and -100 or cdim(d, "squeeze", 1)), 2) end
+function T.unsqueeze(t, d)
+  if type(d) ~= "number" then core.argerror(1, "unsqueeze", "a dimension", type(d)) end
+  -- for unsqueeze, -1 means "after the last": dims range over ndim+1 positions
+  return wrap(C.hub_unsqueeze(t, cdim(d, "unsqueeze", 1)), 2)
+end
+function T.contiguous(t) return wrap(C.hub_contiguous(t), 2) end
+function T.clone(t) return wrap(C.hub_clone(t), 2) end
+function T.to(t, what)
+  if type(what) ~= "string" then core.argerror(1, "to", "a dtype or device string", type(what)) end
+  if what == "cpu" or what == "cuda" then
+    return wrap(C.hub_to_device(t, C.hub_device_from_name(what)), 2)
+  end
+  return wrap(C.hub_to_dtype(t, core.dtype(what, nil, "to")), 2)
+end
+function T.float(t) return T.to(t, "f32") end
+function T.long(t) return T.to(t, "i64") end
+function T.copy_(t, src)
+  if not is_tensor(src) then core.argerror(1, "copy_", "a tensor", type(src)) end
+  check(C.hub_copy_(t, src), 2)
+  return t
+end
+function T.fill_(t, v)
+  if type(v) ~= "number" then core.argerror(1, "fill_", "a number", type(v)) end
+  check(C.hub_fill_(t, v), 2)
+  return t
+end
+function T.zero_(t) return T.fill_(t, 0) end
+
+-- ---- printing ----
+local function fmt_number(v, isfloat)
+  if not isfloat then return string.format("%d", v) end
+  if v ~= v then return "nan" end
+  if v == math.huge then return "inf" elseif v == -math.huge then return "-inf" end
+  local a = math.abs(v)
+  if a ~= 0 and (a >= 1e5 or a < 1e-4) then return string.format("%.4e", v) end
+  return string.format("%.4f", v)
+end
+
+-- Values of t as text, eliding the middle of long dimensions (edge items kept) when large.
+function T.format(t, opts)
+  opts = opts or {}
+  local n = tonumber(C.hub_tensor_numel(t))
+  local shape = props.shape(t)
+  local header = string.format("tensor(shape=[%s], dtype=%s", table.concat(shape, ","), dtype_names[C.hub_tensor_dtype(t)])
+  if C.hub_tensor_device(t) ~= 0 then header = header .. ", device=" .. props.device(t) end
+  local gf = props.grad_fn(t)
+  if gf then header = header .. ", grad_fn=" .. gf elseif C.hub_tensor_requires_grad(t) ~= 0 then header = header .. ", requires_grad" end
+  header = header .. ")"
+  if C.hub_tensor_device(t) ~= 0 then return header end
+  local isfloat = C.hub_tensor_dtype(t) <= 2
+  local isbool = C.hub_tensor_dtype(t) == 6
+  local elide = n > (opts.threshold or 1000)
+  local edge = opts.edgeitems or 3
+  local function val(i) -- i: linear index
+    local v = C.hub_tensor_get(t, i)
+    if isbool then return v ~= 0 and "true" or "false" end
+    return fmt_number(v, isfloat)
+  end
+  if C.hub_tensor_ndim(t) == 0 then return val(0) .. "\n" .. header end
+  local strides = {}
+  local s = 1
+  for d = #shape, 1, -1 do strides[d] = s; s = s * shape[d] end
+  local width = 0
+  -- first pass to find the width of printed numbers (only printed ones)
+  local cells = {}
+  local function walk(d, base, out)
+    local size = shape[d]
+    local idx = {}
+    if elide and size > 2 * edge then
+      for i = 1, edge do idx[#idx + 1] = i end
+      idx[#idx + 1] = false
+      for i = size - edge + 1, size do idx[#idx + 1] = i end
+    else
+      for i = 1, size do idx[#idx + 1] = i end
+    end
+    for _, i in ipairs(idx) do
+      if i and d == #shape then
+        local str = val(base + (i - 1) * strides[d])
+        if #str > width then width = #str end
+        cells[#cells + 1] = str
+      elseif i then
+        walk(d + 1, base + (i - 1) * strides[d])
+      end
+    end
+  end
+  walk(1, 0)
+  local k = 0
+  local function render(d, base, indent)
+    local size = shape[d]
+    local parts = {}
+    local idx = {}
+    if elide and size > 2 * edge then
+      for i = 1, edge do idx[#idx + 1] = i end
+      idx[#idx + 1] = false
+      for i = size - edge + 1, size do idx[#idx + 1] = i end
+    else
+      for i = 1, size do idx[#idx + 1] = i end
+    end
+    for _, i in ipairs(idx) do
+      if not i then
+        parts[#parts + 1] = "..."
+      elseif d == #shape then
+        k = k + 1
+        parts[#parts + 1] = string.rep(" ", width - #cells[k]) .. cells[k]
+      else
+        parts[#parts + 1] = render(d + 1, base + (i - 1) * strides[d], indent .. " ")
+      end
+    end
+    if d == #shape then return "[" .. table.concat(parts, ", ") .. "]" end
+    local sep = "," .. string.rep("\n", #shape - d) .. indent .. " "
+    return "[" .. table.concat(parts, sep) .. "]"
+  end
+  return render(1, 0, "") .. "\n" .. header
+end
+
+-- ---- metatype ----
+local mt = {}
+mt.__index = function(t, k)
+  local m = T[k]
+  if m ~= nil then return m end
+  local p = props[k]
+  if p ~= nil then return p(t) end
+  return nil
+end
+mt.__tostring = function(t) return T.format(t) end
+mt.__len = function(t) return C.hub_tensor_ndim(t) > 0 and tonumber(C.hub_tensor_size(t, 0)) or 0 end
+ffi.metatype("hub_tensor", mt)
+
+-- ---- constructors ----
+local function flatten(data, fname)
+  -- Returns shape (table) and a flat Lua array of numbers from a nested table or a number.
+  if type(data) == "number" or type(data) == "boolean" then
+    return {}, { data == true and 1 or data == false and 0 or data }
+  end
+  if type(data) ~= "table" then core.argerror(1, fname, "a number or a nested table of numbers", type(data)) end
+  local shape, flat = {}, {}
+  local d = data
+  while type(d) == "table" do
+    shape[#shape + 1] = #d
+    d = d[1]
+    if #shape > 8 then error(fname .. ": more than 8 nested levels", 3) end
+  end
+  local function walk(x, depth, path)
+    if depth > #shape then
+      if type(x) == "boolean" then x = x and 1 or 0 end
+      if type(x) ~= "number" then
+        error(string.format("%s: element %s is %s, expected a number", fname, path, type(x)), 4)
+      end
+      flat[#flat + 1] = x
+      return
+    end
+    if type(x) ~= "table" or #x ~= shape[depth] then
+      error(string.format("%s: ragged nested table at %s (expected %d elements, got %s)", fname, path,
+        shape[depth], type(x) == "table" and tostring(#x) or type(x)), 4)
+    end
+    for i = 1, #x do walk(x[i], depth + 1, path .. "[" .. i .. "]") end
+  end
+  walk(data, 1, "")
+  return shape, flat
+end
+
+function hub.tensor(data, dtype)
+  if is_tensor(data) then return T.clone(data) end
+  local dt = core.dtype(dtype, F32, "tensor")
+  local shape, flat = flatten(data, "tensor")
+  local n, s = core.shape_arg(shape, "tensor")
+  local isfloat = dt <= 2
+  local buf = ffi.new(isfloat and "float[?]" or "int64_t[?]", #flat > 0 and #flat or 1)
+  for i = 1, #flat do buf[i - 1] = flat[i] end
+  return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and F32 or I64), 2)
+end
+
+local function shape_and_dtype(fname, a, ...)
+  -- Accepts f({2,3}, "f32") or f(2, 3) or f(2, 3, "f32").
+  if type(a) == "table" then
+    local n, s = core.shape_arg(a, fname, 1)
+    return n, s, (...)
+  end
+  local dims, dtype = { a, ... }, nil
+  if type(dims[#dims]) == "string" then dtype = table.remove(dims) end
+  local n, s = core.shape_arg(dims, fname, 1)
+  return n, s, dtype
+end
+
+function hub.zeros(...)
+  local n, s, dt = shape_and_dtype("zeros", ...)
+  return wrap(C.hub_full(n, s, 0, core.dtype(dt, F32, "zeros")), 2)
+end
+function hub.ones(...)
+  local n, s, dt = shape_and_dtype("ones", ...)
+  return wrap(C.hub_full(n, s, 1, core.dtype(dt, F32, "ones")), 2)
+end
+function hub.empty(...)
+  local n, s, dt = shape_and_dtype("empty", ...)
+  return wrap(C.hub_tensor_empty(core.dtype(dt, F32, "empty"), n, s, 0), 2)
+end
+function hub.full(shape, value, dtype)
+  if type(value) ~= "number" then core.argerror(2, "full", "a number", type(value)) end
+  local n, s = core.shape_arg(shape, "full", 1)
+  return wrap(C.hub_full(n, s, value, core.dtype(dtype, F32, "full")), 2)
+end
+function hub.zeros_like(t, dtype) return hub.zeros(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]) end
+function hub.ones_like(t, dtype) return hub.ones(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]) end
+function hub.randn(...)
+  local n, s, dt = shape_and_dtype("randn", ...)
+  return wrap(C.hub_randn(n, s, core.dtype(dt, F32, "randn")), 2)
+end
+function hub.rand(...)
+  local n, s, dt = shape_and_dtype("rand", ...)
+  return wrap(C.hub_rand(n, s, core.dtype(dt, F32, "rand")), 2)
+end
+-- arange(n), arange(start, stop[, step][, dtype]) — stop exclusive, values as in every framework.
+function hub.arange(a, b, c, d)
+  local start, stop, step, dtype = 0, a, 1, nil
+  if type(b) == "number" then start, stop = a, b; if type(c) == "number" then step, dtype = c, d else dtype = c end
+  else dtype = b end
+  if type(stop) ~= "number" then core.argerror(1, "arange", "a number", type(stop)) end
+  local isint = start == math.floor(start) and stop == math.floor(stop) and step == math.floor(step)
+  return wrap(C.hub_arange(start, stop, step, core.dtype(dtype, isint and I64 or F32, "arange")), 2)
+end
+-- randint(low, high, shape[, dtype]): integers in [low, high), i64 by default.
+function hub.randint(low, high, shape, dtype)
+  if type(low) ~= "number" or type(high) ~= "number" then core.argerror(1, "randint", "low and high numbers", type(low)) end
+  local n, s = core.shape_arg(shape, "randint", 3)
+  return wrap(C.hub_randint(low, high, n, s, core.dtype(dtype, I64, "randint")), 2)
+end
+function hub.manual_seed(seed)
+  if type(seed) ~= "number" then core.argerror(1, "manual_seed", "a number", type(seed)) end
+  C.hub_manual_seed(seed)
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+function hub.no_grad(fn, ...)
+  if type(fn) ~= "function" then core.argerror(1, "no_grad", "a function", type(fn)) end
+  local prev = C.hub_set_grad_enabled(0)
+  local res = pack(pcall(fn, ...))
+  C.hub_set_grad_enabled(prev)
+  if not res[1] then error(res[2], 0) end
+  return unpack(res, 2, res.n)
+end
+function hub.is_grad_enabled() return C.hub_grad_enabled() ~= 0 end
+function hub.set_grad_enabled(on) return C.hub_set_grad_enabled(on and 1 or 0) ~= 0 end
+
+function hub.is_tensor(v) return is_tensor(v) end
+
+return { methods = T, props = props, hub = hub, metatype = mt }
