@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hubrun needs to build and test.  Skips apt entirely when
+# everything is already installed, so `make` stays fast on a prepared machine.
+#   scripts/install-deps.sh          build + test dependencies
+#   scripts/install-deps.sh --bench  also the Python references used by bench/ and fixture scripts
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config git
+      libluajit-5.1-dev luajit libdnnl-dev lua-cjson
+      libcurl4-openssl-dev libpng-dev libutf8proc-dev libmicrohttpd-dev libedit-dev)
+if [[ "${1:-}" == "--bench" ]]; then
+  pkgs+=(python3 python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if (( ${#missing[@]} == 0 )); then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
