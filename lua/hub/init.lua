@@ -46,4 +46,25 @@ function hub.repl_format(v)
   return tostring(v)
 end
 
+-- Function modules whose exports join the hub table itself (hub.save, hub.load, ...).
+for _, name in ipairs { "hub.io" } do
+  local ok, m = pcall(require, name)
+  if ok and type(m) == "table" then
+    for k, v in pairs(m) do if hub[k] == nil then hub[k] = v end end
+  elseif not ok and not tostring(m):find("module '" .. name .. "' not found", 1, true) then
+    error(m, 0)
+  end
+end
+
+-- Submodules load on first use: hub.nn, hub.optim, hub.lr, hub.models, ...
+setmetatable(hub, {
+  __index = function(t, k)
+    if type(k) ~= "string" then return nil end
+    local ok, m = pcall(require, "hub." .. k)
+    if ok then rawset(t, k, m); return m end
+    if tostring(m):find("module 'hub." .. k .. "' not found", 1, true) then return nil end
+    error(m, 2)
+  end,
+})
+
 return hub
