@@ -1,0 +1,331 @@
+/* op_arith.c - elementwise arithmetic ops and their gradients: add, sub, mul, div (with
+ * broadcasting), the in-place add_, the scalar forms (a + s, a * s, s - a, s / a, a ^ p), the
+ * unary functions (neg, exp, log, sqrt, rsqrt, abs, relu, tanh, sigmoid, gelu) and where /
+ * masked_fill.
+ *
+ * Each op checks its arguments and names itself in the error ("add: shapes [2,3] and [4,5]
+ * cannot be broadcast together"), converts f16/bf16 inputs to f32 with hub_to_dtype (which is
+ * differentiable, so gradients flow back through the cast), computes through the backend table
+ * of the inputs' device, and records an autograd node.
+ *
+ * Binary ops expand both inputs to the broadcast shape as raw views (strides of 0, no copy) and
+ * the kernel walks the strides.  Their backward functions are written with the ops themselves
+ * (grad mode is off during backward) and reduce each gradient to its input's shape with
+ * hub_sum_to.  mul and div save their two inputs, never the output, so no reference cycle
+ * forms between a tensor and its own node.
+ *
+ * Unary ops need a contiguous f32 input (oneDNN eltwise works on dense memory): a strided view
+ * is copied under no-grad, and the autograd edge still points at the original tensor.  The
+ * copy is what the node saves; the backward calls the backend's unary_backward with it.  Ops
+ * that are affine in x (neg, a + s, a * s, s - a) save nothing and differentiate with ops.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+
+/* ---- helpers ---- */
+
+/* Gradient for input i: g (borrowed) summed down to the input's shape. */
+static int give(hub_node *n, int i, hub_tensor *g, hub_tensor **gi) {
+  if (!hub_node_needs(n, i)) return 0;
+  if (!g) return -1;
+  gi[i] = hub_sum_to(g, n->edges[i].ndim, n->edges[i].shape);
+  return gi[i] ? 0 : -1;
+}
+
+/* The same, taking ownership of g (NULL: a failed computation, the error is already set). */
+static int give_owned(hub_node *n, int i, hub_tensor *g, hub_tensor **gi) {
+  int rc = give(n, i, g, gi);
+  hub_tensor_release(g);
+  return rc;
+}
+
+static const hub_backend *backend_of(const hub_tensor *t) { return hub_backend_for(t->device); }
+
+/* ---- binary ops ---- */
+
+static int add_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  if (give(n, 0, go[0], gi)) return -1;
+  return give(n, 1, go[0], gi);
+}
+
+static int sub_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  if (give(n, 0, go[0], gi)) return -1;
+  if (!hub_node_needs(n, 1)) return 0;
+  return give_owned(n, 1, hub_neg(go[0]), gi);
+}
+
+static int mul_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_tensor *a = n->saved[0], *b = n->saved[1];
+  if (hub_node_needs(n, 0) && give_owned(n, 0, hub_mul(go[0], b), gi)) return -1;
+  if (hub_node_needs(n, 1) && give_owned(n, 1, hub_mul(go[0], a), gi)) return -1;
+  return 0;
+}
+
+/* d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(g/b) * a / b. */
+static int div_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_tensor *a = n->saved[0], *b = n->saved[1];
+  hub_tensor *ga = hub_div(go[0], b);
+  if (!ga) return -1;
+  int rc = give(n, 0, ga, gi);
+  if (rc == 0 && hub_node_needs(n, 1)) {
+    hub_tensor *t = hub_mul(ga, a);
+    hub_tensor *u = t ? hub_div(t, b) : NULL;
+    rc = give_owned(n, 1, u ? hub_neg(u) : NULL, gi);
+    hub_tensor_release(u);
+    hub_tensor_release(t);
+  }
+  hub_tensor_release(ga);
+  return rc;
+}
+
+static hub_tensor *binary(const char *name, int op, hub_backward_fn bw, hub_tensor *a, hub_tensor *b) {
+  if (hub_check_float(name, "input", a) || hub_check_float(name, "other", b) ||
+      hub_check_same_device(name, a, b))
+    return NULL;
+  int64_t shape[HUB_MAX_DIMS];
+  int nd = hub_broadcast_shape(name, a, b, shape);
+  if (nd < 0) return NULL;
+  const hub_backend *be = backend_of(a);
+  if (!be) return NULL;
+  hub_tensor *a32 = hub_to_dtype(a, HUB_F32);
+  hub_tensor *b32 = a32 ? hub_to_dtype(b, HUB_F32) : NULL;
+  hub_tensor *ea = b32 ? hub_expand_raw(a32, nd, shape) : NULL;
+  hub_tensor *eb = ea ? hub_expand_raw(b32, nd, shape) : NULL;
+  hub_tensor *out = eb ? hub_tensor_empty(HUB_F32, nd, shape, a->device) : NULL;
+  if (out && be->binary(op, ea, eb, out) != 0) {
+    hub_tensor_release(out);
+    out = NULL;
+  }
+  hub_tensor_release(ea);
+  hub_tensor_release(eb);
+  if (out) {
+    hub_tensor *ins[2] = {a32, b32};
+    hub_node *node = hub_record(name, bw, 2, ins, out);
+    if (node && (op == HUB_BIN_MUL || op == HUB_BIN_DIV)) {
+      hub_node_save(node, a32);
+      hub_node_save(node, b32);
+    }
+  }
+  hub_tensor_release(a32);
+  hub_tensor_release(b32);
+  return out;
+}
+
+hub_tensor *hub_add(hub_tensor *a, hub_tensor *b) { return binary("add", HUB_BIN_ADD, add_bw, a, b); }
+hub_tensor *hub_sub(hub_tensor *a, hub_tensor *b) { return binary("sub", HUB_BIN_SUB, sub_bw, a, b); }
+hub_tensor *hub_mul(hub_tensor *a, hub_tensor *b) { return binary("mul", HUB_BIN_MUL, mul_bw, a, b); }
+hub_tensor *hub_div(hub_tensor *a, hub_tensor *b) { return binary("div", HUB_BIN_DIV, div_bw, a, b); }
+
+/* a += alpha * b, not recorded.  b broadcasts to a's shape.  An f16/bf16 `a` is updated through
+ * an f32 temporary (the kernel computes in f32). */
+int hub_add_(hub_tensor *a, hub_tensor *b, double alpha) {
+  if (hub_check_float("add_", "input", a) || hub_check_float("add_", "other", b) ||
+      hub_check_same_device("add_", a, b))
+    return -1;
+  int64_t shape[HUB_MAX_DIMS];
+  int nd = hub_broadcast_shape("add_", a, b, shape);
+  if (nd < 0) return -1;
+  if (nd != a->ndim || memcmp(shape, a->shape, sizeof(int64_t) * (size_t)nd) != 0) {
+    char s1[128], s2[128];
+    return hub_err("add_: shape %s cannot be broadcast to the shape %s of the tensor updated in place",
+                   hub_shape_str(b, s1, sizeof s1), hub_shape_str(a, s2, sizeof s2));
+  }
+  for (int d = 0; d < a->ndim; d++)
+    if (a->stride[d] == 0 && a->shape[d] > 1)
+      return hub_err("add_: cannot update a broadcast (expanded) tensor in place");
+  const hub_backend *be = backend_of(a);
+  if (!be) return -1;
+  HUB_NO_GRAD_BEGIN;
+  int rc = -1;
+  hub_tensor *b32 = hub_to_dtype(b, HUB_F32);
+  hub_tensor *eb = b32 ? hub_expand_raw(b32, a->ndim, a->shape) : NULL;
+  hub_tensor *tmp = NULL;
+  if (eb) {
+    if (a->dtype == HUB_F32) {
+      rc = be->axpy(a, eb, (float)alpha);
+    } else {
+      tmp = hub_tensor_empty(HUB_F32, a->ndim, a->shape, a->device);
+      if (tmp && be->copy(tmp, a) == 0 && be->axpy(tmp, eb, (float)alpha) == 0)
+        rc = be->copy(a, tmp);
+    }
+  }
+  hub_tensor_release(tmp);
+  hub_tensor_release(eb);
+  hub_tensor_release(b32);
+  HUB_NO_GRAD_END;
+  return rc;
+}
+
+/* ---- unary ops ---- */
+
+/* gx = gy * op'(x) by the backend, with x the saved contiguous f32 input. */
+static int unary_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_tensor *x = n->saved[0];
+  const hub_backend *be = backend_of(x);
+  if (!be) return -1;
+  hub_tensor *g32 = hub_to_dtype(go[0], HUB_F32);
+  hub_tensor *g = g32 ? hub_contiguous(g32) : NULL;
+  hub_tensor *gx = g ? hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device) : NULL;
+  int rc = -1;
+  if (gx) rc = be->unary_backward((int)n->i[0], x, g, gx, (float)n->f[0], (float)n->f[1]);
+  hub_tensor_release(g);
+  hub_tensor_release(g32);
+  if (rc) {
+    hub_tensor_release(gx);
+    return -1;
+  }
+  gi[0] = gx;
+  return 0;
+}
+
+/* For ops affine in x: the gradient is alpha * g (f[0] holds alpha). */
+static int affine_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  double alpha = n->f[0];
+  if (alpha == 1.0) return give(n, 0, go[0], gi);
+  if (alpha == -1.0) return give_owned(n, 0, hub_neg(go[0]), gi);
+  return give_owned(n, 0, hub_mul_scalar(go[0], alpha), gi);
+}
+
+static hub_tensor *unary(const char *name, int op, double alpha, double beta, hub_tensor *a) {
+  if (hub_check_float(name, "input", a)) return NULL;
+  const hub_backend *be = backend_of(a);
+  if (!be) return NULL;
+  hub_tensor *a32 = hub_to_dtype(a, HUB_F32), *x = NULL, *out = NULL;
+  if (a32) {
+    HUB_NO_GRAD_BEGIN;
+    x = hub_contiguous(a32);
+    HUB_NO_GRAD_END;
+  }
+  if (x) out = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
+  if (out && be->unary(op, x, out, (float)alpha, (float)beta) != 0) {
+    hub_tensor_release(out);
+    out = NULL;
+  }
+  if (out) {
+    bool affine = op == HUB_UN_NEG || op == HUB_UN_LINEAR;
+    hub_node *node = hub_record(name, affine ? affine_bw : unary_bw, 1, &a32, out);
+    if (node) {
+      node->i[0] = op;
+      node->f[0] = op == HUB_UN_NEG ? -1.0 : alpha;
+      node->f[1] = beta;
+      if (!affine) hub_node_save(node, x);
+    }
+  }
+  hub_tensor_release(x);
+  hub_tensor_release(a32);
+  return out;
+}
+
+hub_tensor *hub_add_scalar(hub_tensor *a, double s) { return unary("add_scalar", HUB_UN_LINEAR, 1.0, s, a); }
+hub_tensor *hub_mul_scalar(hub_tensor *a, double s) { return unary("mul_scalar", HUB_UN_LINEAR, s, 0.0, a); }
+hub_tensor *hub_rsub_scalar(hub_tensor *a, double s) { return unary("rsub_scalar", HUB_UN_LINEAR, -1.0, s, a); }
+hub_tensor *hub_rdiv_scalar(hub_tensor *a, double s) { return unary("rdiv_scalar", HUB_UN_RECIP, s, 0.0, a); }
+hub_tensor *hub_pow(hub_tensor *a, double p) { return unary("pow", HUB_UN_POW, p, 0.0, a); }
+
+hub_tensor *hub_neg(hub_tensor *a) { return unary("neg", HUB_UN_NEG, 0, 0, a); }
+hub_tensor *hub_exp(hub_tensor *a) { return unary("exp", HUB_UN_EXP, 0, 0, a); }
+hub_tensor *hub_log(hub_tensor *a) { return unary("log", HUB_UN_LOG, 0, 0, a); }
+hub_tensor *hub_sqrt(hub_tensor *a) { return unary("sqrt", HUB_UN_SQRT, 0, 0, a); }
+hub_tensor *hub_rsqrt(hub_tensor *a) { return unary("rsqrt", HUB_UN_RSQRT, 0, 0, a); }
+hub_tensor *hub_abs(hub_tensor *a) { return unary("abs", HUB_UN_ABS, 0, 0, a); }
+hub_tensor *hub_relu(hub_tensor *a) { return unary("relu", HUB_UN_RELU, 0, 0, a); }
+hub_tensor *hub_tanh(hub_tensor *a) { return unary("tanh", HUB_UN_TANH, 0, 0, a); }
+hub_tensor *hub_sigmoid(hub_tensor *a) { return unary("sigmoid", HUB_UN_SIGMOID, 0, 0, a); }
+hub_tensor *hub_gelu(hub_tensor *a, int approximate) {
+  return unary("gelu", approximate ? HUB_UN_GELU_TANH : HUB_UN_GELU_ERF, 0, 0, a);
+}
+
+/* ---- where / masked_fill ---- */
+
+/* Broadcast shape of n tensors, or -1 with an error naming op and listing the shapes. */
+static int broadcast_n(const char *op, int n, hub_tensor *const *ts, int64_t *out) {
+  int nd = 0;
+  for (int k = 0; k < n; k++)
+    if (ts[k]->ndim > nd) nd = ts[k]->ndim;
+  for (int i = 0; i < nd; i++) {
+    int64_t size = 1;
+    for (int k = 0; k < n; k++) {
+      int j = ts[k]->ndim - nd + i;
+      int64_t s = j >= 0 ? ts[k]->shape[j] : 1;
+      if (s == 1) continue;
+      if (size != 1 && size != s) {
+        char buf[3][128];
+        for (int m = 0; m < n && m < 3; m++) hub_shape_str(ts[m], buf[m], sizeof buf[m]);
+        return hub_err("%s: shapes %s, %s and %s cannot be broadcast together", op, buf[0], buf[1],
+                       buf[2]);
+      }
+      size = s;
+    }
+    out[i] = size;
+  }
+  return nd;
+}
+
+/* Inputs: 0 = a, 1 = b; saved[0] = cond. */
+static int where_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_tensor *cond = n->saved[0];
+  hub_tensor *zero = hub_tensor_new(HUB_F32, 0, NULL, go[0]->device);
+  if (!zero) return -1;
+  int rc = 0;
+  if (hub_node_needs(n, 0)) rc = give_owned(n, 0, hub_where(cond, go[0], zero), gi);
+  if (rc == 0 && hub_node_needs(n, 1)) rc = give_owned(n, 1, hub_where(cond, zero, go[0]), gi);
+  hub_tensor_release(zero);
+  return rc;
+}
+
+/* out = cond ? a : b.  When `like` is given, the result must have its shape (masked_fill). */
+static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *cond, hub_tensor *a,
+                            hub_tensor *b, const hub_tensor *like) {
+  if (!cond) return hub_errp("%s: %s is missing (nil)", name, cond_arg);
+  if (cond->dtype != HUB_BOOL && cond->dtype != HUB_U8)
+    return hub_errp("%s: expected %s to be a bool or u8 tensor, got %s", name, cond_arg,
+                    hub_dtype_name(cond->dtype));
+  if (hub_check_float(name, "input", a) || hub_check_float(name, "other", b) ||
+      hub_check_same_device(name, cond, a) || hub_check_same_device(name, a, b))
+    return NULL;
+  int64_t shape[HUB_MAX_DIMS];
+  hub_tensor *ts[3] = {cond, a, b};
+  int nd = broadcast_n(name, 3, ts, shape);
+  if (nd < 0) return NULL;
+  if (like && (nd != like->ndim || memcmp(shape, like->shape, sizeof(int64_t) * (size_t)nd))) {
+    char s1[128], s2[128];
+    return hub_errp("%s: %s of shape %s cannot be broadcast to the input's shape %s", name, cond_arg,
+                    hub_shape_str(cond, s1, sizeof s1), hub_shape_str(like, s2, sizeof s2));
+  }
+  const hub_backend *be = backend_of(a);
+  if (!be) return NULL;
+  hub_tensor *a32 = hub_to_dtype(a, HUB_F32);
+  hub_tensor *b32 = a32 ? hub_to_dtype(b, HUB_F32) : NULL;
+  hub_tensor *ec = b32 ? hub_expand_raw(cond, nd, shape) : NULL;
+  hub_tensor *ea = ec ? hub_expand_raw(a32, nd, shape) : NULL;
+  hub_tensor *eb = ea ? hub_expand_raw(b32, nd, shape) : NULL;
+  hub_tensor *out = eb ? hub_tensor_empty(HUB_F32, nd, shape, a->device) : NULL;
+  if (out && be->where(ec, ea, eb, out) != 0) {
+    hub_tensor_release(out);
+    out = NULL;
+  }
+  if (out) {
+    hub_tensor *ins[2] = {a32, b32};
+    hub_node *node = hub_record(name, where_bw, 2, ins, out);
+    if (node) hub_node_save(node, cond);
+  }
+  hub_tensor *tmp[5] = {ec, ea, eb, a32, b32};
+  hub_release_all(5, tmp);
+  return out;
+}
+
+hub_tensor *hub_where(hub_tensor *cond, hub_tensor *a, hub_tensor *b) {
+  return where_op("where", "condition", cond, a, b, NULL);
+}
+
+hub_tensor *hub_masked_fill(hub_tensor *a, hub_tensor *mask, double value) {
+  if (hub_check_float("masked_fill", "input", a)) return NULL;
+  hub_tensor *v = hub_tensor_empty(HUB_F32, 0, NULL, a->device);
+  if (!v) return NULL;
+  hub_tensor *out = NULL;
+  if (hub_fill_(v, value) == 0) out = where_op("masked_fill", "mask", mask, v, a, a);
+  hub_tensor_release(v);
+  return out;
+}
