@@ -82,6 +82,15 @@ typedef struct hub_backend {
   int (*attention_backward)(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
                             const hub_tensor *probs, const hub_tensor *gout, float scale,
                             hub_tensor *gq, hub_tensor *gk, hub_tensor *gv);
+  /* Fused optimiser updates (hub_optim.h); all tensors contiguous f32 of one shape. */
+  int (*sgd_step)(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum,
+                  float dampening, float weight_decay, int nesterov, int first);
+  int (*adam_step)(hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor *v, float lr,
+                   float beta1, float beta2, float eps, float weight_decay, int decoupled,
+                   int64_t step);
+  /* Sum of squares (double accumulation) of a contiguous f32 tensor; t *= s in place. */
+  double (*sum_squares)(const hub_tensor *t);
+  int (*scale)(hub_tensor *t, float s);
   /* Threads for this backend's parallel loops. */
   void (*set_num_threads)(int n);
 } hub_backend;

@@ -20,6 +20,7 @@
  *   hub_tensor.h    tensors, views, copies, constructors
  *   hub_autograd.h  backward, grad mode, gradients
  *   hub_ops.h       differentiable operations
+ *   hub_optim.h     fused optimiser updates
  */
 #ifndef HUB_H
 #define HUB_H
@@ -28,5 +29,6 @@
 #include "hub_tensor.h"
 #include "hub_autograd.h"
 #include "hub_ops.h"
+#include "hub_optim.h"
 
 #endif

@@ -31,5 +31,9 @@ const hub_backend hub_cpu_backend = {
     .cross_entropy_backward = cpu_cross_entropy_backward,
     .attention = cpu_attention,
     .attention_backward = cpu_attention_backward,
+    .sgd_step = cpu_sgd_step,
+    .adam_step = cpu_adam_step,
+    .sum_squares = cpu_sum_squares,
+    .scale = cpu_scale,
     .set_num_threads = cpu_set_num_threads,
 };

@@ -51,6 +51,15 @@ int cpu_attention_backward(const hub_tensor *q, const hub_tensor *k, const hub_t
                            const hub_tensor *probs, const hub_tensor *gout, float scale,
                            hub_tensor *gq, hub_tensor *gk, hub_tensor *gv);
 
+/* optim.c */
+int cpu_sgd_step(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum,
+                 float dampening, float weight_decay, int nesterov, int first);
+int cpu_adam_step(hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor *v, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, int decoupled,
+                  int64_t step);
+double cpu_sum_squares(const hub_tensor *t);
+int cpu_scale(hub_tensor *t, float s);
+
 /* dnnl_cache.c: the shared engine, a per-thread stream and the primitive cache. */
 #include <oneapi/dnnl/dnnl.h>
 dnnl_engine_t cpu_dnnl_engine(void);
