@@ -9,18 +9,21 @@
  *               split into its fixed chunks; either way a row is the in-order sum of the same
  *               chunk sums, so the result does not depend on the number of threads.
  *   inner  > 1: a block of up to HUB_RED_BLOCK adjacent outputs is accumulated in a local
- *               double array while walking down n, so every load is unit-stride and the inner
- *               loop vectorises.  Blocks are spread over threads.
+ *               double array (it stays in L1/L2) while walking down n row by row, so loads
+ *               are long unit-stride runs and the inner loop vectorises.  Long n is cut in
+ *               fixed chunks of rows whose partial sums are then added in order; blocks and
+ *               chunks are spread over threads.
  * MAX keeps the first position of the maximum (NaN counts as larger than everything, as in
  * torch); its index goes to `idx` when given.
  */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu.h"
 
-enum { HUB_RED_BLOCK = 256, HUB_RED_CHUNK = 1 << 15 };
+enum { HUB_RED_BLOCK = 2048, HUB_RED_ROWS = 256, HUB_RED_CHUNK = 1 << 15 };
 
 /* Sum of a contiguous run in double, four independent accumulators for ILP. */
 static double sum_run(const float *x, int64_t n) {
@@ -52,6 +55,17 @@ static float max_run(const float *x, int64_t n, int64_t stride, int64_t *arg) {
   }
   *arg = bi;
   return best;
+}
+
+/* acc[j] = sum over rows k0..k1-1 of base[k * inner + j], j < m (rows read front to back). */
+static void col_sums(double *acc, const float *base, int64_t k0, int64_t k1, int64_t inner,
+                     int64_t m) {
+  for (int64_t j = 0; j < m; j++) acc[j] = 0;
+  for (int64_t k = k0; k < k1; k++) {
+    const float *row = base + k * inner;
+#pragma omp simd
+    for (int64_t j = 0; j < m; j++) acc[j] += row[j];
+  }
 }
 
 /* Sum of a row as the in-order sum of fixed chunks; the same numbers whether the chunks are
@@ -121,19 +135,35 @@ int cpu_reduce(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor
     return 0;
   }
   int64_t nblk = (inner + HUB_RED_BLOCK - 1) / HUB_RED_BLOCK;
+  /* Long reductions are also cut in fixed chunks of HUB_RED_ROWS rows, so that a bias gradient
+   * ([4096, 768] summed over rows) keeps every thread busy; the chunks' partial sums go to
+   * `part` and are added in chunk order. */
+  int64_t nch = n >= 2 * HUB_RED_ROWS ? (n + HUB_RED_ROWS - 1) / HUB_RED_ROWS : 1;
+  double *part = nch > 1 ? malloc(sizeof(double) * (size_t)(outer * nch * inner)) : NULL;
+  if (!part) nch = 1;
 #pragma omp parallel for schedule(static) if (outer * n * inner > 4096)
-  for (int64_t t = 0; t < outer * nblk; t++) {
-    int64_t a = t / nblk, j0 = (t % nblk) * HUB_RED_BLOCK;
+  for (int64_t t = 0; t < outer * nblk * nch; t++) {
+    int64_t c = t % nch, ab = t / nch, a = ab / nblk, j0 = (ab % nblk) * HUB_RED_BLOCK;
     int64_t m = inner - j0 < HUB_RED_BLOCK ? inner - j0 : HUB_RED_BLOCK;
+    int64_t k0 = c * HUB_RED_ROWS, k1 = nch > 1 && k0 + HUB_RED_ROWS < n ? k0 + HUB_RED_ROWS : n;
     double acc[HUB_RED_BLOCK];
-    for (int64_t j = 0; j < m; j++) acc[j] = 0;
-    const float *base = xp + a * n * inner + j0;
-    for (int64_t k = 0; k < n; k++) {
-      const float *row = base + k * inner;
-      for (int64_t j = 0; j < m; j++) acc[j] += row[j];
+    col_sums(acc, xp + a * n * inner + j0, k0, k1, inner, m);
+    if (part) {
+      memcpy(part + (a * nch + c) * inner + j0, acc, sizeof(double) * (size_t)m);
+    } else {
+      float *dst = op_ + a * inner + j0;
+      for (int64_t j = 0; j < m; j++) dst[j] = (float)(acc[j] * scale);
     }
-    float *dst = op_ + a * inner + j0;
-    for (int64_t j = 0; j < m; j++) dst[j] = (float)(acc[j] * scale);
+  }
+  if (part) {
+#pragma omp parallel for schedule(static) if (outer * inner * nch > 65536)
+    for (int64_t o = 0; o < outer * inner; o++) {
+      int64_t a = o / inner, j = o % inner;
+      double sum = 0;
+      for (int64_t c = 0; c < nch; c++) sum += part[(a * nch + c) * inner + j];
+      op_[o] = (float)(sum * scale);
+    }
+    free(part);
   }
   return 0;
 }
