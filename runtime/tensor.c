@@ -269,6 +269,11 @@ int hub_tensor_set(hub_tensor *t, int64_t i, double v) {
   if (t->device != HUB_CPU) return hub_err("set: tensor is not on the cpu");
   if (i < 0 || i >= hub_tensor_numel(t)) return hub_err("set: index %lld out of range", (long long)i);
   int64_t k = elem_offset(t, i);
+  if (!hub_dtype_is_float(t->dtype)) { /* clamp: converting an out-of-range double is undefined */
+    double lo = t->dtype == HUB_I32 ? -2147483648.0 : t->dtype == HUB_I64 ? -9.2233720368547758e18 : 0;
+    double hi = t->dtype == HUB_I32 ? 2147483647.0 : t->dtype == HUB_I64 ? 9.2233720368547748e18 : 255;
+    v = v != v ? 0 : v < lo ? lo : v > hi ? hi : v;
+  }
   switch (t->dtype) {
     case HUB_F32: ((float *)t->data)[k] = (float)v; break;
     case HUB_F16: ((uint16_t *)t->data)[k] = hub_float_to_half((float)v); break;
