@@ -8,11 +8,40 @@
  * upstream gradient divided by the count (gscale); ignored rows get zeros.  Targets are checked
  * before any work: one outside [0, C) that is not ignore_index is an error naming the value.
  * Row losses go to a buffer and are summed in order, so the result does not depend on threads.
+ * The exponentials use a vectorisable expf (below); sums run in double.
  */
 #include <math.h>
 #include <stdlib.h>
 
 #include "cpu.h"
+
+/* exp(x) within 2 ulp for x in [-87.3, 88.3] (x is clamped to that range, so very negative x
+ * gives ~1e-38 rather than 0; NaN stays NaN): Cephes' expf with the rounding done by a
+ * magic-number add, the clamp by bit masks and the power of two built in the exponent bits, so
+ * that loops over it vectorise at -O2 with plain SSE2 (libm's expf is a call per element, and a
+ * ?: on floats is not if-converted). */
+typedef union { float f; int32_t i; uint32_t u; } f32bits;
+
+static inline float exp_fast(float x) {
+  f32bits v = {x}, lo = {-87.3f}, hi = {88.3f};
+  int32_t ml = -(int32_t)(x < -87.3f), mh = -(int32_t)(x > 88.3f);
+  v.i = (v.i & ~(ml | mh)) | (lo.i & ml) | (hi.i & mh);
+  x = v.f;
+  f32bits t = {x * 1.44269504088896341f + 12582912.0f}; /* 1.5 * 2^23: rounds to an integer */
+  float n = t.f - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  f32bits scale;
+  scale.u = (uint32_t)(t.i - 0x4B400000 + 127) << 23; /* 2^n from n in t's low mantissa bits */
+  return y * scale.f;
+}
 
 static int64_t target_at(const hub_tensor *t, int64_t i) {
   return t->dtype == HUB_I64 ? ((const int64_t *)t->data)[i] : ((const int32_t *)t->data)[i];
@@ -44,14 +73,17 @@ int cpu_cross_entropy(const hub_tensor *logits, const hub_tensor *target, int64_
   for (int64_t i = 0; i < N; i++) {
     const float *xr = x + i * C;
     float m = -INFINITY;
+#pragma omp simd reduction(max : m)
     for (int64_t c = 0; c < C; c++) m = xr[c] > m ? xr[c] : m;
     double s = 0, sx = 0;
+#pragma omp simd reduction(+ : s, sx)
     for (int64_t c = 0; c < C; c++) {
-      s += exp((double)(xr[c] - m));
-      sx += xr[c];
+      s += (double)exp_fast(xr[c] - m);
+      sx += (double)xr[c];
     }
     double l = (double)m + log(s);
-    if (isinf(m)) l = m; /* all -inf (or +inf) logits */
+    if (isinf(m)) l = m;      /* all -inf (or +inf) logits */
+    if (isnan(sx)) l = NAN;   /* a NaN logit: the max and exp above skip it */
     if (lp) lp[i] = (float)l;
     int64_t t = target_at(target, i);
     if (t == ignore_index) {
@@ -88,7 +120,8 @@ int cpu_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *targe
       continue;
     }
     float l = lp[i];
-    for (int64_t c = 0; c < C; c++) gr[c] = gscale * (expf(xr[c] - l) - off);
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) gr[c] = gscale * (exp_fast(xr[c] - l) - off);
     gr[t] -= gscale * on;
   }
   return 0;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "hub.h"
+#include "internal.h" /* hub_rng_uniform, to check dropout's mask against the stream */
 
 static int g_pass, g_fail;
 
@@ -479,6 +480,11 @@ static void test_dropout(void) {
     CHECK(same, "same seed gives the same mask on 1 and %d threads", threads);
     CHECK(diff > n / 10, "the next call draws a different mask");
     CHECK(scaled, "kept values are scaled by 1/(1-p)");
+    /* the mask is the reserved stream's numbers: after seeding, key = seed and counters 0.. */
+    int64_t agree = 0;
+    for (int64_t i = 0; i < n; i++) agree += (a[i] != 0) == (hub_rng_uniform(7, (uint64_t)i) >= (float)p);
+    CHECK(agree == n, "mask equals hub_rng_uniform(key, counter + i) >= p (%lld of %lld)",
+          (long long)agree, (long long)n);
     free(a);
     free(b);
     free(c);
@@ -550,6 +556,22 @@ static void test_losses(void) {
   ref = ref_ce(xv + C, &one, 1, C, -100, 0.0);
   CHECK(l && fabs(hub_tensor_get(l, 0) - ref) < 1e-5, "cross_entropy of [C] logits");
   hub_tensor_release(l);
+  /* many classes and wide logits (the kernel's vectorised exp over its whole range) */
+  int64_t N3 = 3, C3 = 1000, t3[3] = {0, 999, 500};
+  hub_tensor *x3 = make_rand(2, (int64_t[]){N3, C3}, 40.0);
+  double *x3v = values(x3);
+  hub_tensor *tt3 = hub_tensor_from_data(HUB_I64, 1, &N3, t3, HUB_I64);
+  l = hub_cross_entropy(x3, tt3, -100, 0.2);
+  ref = ref_ce(x3v, t3, N3, C3, -100, 0.2);
+  CHECK(l && fabs(hub_tensor_get(l, 0) - ref) < 1e-5 * fabs(ref), "cross_entropy, 1000 classes");
+  hub_tensor_release(l);
+  hub_tensor_set(x3, 7, NAN);
+  l = hub_cross_entropy(x3, tt3, -100, 0.0);
+  CHECK(l && isnan(hub_tensor_get(l, 0)), "a NaN logit gives a NaN loss");
+  hub_tensor_release(l);
+  hub_tensor_release(tt3);
+  hub_tensor_release(x3);
+  free(x3v);
   /* every target ignored: NaN, as torch */
   int64_t allign[6] = {-100, -100, -100, -100, -100, -100};
   hub_tensor *ti = hub_tensor_from_data(HUB_I64, 1, &N, allign, HUB_I64);
