@@ -42,13 +42,29 @@ local C = load_lib()
 M.C = C
 M.ffi = ffi
 
+-- Errors point at the user's line: the first stack frame outside lua/hub (tail calls and
+-- wrapper depth make fixed levels unreliable).
+local hub_dir = debug.getinfo(1, "S").source:match("^@(.*/)core%.lua$")
+
+function M.raise(msg)
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "S")
+    if not info then level = 0; break end
+    local src = info.source
+    if info.what ~= "C" and not (hub_dir and src:sub(1, #hub_dir + 1) == "@" .. hub_dir) then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+
 function M.last_error()
   return ffi.string(C.hub_last_error())
 end
 
 -- Raises the C error message at the caller's caller (level 3 = the user's line).
-function M.fail(level)
-  error(M.last_error(), (level or 2) + 1)
+function M.fail()
+  M.raise(M.last_error())
 end
 
 -- Collector pacing: LuaJIT sees only the small cdata headers, not the C memory behind them, so
@@ -75,7 +91,7 @@ local release = C.hub_tensor_release
 
 -- Takes ownership of a new reference returned by C (NULL raises the C error).
 function M.wrap(p, level)
-  if p == nil then error(M.last_error(), (level or 1) + 1) end
+  if p == nil then M.raise(M.last_error()) end
   pace()
   return ffi.gc(p, release)
 end
@@ -88,7 +104,7 @@ end
 
 -- Status code check.
 function M.check(rc, level)
-  if rc ~= 0 then error(M.last_error(), (level or 1) + 1) end
+  if rc ~= 0 then M.raise(M.last_error()) end
 end
 
 local tensor_ct = ffi.typeof("hub_tensor *")
@@ -97,7 +113,7 @@ function M.is_tensor(v)
 end
 
 function M.argerror(n, fname, expected, got)
-  error(string.format("bad argument #%d to '%s' (expected %s, got %s)", n, fname, expected, got), 3)
+  M.raise(string.format("bad argument #%d to '%s' (expected %s, got %s)", n, fname, expected, got))
 end
 
 -- Lua dimension (1-based, negative from the end) to C (0-based, negative kept).
@@ -106,8 +122,8 @@ function M.cdim(d, fname, argn)
     M.argerror(argn or 2, fname, "an integer dimension", type(d))
   end
   if d == 0 then
-    error(string.format("bad argument #%d to '%s' (dimension 0 is not valid: dimensions are 1-based, -1 is the last)",
-      argn or 2, fname), 3)
+    M.raise(string.format("bad argument #%d to '%s' (dimension 0 is not valid: dimensions are 1-based, -1 is the last)",
+      argn or 2, fname))
   end
   return d > 0 and d - 1 or d
 end
@@ -116,7 +132,7 @@ end
 function M.shape_arg(shape, fname, argn)
   if type(shape) ~= "table" then M.argerror(argn or 1, fname, "a shape table such as {2, 3}", type(shape)) end
   local n = #shape
-  if n > 8 then error(string.format("%s: %d dimensions (at most 8)", fname, n), 3) end
+  if n > 8 then M.raise(string.format("%s: %d dimensions (at most 8)", fname, n)) end
   local a = ffi.new("int64_t[?]", n > 0 and n or 1)
   for i = 1, n do
     local v = shape[i]
@@ -133,7 +149,7 @@ function M.dtype(name, default, fname)
   if name == nil then return default end
   if type(name) ~= "string" then M.argerror(2, fname or "dtype", "a dtype string such as 'f32'", type(name)) end
   local d = C.hub_dtype_from_name(name)
-  if d < 0 then error(M.last_error(), 3) end
+  if d < 0 then M.raise(M.last_error()) end
   return d
 end
 

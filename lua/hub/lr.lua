@@ -16,7 +16,7 @@ end
 
 local function need_total(o, fname)
   if type(o.total) ~= "number" or o.total < 1 then
-    error(string.format("%s: 'total' (number of updates) must be a positive number, got %s", fname, tostring(o.total)), 3)
+    core.raise(string.format("%s: 'total' (number of updates) must be a positive number, got %s", fname, tostring(o.total)))
   end
   return o.total
 end

@@ -68,7 +68,7 @@ local function dims_arg(d, fname)
   if type(d) == "number" then d = { d } end
   if type(d) ~= "table" then core.argerror(2, fname, "a dimension or a table of dimensions", type(d)) end
   local a = ffi.new("int[8]")
-  if #d > 8 then error(fname .. ": too many dimensions", 3) end
+  if #d > 8 then core.raise(fname .. ": too many dimensions") end
   for i = 1, #d do a[i - 1] = cdim(d[i], fname, 2) end
   return #d, a
 end
@@ -117,12 +117,12 @@ function T.layer_norm(x, normalized, w, b, eps)
     for i = 1, nd do
       local xs = tonumber(C.hub_tensor_size(x, C.hub_tensor_ndim(x) - nd + i - 1))
       if C.hub_tensor_ndim(x) < nd or xs ~= normalized[i] then
-        error(string.format("layer_norm: normalized shape {%s} does not match the last dimensions of the input", table.concat(normalized, ",")), 2)
+        core.raise(string.format("layer_norm: normalized shape {%s} does not match the last dimensions of the input", table.concat(normalized, ",")))
       end
     end
   elseif type(normalized) == "number" then
     if C.hub_tensor_ndim(x) < 1 or tonumber(C.hub_tensor_size(x, C.hub_tensor_ndim(x) - 1)) ~= normalized then
-      error(string.format("layer_norm: normalized size %d does not match the last dimension of the input", normalized), 2)
+      core.raise(string.format("layer_norm: normalized size %d does not match the last dimension of the input", normalized))
     end
   elseif normalized ~= nil then
     core.argerror(2, "layer_norm", "a size or a shape table", type(normalized))
@@ -156,10 +156,10 @@ end
 function hub.concat(ts, d)
   if type(ts) ~= "table" then core.argerror(1, "concat", "a table of tensors", type(ts)) end
   local n = #ts
-  if n == 0 then error("concat: expected at least one tensor", 2) end
+  if n == 0 then core.raise("concat: expected at least one tensor") end
   local arr = ffi.new("hub_tensor *[?]", n)
   for i = 1, n do
-    if not is_tensor(ts[i]) then error(string.format("bad argument #1 to 'concat' (element %d is %s, expected a tensor)", i, type(ts[i])), 2) end
+    if not is_tensor(ts[i]) then core.raise(string.format("bad argument #1 to 'concat' (element %d is %s, expected a tensor)", i, type(ts[i]))) end
     arr[i - 1] = ts[i]
   end
   return wrap(C.hub_concat(n, arr, cdim(d or 1, "concat", 2)), 2)
@@ -170,11 +170,11 @@ function T.split(a, sizes, d)
   need_tensor(a, 1, "split")
   local cd = cdim(d or 1, "split", 3)
   local nd = cd < 0 and cd + C.hub_tensor_ndim(a) or cd
-  if nd < 0 or nd >= C.hub_tensor_ndim(a) then error(string.format("split: dimension %d out of range for a %d-d tensor", d or 1, C.hub_tensor_ndim(a)), 2) end
+  if nd < 0 or nd >= C.hub_tensor_ndim(a) then core.raise(string.format("split: dimension %d out of range for a %d-d tensor", d or 1, C.hub_tensor_ndim(a))) end
   local total = tonumber(C.hub_tensor_size(a, nd))
   local list = {}
   if type(sizes) == "number" then
-    if sizes <= 0 then error("split: size must be positive", 2) end
+    if sizes <= 0 then core.raise("split: size must be positive") end
     local left = total
     while left > 0 do list[#list + 1] = math.min(sizes, left); left = left - sizes end
   elseif type(sizes) == "table" then

@@ -37,14 +37,14 @@ function T.size(t, d)
   if d == nil then return props.shape(t) end
   local cd = cdim(d, "size")
   if cd < 0 then cd = cd + C.hub_tensor_ndim(t) end
-  if cd < 0 or cd >= C.hub_tensor_ndim(t) then error(string.format("size: dimension %d out of range for a %d-d tensor", d, C.hub_tensor_ndim(t)), 2) end
+  if cd < 0 or cd >= C.hub_tensor_ndim(t) then core.raise(string.format("size: dimension %d out of range for a %d-d tensor", d, C.hub_tensor_ndim(t))) end
   return tonumber(C.hub_tensor_size(t, cd))
 end
 function T.is_contiguous(t) return C.hub_tensor_is_contiguous(t) ~= 0 end
 
 function T.item(t)
   local n = tonumber(C.hub_tensor_numel(t))
-  if n ~= 1 then error(string.format("item: the tensor has %d elements (item() needs exactly one)", n), 2) end
+  if n ~= 1 then core.raise(string.format("item: the tensor has %d elements (item() needs exactly one)", n)) end
   local v = C.hub_tensor_get(t, 0)
   if C.hub_tensor_dtype(t) == 6 then return v ~= 0 end
   return v
@@ -94,13 +94,13 @@ function T.transpose(t, d0, d1)
   return wrap(C.hub_transpose(t, cdim(d0, "transpose", 1), cdim(d1, "transpose", 2)), 2)
 end
 function T.t(t)
-  if C.hub_tensor_ndim(t) ~= 2 then error(string.format("t: expected a 2-d tensor, got %d-d (use transpose)", C.hub_tensor_ndim(t)), 2) end
+  if C.hub_tensor_ndim(t) ~= 2 then core.raise(string.format("t: expected a 2-d tensor, got %d-d (use transpose)", C.hub_tensor_ndim(t))) end
   return wrap(C.hub_transpose(t, 0, 1), 2)
 end
 function T.permute(t, ...)
   local p = ...
   if type(p) ~= "table" then p = { ... } end
-  if #p ~= C.hub_tensor_ndim(t) then error(string.format("permute: %d dimensions given for a %d-d tensor", #p, C.hub_tensor_ndim(t)), 2) end
+  if #p ~= C.hub_tensor_ndim(t) then core.raise(string.format("permute: %d dimensions given for a %d-d tensor", #p, C.hub_tensor_ndim(t))) end
   local a = ffi.new("int[8]")
   for i = 1, #p do a[i - 1] = cdim(p[i], "permute", 1) end
   return wrap(C.hub_permute(t, a), 2)
@@ -112,7 +112,7 @@ function T.narrow(t, d, start, len)
     local nd = cd < 0 and cd + C.hub_tensor_ndim(t) or cd
     start = (nd >= 0 and nd < C.hub_tensor_ndim(t)) and tonumber(C.hub_tensor_size(t, nd)) + start + 1 or start
   end
-  if start < 1 then error(string.format("narrow: start %d is not valid (positions are 1-based)", start), 2) end
+  if start < 1 then core.raise(string.format("narrow: start %d is not valid (positions are 1-based)", start)) end
   return wrap(C.hub_narrow(t, cd, start - 1, len), 2)
 end
 T.slice = T.narrow
@@ -261,20 +261,20 @@ local function flatten(data, fname)
   while type(d) == "table" do
     shape[#shape + 1] = #d
     d = d[1]
-    if #shape > 8 then error(fname .. ": more than 8 nested levels", 3) end
+    if #shape > 8 then core.raise(fname .. ": more than 8 nested levels") end
   end
   local function walk(x, depth, path)
     if depth > #shape then
       if type(x) == "boolean" then x = x and 1 or 0 end
       if type(x) ~= "number" then
-        error(string.format("%s: element %s is %s, expected a number", fname, path, type(x)), 4)
+        core.raise(string.format("%s: element %s is %s, expected a number", fname, path, type(x)))
       end
       flat[#flat + 1] = x
       return
     end
     if type(x) ~= "table" or #x ~= shape[depth] then
-      error(string.format("%s: ragged nested table at %s (expected %d elements, got %s)", fname, path,
-        shape[depth], type(x) == "table" and tostring(#x) or type(x)), 4)
+      core.raise(string.format("%s: ragged nested table at %s (expected %d elements, got %s)", fname, path,
+        shape[depth], type(x) == "table" and tostring(#x) or type(x)))
     end
     for i = 1, #x do walk(x[i], depth + 1, path .. "[" .. i .. "]") end
   end

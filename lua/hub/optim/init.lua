@@ -27,7 +27,7 @@ local function named_list(m)
   end
   if #np > 0 then
     for _, e in ipairs(np) do
-      if is_tensor(e) then error("optim: named_parameters() returned tensors without names", 3) end
+      if is_tensor(e) then core.raise("optim: named_parameters() returned tensors without names") end
       out[#out + 1] = { e[1] or e.name, e[2] or e.param or e.tensor }
     end
   else
@@ -57,7 +57,7 @@ local function make_groups(params, defaults, fname)
     g.params, g.names = {}, names
     for i, p in ipairs(list) do
       if not is_tensor(p) then
-        error(string.format("%s: parameter %d of a group is %s, expected a tensor", fname, i, type(p)), 4)
+        core.raise(string.format("%s: parameter %d of a group is %s, expected a tensor", fname, i, type(p)))
       end
       g.params[i] = p
     end
@@ -91,7 +91,7 @@ local function make_groups(params, defaults, fname)
   end
   local n = 0
   for _, g in ipairs(groups) do n = n + #g.params end
-  if n == 0 then error(fname .. ": no parameters to optimise", 3) end
+  if n == 0 then core.raise(fname .. ": no parameters to optimise") end
   return groups
 end
 
@@ -118,7 +118,7 @@ function optim.new_class(name, defaults, update)
     for k, v in pairs(opts) do
       if k ~= "schedule" then
         if defaults[k] == nil and k ~= "no_decay" then
-          error(string.format("%s: unknown option '%s'", name, k), 2)
+          core.raise(string.format("%s: unknown option '%s'", name, k))
         end
         d[k] = v
       end
@@ -193,33 +193,33 @@ end
 
 function Optimizer:load_state_dict(sd)
   if type(sd) ~= "table" or type(sd.param_groups) ~= "table" then
-    error("load_state_dict: expected a table made by state_dict()", 2)
+    core.raise("load_state_dict: expected a table made by state_dict()")
   end
   if sd.kind and sd.kind ~= self.name then
-    error(string.format("load_state_dict: the state is for %s, this optimiser is %s", sd.kind, self.name), 2)
+    core.raise(string.format("load_state_dict: the state is for %s, this optimiser is %s", sd.kind, self.name))
   end
   if #sd.param_groups ~= #self.param_groups then
-    error(string.format("load_state_dict: %d parameter groups in the state, %d here", #sd.param_groups,
-      #self.param_groups), 2)
+    core.raise(string.format("load_state_dict: %d parameter groups in the state, %d here", #sd.param_groups,
+      #self.param_groups))
   end
   local params = self:parameters()
   for i, g in ipairs(sd.param_groups) do
     if g.n_params and g.n_params ~= #self.param_groups[i].params then
-      error(string.format("load_state_dict: group %d has %d parameters in the state, %d here", i, g.n_params,
-        #self.param_groups[i].params), 2)
+      core.raise(string.format("load_state_dict: group %d has %d parameters in the state, %d here", i, g.n_params,
+        #self.param_groups[i].params))
     end
   end
   local state = {}
   for k, st in pairs(sd.state or {}) do
     local p = params[k]
-    if not p then error(string.format("load_state_dict: state for parameter %d, which does not exist", k), 2) end
+    if not p then core.raise(string.format("load_state_dict: state for parameter %d, which does not exist", k)) end
     local s = {}
     for name, v in pairs(st) do
       if is_tensor(v) then
         local ps, vs = p.shape, v.shape
         if table.concat(ps, ",") ~= table.concat(vs, ",") then
-          error(string.format("load_state_dict: %s of parameter %d has shape [%s], the parameter [%s]", name, k,
-            table.concat(vs, ","), table.concat(ps, ",")), 2)
+          core.raise(string.format("load_state_dict: %s of parameter %d has shape [%s], the parameter [%s]", name, k,
+            table.concat(vs, ","), table.concat(ps, ",")))
         end
         s[name] = v:clone()
       else
