@@ -21,6 +21,7 @@
  *   hub_autograd.h  backward, grad mode, gradients
  *   hub_ops.h       differentiable operations
  *   hub_optim.h     fused optimiser updates
+ *   hub_io.h        safetensors files: mmap reading, atomic writing
  */
 #ifndef HUB_H
 #define HUB_H
@@ -30,5 +31,6 @@
 #include "hub_autograd.h"
 #include "hub_ops.h"
 #include "hub_optim.h"
+#include "hub_io.h"
 
 #endif
