@@ -134,17 +134,17 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   int64_t B = 1;
   for (int i = 0; i < nd - 2; i++) {
     if (k->shape[i] != q->shape[i] || v->shape[i] != q->shape[i])
-      return hub_errp("attention: q %s, k %s and v %s differ in leading dim %d",
+      return hub_errp("attention: q %s, k %s and v %s differ in leading dimension %d",
                       hub_shape_str(q, s1, sizeof s1), hub_shape_str(k, s2, sizeof s2),
-                      hub_shape_str(v, s3, sizeof s3), i);
+                      hub_shape_str(v, s3, sizeof s3), i + 1);
     B *= q->shape[i];
   }
   if (k->shape[nd - 1] != D)
     return hub_errp("attention: q %s and k %s differ in the last dim (D)",
                     hub_shape_str(q, s1, sizeof s1), hub_shape_str(k, s2, sizeof s2));
   if (v->shape[nd - 2] != Lk)
-    return hub_errp("attention: k %s and v %s differ in the key length (dim %d)",
-                    hub_shape_str(k, s1, sizeof s1), hub_shape_str(v, s2, sizeof s2), nd - 2);
+    return hub_errp("attention: k %s and v %s differ in the key length (dimension %d)",
+                    hub_shape_str(k, s1, sizeof s1), hub_shape_str(v, s2, sizeof s2), nd - 1);
   int64_t full[HUB_MAX_DIMS];
   memcpy(full, q->shape, sizeof(int64_t) * (size_t)nd);
   full[nd - 1] = Lk;

@@ -13,6 +13,8 @@
  * one node with n outputs; its backward writes the gradients that reached the pieces into a zero
  * gradient of the input, so pieces that got none (NULL) count as zeros.
  *
+ * Dimensions named in messages are 1-based, like everything the Lua user sees (DESIGN.md).
+ *
  * Inputs that autograd must see are converted with hub_contiguous / hub_to_dtype, which record
  * their own nodes, so the nodes made here always work on contiguous tensors.
  */
@@ -199,8 +201,8 @@ hub_tensor *hub_concat(int n, hub_tensor **ts, int dim) {
     if (hub_check_same_device("concat", t0, t)) return NULL;
     for (int j = 0; j < t0->ndim; j++)
       if (j != d && t->shape[j] != t0->shape[j])
-        return hub_errp("concat: shapes %s and %s differ in dim %d (concatenating along dim %d)",
-                        hub_shape_str(t0, s1, sizeof s1), hub_shape_str(t, s2, sizeof s2), j, d);
+        return hub_errp("concat: shapes %s and %s differ in dimension %d (concatenating along dimension %d)",
+                        hub_shape_str(t0, s1, sizeof s1), hub_shape_str(t, s2, sizeof s2), j + 1, d + 1);
     sh[d] += t->shape[d];
   }
   const hub_backend *be = hub_backend_for(t0->device);
@@ -283,7 +285,7 @@ int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **
   }
   if (total != a->shape[d]) {
     char s[128];
-    return hub_err("split: sizes sum to %lld but dim %d of %s has size %lld", (long long)total, d,
+    return hub_err("split: sizes sum to %lld but dimension %d of %s has size %lld", (long long)total, d + 1,
                    hub_shape_str(a, s, sizeof s), (long long)a->shape[d]);
   }
   int64_t pos = 0;

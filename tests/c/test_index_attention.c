@@ -641,7 +641,7 @@ static void test_errors(void) {
   CHECK(o == NULL && has(hub_last_error(), "index_select:"), "index_select dim: '%s'", hub_last_error());
   hub_tensor *y = hub_tensor_new(HUB_F32, 2, (int64_t[]){2, 4}, HUB_CPU), *z = hub_tensor_new(HUB_F32, 2, (int64_t[]){2, 3}, HUB_CPU);
   o = hub_concat(2, (hub_tensor *[]){z, y}, 0);
-  CHECK(o == NULL && has(hub_last_error(), "concat: shapes [2,3] and [2,4] differ in dim 1"), "concat shapes: '%s'",
+  CHECK(o == NULL && has(hub_last_error(), "concat: shapes [2,3] and [2,4] differ in dimension 2 (concatenating along dimension 1)"), "concat shapes: '%s'",
         hub_last_error());
   hub_tensor *pieces[2];
   CHECK(hub_split(x, 0, 2, (int64_t[]){1, 2}, pieces) == -1 && has(hub_last_error(), "split: sizes sum to 3"),
