@@ -6,7 +6,9 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 DEMO ?= recipes/tensor_demo.lua
 
-.PHONY: all deps build demo test test-asan asan bench clean
+DATASETS ?= digits
+
+.PHONY: all deps build data demo test test-asan asan bench clean
 
 all: build
 
@@ -19,11 +21,15 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
+# Real data and weights come out of Debian packages into build/data (see scripts/fetch-data.sh).
+data: deps
+	@scripts/fetch-data.sh $(DATASETS)
+
 demo: build
 	./$(BUILD)/hubrun $(DEMO)
 
-test: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+test: build data
+	cd $(BUILD) && HUB_REQUIRE_DATA=1 ctest --output-on-failure -j$(JOBS)
 
 $(ASAN_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan
@@ -32,8 +38,8 @@ asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
 # LuaJIT itself is not instrumented; its allocations are not leaks of ours.
-test-asan: asan
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+test-asan: asan data
+	cd $(ASAN_BUILD) && HUB_REQUIRE_DATA=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 
 bench: build
