@@ -22,6 +22,8 @@
  *   hub_ops.h       differentiable operations
  *   hub_optim.h     fused optimiser updates
  *   hub_io.h        safetensors files: mmap reading, atomic writing
+ *   hub_fetch.h     downloads through libcurl: resume, retries, timeouts, progress
+ *   hub_util.h      SHA-256, file locks, directories (for the module store)
  */
 #ifndef HUB_H
 #define HUB_H
@@ -32,5 +34,7 @@
 #include "hub_ops.h"
 #include "hub_optim.h"
 #include "hub_io.h"
+#include "hub_fetch.h"
+#include "hub_util.h"
 
 #endif
