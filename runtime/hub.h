@@ -22,6 +22,7 @@
  *   hub_ops.h       differentiable operations
  *   hub_optim.h     fused optimiser updates
  *   hub_io.h        safetensors files: mmap reading, atomic writing
+ *   hub_text.h      BERT WordPiece tokenizer: pairs, truncation, padding, offsets, decoding
  *   hub_fetch.h     downloads through libcurl: resume, retries, timeouts, progress
  *   hub_util.h      SHA-256, file locks, directories (for the module store)
  */
@@ -34,6 +35,7 @@
 #include "hub_ops.h"
 #include "hub_optim.h"
 #include "hub_io.h"
+#include "hub_text.h"
 #include "hub_fetch.h"
 #include "hub_util.h"
 
