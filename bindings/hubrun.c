@@ -1,9 +1,10 @@
 /* hubrun.c - the hubrun executable: a LuaJIT interpreter that finds the hub Lua library,
  * runs scripts, and dispatches subcommands written in Lua.
  *
- * main() builds one lua_State, sets package.path so that `require "hub"` finds the library
- * (from $HUB_LUA_PATH, then the build tree, the source tree and the install prefix), sets the
- * global `arg` exactly as the luajit executable does, and then acts on the command line:
+ * main() opens one runtime with hub_runtime_open (runtime.c, the embedding API: a lua_State
+ * whose package.path finds `require "hub"` in $HUB_LUA_PATH, then the build tree, the source
+ * tree and the install prefix), sets the global `arg` exactly as the luajit executable does,
+ * and then acts on the command line:
  *
  *   hubrun SCRIPT.lua ARGS...   run a file (ARGS also arrive as `...`)
  *   hubrun NAME ARGS...         run require("hub.cli.NAME").main(ARGS) when lua/hub/cli/NAME.lua
@@ -18,12 +19,10 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <dirent.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -32,85 +31,14 @@
 #include <lualib.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include "hub_runtime.h"
 #include "repl.h"
 
 #ifndef HUB_VERSION_STRING
 #define HUB_VERSION_STRING "0.0.0"
 #endif
-#ifndef HUB_SOURCE_LUA_DIR
-#define HUB_SOURCE_LUA_DIR "lua"
-#endif
-#ifndef HUB_BUILD_LUA_DIR
-#define HUB_BUILD_LUA_DIR "build/lua"
-#endif
-#ifndef HUB_INSTALL_LUA_DIR
-#define HUB_INSTALL_LUA_DIR "/usr/local/share/hubrun/lua"
-#endif
 
 #define PROGNAME "hubrun"
-#define MAX_LUA_DIRS 64
-
-/* ---- Lua library directories -------------------------------------------------------------- */
-
-/* The directories searched for Lua modules ahead of LuaJIT's default path, in order. */
-static char *lua_dirs[MAX_LUA_DIRS];
-static int n_lua_dirs;
-
-static int is_dir(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static void add_lua_dir(const char *dir, size_t len, int must_exist) {
-  while (len > 1 && dir[len - 1] == '/') len--;
-  if (len == 0 || n_lua_dirs == MAX_LUA_DIRS) return;
-  char *copy = malloc(len + 1);
-  if (!copy) return;
-  memcpy(copy, dir, len);
-  copy[len] = '\0';
-  for (int i = 0; i < n_lua_dirs; i++) {
-    if (strcmp(lua_dirs[i], copy) == 0) {
-      free(copy);
-      return;
-    }
-  }
-  if (must_exist && !is_dir(copy)) {
-    free(copy);
-    return;
-  }
-  lua_dirs[n_lua_dirs++] = copy;
-}
-
-static void find_lua_dirs(void) {
-  const char *env = getenv("HUB_LUA_PATH");
-  if (env) {
-    for (const char *p = env; *p;) {
-      const char *end = strchr(p, ';');
-      size_t len = end ? (size_t)(end - p) : strlen(p);
-      add_lua_dir(p, len, 0);
-      p += len;
-      if (*p == ';') p++;
-    }
-  }
-  add_lua_dir(HUB_BUILD_LUA_DIR, strlen(HUB_BUILD_LUA_DIR), 1);
-  add_lua_dir(HUB_SOURCE_LUA_DIR, strlen(HUB_SOURCE_LUA_DIR), 1);
-  add_lua_dir(HUB_INSTALL_LUA_DIR, strlen(HUB_INSTALL_LUA_DIR), 0);
-}
-
-static void free_lua_dirs(void) {
-  for (int i = 0; i < n_lua_dirs; i++) free(lua_dirs[i]);
-  n_lua_dirs = 0;
-}
-
-/* package.path = "D/?.lua;D/?/init.lua;" for each directory, then the default path. */
-static void set_package_path(lua_State *L) {
-  lua_getglobal(L, "package");
-  for (int i = 0; i < n_lua_dirs; i++) lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;", lua_dirs[i], lua_dirs[i]);
-  lua_getfield(L, -1 - n_lua_dirs, "path");
-  lua_concat(L, n_lua_dirs + 1);
-  lua_setfield(L, -2, "path");
-  lua_pop(L, 1);
-}
 
 /* ---- messages -------------------------------------------------------------------------------- */
 
@@ -124,20 +52,30 @@ static int name_cmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Prints the subcommands found as hub/cli/NAME.lua in the Lua directories, if any. */
-static void print_commands(void) {
+/* Prints the subcommands found as hub/cli/NAME.lua under the directories of package.path
+ * (each "DIR/?.lua" entry), if any. */
+static void print_commands(lua_State *L) {
   char *names[128];
   int n = 0;
-  for (int i = 0; i < n_lua_dirs; i++) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/hub/cli", lua_dirs[i]);
-    DIR *d = opendir(path);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  const char *path = lua_tostring(L, -1);
+  for (const char *p = path ? path : ""; *p;) {
+    const char *end = strchr(p, ';');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    const char *entry = p;
+    p += len;
+    if (*p == ';') p++;
+    if (len < 6 || strncmp(entry + len - 6, "/?.lua", 6) != 0) continue;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s/hub/cli", (int)(len - 6), entry);
+    DIR *d = opendir(dir);
     if (!d) continue;
     struct dirent *e;
     while ((e = readdir(d)) != NULL && n < 128) {
-      size_t len = strlen(e->d_name);
-      if (len <= 4 || e->d_name[0] == '.' || strcmp(e->d_name + len - 4, ".lua") != 0) continue;
-      char *name = strndup(e->d_name, len - 4);
+      size_t nlen = strlen(e->d_name);
+      if (nlen <= 4 || e->d_name[0] == '.' || strcmp(e->d_name + nlen - 4, ".lua") != 0) continue;
+      char *name = strndup(e->d_name, nlen - 4);
       int dup = 0;
       for (int k = 0; name && k < n; k++) dup |= strcmp(names[k], name) == 0;
       if (name && !dup) names[n++] = name;
@@ -145,6 +83,7 @@ static void print_commands(void) {
     }
     closedir(d);
   }
+  lua_pop(L, 2);
   if (n == 0) return;
   qsort(names, (size_t)n, sizeof names[0], name_cmp);
   printf("\nCommands (lua/hub/cli/NAME.lua):\n ");
@@ -155,7 +94,7 @@ static void print_commands(void) {
   printf("\n");
 }
 
-static void print_usage(void) {
+static void print_usage(lua_State *L) {
   printf("usage: %s [options] [SCRIPT.lua [ARGS...]]\n"
          "       %s COMMAND [ARGS...]\n"
          "\n"
@@ -181,7 +120,7 @@ static void print_usage(void) {
          "Environment: HUB_LUA_PATH, a ';'-separated list of directories searched for Lua\n"
          "modules before the built-in ones.\n",
          PROGNAME, PROGNAME, PROGNAME);
-  print_commands();
+  if (L) print_commands(L);
 }
 
 static void error_line(const char *msg) {
@@ -275,7 +214,7 @@ int hubrun_pcall(lua_State *L, int narg, int nres, enum hubrun_trace trace) {
 
 /* ---- os.exit that closes the state first -------------------------------------------------- */
 
-static lua_State *main_L;
+static hub_runtime *main_rt;
 
 /* Like LuaJIT's os.exit([code]) (true/false/number), but always closes the state so that
  * finalisers run; the second argument (`close`) is accepted and ignored. */
@@ -283,10 +222,10 @@ static int os_exit_closing(lua_State *L) {
   int status;
   if (lua_isboolean(L, 1)) status = lua_toboolean(L, 1) ? EXIT_SUCCESS : EXIT_FAILURE;
   else status = (int)luaL_optinteger(L, 1, EXIT_SUCCESS);
-  lua_State *M = main_L;
-  main_L = NULL; /* a finaliser calling os.exit during the close just exits */
-  if (M) lua_close(M);
-  free_lua_dirs();
+  hub_runtime *rt = main_rt;
+  main_rt = NULL; /* a finaliser calling os.exit during the close just exits */
+  fflush(stdout);
+  if (rt) hub_runtime_close(rt);
   exit(status);
   return 0;
 }
@@ -425,9 +364,9 @@ static int parse_options(struct options *o) {
       break;
     }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      find_lua_dirs();
-      print_usage();
-      free_lua_dirs();
+      hub_runtime *rt = hub_runtime_open(NULL);
+      print_usage(hub_runtime_lua(rt));
+      hub_runtime_close(rt);
       return 0;
     }
     if (strcmp(a, "--version") == 0 || strcmp(a, "-v") == 0) {
@@ -483,16 +422,11 @@ static int run_main(lua_State *L, struct options *o) {
   return run_script(L, name, args, nargs);
 }
 
+/* The state comes from hub_runtime_open (libraries, package.path, HUBRUN_VERSION); hubrun
+ * adds its own os.exit and the luajit-style `arg`. */
 static int pmain(lua_State *L) {
   struct options *o = lua_touserdata(L, 1);
   lua_settop(L, 0);
-  lua_gc(L, LUA_GCSTOP, 0);
-  luaL_openlibs(L);
-  lua_gc(L, LUA_GCRESTART, -1);
-
-  set_package_path(L);
-  lua_pushliteral(L, HUB_VERSION_STRING);
-  lua_setglobal(L, "HUBRUN_VERSION");
   lua_getglobal(L, "os");
   lua_pushcfunction(L, os_exit_closing);
   lua_setfield(L, -2, "exit");
@@ -519,22 +453,20 @@ int main(int argc, char **argv) {
   int early = parse_options(&o);
   if (early >= 0) return early;
 
-  find_lua_dirs();
-  lua_State *L = luaL_newstate();
-  if (!L) {
-    error_line("cannot create the Lua state: not enough memory");
-    free_lua_dirs();
+  hub_runtime *rt = hub_runtime_open(NULL);
+  if (!rt) {
+    error_line(hub_last_error());
     return 1;
   }
-  main_L = L;
+  main_rt = rt;
+  lua_State *L = hub_runtime_lua(rt);
   int status = lua_cpcall(L, pmain, &o);
   if (status != 0) {
     report(L, status);
     o.status = 1;
   }
-  main_L = NULL;
+  main_rt = NULL;
   fflush(stdout);
-  lua_close(L);
-  free_lua_dirs();
+  hub_runtime_close(rt);
   return o.status;
 }

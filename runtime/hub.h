@@ -25,6 +25,7 @@
  *   hub_text.h      BERT WordPiece tokenizer: pairs, truncation, padding, offsets, decoding
  *   hub_fetch.h     downloads through libcurl: resume, retries, timeouts, progress
  *   hub_util.h      SHA-256, file locks, directories (for the module store)
+ *   hub_runtime.h   embedding: Lua runtimes, modules called with JSON, shared weights
  */
 #ifndef HUB_H
 #define HUB_H
@@ -38,5 +39,6 @@
 #include "hub_text.h"
 #include "hub_fetch.h"
 #include "hub_util.h"
+#include "hub_runtime.h"
 
 #endif

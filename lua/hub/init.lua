@@ -47,7 +47,7 @@ function hub.repl_format(v)
 end
 
 -- Function modules whose exports join the hub table itself (hub.save, hub.load, ...).
-for _, name in ipairs { "hub.io", "hub.store_api" } do
+for _, name in ipairs { "hub.io", "hub.shared", "hub.store_api" } do
   local ok, m = pcall(require, name)
   if ok and type(m) == "table" then
     for k, v in pairs(m) do if hub[k] == nil then hub[k] = v end end
