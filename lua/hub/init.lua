@@ -1,6 +1,16 @@
 -- hub: the Lua package of hubrun.  `local hub = require "hub"` gives tensors, autograd and ops
 -- (and, as the project grows, nn, optim, models, tasks ...).  Loading works inside the hubrun
 -- executable and from a plain luajit with libhub on the library path (see hub.core).
+-- Under the hubrun executable the JIT compiler is off unless HUB_JIT=1: Debian 12's LuaJIT
+-- (2.1.0~beta3, git snapshot of 2022-03-20) crashes intermittently (SIGSEGV inside the VM) when
+-- the garbage collector runs while traces of the nn tests are live; with the JIT off, or the
+-- collector stopped, the same scripts never crash.  Numeric work runs in C either way; the cost
+-- is the per-op Lua overhead.  Hosts embedding the library keep their own JIT setting.
+if rawget(_G, "HUBRUN_VERSION") and os.getenv("HUB_JIT") ~= "1" and jit then
+  jit.off()
+  jit.flush()
+end
+
 local core = require "hub.core"
 local tensor = require "hub.tensor"
 local ops = require "hub.ops"
