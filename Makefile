@@ -8,7 +8,7 @@ DEMO ?= recipes/tensor_demo.lua
 
 DATASETS ?= digits
 
-.PHONY: all deps build data demo test test-asan asan bench clean
+.PHONY: all deps build data registry demo test test-asan asan bench clean
 
 all: build
 
@@ -24,11 +24,17 @@ build: deps $(BUILD)/CMakeCache.txt
 # Real data and weights come out of Debian packages into build/data (see scripts/fetch-data.sh).
 data: deps
 	@scripts/fetch-data.sh $(DATASETS)
+	@scripts/fetch-text.sh
 
-demo: build
+# The local module registry (build/registry/index.json, the store's default): lac from Debian's
+# python3-jieba, converted to a hubrun module (see scripts/build-registry.sh).
+registry: build
+	@scripts/build-registry.sh $(BUILD)
+
+demo: build registry
 	./$(BUILD)/hubrun $(DEMO)
 
-test: build data
+test: build data registry
 	cd $(BUILD) && HUB_REQUIRE_DATA=1 ctest --output-on-failure -j$(JOBS)
 
 $(ASAN_BUILD)/CMakeCache.txt:
@@ -38,7 +44,7 @@ asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
 # LuaJIT itself is not instrumented; its allocations are not leaks of ours.
-test-asan: asan data
+test-asan: asan data registry
 	cd $(ASAN_BUILD) && HUB_REQUIRE_DATA=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 
