@@ -1,16 +1,6 @@
 -- hub: the Lua package of hubrun.  `local hub = require "hub"` gives tensors, autograd and ops
 -- (and, as the project grows, nn, optim, models, tasks ...).  Loading works inside the hubrun
 -- executable and from a plain luajit with libhub on the library path (see hub.core).
--- Under the hubrun executable the JIT compiler is off unless HUB_JIT=1: Debian 12's LuaJIT
--- (2.1.0~beta3, git snapshot of 2022-03-20) crashes intermittently (SIGSEGV inside the VM) when
--- the garbage collector runs while traces of the nn tests are live; with the JIT off, or the
--- collector stopped, the same scripts never crash.  Numeric work runs in C either way; the cost
--- is the per-op Lua overhead.  Hosts embedding the library keep their own JIT setting.
-if rawget(_G, "HUBRUN_VERSION") and os.getenv("HUB_JIT") ~= "1" and jit then
-  jit.off()
-  jit.flush()
-end
-
 local core = require "hub.core"
 local tensor = require "hub.tensor"
 local ops = require "hub.ops"
@@ -30,6 +20,13 @@ mt.__mul = ops.methods.mul
 mt.__div = ops.methods.div
 mt.__unm = function(a) return ops.methods.neg(a) end
 mt.__pow = function(a, p) return ops.methods.pow(a, p) end
+-- LuaJIT 2.1 (Debian 12's snapshot and later ones alike) miscompiles chains of arithmetic
+-- metamethods on cdata (`r * 2 + 1` in a hot function loses track of stack slots and crashes
+-- at a later GC).  Keeping the operator metamethods out of the JIT avoids it; method calls
+-- (x:add(y)) and everything else stay compiled.
+if jit then
+  for _, k in ipairs { "__add", "__sub", "__mul", "__div", "__unm", "__pow" } do jit.off(mt[k]) end
+end
 
 hub.version = ffi.string(C.hub_version())
 hub.C = C
