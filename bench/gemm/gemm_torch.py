@@ -72,6 +72,9 @@ def time_calls(fn, reps, budget):
 def main():
     threads, reps, budget, label = parse_args(sys.argv[1:])
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*NumPy.*")  # a venv torch without numpy says so
     import torch
     import torch.nn.functional as F
 
