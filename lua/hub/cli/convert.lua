@@ -1,0 +1,50 @@
+-- `hubrun convert hf DIR --name NAME`: makes a hubrun module of a Hugging Face BERT / ERNIE
+-- checkpoint directory (the work is hub.convert.hf in lua/hub/convert.lua; docs/models.md).
+local cli = require "hub.cli_util"
+
+local M = {
+  summary = "convert a Hugging Face BERT/ERNIE checkpoint into a module",
+  usage = "hubrun convert hf DIR --name NAME [--version V] [--dtype f32|f16|bf16] [--output OUT]",
+  help = [[
+DIR holds config.json (BertConfig or ErnieConfig), model.safetensors (or a sharded
+model.safetensors.index.json), vocab.txt and optionally tokenizer_config.json (do_lower_case).
+pytorch_model.bin is not read: save the model with safe_serialization=True first.
+
+The module directory OUT (default ./NAME) gets module.json (with the sha256 of every file),
+model.safetensors (hubrun parameter names), vocab.txt and module.lua.  Load it with
+hub.module "OUT" (or install it: hubrun install OUT), then m:embed{"text", {"q", "a"}} or
+m:context{max_seq_len = 128, trainable = true}.  A "bert." or "ernie." prefix is stripped; the
+pre-training heads (cls.*) are skipped; missing or unknown tensors are an error listing them.
+
+examples:
+  hubrun convert hf ./bert-base-chinese --name bert-base-chinese
+  hubrun convert hf ./ernie-3.0-medium-zh --name ernie-3.0-medium-zh --dtype bf16 -o /tmp/ernie3]],
+  flags = {
+    { "name", "n", arg = "NAME", help = "module name (required)" },
+    { "version", "V", arg = "V", help = "module version (default 1.0.0)" },
+    { "dtype", nil, arg = "DTYPE", help = "weights as f32 (default), f16 or bf16" },
+    { "output", "o", arg = "OUT", help = "output directory (default ./NAME)" },
+    { "summary", nil, arg = "TEXT", help = "module.json summary" },
+    { "force", "f", help = "replace OUT if it exists" },
+    { "quiet", "q", help = "no notes on stderr" },
+  },
+}
+
+M.main = cli.command("convert", M, function(opts, args)
+  if args[1] ~= "hf" then
+    cli.usage_error(args[1] and ("unknown source format '" .. args[1] .. "' (only hf)") or "which format? (hf)")
+  end
+  if #args ~= 2 then cli.usage_error(#args < 2 and "which directory?" or "one directory at a time") end
+  if not opts.name then cli.usage_error("--name NAME is required") end
+  local dir, manifest = require("hub.convert").hf {
+    dir = args[2], name = opts.name, version = opts.version, dtype = opts.dtype, output = opts.output,
+    summary = opts.summary, force = opts.force, quiet = opts.quiet,
+  }
+  local c = manifest.config.model
+  print(string.format("Converted %s to %s (%s %s: %d layers, hidden %d, %d heads, vocab %d%s%s, %s)", args[2], dir,
+    manifest.name, manifest.version, c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.vocab_size,
+    c.use_task_id and ", task ids" or "", c.pooler and ", pooler" or ", no pooler", manifest.config.source.dtype))
+  return 0
+end)
+
+return M

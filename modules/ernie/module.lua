@@ -1,0 +1,151 @@
+-- module.lua of BERT-family encoder modules (those `hubrun convert hf` makes; docs/models.md).
+--
+--   local m = hub.module "./bert-zh"                         -- or an installed name
+--   local pooled, seq, batch = m:embed{ "一句话", { "a question", "its context" } }
+--   -- pooled [B, H], seq [B, L, H] (L = max_seq_len; batch.attention_mask marks the tokens)
+--   local r = m:predict({ "一句话" })   -- {{pooled_output = {...}, sequence_output = {{...}, ...}}}
+--   local ctx = m:context{ max_seq_len = 128, trainable = true }
+--   -- ctx.network (hub.models.ernie), ctx.tokenizer (hub.tokenizer.wordpiece), ctx.max_seq_len,
+--   -- ctx.hidden_size, ctx.config, ctx.encode(items) -> the network's inputs for a batch
+--
+-- load(dir, opts) reads module.json's config (model = the network's config, tokenizer =
+-- {lower, strip_accents}, max_seq_len), builds the network, copies model.safetensors into it
+-- (f16/bf16 files widen to f32; strict: every name must match) and puts it in eval mode; the
+-- tokenizer reads vocab.txt.  opts.max_seq_len overrides the default sequence length.
+-- embed and predict run without gradients in eval mode (the mode is restored afterwards), so
+-- they can be called during fine-tuning.  context hands out the module's own network: training
+-- it changes what embed returns.  trainable = false marks the parameters as not requiring
+-- gradients (a frozen feature extractor).
+local hub = require "hub"
+local _, MANIFEST = ...
+
+local M = {}
+local State = {}
+State.__index = State
+
+local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+
+function M.load(dir, opts)
+  opts = opts or {}
+  local manifest = MANIFEST or require("hub.module").read_manifest(dir)
+  local cfg = manifest.config
+  if type(cfg) ~= "table" or type(cfg.model) ~= "table" then
+    fail("%s/module.json: config.model (the encoder's config) is missing", dir)
+  end
+  local model = hub.models.ernie(cfg.model)
+  local weights = hub.load(dir .. "/model.safetensors")
+  model:load_state_dict(weights)
+  model:eval()
+  local tk_cfg = cfg.tokenizer or {}
+  local tokenizer = hub.tokenizer.wordpiece { vocab = dir .. "/vocab.txt", lower = tk_cfg.lower ~= false,
+                                              strip_accents = tk_cfg.strip_accents }
+  local n = opts.max_seq_len or cfg.max_seq_len or 128
+  if type(n) ~= "number" or n < 2 or n > model.config.max_position_embeddings then
+    fail("max_seq_len must be an integer in [2, %d], got %s", model.config.max_position_embeddings, tostring(n))
+  end
+  return setmetatable({ dir = dir, model = model, tokenizer = tokenizer, max_seq_len = n,
+                        config = model.config, hidden_size = model.config.hidden_size }, State)
+end
+
+local function as_items(texts, what)
+  if type(texts) == "string" then texts = { texts } end
+  if type(texts) ~= "table" or #texts == 0 then
+    fail("%s: expected a list of texts or {text, pair} tables, got %s", what, type(texts) == "table" and "an empty table" or type(texts))
+  end
+  for i, t in ipairs(texts) do
+    local ok = type(t) == "string" or (type(t) == "table" and type(t[1]) == "string" and (t[2] == nil or type(t[2]) == "string"))
+    if not ok then fail("%s: item %d is a %s, expected a text or a {text, pair} table", what, i, type(t)) end
+  end
+  return texts
+end
+
+local function run_eval(model, fn)
+  local was = model.training
+  model:eval()
+  local ok, a, b = pcall(hub.no_grad, fn)
+  if was then model:train() end
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+-- The network's inputs for a batch (a tokenizer batch: input_ids, token_type_ids,
+-- attention_mask as i64 [B, L]).
+function State:encode(items, opts)
+  items = as_items(items, "encode")
+  return self.tokenizer:encode_batch(items, { max_seq_len = (opts and opts.max_seq_len) or self.max_seq_len })
+end
+
+-- pooled [B, H] (the pooler's output, or the [CLS] hidden state for a model without pooler),
+-- sequence [B, L, H], and the tokenizer batch.
+function State:embed(texts, opts)
+  local b = self:encode(as_items(texts, "embed"), opts)
+  local out = run_eval(self.model, function()
+    return self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
+                                attention_mask = b.attention_mask }
+  end)
+  local pooled = out.pooled_output or out.sequence_output:select(2, 1):contiguous()
+  return pooled, out.sequence_output, b
+end
+
+-- One result per input: {pooled_output = {H numbers}, sequence_output = {{H numbers} per token}}
+-- (tokens only: [CLS] ... [SEP], no padding).
+function M.predict(self, inputs, opts)
+  inputs = as_items(inputs, "predict")
+  opts = opts or {}
+  local bs = tonumber(opts.batch_size) or 32
+  local results = {}
+  for s = 1, #inputs, bs do
+    local chunk = {}
+    for i = s, math.min(#inputs, s + bs - 1) do chunk[#chunk + 1] = inputs[i] end
+    local pooled, seq, b = self:embed(chunk, opts)
+    local p, q, m = pooled:totable(), seq:totable(), b.attention_mask:totable()
+    for i = 1, #chunk do
+      local n = 0
+      for _, v in ipairs(m[i]) do n = n + v end
+      local rows = {}
+      for j = 1, n do rows[j] = q[i][j] end
+      results[#results + 1] = { pooled_output = p[i], sequence_output = rows }
+    end
+  end
+  return results
+end
+
+function M.format(self, r)
+  local head = {}
+  for i = 1, math.min(4, #r.pooled_output) do head[i] = string.format("%.4f", r.pooled_output[i]) end
+  return string.format("pooled_output [%d]: %s ...  sequence_output [%d, %d]", #r.pooled_output,
+    table.concat(head, " "), #r.sequence_output, #r.pooled_output)
+end
+
+-- The network and tokenizer for fine-tuning.
+function M.context(self, opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "max_seq_len" and k ~= "trainable" then
+      fail("context: unknown option '%s' (expected max_seq_len, trainable)", tostring(k))
+    end
+  end
+  local n = opts.max_seq_len or self.max_seq_len
+  if type(n) ~= "number" or n < 2 or n > self.config.max_position_embeddings then
+    fail("context: max_seq_len must be an integer in [2, %d], got %s", self.config.max_position_embeddings, tostring(n))
+  end
+  local trainable = opts.trainable ~= false
+  for _, p in ipairs(self.model:parameters()) do p:requires_grad(trainable) end
+  if trainable then self.model:train() else self.model:eval() end
+  local tk = self.tokenizer
+  return {
+    network = self.model, tokenizer = tk, max_seq_len = n, hidden_size = self.hidden_size, config = self.config,
+    encode = function(items, o) return tk:encode_batch(as_items(items, "encode"), { max_seq_len = (o and o.max_seq_len) or n }) end,
+  }
+end
+
+function M.serving(self, req)
+  local texts = type(req) == "table" and (req.text or req.texts or req.data or (req[1] and req))
+  if texts == nil then fail("the request has no \"text\" list (expected {\"text\": [\"...\"]})") end
+  return M.predict(self, texts, { batch_size = type(req) == "table" and req.batch_size or nil })
+end
+
+State.predict = M.predict
+State.context = M.context
+
+return M
