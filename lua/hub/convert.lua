@@ -221,6 +221,30 @@ local function copy_file(src, dst)
   g:close()
 end
 
+-- module.json text: sorted keys, two-space indentation, numbers in their shortest exact form
+-- (0.1, not 0.10000000000000001).
+local function json(v, indent)
+  indent = indent or ""
+  local t = type(v)
+  if t == "number" then
+    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
+    for p = 15, 17 do
+      local s = string.format("%." .. p .. "g", v)
+      if tonumber(s) == v then return s end
+    end
+  elseif t == "table" then
+    local inner, keys, parts = indent .. "  ", {}, {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do parts[#parts + 1] = inner .. json(k) .. ": " .. json(v[k], inner) end
+    if #parts == 0 then return "{}" end
+    return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
+  elseif t == "string" then
+    return require("hub.cli_util").json(v)
+  end
+  return tostring(v)   -- booleans
+end
+
 local function count_lines(path)
   local n = 0
   for _ in io.lines(path) do n = n + 1 end
@@ -320,7 +344,7 @@ function M.hf(o)
     }
     store.validate_manifest(manifest, tmp .. "/module.json")
     local f = assert(io.open(tmp .. "/module.json", "wb"))
-    f:write(require("hub.cli_util").json(manifest), "\n")
+    f:write(json(manifest), "\n")
     f:close()
     return manifest
   end)

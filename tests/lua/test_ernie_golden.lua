@@ -277,6 +277,67 @@ do
   print(string.format("  %-34s sequence max abs %.2e rel %.2e (f16 weights)", "bert_gelu/" .. b.name .. " f16", abs, rel))
 end
 
+-- ---- a converted module installs, loads by name and runs from the command line ----
+do
+  local home = tmp .. "/home"
+  local env = "HUB_HOME=" .. q(home) .. " HUB_OFFLINE=1 "
+  local rc2, _, err = hubrun(string.format("convert hf %s --name tiny-ernie3 --version 0.2.0 -o %s -q",
+    q(FIX .. "/ernie3_task"), q(tmp .. "/tiny")))
+  check(rc2 == 0, "convert for install: " .. err)
+  local cmd = string.format("%s%s install %s >%s/out 2>%s/err; echo $?", env, q(HUBRUN), q(tmp .. "/tiny"), tmp, tmp)
+  check(tonumber(io.popen(cmd):read("*l")) == 0, "install a converted module: " .. read_file(tmp .. "/err"))
+  cmd = string.format("%s%s run tiny-ernie3 --input_text %s >%s/out 2>%s/err; echo $?", env, q(HUBRUN),
+    q("北京是中国的首都"), tmp, tmp)
+  local rc3 = tonumber(io.popen(cmd):read("*l"))
+  local text = read_file(tmp .. "/out")
+  check(rc3 == 0 and text:find("pooled_output [40]", 1, true) ~= nil, "hubrun run: " .. text .. read_file(tmp .. "/err"))
+  print("  hubrun run tiny-ernie3: " .. text:gsub("\n$", ""))
+  local code = string.format([[local hub = require "hub"
+    local m = hub.module "tiny-ernie3"
+    local p = m:embed{ "北京是中国的首都" }
+    io.write(m.version, " ", p.shape[2])]])
+  local f = assert(io.open(tmp .. "/byname.lua", "wb")); f:write(code); f:close()
+  cmd = string.format("%s%s %s >%s/out 2>%s/err; echo $?", env, q(HUBRUN), q(tmp .. "/byname.lua"), tmp, tmp)
+  local rc4 = tonumber(io.popen(cmd):read("*l"))
+  check(rc4 == 0 and read_file(tmp .. "/out") == "0.2.0 40", "hub.module by name: " .. read_file(tmp .. "/out") .. read_file(tmp .. "/err"))
+end
+
+-- ---- the network's own checks ----
+do
+  local ernie = hub.models.ernie
+  local base = { vocab_size = 50, hidden_size = 12, num_hidden_layers = 1, num_attention_heads = 3, intermediate_size = 20 }
+  local function cfg(extra)
+    local c = {}
+    for k, v in pairs(base) do c[k] = v end
+    for k, v in pairs(extra) do c[k] = v end
+    return c
+  end
+  local function expect_error(fn, pattern, what)
+    local ok, e = pcall(fn)
+    check(not ok and tostring(e):find(pattern, 1, true) ~= nil, string.format("%s: expected '%s', got %s", what, pattern, tostring(e)))
+  end
+  expect_error(function() ernie(cfg { hidden_act = "swish" }) end, "hidden_act 'swish' is not supported", "bad activation")
+  expect_error(function() ernie(cfg { num_attention_heads = 5 }) end, "not a multiple of num_attention_heads 5", "bad heads")
+  expect_error(function() ernie(cfg { vocab_size = false }) end, "'vocab_size' must be an integer", "bad vocab")
+  expect_error(function() ernie(cfg { position_embedding_type = "relative_key" }) end, "only absolute positions", "relative positions")
+  local m = ernie(cfg { max_position_embeddings = 8 })
+  expect_error(function() m:forward { input_ids = { { 1, 2 } }, task_type_ids = { { 0, 0 } } } end,
+    "task_type_ids given but the model has no task type embeddings", "task ids without use_task_id")
+  expect_error(function() m:forward { input_ids = { 1, 2, 3, 4, 5, 6, 7, 8, 9 } } end,
+    "sequence length 9 is longer than max_position_embeddings 8", "too long")
+  expect_error(function() m:forward { input_ids = { { 1, 2 } }, token_type_ids = { { 0, 2 } } } end,
+    "token_type_ids has ids in [0, 2], outside [0, 2)", "token type out of range")
+  expect_error(function() m:forward { input_ids = { { 1, 2 } }, mask = { { 1, 1 } } } end, "unknown input 'mask'", "unknown input")
+  expect_error(function() m:forward { input_ids = { { 1, 2 } }, attention_mask = { { 1, 1, 1 } } } end,
+    "attention_mask is [1,3] but input_ids is [1,2]", "mask shape")
+  -- a 1-d input is one sequence; dropout acts in training mode only
+  local x = { input_ids = { 3, 4, 5 } }
+  local e1 = hub.no_grad(function() return m:eval():forward(x).sequence_output end)
+  check(e1.shape[1] == 1 and e1.shape[2] == 3, "1-d input_ids is [1, L]")
+  local t1 = hub.no_grad(function() return m:train():forward(x).sequence_output end)
+  check(errors(t1, e1) > 1e-3, "training mode applies dropout")
+end
+
 print("summary (max over batches / parameters):")
 for _, c in ipairs(cases) do
   local w = worst[c]
