@@ -32,7 +32,7 @@ function M.load(dir, opts)
   if type(cfg) ~= "table" or type(cfg.model) ~= "table" then
     fail("%s/module.json: config.model (the encoder's config) is missing", dir)
   end
-  local model = hub.models.ernie(cfg.model)
+  local model = hub.models.ernie.new(cfg.model, { init = false })   -- the weights come next
   local weights = hub.load(dir .. "/model.safetensors")
   model:load_state_dict(weights)
   model:eval()

@@ -220,6 +220,19 @@ function Ernie:extra_repr()
     c.num_attention_heads, c.intermediate_size, c.hidden_act, c.use_task_id and ", task ids" or "")
 end
 
-function M.new(config) return Ernie(config) end
+-- ernie.new(config, {init = false}): without the random initialisation of the weights (their
+-- values are then undefined), for a model whose weights are loaded next -- it saves seconds on
+-- a BERT-base.  This swaps nn.init's normal_/uniform_ for no-ops while the layers are made.
+function M.new(config, opts)
+  if not (opts and opts.init == false) then return Ernie(config) end
+  local init = require "hub.nn.init_fns"
+  local normal, uniform = init.normal_, init.uniform_
+  local function keep(t) return t end
+  init.normal_, init.uniform_ = keep, keep
+  local ok, model = pcall(Ernie, config)
+  init.normal_, init.uniform_ = normal, uniform
+  if not ok then error(model, 0) end
+  return model
+end
 
-return setmetatable(M, { __call = function(_, config) return Ernie(config) end })
+return setmetatable(M, { __call = function(_, config, opts) return M.new(config, opts) end })
