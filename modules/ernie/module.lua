@@ -9,12 +9,15 @@
 --   -- ctx.hidden_size, ctx.config, ctx.encode(items) -> the network's inputs for a batch
 --
 -- load(dir, opts) reads module.json's config (model = the network's config, tokenizer =
--- {lower, strip_accents}, max_seq_len), builds the network, copies model.safetensors into it
--- (f16/bf16 files widen to f32; strict: every name must match) and puts it in eval mode; the
--- tokenizer reads vocab.txt.  opts.max_seq_len overrides the default sequence length.
+-- {lower, strip_accents}, max_seq_len), builds the network without initialising it, and makes
+-- the tensors of model.safetensors its parameters (every name and shape must match), loaded
+-- with hub.load_shared: the runtimes of one process (serving workers) share one copy of f32
+-- weights; f16/bf16 files are widened to f32.  The network is in eval mode; the tokenizer
+-- reads vocab.txt.  opts.max_seq_len overrides the default sequence length.
 -- embed and predict run without gradients in eval mode (the mode is restored afterwards), so
 -- they can be called during fine-tuning.  context hands out the module's own network: training
--- it changes what embed returns.  trainable = false marks the parameters as not requiring
+-- it changes what embed returns; context{trainable = true} first gives the network private
+-- copies of its weights, so training never writes into the shared ones.  trainable = false marks the parameters as not requiring
 -- gradients (a frozen feature extractor).
 local hub = require "hub"
 local _, MANIFEST = ...
@@ -25,6 +28,52 @@ State.__index = State
 
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
+-- Makes the file's tensors the model's parameters (no copy: f32 weights stay in the mapping
+-- that every runtime of the process shares; f16/bf16 ones are widened into private copies).
+-- Every name and shape must match.  They are read-only until make_private.
+local function use_weights(model, weights, path)
+  local owner = {}
+  for name, m in model:named_modules() do
+    for _, leaf in ipairs(rawget(m, "_param_names")) do
+      owner[(name == "" and "" or name .. ".") .. leaf] = { m, leaf }
+    end
+  end
+  local problems = {}
+  for name, o in pairs(owner) do
+    local t = weights[name]
+    if t == nil then
+      problems[#problems + 1] = "missing " .. name
+    else
+      local want, got = o[1][o[2]].shape, t.shape
+      if table.concat(want, ",") ~= table.concat(got, ",") then
+        problems[#problems + 1] = string.format("%s is [%s], expected [%s]", name, table.concat(got, ","), table.concat(want, ","))
+      end
+    end
+  end
+  for name in pairs(weights) do
+    if not owner[name] then problems[#problems + 1] = "unexpected " .. name end
+  end
+  if #problems > 0 then
+    table.sort(problems)
+    fail("%s does not fit the config in module.json: %s", path, table.concat(problems, "; "))
+  end
+  for name, o in pairs(owner) do
+    local t = weights[name]
+    o[1]:register_parameter(o[2], t.dtype == "f32" and t or t:to("f32"))
+  end
+end
+
+-- Gives the model private copies of its parameters (before anything trains them in place).
+local function make_private(self)
+  if self.private then return end
+  for name, m in self.model:named_modules() do
+    for _, leaf in ipairs(rawget(m, "_param_names")) do
+      m:register_parameter(leaf, m[leaf]:clone())
+    end
+  end
+  self.private = true
+end
+
 function M.load(dir, opts)
   opts = opts or {}
   local manifest = MANIFEST or require("hub.module").read_manifest(dir)
@@ -33,8 +82,7 @@ function M.load(dir, opts)
     fail("%s/module.json: config.model (the encoder's config) is missing", dir)
   end
   local model = hub.models.ernie.new(cfg.model, { init = false })   -- the weights come next
-  local weights = hub.load(dir .. "/model.safetensors")
-  model:load_state_dict(weights)
+  use_weights(model, hub.load_shared(dir .. "/model.safetensors"), dir .. "/model.safetensors")
   model:eval()
   local tk_cfg = cfg.tokenizer or {}
   local tokenizer = hub.tokenizer.wordpiece { vocab = dir .. "/vocab.txt", lower = tk_cfg.lower ~= false,
@@ -130,6 +178,7 @@ function M.context(self, opts)
     fail("context: max_seq_len must be an integer in [2, %d], got %s", self.config.max_position_embeddings, tostring(n))
   end
   local trainable = opts.trainable ~= false
+  if trainable then make_private(self) end
   for _, p in ipairs(self.model:parameters()) do p:requires_grad(trainable) end
   if trainable then self.model:train() else self.model:eval() end
   local tk = self.tokenizer

@@ -136,6 +136,12 @@ local function run_case(case)
   -- gradients of the fixed loss, in eval mode (no dropout)
   local gb
   for _, b in ipairs(exp.batches) do if b.name == exp.grad_batch then gb = b end end
+  local function needs_grad(t) return hub.C.hub_tensor_requires_grad(t) ~= 0 end
+  check(not needs_grad(model.embeddings.word_embeddings.weight), case .. ": a loaded module's weights are frozen")
+  local shared_w = model.embeddings.word_embeddings.weight
+  model = m:context { trainable = true }.network    -- private, trainable copies of the weights
+  check(model.embeddings.word_embeddings.weight ~= shared_w and needs_grad(model.embeddings.word_embeddings.weight),
+    case .. ": context{trainable} copies the shared weights")
   model:eval()
   model:zero_grad()
   local o = model:forward(inputs_of(gb))
