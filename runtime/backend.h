@@ -91,6 +91,15 @@ typedef struct hub_backend {
   /* Sum of squares (double accumulation) of a contiguous f32 tensor; t *= s in place. */
   double (*sum_squares)(const hub_tensor *t);
   int (*scale)(hub_tensor *t, float s);
+  /* Paddle's GRU (hub_paddle.h): x [B, T, 3H], w [H, 3H] (Wg [H, 2H] then Wc [H, H]), b [3H] or
+   * NULL, out [B, T, H], all contiguous f32; lengths [B] in host memory, each in 0..T (checked by
+   * the op).  Padded positions of out are written 0. */
+  int (*gru)(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, const int64_t *lengths,
+             int reverse, int origin_mode, hub_tensor *out);
+  /* Viterbi: emission [B, T, C], transition [C+2, C] contiguous f32; lengths [B] host memory;
+   * path [B, T] i64 (-1 at padded positions). */
+  int (*crf_decode)(const hub_tensor *emission, const hub_tensor *transition,
+                    const int64_t *lengths, hub_tensor *path);
   /* Threads for this backend's parallel loops. */
   void (*set_num_threads)(int n);
 } hub_backend;

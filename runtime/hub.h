@@ -23,6 +23,7 @@
  *   hub_optim.h     fused optimiser updates
  *   hub_io.h        safetensors files: mmap reading, atomic writing
  *   hub_text.h      BERT WordPiece tokenizer: pairs, truncation, padding, offsets, decoding
+ *   hub_paddle.h    PaddlePaddle parameter files, Paddle's GRU and CRF decoding
  *   hub_fetch.h     downloads through libcurl: resume, retries, timeouts, progress
  *   hub_util.h      SHA-256, file locks, directories (for the module store)
  *   hub_runtime.h   embedding: Lua runtimes, modules called with JSON, shared weights
@@ -37,6 +38,7 @@
 #include "hub_optim.h"
 #include "hub_io.h"
 #include "hub_text.h"
+#include "hub_paddle.h"
 #include "hub_fetch.h"
 #include "hub_util.h"
 #include "hub_runtime.h"

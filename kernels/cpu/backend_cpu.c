@@ -35,5 +35,7 @@ const hub_backend hub_cpu_backend = {
     .adam_step = cpu_adam_step,
     .sum_squares = cpu_sum_squares,
     .scale = cpu_scale,
+    .gru = cpu_gru,
+    .crf_decode = cpu_crf_decode,
     .set_num_threads = cpu_set_num_threads,
 };

@@ -60,6 +60,12 @@ int cpu_adam_step(hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor 
 double cpu_sum_squares(const hub_tensor *t);
 int cpu_scale(hub_tensor *t, float s);
 
+/* gru.c (per-step dnnl_sgemm), crf.c */
+int cpu_gru(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, const int64_t *lengths,
+            int reverse, int origin_mode, hub_tensor *out);
+int cpu_crf_decode(const hub_tensor *emission, const hub_tensor *transition,
+                   const int64_t *lengths, hub_tensor *path);
+
 /* dnnl_cache.c: the shared engine, a per-thread stream and the primitive cache. */
 #include <oneapi/dnnl/dnnl.h>
 dnnl_engine_t cpu_dnnl_engine(void);
