@@ -170,10 +170,31 @@ else
   ok(rc == 0 and out == "百度/ORG 是/v 一家/m 高科技公司/NT\n", "lac --user_dict: " .. out .. errs)
   local r = lac:predict({ "百度是一家高科技公司" })
   ok(r[1].word[1] == "百度" and r[1].tag[1] == "ORG" and lac:format(r[1]) == baidu, "hub.module lac from Lua")
+  -- The packaged weights (lac.safetensors) give what hub.lac gives on the Paddle files.
+  local paddle_dir = hub.lac.default_dir()
+  local fp = io.open(paddle_dir .. "/model_baseline/crfw", "rb")
+  if fp then
+    fp:close()
+    local texts = { "百度是一家高科技公司", "2019年国庆节我在上海参加了华为发布会", "今天是个好日子", "",
+                    "Debian 是一个自由的操作系统，由全世界的志愿者开发和维护。", "ＡＢＣ全角字符和emoji😀混排" }
+    local ra, rb = hub.lac.load(paddle_dir):predict(texts), lac:predict(texts, { batch_size = 2 })
+    local same = true
+    for i = 1, #texts do same = same and hub.lac.format(ra[i]) == lac:format(rb[i]) end
+    ok(same, "the module agrees with hub.lac on the Paddle files")
+  end
   local n0 = hub.shared_count()
   local again = hub.module(lac_spec)
   ok(hub.shared_count() == n0 and again:format(again:predict({ "百度是一家高科技公司" })[1]) == baidu,
     "a second load reuses the cached weights (" .. n0 .. " -> " .. hub.shared_count() .. ")")
+  -- hub_tensor's first field is its data pointer: both loads use the one mapping, untouched
+  -- (fc_0.w_0 is where LAC-small had denormals; a copy here would mean the converter missed them).
+  local ffi = require "ffi"
+  local function data(t) return tonumber(ffi.cast("uintptr_t", ffi.cast("void **", t)[0])) end
+  local same = true
+  for _, name in ipairs(hub.lac.PARAMS) do
+    same = same and data(lac.params[name]) == data(again.params[name])
+  end
+  ok(same, "both loads of lac point at the same weight memory")
 end
 
 os.execute("rm -rf '" .. tmp .. "'")
