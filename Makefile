@@ -25,6 +25,7 @@ build: deps $(BUILD)/CMakeCache.txt
 data: deps
 	@scripts/fetch-data.sh $(DATASETS)
 	@scripts/fetch-text.sh
+	@scripts/fetch-lac.sh
 
 # The local module registry (build/registry/index.json, the store's default): lac from Debian's
 # python3-jieba, converted to a hubrun module (see scripts/build-registry.sh).
