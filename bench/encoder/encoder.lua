@@ -2,7 +2,11 @@
 -- ONNX Runtime twins are in encoder_ref.py (same model, shapes and inputs).
 --
 --   build/hubrun bench/encoder/encoder.lua [--batch B] [--seq L] [--threads T] [--iters N]
---       [--warmup W] [--clock wall|cpu] [--layers N] [--profile] [--sgemm] [--seed S]
+--       [--warmup W] [--clock wall|cpu] [--layers N] [--jit on|off] [--profile] [--sgemm] [--seed S]
+--
+-- --jit on|off turns LuaJIT's compiler on or off for the whole run (jit.on() / jit.off() +
+-- jit.flush()); without it hubrun's default applies (lua/hub/init.lua: on since 787e487, with
+-- the tensor operator metamethods excluded; off before it unless HUB_JIT=1).
 --
 -- The model (random weights, BERT's initialisation: every Linear and Embedding weight N(0, 0.02),
 -- biases zero, LayerNorm weight one and bias zero; LayerNorm eps 1e-12):
@@ -59,10 +63,11 @@ do
     elseif a == "--clock" then opts.clock = val()
     elseif a == "--layers" then opts.layers = tonumber(val())
     elseif a == "--seed" then opts.seed = tonumber(val())
+    elseif a == "--jit" then opts.jit = val()
     elseif a == "--profile" then opts.profile = true
     elseif a == "--sgemm" then opts.sgemm = true
     elseif a == "-h" or a == "--help" then
-      print("usage: hubrun bench/encoder/encoder.lua [--batch B] [--seq L] [--threads T] [--iters N] [--warmup W] [--clock wall|cpu] [--layers N] [--profile] [--sgemm] [--seed S]")
+      print("usage: hubrun bench/encoder/encoder.lua [--batch B] [--seq L] [--threads T] [--iters N] [--warmup W] [--clock wall|cpu] [--layers N] [--jit on|off] [--profile] [--sgemm] [--seed S]")
       os.exit(0)
     else
       io.stderr:write("encoder.lua: unknown option " .. tostring(a) .. "\n"); os.exit(2)
@@ -70,6 +75,9 @@ do
     i = i + 1
   end
 end
+if opts.jit == "off" then jit.off(); jit.flush()
+elseif opts.jit == "on" then jit.on()
+elseif opts.jit ~= nil then io.stderr:write("encoder.lua: --jit must be on or off\n"); os.exit(2) end
 if opts.clock ~= "wall" and opts.clock ~= "cpu" then
   io.stderr:write("encoder.lua: --clock must be wall or cpu\n"); os.exit(2)
 end
@@ -238,7 +246,7 @@ local function forward()
   return hub.no_grad(function() return model(ids, token_types, positions, mask) end)
 end
 
-local jit_on = jit and jit.status() and "on" or "off"
+local jit_on = jit.status() and "on" or "off"
 io.write(string.format("# hub %s: BERT-base encoder, %d layers, hidden %d, %d heads, FFN %d, vocab %d, batch %d, seq %d, %d parameters, %d threads, JIT %s, clock %s\n",
   hub.version, NL, HIDDEN, HEADS, FFN, VOCAB, B, L, n_params, opts.threads, jit_on, opts.clock))
 

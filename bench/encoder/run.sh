@@ -5,8 +5,8 @@
 #       [--iters N] [--clock wall|cpu] [--torch "openblas debian"] [--budget S] [--no-jit]
 #
 # Runs, with the same thread count (default HUB_THREADS or 2; OMP_NUM_THREADS too) for each batch:
-#   hub      encoder.lua under BUILD_DIR/hubrun (default build/), the LuaJIT JIT off (hubrun's
-#            default) and on (HUB_JIT=1; --no-jit skips it); the first run of each batch also
+#   hub      encoder.lua under BUILD_DIR/hubrun (default build/), the LuaJIT JIT off (--jit off)
+#            and on (--jit on; --no-jit skips that run); the first run of each batch also
 #            times raw dnnl_sgemm at the model's four linear shapes (--sgemm)
 #   torch    encoder_ref.py --what torch on Debian's torch 1.13 (/usr/bin/python3):
 #              openblas  with OpenBLAS as its libblas.so.3 (LD_LIBRARY_PATH to an unpacked
@@ -112,8 +112,8 @@ common=(--seq "$seq" --threads "$threads" --iters "$iters" --clock "$clock")
 for b in $batches; do
   for r in $(seq 1 "$repeat"); do
     sg=(); [ "$r" = 1 ] && sg=(--sgemm)
-    run_one hub "$b" "$hubrun" "$here/encoder.lua" --batch "$b" "${common[@]}" "${sg[@]}"
-    [ "$jit" = 1 ] && run_one hubjit "$b" env HUB_JIT=1 "$hubrun" "$here/encoder.lua" --batch "$b" "${common[@]}"
+    run_one hub "$b" "$hubrun" "$here/encoder.lua" --batch "$b" --jit off "${common[@]}" "${sg[@]}"
+    [ "$jit" = 1 ] && run_one hubjit "$b" "$hubrun" "$here/encoder.lua" --batch "$b" --jit on "${common[@]}"
     [ "$ort_ok" = 1 ] && run_one ort "$b" "$venv/bin/python" "$here/encoder_ref.py" --what ort --batch "$b" "${common[@]}"
     for t in $avail; do
       if [ "$t" = debian ]; then
@@ -169,5 +169,6 @@ awk -v tlist="$avail" -v clock="$clock" '
     print "ms: " clock " ms per forward (batch x seq tokens), median over the timed forwards, then median (min-max) over the runs"
     print "X/hub > 1: hub is faster than X.  hub GF/s: the model GFLOP (GEMMs incl. attention) / hub ms (JIT off)"
     print "sgemm GF/s: raw dnnl_sgemm over the four linear shapes [B*seq, K] x [N, K]^T (total flops / total time), same threads"
-    print "GEMM floor: the 48 encoder linears at that sgemm speed; debian torch = reference BLAS, single-threaded, one run"
+    print "GEMM floor: the 48 encoder linears at that sgemm speed"
+    print "debian torch = netlib reference BLAS (single-threaded GEMMs), one run; with --clock cpu its CPU time is still divided by T"
   }' "$res"
