@@ -53,11 +53,23 @@ static hub_tensor *packed_copy(const hub_tensor *t) {
   return c;
 }
 
-/* For plain 2-d products oneDNN 2.6 picks its brgemm matmul, which repacks the transposed
- * weight on every call and reaches ~0.90 of dnnl_sgemm at 4096x3072x768; its "gemm:jit"
- * implementation (the sgemm kernel, bias fused) reaches 0.95-0.97 (bench/gemm).  So for 2-d
- * products with many rows (M >= 2048) prefer a gemm implementation; at small M (e.g. 128)
- * brgemm is faster than gemm:jit (bench/encoder batch 1: 140 vs 196 ms). */
+/* Which oneDNN implementation for a 2-d product.  oneDNN 2.6 picks its brgemm matmul by
+ * default.  brgemm is fast when the weights are column-major (x w^T, a Linear's forward): at
+ * M = 128 it beats "gemm:jit" (the sgemm kernel) by 1.5x (bench/encoder batch 1: 140 vs 196 ms).
+ * It is slow for every other layout: with row-major weights (g w, a Linear's input gradient) or a
+ * column-major first operand (g^T x, a Linear's weight gradient) it reaches 90-175 GFLOP/s where
+ * gemm:jit reaches 190-250 on the same shapes (2-core AVX-512 Xeon, 2 threads, BERT-base shapes
+ * M = 128..4096; measured with a stand-alone oneDNN program, see docs/performance.md).  And with
+ * many rows (M >= 2048) gemm:jit is a little faster for column-major weights too (0.95-0.97 of
+ * dnnl_sgemm against brgemm's 0.90 at 4096x3072x768). */
+static int want_gemm(const hub_tensor *a, const hub_tensor *b, int64_t M, int64_t N, int64_t K) {
+  if (a->ndim != 2 || b->ndim != 2) return 0;
+  if (M >= 2048) return 1;
+  int b_rowmajor = N > 1 && K > 1 && b->stride[1] == 1;
+  int a_colmajor = M > 1 && K > 1 && a->stride[0] == 1;
+  return b_rowmajor || a_colmajor;
+}
+
 static int create_pd(dnnl_primitive_desc_t *pd, const dnnl_matmul_desc_t *desc, int prefer_gemm) {
   if (prefer_gemm) {
     dnnl_primitive_desc_iterator_t it;
@@ -93,8 +105,6 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
     }
     return 0;
   }
-  (void)M;
-  (void)N;
   hub_tensor *ac = NULL, *bc = NULL;
   const hub_tensor *a = a0, *b = b0;
   if (!plain(a)) a = ac = packed_copy(a0);
@@ -126,7 +136,7 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
     dnnl_matmul_desc_t desc;
     dnnl_primitive_desc_t pd;
     if (dnnl_matmul_desc_init(&desc, &amd, &bmd, bias ? &biasmd : NULL, &omd) != dnnl_success ||
-        create_pd(&pd, &desc, n == 2 && out->shape[0] >= 2048) != 0) {
+        create_pd(&pd, &desc, want_gemm(a, b, M, N, K)) != 0) {
       hub_err("matmul: oneDNN has no implementation for this layout");
       goto done;
     }
