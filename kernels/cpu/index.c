@@ -62,7 +62,7 @@ static inline int64_t id_at(const hub_tensor *ids, int64_t j) {
 }
 
 int cpu_gather(const hub_tensor *x, const hub_tensor *ids, hub_tensor *out) {
-  int64_t outer, n, inner, oo, ok, oi, k;
+  int64_t outer = 0, n = 0, inner = 0, oo = 0, ok = 0, oi = 0, k = 0;
   if (geom3("gather", x, &outer, &n, &inner) || geom3("gather", out, &oo, &ok, &oi)) return -1;
   if (check_ids(ids, n, &k)) return -1;
   if (x->dtype != out->dtype)
@@ -94,7 +94,7 @@ static int64_t scatter_chunk(int64_t outer, int64_t inner) {
 }
 
 int cpu_scatter_add(hub_tensor *gx, const hub_tensor *ids, const hub_tensor *gy) {
-  int64_t outer, n, inner, yo, yk, yi, k;
+  int64_t outer = 0, n = 0, inner = 0, yo = 0, yk = 0, yi = 0, k = 0;
   if (geom3("scatter_add", gx, &outer, &n, &inner) || geom3("scatter_add", gy, &yo, &yk, &yi)) return -1;
   if (gx->dtype != HUB_F32 || gy->dtype != HUB_F32)
     return hub_err("scatter_add: expected f32 tensors, got %s and %s", hub_dtype_name(gx->dtype),
