@@ -25,6 +25,24 @@ typedef enum hub_unop {
 
 typedef enum hub_redop { HUB_RED_SUM, HUB_RED_MEAN, HUB_RED_MAX } hub_redop;
 
+/* The geometry of a fused attention call (runtime/op_attention.c builds it).  Entry e = b*H + h
+ * (b < B, h < H) of q is the [Lq, D] matrix at q + b*sq[0] + h*sq[1] with row stride sq[2] and
+ * unit column stride; k [Lk, D], v [Lk, Dv] and out [Lq, Dv] likewise with sk, sv and so.  In the
+ * backward, gq, gk and gv have the strides of q, k and v, and gout those of out; every element of
+ * every entry of gq, gk and gv is written.  mask: an additive f32 [B*H, Lq, Lk] view (0 strides
+ * broadcast) or NULL.  probs: contiguous [B*H, Lq, Lk], the softmax before dropout, written by the
+ * forward and read by the backward.  Dropout with probability p (0: none) on the probabilities,
+ * scaled by 1/(1-p): element (e, i, j) is kept when hub_rng_uniform(key, counter + (e*Lq + i)*Lk
+ * + j) >= p - the stream hub_dropout would use on a [B, H, Lq, Lk] tensor - so the backward
+ * regenerates the mask instead of storing it. */
+typedef struct hub_attn {
+  int64_t B, H, Lq, Lk, D, Dv;
+  int64_t sq[3], sk[3], sv[3], so[3];
+  const hub_tensor *mask;
+  float scale, p;
+  uint64_t key, counter;
+} hub_attn;
+
 typedef struct hub_backend {
   const char *name;
   /* dst = src elementwise with dtype conversion; same shape (src may have 0 strides). */
@@ -75,13 +93,11 @@ typedef struct hub_backend {
   int (*cross_entropy_backward)(const hub_tensor *logits, const hub_tensor *target,
                                 const hub_tensor *lse, int64_t ignore_index, float smoothing,
                                 float gscale, hub_tensor *glogits);
-  /* q [B, Lq, D], k and v [B, Lk, D] contiguous; mask [B, Lq, Lk] (0 strides allowed) or NULL;
-   * out [B, Lq, D]; probs [B, Lq, Lk] saved for backward. */
-  int (*attention)(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
-                   const hub_tensor *mask, float scale, hub_tensor *out, hub_tensor *probs);
-  int (*attention_backward)(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
-                            const hub_tensor *probs, const hub_tensor *gout, float scale,
-                            hub_tensor *gq, hub_tensor *gk, hub_tensor *gv);
+  /* Fused scaled-dot-product attention over the B*H entries (b, h); see hub_attn below. */
+  int (*attention)(const hub_attn *a, const float *q, const float *k, const float *v, float *out,
+                   float *probs);
+  int (*attention_backward)(const hub_attn *a, const float *q, const float *k, const float *v,
+                            const float *probs, const float *gout, float *gq, float *gk, float *gv);
   /* Fused optimiser updates (hub_optim.h); all tensors contiguous f32 of one shape. */
   int (*sgd_step)(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum,
                   float dampening, float weight_decay, int nesterov, int first);

@@ -89,5 +89,14 @@ hub_tensor *hub_mse_loss(hub_tensor *a, hub_tensor *b);
  * are computed once and kept for the backward. */
 hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tensor *mask,
                           double scale);
+/* Multi-head self-attention on a packed projection, as nn.MultiHeadAttention uses it: qkv
+ * [B, L, 3*Dm] holds q, k and v per token ([3, heads, Dm/heads]); returns the context [B, L, Dm]
+ * with the heads merged: softmax(q k^T * scale + mask) v per head, without splitting or merging
+ * copies.  mask is additive and broadcasts to [B, heads, L, L] (a key-padding mask is [B, 1, 1, L])
+ * or NULL; scale <= 0 means 1/sqrt(Dm/heads).  dropout p in [0, 1) on the probabilities, inside
+ * the kernel, from the seeded stream (the numbers hub_dropout would draw for [B, heads, L, L]; pass
+ * 0 outside training).  Only qkv gets a gradient. */
+hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, double scale,
+                              double p);
 
 #endif

@@ -84,29 +84,51 @@ static hub_tensor *mask_view(const hub_backend *be, hub_tensor *mask, int nd, co
   return v;
 }
 
+/* 0 when mask is a float tensor that broadcasts to full [nd]; else -1 with an error. */
+static int check_mask(const char *op, const hub_tensor *mask, int nd, const int64_t *full) {
+  char s1[128], s2[128];
+  if (!hub_dtype_is_float(mask->dtype))
+    return hub_err("%s: mask must be an additive float tensor (0 or -1e9), got %s; "
+                   "turn a boolean mask into one with where or masked_fill",
+                   op, hub_dtype_name(mask->dtype));
+  int ok = mask->ndim <= nd;
+  for (int i = 0; ok && i < mask->ndim; i++) {
+    int64_t ms = mask->shape[mask->ndim - 1 - i], fs = full[nd - 1 - i];
+    ok = ms == fs || ms == 1;
+  }
+  if (ok) return 0;
+  size_t len = 0;
+  for (int i = 0; i < nd && len < sizeof s2; i++)
+    len += (size_t)snprintf(s2 + len, sizeof s2 - len, "%s%lld", i ? "," : "[", (long long)full[i]);
+  if (len < sizeof s2) snprintf(s2 + len, sizeof s2 - len, "]");
+  return hub_err("%s: mask %s does not broadcast to the scores %s", op,
+                 hub_shape_str(mask, s1, sizeof s1), s2);
+}
+
 /* saved: 0 q, 1 k, 2 v (contiguous f32 [B, L, D] views), 3 probs; f: 0 scale. */
 static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gout[0]) return 0; /* no gradient reached the output: nothing flows back */
   hub_tensor *q = n->saved[0], *k = n->saved[1], *v = n->saved[2], *p = n->saved[3];
   const hub_backend *be = hub_backend_for(q->device);
   if (!be) return -1;
-  const int64_t B = q->shape[0], Lq = q->shape[1], Dv = v->shape[2];
+  const int64_t B = q->shape[0], Lq = q->shape[1], D = q->shape[2], Lk = k->shape[1], Dv = v->shape[2];
+  hub_attn a = {.B = B, .H = 1, .Lq = Lq, .Lk = Lk, .D = D, .Dv = Dv,
+                .sq = {Lq * D, 0, D}, .sk = {Lk * D, 0, D}, .sv = {Lk * Dv, 0, Dv}, .so = {Lq * Dv, 0, Dv},
+                .scale = (float)n->f[0]};
   hub_tensor *g = as_f32(gout[0]);
-  hub_tensor *g3 = g ? view3(g, B, Lq, Dv) : NULL;
-  hub_tensor *full[3] = {NULL, NULL, NULL}, *v3[3] = {NULL, NULL, NULL};
-  const hub_tensor *shapes[3] = {q, k, v};
-  int rc = g3 ? 0 : -1;
+  hub_tensor *full[3] = {NULL, NULL, NULL};
+  int rc = g ? 0 : -1;
   for (int i = 0; i < 3 && rc == 0; i++) {
     if (!hub_node_needs(n, i)) continue;
     const hub_edge *e = &n->edges[i];
     full[i] = hub_tensor_empty(HUB_F32, e->ndim, e->shape, q->device);
-    v3[i] = full[i] ? view3(full[i], B, shapes[i]->shape[1], shapes[i]->shape[2]) : NULL;
-    if (!v3[i]) rc = -1;
+    if (!full[i]) rc = -1;
   }
-  if (rc == 0) rc = be->attention_backward(q, k, v, p, g3, (float)n->f[0], v3[0], v3[1], v3[2]);
-  hub_tensor_release(g3);
+  if (rc == 0)
+    rc = be->attention_backward(&a, q->data, k->data, v->data, p->data, g->data,
+                                full[0] ? full[0]->data : NULL, full[1] ? full[1]->data : NULL,
+                                full[2] ? full[2]->data : NULL);
   hub_tensor_release(g);
-  hub_release_all(3, v3);
   if (rc) {
     hub_release_all(3, full);
     return -1;
@@ -148,25 +170,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   int64_t full[HUB_MAX_DIMS];
   memcpy(full, q->shape, sizeof(int64_t) * (size_t)nd);
   full[nd - 1] = Lk;
-  if (mask) {
-    if (!hub_dtype_is_float(mask->dtype))
-      return hub_errp("attention: mask must be an additive float tensor (0 or -1e9), got %s; "
-                      "turn a boolean mask into one with where or masked_fill",
-                      hub_dtype_name(mask->dtype));
-    int ok = mask->ndim <= nd;
-    for (int i = 0; ok && i < mask->ndim; i++) {
-      int64_t ms = mask->shape[mask->ndim - 1 - i], fs = full[nd - 1 - i];
-      ok = ms == fs || ms == 1;
-    }
-    if (!ok) {
-      size_t len = 0;
-      for (int i = 0; i < nd && len < sizeof s2; i++)
-        len += (size_t)snprintf(s2 + len, sizeof s2 - len, "%s%lld", i ? "," : "[", (long long)full[i]);
-      if (len < sizeof s2) snprintf(s2 + len, sizeof s2 - len, "]");
-      return hub_errp("attention: mask %s does not broadcast to the scores %s",
-                      hub_shape_str(mask, s1, sizeof s1), s2);
-    }
-  }
+  if (mask && check_mask("attention", mask, nd, full)) return NULL;
   if (!(scale > 0)) scale = D > 0 ? 1.0 / sqrt((double)D) : 1.0;
   const hub_backend *be = hub_backend_for(q->device);
   if (!be) return NULL;
@@ -192,7 +196,10 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   v3 = view3(in[2], B, Lk, Dv);
   o3 = out ? view3(out, B, Lq, Dv) : NULL;
   if (!probs || !q3 || !k3 || !v3 || !o3) goto done;
-  if (be->attention(q3, k3, v3, m3, (float)scale, o3, probs)) goto done;
+  hub_attn a = {.B = B, .H = 1, .Lq = Lq, .Lk = Lk, .D = D, .Dv = Dv,
+                .sq = {Lq * D, 0, D}, .sk = {Lk * D, 0, D}, .sv = {Lk * Dv, 0, Dv}, .so = {Lq * Dv, 0, Dv},
+                .mask = m3, .scale = (float)scale};
+  if (be->attention(&a, q3->data, k3->data, v3->data, o3->data, probs->data)) goto done;
   rc = 0;
   hub_node *n = hub_record("attention", attention_backward, 3, in, out);
   if (n) {
@@ -209,6 +216,102 @@ done:
   hub_tensor_release(v3);
   hub_tensor_release(m3);
   hub_tensor_release(o3);
+  hub_tensor_release(probs);
+  if (rc) {
+    hub_tensor_release(out);
+    return NULL;
+  }
+  return out;
+}
+
+/* ---- attention_qkv: multi-head self-attention on a packed projection ---- */
+
+/* The geometry of qkv [B, L, 3, H, Dh] read as q, k, v entries (b, h) and of out [B, L, H, Dh]. */
+static hub_attn qkv_geom(int64_t B, int64_t L, int64_t H, int64_t Dh) {
+  const int64_t Dm = H * Dh, row = 3 * Dm;
+  hub_attn a = {.B = B, .H = H, .Lq = L, .Lk = L, .D = Dh, .Dv = Dh,
+                .sq = {L * row, Dh, row}, .sk = {L * row, Dh, row}, .sv = {L * row, Dh, row},
+                .so = {L * Dm, Dh, Dm}};
+  return a;
+}
+
+/* saved: 0 qkv (contiguous f32 [B, L, 3*Dm]), 1 probs; f: 0 scale, 1 p; i: 0 H, 1 key, 2 counter */
+static int attention_qkv_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
+  if (!gout[0] || !hub_node_needs(n, 0)) return 0;
+  hub_tensor *qkv = n->saved[0], *p = n->saved[1];
+  const hub_backend *be = hub_backend_for(qkv->device);
+  if (!be) return -1;
+  const int64_t B = qkv->shape[0], L = qkv->shape[1], H = n->i[0], Dh = qkv->shape[2] / (3 * H), Dm = H * Dh;
+  hub_attn a = qkv_geom(B, L, H, Dh);
+  a.scale = (float)n->f[0];
+  a.p = (float)n->f[1];
+  a.key = (uint64_t)n->i[1];
+  a.counter = (uint64_t)n->i[2];
+  hub_tensor *g = as_f32(gout[0]);
+  hub_tensor *gq = g ? hub_tensor_empty(HUB_F32, 3, qkv->shape, qkv->device) : NULL;
+  float *base = gq ? gq->data : NULL;
+  const float *x = qkv->data;
+  if (!gq || be->attention_backward(&a, x, x + Dm, x + 2 * Dm, p->data, g->data, base, base + Dm, base + 2 * Dm)) {
+    hub_tensor_release(g);
+    hub_tensor_release(gq);
+    return -1;
+  }
+  hub_tensor_release(g);
+  gin[0] = gq;
+  return 0;
+}
+
+hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, double scale,
+                              double p) {
+  char s1[128];
+  if (hub_check_float("attention_qkv", "qkv", qkv) || hub_check_same_device("attention_qkv", qkv, mask))
+    return NULL;
+  if (heads < 1) return hub_errp("attention_qkv: heads must be >= 1, got %lld", (long long)heads);
+  if (qkv->ndim != 3 || qkv->shape[2] % (3 * heads) != 0)
+    return hub_errp("attention_qkv: qkv must be [B, L, 3 * heads * head_dim] with %lld heads, got %s",
+                    (long long)heads, hub_shape_str(qkv, s1, sizeof s1));
+  if (!(p >= 0.0 && p < 1.0)) return hub_errp("attention_qkv: dropout probability %g is not in [0, 1)", p);
+  const int64_t B = qkv->shape[0], L = qkv->shape[1], H = heads, Dh = qkv->shape[2] / (3 * heads), Dm = H * Dh;
+  int64_t full[4] = {B, H, L, L};
+  if (mask && check_mask("attention_qkv", mask, 4, full)) return NULL;
+  if (!(scale > 0)) scale = Dh > 0 ? 1.0 / sqrt((double)Dh) : 1.0;
+  const hub_backend *be = hub_backend_for(qkv->device);
+  if (!be) return NULL;
+
+  hub_tensor *x = as_f32(qkv), *m3 = NULL, *out = NULL, *probs = NULL;
+  int rc = -1;
+  if (!x) goto done;
+  if (mask) {
+    HUB_NO_GRAD_BEGIN;
+    m3 = mask_view(be, mask, 4, full, B * H);
+    HUB_NO_GRAD_END;
+    if (!m3) goto done;
+  }
+  int64_t osh[3] = {B, L, Dm}, psh[3] = {B * H, L, L};
+  out = hub_tensor_empty(HUB_F32, 3, osh, qkv->device);
+  probs = hub_tensor_empty(HUB_F32, 3, psh, qkv->device);
+  if (!out || !probs) goto done;
+  hub_attn a = qkv_geom(B, L, H, Dh);
+  a.mask = m3;
+  a.scale = (float)scale;
+  a.p = (float)p;
+  if (p > 0) hub_rng_reserve((uint64_t)(B * H * L * L), &a.key, &a.counter);
+  const float *xd = x->data;
+  if (be->attention(&a, xd, xd + Dm, xd + 2 * Dm, out->data, probs->data)) goto done;
+  rc = 0;
+  hub_node *n = hub_record("attention_qkv", attention_qkv_backward, 1, &x, out);
+  if (n) {
+    hub_node_save(n, x);
+    hub_node_save(n, probs);
+    n->f[0] = scale;
+    n->f[1] = p;
+    n->i[0] = H;
+    n->i[1] = (int64_t)a.key;
+    n->i[2] = (int64_t)a.counter;
+  }
+done:
+  hub_tensor_release(x);
+  hub_tensor_release(m3);
   hub_tensor_release(probs);
   if (rc) {
     hub_tensor_release(out);

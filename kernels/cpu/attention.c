@@ -1,36 +1,48 @@
 /* attention.c - fused scaled-dot-product attention on the CPU, forward and backward.
  *
- * For each batch entry b (q [Lq, D], k [Lk, D], v [Lk, Dv], all contiguous f32):
+ * For each entry e = (b, h) (q [Lq, D], k [Lk, D], v [Lk, Dv], strided as runtime/backend.h's
+ * hub_attn says; the last dimension contiguous):
  *
  *   P = softmax(q k^T * scale + mask)        (over Lk; kept in `probs` for the backward)
- *   out = P v
+ *   A = P * M / (1 - p)                      (dropout: M the 0/1 keep mask; A = P when p = 0)
+ *   out = A v
  *
  * and, given gout = dL/dout:
  *
- *   gv = P^T gout            gp = gout v^T
+ *   gv = A^T gout            ga = gout v^T            gp = ga * M / (1 - p)
  *   gs = P * (gp - rowsum(gp * P))           (the softmax backward, row by row)
  *   gq = gs k * scale        gk = gs^T q * scale
  *
- * The products go through oneDNN's dnnl_sgemm (row-major, no cblas).  The scores are written
- * straight into `probs` and turned into probabilities in place, so the forward needs no scratch;
- * the backward needs one [Lq, Lk] buffer per thread for gp/gs.
+ * M is not stored: element (e, i, j) is kept when the counter-based stream gives
+ * u(key, counter + (e*Lq + i)*Lk + j) >= p, the same numbers hub_dropout draws for a [B, H, Lq,
+ * Lk] tensor (so the fused op equals softmax, dropout and matmul run one after the other from
+ * the same seed), and the backward draws them again.  With dropout, the forward keeps only P
+ * (not A, not M): one [Lq, Lk] tensor per entry where the unfused ops keep three.
  *
- * Parallelism: with at least as many batch entries as threads (B = batch * heads is usually
- * large), one OpenMP loop runs over b and each sgemm runs single-threaded inside it (oneDNN sees
- * it is inside a parallel region).  With fewer entries, the loop runs serially and each sgemm
- * uses all threads.  Measured on 2 threads (AVX-512 Xeon, B = 8*12 = 96, L = 128, D = 64, best of
+ * Strided operands let the multi-head layer pass its packed projection [B, L, 3, H, Dh] and get
+ * the context straight in [B, L, H, Dh] (hub_attention_qkv): no head split or merge copies.
+ *
+ * The products go through oneDNN's dnnl_sgemm (row-major, any leading dimension).  The scores
+ * are written straight into `probs` and turned into probabilities in place; the forward needs a
+ * per-thread [Lq, Lk] buffer only for A, the backward two or three (ga/gs, and M and A).
+ *
+ * Parallelism: with at least as many entries as threads (B*H is usually large), one OpenMP loop
+ * runs over the entries and each sgemm runs single-threaded inside it (oneDNN sees it is inside
+ * a parallel region).  With fewer entries, the loop runs serially and each sgemm uses all
+ * threads.  Measured on 2 threads (AVX-512 Xeon, B = 8*12 = 96, L = 128, D = 64, best of
  * 150): loop over b 3.8 ms forward / 5.2 ms backward, serial loop with threaded sgemm 11.2 / 17.2
  * ms.  A oneDNN batched matmul primitive does the two forward GEMMs in 2.1 ms against 2.6 ms here,
- * but then the softmax is a separate pass over B*Lq*Lk floats out of cache; fused per batch entry
- * the [Lq, Lk] block stays in L2.  (The unfused matmul/add/softmax/matmul ops take 5.1 ms, this
+ * but then the softmax is a separate pass over B*Lq*Lk floats out of cache; fused per entry the
+ * [Lq, Lk] block stays in L2.  (The unfused matmul/add/softmax/matmul ops take 5.1 ms, this
  * op 3.3 ms.)
  *
- * The mask is additive, f32, [B, Lq, Lk] with any strides (0 strides broadcast: a key-padding
- * mask [B, 1, Lk] is read with stride 0 over Lq, never materialised).  Softmax subtracts the row
- * maximum, so rows masked with a large negative number (-1e9, -1e4) stay finite (uniform over the
- * keys when all of them are masked, like PyTorch).  A row whose every score is -inf has no
- * defined softmax; PyTorch returns NaN there, this kernel returns a row of zeros (so out is 0 and
- * no gradient flows through that row), which keeps padded query positions from poisoning a loss.
+ * The mask is additive, f32, [B*H, Lq, Lk] with any strides (0 strides broadcast: a key-padding
+ * mask [B, 1, 1, Lk] is read with stride 0 over h and Lq, never materialised).  Softmax subtracts
+ * the row maximum, so rows masked with a large negative number (-1e9, -1e4) stay finite (uniform
+ * over the keys when all of them are masked, like PyTorch).  A row whose every score is -inf has
+ * no defined softmax; PyTorch returns NaN there, this kernel returns a row of zeros (so out is 0
+ * and no gradient flows through that row), which keeps padded query positions from poisoning a
+ * loss.
  */
 #include <math.h>
 #include <omp.h>
@@ -51,17 +63,6 @@
 /* Run the batch loop in parallel when B >= this many entries per thread. */
 #define HUB_ATTN_SERIAL_BELOW 1
 #endif
-
-static int check3(const char *what, const hub_tensor *t, int64_t b, int64_t l, int64_t d) {
-  if (!t) return 0;
-  if (t->ndim != 3 || t->dtype != HUB_F32 || !hub_tensor_is_contiguous(t))
-    return hub_err("attention: %s must be a contiguous 3-d f32 tensor", what);
-  if ((b >= 0 && t->shape[0] != b) || (l >= 0 && t->shape[1] != l) || (d >= 0 && t->shape[2] != d))
-    return hub_err("attention: %s is [%lld,%lld,%lld], expected [%lld,%lld,%lld]", what,
-                   (long long)t->shape[0], (long long)t->shape[1], (long long)t->shape[2],
-                   (long long)b, (long long)l, (long long)d);
-  return 0;
-}
 
 /* exp(x) for -88 <= x <= 0 in the softmax, vectorisable (glibc's expf is not, and it dominated
  * the forward): Cephes' expf, x = n ln2 + r with |r| <= ln2/2, a degree-6 polynomial for e^r and
@@ -158,103 +159,155 @@ HUB_SIMD_CLONES static void softmax_backward_rows(float *gp, const float *p, int
   }
 }
 
+/* The keep mask of dropout as factors: m[j] = 1/(1-p) where element c0 + j of the stream is
+ * kept, else 0 (the test of kernels/cpu/dropout.c, see cpu.h's cpu_rng_u32). */
+HUB_SIMD_CLONES static void keep_factors(float *m, int64_t n, uint64_t kh, uint64_t c0, float p, float inv) {
+  for (int64_t j = 0; j < n; j++) {
+    float u = (float)(cpu_rng_u32(kh, c0 + (uint64_t)j) >> 8) * (1.0f / 16777216.0f);
+    m[j] = u >= p ? inv : 0.f;
+  }
+}
+
+HUB_SIMD_CLONES static void mul_into(float *restrict y, const float *restrict a, const float *restrict b, int64_t n) {
+  for (int64_t j = 0; j < n; j++) y[j] = a[j] * b[j];
+}
+
+HUB_SIMD_CLONES static void mul_inplace(float *restrict y, const float *restrict b, int64_t n) {
+  for (int64_t j = 0; j < n; j++) y[j] *= b[j];
+}
+
 static int use_parallel_batches(int64_t B) {
   return B >= (int64_t)HUB_ATTN_SERIAL_BELOW * omp_get_max_threads();
 }
 
-int cpu_attention(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
-                  const hub_tensor *mask, float scale, hub_tensor *out, hub_tensor *probs) {
-  if (check3("q", q, -1, -1, -1)) return -1;
-  const int64_t B = q->shape[0], Lq = q->shape[1], D = q->shape[2];
-  if (check3("k", k, B, -1, D)) return -1;
-  const int64_t Lk = k->shape[1];
-  if (check3("v", v, B, Lk, -1)) return -1;
-  const int64_t Dv = v->shape[2];
-  if (check3("out", out, B, Lq, Dv) || check3("probs", probs, B, Lq, Lk)) return -1;
-  if (mask && (mask->ndim != 3 || mask->dtype != HUB_F32 || mask->shape[0] != B ||
-               mask->shape[1] != Lq || mask->shape[2] != Lk))
-    return hub_err("attention: mask must be f32 [%lld,%lld,%lld] (strides may be 0)",
-                   (long long)B, (long long)Lq, (long long)Lk);
-  if (B == 0 || Lq == 0) return 0;
+/* Pointers to entry e of an operand with strides s. */
+static inline int64_t entry_off(const hub_attn *a, const int64_t *s, int64_t e) {
+  return (e / a->H) * s[0] + (e % a->H) * s[1];
+}
+
+int cpu_attention(const hub_attn *a, const float *Q, const float *K, const float *V, float *O,
+                  float *P) {
+  const int64_t E = a->B * a->H, Lq = a->Lq, Lk = a->Lk, D = a->D, Dv = a->Dv;
+  if (E == 0 || Lq == 0) return 0;
   if (Lk == 0) {
-    memset(out->data, 0, sizeof(float) * (size_t)(B * Lq * Dv));
+    for (int64_t e = 0; e < E; e++)
+      for (int64_t i = 0; i < Lq; i++) memset(O + entry_off(a, a->so, e) + i * a->so[2], 0, sizeof(float) * (size_t)Dv);
     return 0;
   }
-  const float *Q = q->data, *K = k->data, *V = v->data;
+  const hub_tensor *mask = a->mask;
+  if (mask && (mask->ndim != 3 || mask->dtype != HUB_F32 || mask->shape[0] != E ||
+               mask->shape[1] != Lq || mask->shape[2] != Lk))
+    return hub_err("attention: mask must be f32 [%lld,%lld,%lld] (strides may be 0)",
+                   (long long)E, (long long)Lq, (long long)Lk);
   const float *M = mask ? mask->data : NULL;
   const int64_t mb = mask ? mask->stride[0] : 0, mq = mask ? mask->stride[1] : 0,
                 mk = mask ? mask->stride[2] : 0;
-  float *O = out->data, *P = probs->data;
+  const int drop = a->p > 0.f;
+  const float inv = a->p < 1.f ? 1.f / (1.f - a->p) : 0.f;
+  const uint64_t kh = cpu_rng_key(a->key);
   int failed = 0;
-#pragma omp parallel for schedule(static) if (use_parallel_batches(B))
-  for (int64_t b = 0; b < B; b++) {
-    float *Pb = P + b * Lq * Lk;
-    dnnl_status_t st = dnnl_sgemm('N', 'T', Lq, Lk, D, scale, Q + b * Lq * D, D, K + b * Lk * D, D,
-                                  0.f, Pb, Lk);
-    if (st == dnnl_success) {
-      softmax_rows(Pb, Lq, Lk, M ? M + b * mb : NULL, mq, mk);
-      st = dnnl_sgemm('N', 'N', Lq, Dv, Lk, 1.f, Pb, Lk, V + b * Lk * Dv, Dv, 0.f, O + b * Lq * Dv, Dv);
-    }
-    if (st != dnnl_success) {
-#pragma omp atomic write
-      failed = 1;
-    }
-  }
-  return failed ? hub_err("attention: oneDNN sgemm failed") : 0;
-}
-
-int cpu_attention_backward(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
-                           const hub_tensor *probs, const hub_tensor *gout, float scale,
-                           hub_tensor *gq, hub_tensor *gk, hub_tensor *gv) {
-  if (check3("q", q, -1, -1, -1)) return -1;
-  const int64_t B = q->shape[0], Lq = q->shape[1], D = q->shape[2];
-  if (check3("k", k, B, -1, D)) return -1;
-  const int64_t Lk = k->shape[1];
-  if (check3("v", v, B, Lk, -1)) return -1;
-  const int64_t Dv = v->shape[2];
-  if (check3("probs", probs, B, Lq, Lk) || check3("gout", gout, B, Lq, Dv) ||
-      check3("gq", gq, B, Lq, D) || check3("gk", gk, B, Lk, D) || check3("gv", gv, B, Lk, Dv))
-    return -1;
-  if (B == 0) return 0;
-  if (Lq == 0 || Lk == 0) { /* empty products: the gradients are zero */
-    if (gq) memset(gq->data, 0, sizeof(float) * (size_t)(B * Lq * D));
-    if (gk) memset(gk->data, 0, sizeof(float) * (size_t)(B * Lk * D));
-    if (gv) memset(gv->data, 0, sizeof(float) * (size_t)(B * Lk * Dv));
-    return 0;
-  }
-  const float *Q = q->data, *K = k->data, *V = v->data, *P = probs->data, *G = gout->data;
-  float *GQ = gq ? gq->data : NULL, *GK = gk ? gk->data : NULL, *GV = gv ? gv->data : NULL;
-  const int need_gs = GQ || GK;
-  int failed = 0;
-#pragma omp parallel if (use_parallel_batches(B))
+#pragma omp parallel if (use_parallel_batches(E))
   {
-    /* one gp/gs buffer per thread */
-    float *S = need_gs ? malloc(sizeof(float) * (size_t)(Lq * Lk)) : NULL;
-    if (need_gs && !S) {
+    float *A = drop ? malloc(sizeof(float) * (size_t)(2 * Lq * Lk)) : NULL;
+    if (drop && !A) {
 #pragma omp atomic write
       failed = 2;
     }
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < B; b++) {
-      if (need_gs && !S) continue;
-      const float *Pb = P + b * Lq * Lk, *Gb = G + b * Lq * Dv;
-      dnnl_status_t st = dnnl_success;
-      if (GV)
-        st = dnnl_sgemm('T', 'N', Lk, Dv, Lq, 1.f, Pb, Lk, Gb, Dv, 0.f, GV + b * Lk * Dv, Dv);
-      if (need_gs && st == dnnl_success) {
-        st = dnnl_sgemm('N', 'T', Lq, Lk, Dv, 1.f, Gb, Dv, V + b * Lk * Dv, Dv, 0.f, S, Lk);
-        if (st == dnnl_success) softmax_backward_rows(S, Pb, Lq, Lk);
-        if (GQ && st == dnnl_success)
-          st = dnnl_sgemm('N', 'N', Lq, D, Lk, scale, S, Lk, K + b * Lk * D, D, 0.f, GQ + b * Lq * D, D);
-        if (GK && st == dnnl_success)
-          st = dnnl_sgemm('T', 'N', Lk, D, Lq, scale, S, Lk, Q + b * Lq * D, D, 0.f, GK + b * Lk * D, D);
+    for (int64_t e = 0; e < E; e++) {
+      if (drop && !A) continue;
+      float *Pe = P + e * Lq * Lk;
+      dnnl_status_t st = dnnl_sgemm('N', 'T', Lq, Lk, D, a->scale, Q + entry_off(a, a->sq, e), a->sq[2],
+                                    K + entry_off(a, a->sk, e), a->sk[2], 0.f, Pe, Lk);
+      if (st == dnnl_success) {
+        softmax_rows(Pe, Lq, Lk, M ? M + e * mb : NULL, mq, mk);
+        const float *Ae = Pe;
+        if (drop) {
+          keep_factors(A + Lq * Lk, Lq * Lk, kh, a->counter + (uint64_t)(e * Lq * Lk), a->p, inv);
+          mul_into(A, Pe, A + Lq * Lk, Lq * Lk);
+          Ae = A;
+        }
+        st = dnnl_sgemm('N', 'N', Lq, Dv, Lk, 1.f, Ae, Lk, V + entry_off(a, a->sv, e), a->sv[2], 0.f,
+                        O + entry_off(a, a->so, e), a->so[2]);
       }
       if (st != dnnl_success) {
 #pragma omp atomic write
         failed = 1;
       }
     }
-    free(S);
+    free(A);
+  }
+  if (failed == 2) return hub_err("attention: out of memory for the dropout scratch");
+  return failed ? hub_err("attention: oneDNN sgemm failed") : 0;
+}
+
+/* Writes zeros over entry e's [rows, cols] block of an operand with strides s. */
+static void zero_entry(const hub_attn *a, float *X, const int64_t *s, int64_t e, int64_t rows, int64_t cols) {
+  if (!X) return;
+  for (int64_t i = 0; i < rows; i++) memset(X + entry_off(a, s, e) + i * s[2], 0, sizeof(float) * (size_t)cols);
+}
+
+int cpu_attention_backward(const hub_attn *a, const float *Q, const float *K, const float *V,
+                           const float *P, const float *G, float *GQ, float *GK, float *GV) {
+  const int64_t E = a->B * a->H, Lq = a->Lq, Lk = a->Lk, D = a->D, Dv = a->Dv;
+  if (E == 0) return 0;
+  if (Lq == 0 || Lk == 0) { /* empty products: the gradients are zero */
+    for (int64_t e = 0; e < E; e++) {
+      zero_entry(a, GQ, a->sq, e, Lq, D);
+      zero_entry(a, GK, a->sk, e, Lk, D);
+      zero_entry(a, GV, a->sv, e, Lk, Dv);
+    }
+    return 0;
+  }
+  const int need_gs = GQ || GK, drop = a->p > 0.f;
+  const float inv = a->p < 1.f ? 1.f / (1.f - a->p) : 0.f;
+  const uint64_t kh = cpu_rng_key(a->key);
+  const int64_t LL = Lq * Lk;
+  /* per thread: S (ga/gs) when needed, and with dropout the factors M and A = P * M */
+  const int64_t nbuf = (need_gs ? 1 : 0) + (drop ? 2 : 0);
+  int failed = 0;
+#pragma omp parallel if (use_parallel_batches(E))
+  {
+    float *buf = nbuf ? malloc(sizeof(float) * (size_t)(nbuf * LL)) : NULL;
+    if (nbuf && !buf) {
+#pragma omp atomic write
+      failed = 2;
+    }
+    float *S = need_gs && buf ? buf : NULL;
+    float *Mf = drop && buf ? buf + (need_gs ? LL : 0) : NULL, *A = Mf ? Mf + LL : NULL;
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < E; e++) {
+      if (nbuf && !buf) continue;
+      const float *Pe = P + e * LL, *Ge = G + entry_off(a, a->so, e), *Ae = Pe;
+      const float *Ve = V + entry_off(a, a->sv, e);
+      const int64_t ldg = a->so[2];
+      if (drop) {
+        keep_factors(Mf, LL, kh, a->counter + (uint64_t)(e * LL), a->p, inv);
+        mul_into(A, Pe, Mf, LL);
+        Ae = A;
+      }
+      dnnl_status_t st = dnnl_success;
+      if (GV)
+        st = dnnl_sgemm('T', 'N', Lk, Dv, Lq, 1.f, Ae, Lk, Ge, ldg, 0.f, GV + entry_off(a, a->sv, e), a->sv[2]);
+      if (need_gs && st == dnnl_success) {
+        st = dnnl_sgemm('N', 'T', Lq, Lk, Dv, 1.f, Ge, ldg, Ve, a->sv[2], 0.f, S, Lk);
+        if (st == dnnl_success) {
+          if (drop) mul_inplace(S, Mf, LL);
+          softmax_backward_rows(S, Pe, Lq, Lk);
+        }
+        if (GQ && st == dnnl_success)
+          st = dnnl_sgemm('N', 'N', Lq, D, Lk, a->scale, S, Lk, K + entry_off(a, a->sk, e), a->sk[2], 0.f,
+                          GQ + entry_off(a, a->sq, e), a->sq[2]);
+        if (GK && st == dnnl_success)
+          st = dnnl_sgemm('T', 'N', Lk, D, Lq, a->scale, S, Lk, Q + entry_off(a, a->sq, e), a->sq[2], 0.f,
+                          GK + entry_off(a, a->sk, e), a->sk[2]);
+      }
+      if (st != dnnl_success) {
+#pragma omp atomic write
+        failed = 1;
+      }
+    }
+    free(buf);
   }
   if (failed == 2) return hub_err("attention: out of memory for the backward scratch");
   return failed ? hub_err("attention: oneDNN sgemm failed") : 0;

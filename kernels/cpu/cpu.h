@@ -6,6 +6,21 @@
 
 #include "../../runtime/backend.h"
 
+/* The seeded counter-based stream of runtime/rng.c, inlined for kernels: number `counter` of
+ * key `key` is cpu_rng_u32(cpu_rng_key(key), counter) == hub_rng_u32(key, counter) (the key's
+ * hash hoisted out of the loops).  The tests compare the two. */
+static inline uint64_t cpu_mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+static inline uint64_t cpu_rng_key(uint64_t key) {
+  return cpu_mix64(key * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL);
+}
+static inline uint32_t cpu_rng_u32(uint64_t kh, uint64_t counter) {
+  return (uint32_t)(cpu_mix64(kh ^ (counter * 0x9e3779b97f4a7c15ULL)) >> 32);
+}
+
 /* copy.c */
 int cpu_copy(hub_tensor *dst, const hub_tensor *src);
 int cpu_fill(hub_tensor *t, double v);
@@ -44,12 +59,11 @@ int cpu_cross_entropy(const hub_tensor *logits, const hub_tensor *target, int64_
 int cpu_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *target,
                                const hub_tensor *lse, int64_t ignore_index, float smoothing,
                                float gscale, hub_tensor *glogits);
-/* attention.c */
-int cpu_attention(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
-                  const hub_tensor *mask, float scale, hub_tensor *out, hub_tensor *probs);
-int cpu_attention_backward(const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
-                           const hub_tensor *probs, const hub_tensor *gout, float scale,
-                           hub_tensor *gq, hub_tensor *gk, hub_tensor *gv);
+/* attention.c (hub_attn: runtime/backend.h) */
+int cpu_attention(const hub_attn *a, const float *q, const float *k, const float *v, float *out,
+                  float *probs);
+int cpu_attention_backward(const hub_attn *a, const float *q, const float *k, const float *v,
+                           const float *probs, const float *gout, float *gq, float *gk, float *gv);
 
 /* optim.c */
 int cpu_sgd_step(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum,

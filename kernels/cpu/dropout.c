@@ -5,21 +5,10 @@
  * backward pass.  Because each element's number depends only on its index, the mask is the same
  * for any number of threads.  p == 1 drops everything (scale 0, no division by zero).
  * hub_rng_uniform is an out-of-line call that re-hashes the key for every number (~3x slower);
- * the loop below computes the same numbers with the key's hash hoisted.  rng_u32 must stay equal
- * to rng.c's hub_rng_u32: the test compares the mask with hub_rng_uniform element by element.
+ * the loop below computes the same numbers with the key's hash hoisted (cpu.h's cpu_rng_u32, which
+ * must stay equal to rng.c's hub_rng_u32: the test compares the mask with hub_rng_uniform).
  */
 #include "cpu.h"
-
-static inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-/* hub_rng_u32(key, counter), given kh = mix64(key * golden + constant). */
-static inline uint32_t rng_u32(uint64_t kh, uint64_t counter) {
-  return (uint32_t)(mix64(kh ^ (counter * 0x9e3779b97f4a7c15ULL)) >> 32);
-}
 
 int cpu_dropout(const hub_tensor *x, float p, uint64_t key, uint64_t counter, hub_tensor *y,
                 hub_tensor *mask) {
@@ -30,10 +19,10 @@ int cpu_dropout(const hub_tensor *x, float p, uint64_t key, uint64_t counter, hu
   float *yp = y->data;
   uint8_t *mp = mask ? mask->data : NULL;
   float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  uint64_t kh = mix64(key * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL);
+  uint64_t kh = cpu_rng_key(key);
 #pragma omp parallel for schedule(static) if (n > 16384)
   for (int64_t i = 0; i < n; i++) {
-    float u = (float)(rng_u32(kh, counter + (uint64_t)i) >> 8) * (1.0f / 16777216.0f);
+    float u = (float)(cpu_rng_u32(kh, counter + (uint64_t)i) >> 8) * (1.0f / 16777216.0f);
     uint8_t keep = u >= p;
     if (mp) mp[i] = keep;
     yp[i] = xp[i] * ((float)keep * scale); /* branch-free: keep is random */

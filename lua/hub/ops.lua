@@ -210,6 +210,19 @@ function hub.attention(q, k, v, mask, scale)
     need_tensor(v, 3, "attention"), mask, scale or 0), 2)
 end
 hub.scaled_dot_product_attention = hub.attention
+-- attention_qkv(qkv, heads, mask?, {scale =, dropout =}): multi-head self-attention on a packed
+-- projection qkv [B, L, 3*D] ([3, heads, D/heads] per token) -> context [B, L, D], heads merged;
+-- dropout (default 0) on the probabilities inside the fused kernel.
+function hub.attention_qkv(qkv, heads, mask, opts)
+  need_tensor(qkv, 1, "attention_qkv")
+  if type(heads) ~= "number" or heads < 1 or heads % 1 ~= 0 then
+    core.argerror(2, "attention_qkv", "a positive integer number of heads", tostring(heads))
+  end
+  if mask ~= nil then need_tensor(mask, 3, "attention_qkv") end
+  opts = opts or {}
+  if type(opts) ~= "table" then core.argerror(4, "attention_qkv", "an options table", type(opts)) end
+  return wrap(C.hub_attention_qkv(qkv, mask, heads, opts.scale or 0, opts.dropout or 0), 2)
+end
 
 -- Every method is also a function hub.<op>(t, ...), and every function taking a tensor first is a method.
 for k, f in pairs(T) do hub[k] = f end

@@ -180,6 +180,12 @@ case("mse_loss", { R { 3, 4 }, R { 3, 4 } }, function(x) return hub.mse_loss(x[1
 local pad = CONST(hub.tensor { { { { 0, 0, -1e9 } } }, { { { 0, 0, 0 } } } })
 case("attention_mask", { R { 2, 2, 3, 4 }, R { 2, 2, 3, 4 }, R { 2, 2, 3, 4 }, pad },
   function(x) return hub.attention(x[1], x[2], x[3], x[4]) end)
+-- attention_qkv: q, k, v read in place from the packed projection [B, L, 3*H*Dh]; with dropout the
+-- seed is reset before every evaluation so each one draws the same mask
+local padq = CONST(hub.tensor { { { { 0, 0, -1e4 } } }, { { { 0, 0, 0 } } } })
+case("attention_qkv_mask", { R { 2, 3, 12 }, padq }, function(x) return hub.attention_qkv(x[1], 2, x[2]) end)
+case("attention_qkv_dropout", { R { 2, 3, 12 }, padq },
+  function(x) hub.manual_seed(99); return hub.attention_qkv(x[1], 2, x[2], { dropout = 0.4 }) end)
 case("attention_scale_Lq_ne_Lk", { R { 2, 3, 4 }, R { 2, 5, 4 }, R { 2, 5, 4 } },
   function(x) return hub.attention(x[1], x[2], x[3], nil, 0.5) end)
 

@@ -1,7 +1,8 @@
 -- test_nn.lua: hub.nn modules.  Names and counts of parameters, state_dict round trips and the
 -- errors of load_state_dict, train/eval, apply, the printed tree, layers against the same
 -- computation written by hand (Linear, the fused qkv layout of MultiHeadAttention), padding
--- masks (padded inputs must not reach real positions), the unfused dropout path of attention,
+-- masks (padded inputs must not reach real positions), attention dropout against the same chain
+-- written by hand,
 -- a finite-difference gradient check through MultiHeadAttention, initialisers and seeding.
 local hub = require "hub"
 local nn = hub.nn
@@ -263,20 +264,28 @@ local encm = nn.TransformerEncoder({ d_model = D, n_heads = H, d_ff = 16, dropou
 local z1, z2 = encm(xa, pmask), encm(xa + noise, pmask)
 ok(maxdiff(z1:narrow(1, 1, 1):narrow(2, 1, 3), z2:narrow(1, 1, 1):narrow(2, 1, 3)) < 1e-5, "encoder: padding stays out")
 
--- the unfused training path (dropout > 0) computes the same function: with p = 1e-9 nothing is
--- dropped, so it must match the fused kernel, gradients included
-local mha_d = nn.MultiHeadAttention(D, H, { dropout = 1e-9 })
+-- training mode with dropout: the layer equals the chain written by hand (split heads, matmul,
+-- scale, mask, softmax, dropout, matmul, merge) from the same seed, gradients included
+local mha_d = nn.MultiHeadAttention(D, H, { dropout = 0.3 })
 mha_d:load_state_dict(mha:state_dict())
 local xg = xa:clone():requires_grad()
 local xf = xa:clone():requires_grad()
 local R = hub.randn { B, L, D }
-local yu = mha_d(xg, pmask)           -- training mode: unfused
-mha:eval()
-local yf = mha(xf, pmask)             -- fused
-ok(maxdiff(yu, yf) < 1e-5, "unfused dropout path = fused kernel")
-;(yu * R):sum():backward()
+hub.manual_seed(5)
+local yf = mha_d(xg, pmask)           -- training mode: dropout inside the fused kernel
+local function by_hand_dropout(att, xin, add_mask)
+  local qkv = att.qkv(xin):reshape(B, L, 3, H, D / H):permute(3, 1, 4, 2, 5)
+  local q, k, v = qkv:select(1, 1), qkv:select(1, 2), qkv:select(1, 3)
+  local s = q:matmul(k:transpose(-2, -1)):mul(1 / math.sqrt(D / H)):add(add_mask)
+  local ctx = s:softmax(-1):dropout(0.3, true):matmul(v)
+  return att.out(ctx:permute(1, 3, 2, 4):contiguous():reshape(B, L, D))
+end
+hub.manual_seed(5)
+local yu = by_hand_dropout(mha, xf, nn.MultiHeadAttention.additive_mask(pmask, B, L))
+ok(maxdiff(yu, yf) < 1e-5, "dropout in the fused kernel = dropout written by hand " .. maxdiff(yu, yf))
 ;(yf * R):sum():backward()
-ok(maxdiff(xg.grad, xf.grad) < 1e-5 and maxdiff(mha_d.qkv.weight.grad, mha.qkv.weight.grad) < 1e-5, "unfused gradients = fused gradients")
+;(yu * R):sum():backward()
+ok(maxdiff(xg.grad, xf.grad) < 1e-5 and maxdiff(mha_d.qkv.weight.grad, mha.qkv.weight.grad) < 1e-5, "fused dropout gradients = by-hand gradients")
 mha:train()
 local mha_p = nn.MultiHeadAttention(D, H, { dropout = 0.5 })
 ok(maxdiff(mha_p(xa), mha_p(xa)) > 0, "attention dropout active in training")

@@ -7,18 +7,19 @@
 -- d_model], head h owning rows h*Dh .. h*Dh+Dh-1 of its block), so Hugging Face's
 -- attention.self.{query,key,value}.weight concatenate along dimension 1 into qkv.weight (and
 -- their biases into qkv.bias).  `out` (a Linear [d_model, d_model]) is attention.output.dense.
--- Heads are split as [B, L, 3, H, Dh] -> [3, B, H, L, Dh] with one copy, and hub.attention (fused
--- softmax(q k^T / sqrt(Dh) + mask) v) runs on [B, H, L, Dh].
+-- hub.attention_qkv (fused softmax(q k^T / sqrt(Dh) + mask) v per head) reads q, k and v for
+-- each head in place from the projection [B, L, 3, H, Dh] and writes the context as [B, L, H*Dh]:
+-- no head split or merge copies.
 --
 -- attention_mask is BERT's: [B, L] with 1 for tokens and 0 for padding (any dtype); it becomes
 -- an additive [B, 1, 1, L] mask of 0 / -1e4, so padded keys get weight exp(-1e4) = 0 while a
 -- fully padded row stays finite.  A float mask with 4 dimensions is taken as already additive
 -- (broadcast to [B, H, L, L]; a causal mask, for instance).
 --
--- dropout is on the attention probabilities, as in BERT and torch.nn.MultiheadAttention.  The
--- fused kernel has no dropout, so in training mode with dropout > 0 the same function is
--- computed unfused (matmul, softmax, dropout, matmul); in eval mode or with dropout = 0 the
--- fused kernel runs.
+-- dropout is on the attention probabilities, as in BERT and torch.nn.MultiheadAttention, in
+-- training mode only.  It runs inside the fused kernel, which draws the same numbers hub.dropout
+-- would draw on the [B, H, L, L] probabilities and draws them again in the backward instead of
+-- keeping a mask (so it equals softmax, dropout and matmul run one after the other).
 local raise = require "hub.core".raise
 local hub = require "hub"
 local Module = require "hub.nn.module"
@@ -59,19 +60,10 @@ function MultiHeadAttention:forward(x, attention_mask)
   if #s ~= 3 or s[3] ~= self.d_model then
     raise(string.format("MultiHeadAttention: input must be [B, L, %d], got [%s]", self.d_model, table.concat(s, ",")))
   end
-  local B, L, D, H, Dh = s[1], s[2], s[3], self.n_heads, self.head_dim
-  local qkv = self.qkv(x):reshape(B, L, 3, H, Dh):permute(3, 1, 4, 2, 5):contiguous()
-  local q, k, v = qkv:select(1, 1), qkv:select(1, 2), qkv:select(1, 3)
+  local B, L = s[1], s[2]
   local mask = attention_mask ~= nil and MultiHeadAttention.additive_mask(attention_mask, B, L) or nil
-  local ctx
-  if self.training and self.dropout > 0 then
-    local scores = q:matmul(k:transpose(-2, -1)):mul(1 / math.sqrt(Dh))
-    if mask then scores = scores:add(mask) end
-    ctx = scores:softmax(-1):dropout(self.dropout, true):matmul(v)
-  else
-    ctx = hub.attention(q, k, v, mask)
-  end
-  return self.out(ctx:permute(1, 3, 2, 4):contiguous():reshape(B, L, D))
+  local p = self.training and self.dropout or 0
+  return self.out(hub.attention_qkv(self.qkv(x), self.n_heads, mask, { dropout = p }))
 end
 
 function MultiHeadAttention:extra_repr()
