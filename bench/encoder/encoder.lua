@@ -190,7 +190,7 @@ local function wrap_ops()
   local names = {}
   for k, v in pairs(hub.methods) do if type(v) == "function" then names[#names + 1] = k end end
   for _, k in ipairs(names) do wrap(hub.methods, k, k) end
-  for _, k in ipairs { "embedding", "attention", "layer_norm", "softmax", "matmul", "linear", "gelu" } do
+  for _, k in ipairs { "embedding", "attention", "attention_qkv", "layer_norm", "softmax", "matmul", "linear", "gelu" } do
     if rawget(hub, k) then wrap(hub, k, k) end
   end
   local mt = require("hub.tensor").metatype

@@ -39,7 +39,7 @@
 --   memsteps impl=hub size=small steps=N rss100_mb=.. rss_end_mb=.. growth_pct=.. peak_rss_mb=..
 --
 -- --attn-dropout P changes the dropout on the attention probabilities (an experiment, not BERT:
--- with 0, training uses hub's fused attention kernel, which has no dropout).
+-- the fused kernel applies it inside; 0 skips it).
 --
 -- --collect runs a full collectgarbage() at the end of every step (inside the timed step; an
 -- experiment on how much of the resident size is garbage waiting for hub's collector pacing).
@@ -205,7 +205,7 @@ local function wrap_ops()
   local names = {}
   for k, v in pairs(hub.methods) do if type(v) == "function" then names[#names + 1] = k end end
   for _, k in ipairs(names) do wrap(hub.methods, k, k) end
-  for _, k in ipairs { "embedding", "cross_entropy", "attention", "layer_norm", "dropout", "softmax",
+  for _, k in ipairs { "embedding", "cross_entropy", "attention", "attention_qkv", "layer_norm", "dropout", "softmax",
                        "matmul", "linear", "gelu" } do
     if rawget(hub, k) then wrap(hub, k, k) end
   end

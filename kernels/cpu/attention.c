@@ -162,10 +162,8 @@ HUB_SIMD_CLONES static void softmax_backward_rows(float *gp, const float *p, int
 /* The keep mask of dropout as factors: m[j] = 1/(1-p) where element c0 + j of the stream is
  * kept, else 0 (the test of kernels/cpu/dropout.c, see cpu.h's cpu_rng_u32). */
 HUB_SIMD_CLONES static void keep_factors(float *m, int64_t n, uint64_t kh, uint64_t c0, float p, float inv) {
-  for (int64_t j = 0; j < n; j++) {
-    float u = (float)(cpu_rng_u32(kh, c0 + (uint64_t)j) >> 8) * (1.0f / 16777216.0f);
-    m[j] = u >= p ? inv : 0.f;
-  }
+  cpu_rng_uniform_block(m, n, kh, c0);
+  for (int64_t j = 0; j < n; j++) m[j] = m[j] >= p ? inv : 0.f;
 }
 
 HUB_SIMD_CLONES static void mul_into(float *restrict y, const float *restrict a, const float *restrict b, int64_t n) {

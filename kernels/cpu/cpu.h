@@ -20,6 +20,8 @@ static inline uint64_t cpu_rng_key(uint64_t key) {
 static inline uint32_t cpu_rng_u32(uint64_t kh, uint64_t counter) {
   return (uint32_t)(cpu_mix64(kh ^ (counter * 0x9e3779b97f4a7c15ULL)) >> 32);
 }
+/* rng.c: u[j] = hub_rng_uniform(key, c0 + j), j < n, kh = cpu_rng_key(key) (vectorised). */
+void cpu_rng_uniform_block(float *u, int64_t n, uint64_t kh, uint64_t c0);
 
 /* copy.c */
 int cpu_copy(hub_tensor *dst, const hub_tensor *src);

@@ -5,8 +5,9 @@
  * backward pass.  Because each element's number depends only on its index, the mask is the same
  * for any number of threads.  p == 1 drops everything (scale 0, no division by zero).
  * hub_rng_uniform is an out-of-line call that re-hashes the key for every number (~3x slower);
- * the loop below computes the same numbers with the key's hash hoisted (cpu.h's cpu_rng_u32, which
- * must stay equal to rng.c's hub_rng_u32: the test compares the mask with hub_rng_uniform).
+ * the loop below draws the same numbers in blocks with the key's hash hoisted (kernels/cpu/rng.c,
+ * vectorised; cpu.h's cpu_rng_u32 must stay equal to runtime/rng.c's hub_rng_u32: the test
+ * compares the mask with hub_rng_uniform element by element).
  */
 #include "cpu.h"
 
@@ -20,12 +21,18 @@ int cpu_dropout(const hub_tensor *x, float p, uint64_t key, uint64_t counter, hu
   uint8_t *mp = mask ? mask->data : NULL;
   float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
   uint64_t kh = cpu_rng_key(key);
+  enum { BLK = 1024 }; /* numbers drawn per block (a stack buffer) */
+  const int64_t nblk = (n + BLK - 1) / BLK;
 #pragma omp parallel for schedule(static) if (n > 16384)
-  for (int64_t i = 0; i < n; i++) {
-    float u = (float)(cpu_rng_u32(kh, counter + (uint64_t)i) >> 8) * (1.0f / 16777216.0f);
-    uint8_t keep = u >= p;
-    if (mp) mp[i] = keep;
-    yp[i] = xp[i] * ((float)keep * scale); /* branch-free: keep is random */
+  for (int64_t b = 0; b < nblk; b++) {
+    float u[BLK];
+    const int64_t i0 = b * BLK, m = n - i0 < BLK ? n - i0 : BLK;
+    cpu_rng_uniform_block(u, m, kh, counter + (uint64_t)i0);
+    for (int64_t j = 0; j < m; j++) {
+      uint8_t keep = u[j] >= p;
+      if (mp) mp[i0 + j] = keep;
+      yp[i0 + j] = xp[i0 + j] * ((float)keep * scale); /* branch-free: keep is random */
+    }
   }
   return 0;
 }

@@ -485,6 +485,11 @@ static void test_dropout(void) {
     for (int64_t i = 0; i < n; i++) agree += (a[i] != 0) == (hub_rng_uniform(7, (uint64_t)i) >= (float)p);
     CHECK(agree == n, "mask equals hub_rng_uniform(key, counter + i) >= p (%lld of %lld)",
           (long long)agree, (long long)n);
+    /* the third call starts at counter n (an odd offset into the vectorised blocks) */
+    agree = 0;
+    for (int64_t i = 0; i < n; i++) agree += (c[i] != 0) == (hub_rng_uniform(7, (uint64_t)(n + i)) >= (float)p);
+    CHECK(agree == n, "next mask equals hub_rng_uniform(key, n + i) >= p (%lld of %lld)",
+          (long long)agree, (long long)n);
     free(a);
     free(b);
     free(c);
