@@ -4,8 +4,13 @@
  * faults (large blocks are mmap'ed by malloc and returned on free).  So freed blocks are kept in
  * per-size-class free lists and handed out again.  A size is rounded up to its class: 64-byte
  * steps up to 1 KiB, then 8 classes per power of two (at most 12.5% slack).  Every block is
- * 64-byte aligned.  The cache is bounded (hub_mem_set_cache_limit); blocks beyond the bound go
- * back to the OS, so resident memory stays flat over a long loop.  A free block stores the link
+ * 64-byte aligned.  The cache is bounded; blocks beyond the bound go back to the OS, so resident
+ * memory stays flat over a long loop.  The default bound is the larger of 1 GiB and the bytes
+ * between the peak of live bytes and the live bytes now: a training step that frees its
+ * activations keeps them for the next step (live + cached stays at the peak the step reached
+ * anyway) instead of giving them back and faulting them in again (BERT-base, batch 8: ~100 ms
+ * of page faults a 2.8 s step with a fixed 1 GiB bound).  hub_mem_set_cache_limit sets a fixed
+ * bound instead (a server that wants memory back, say).  A free block stores the link
  * to the next one in its first bytes (CPU memory only; a device backend keeps its own lists).
  */
 #include <pthread.h>
@@ -25,7 +30,8 @@ typedef struct device_cache {
   int64_t limit;
 } device_cache;
 
-static device_cache g_cpu = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = (int64_t)1 << 30};
+static device_cache g_cpu = {.lock = PTHREAD_MUTEX_INITIALIZER, .limit = -1}; /* -1: the default bound */
+static const int64_t k_min_cache = (int64_t)1 << 30;
 static int64_t g_allocated_total;
 
 /* Class index and rounded size of a request. */
@@ -80,7 +86,12 @@ void hub_mem_free(int device, void *p, size_t nbytes) {
   device_cache *c = &g_cpu;
   pthread_mutex_lock(&c->lock);
   c->stats.live_bytes -= (int64_t)rounded;
-  if (cls >= 0 && c->stats.cached_bytes + (int64_t)rounded <= c->limit) {
+  int64_t limit = c->limit;
+  if (limit < 0) {
+    limit = c->stats.peak_bytes - c->stats.live_bytes;
+    if (limit < k_min_cache) limit = k_min_cache;
+  }
+  if (cls >= 0 && c->stats.cached_bytes + (int64_t)rounded <= limit) {
     free_block *b = p;
     b->next = c->lists[cls];
     c->lists[cls] = b;
@@ -122,9 +133,10 @@ void hub_mem_empty_cache(int device) {
 void hub_mem_set_cache_limit(int device, int64_t bytes) {
   if (device != HUB_CPU) return;
   pthread_mutex_lock(&g_cpu.lock);
-  g_cpu.limit = bytes < 0 ? 0 : bytes;
+  g_cpu.limit = bytes < 0 ? -1 : bytes;
+  int64_t over = bytes >= 0 && g_cpu.stats.cached_bytes > bytes;
   pthread_mutex_unlock(&g_cpu.lock);
-  if (g_cpu.stats.cached_bytes > g_cpu.limit) hub_mem_empty_cache(device);
+  if (over) hub_mem_empty_cache(device);
 }
 
 /* ---- storages ---- */

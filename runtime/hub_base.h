@@ -74,7 +74,9 @@ void hub_mem_get_stats(int device, hub_mem_stats *out);
 int64_t hub_mem_allocated_total(void);
 /* Returns every cached block to the operating system. */
 void hub_mem_empty_cache(int device);
-/* Upper bound of the cache (bytes, default 1 GiB); blocks beyond it go back to the OS. */
+/* Upper bound of the cache in bytes; blocks beyond it go back to the OS.  The default (restored
+ * with bytes < 0) is the larger of 1 GiB and peak_bytes - live_bytes, so the cache never holds
+ * more than a loop's own high-water mark needs again. */
 void hub_mem_set_cache_limit(int device, int64_t bytes);
 
 /* Seeds the global generator used by randn, rand, randint and dropout.  The same seed gives the

@@ -44,6 +44,14 @@ function hub.memory_stats(device)
            os_alloc_count = tonumber(s.os_alloc_count) }
 end
 function hub.empty_cache() collectgarbage(); C.hub_mem_empty_cache(0) end
+-- set_cache_limit(bytes): a fixed bound on the allocator's cache; nil restores the default
+-- (the larger of 1 GiB and peak - live bytes).
+function hub.set_cache_limit(bytes)
+  if bytes ~= nil and (type(bytes) ~= "number" or bytes < 0) then
+    core.argerror(1, "set_cache_limit", "a number of bytes >= 0 or nil", tostring(bytes))
+  end
+  C.hub_mem_set_cache_limit(0, bytes or -1)
+end
 function hub.live_tensors() return tonumber(C.hub_tensor_live_count()) end
 function hub.live_nodes() return tonumber(C.hub_node_live_count()) end
 

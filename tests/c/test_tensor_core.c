@@ -136,7 +136,23 @@ static void test_allocator(void) {
   hub_mem_set_cache_limit(HUB_CPU, 0);
   hub_mem_get_stats(HUB_CPU, &s1);
   CHECK(s1.cached_bytes == 0, "cache limit 0 empties the cache");
-  hub_mem_set_cache_limit(HUB_CPU, (int64_t)1 << 30);
+  /* a fixed bound is obeyed: a 4 MiB block goes back to the OS under a 1 MiB bound */
+  hub_mem_set_cache_limit(HUB_CPU, (int64_t)1 << 20);
+  hub_tensor_release(hub_tensor_empty(HUB_U8, 1, (int64_t[]){(int64_t)4 << 20}, HUB_CPU));
+  hub_mem_get_stats(HUB_CPU, &s1);
+  CHECK(s1.cached_bytes == 0, "fixed bound: a block over it is not cached (%lld cached)", (long long)s1.cached_bytes);
+  /* the default bound: max(1 GiB, peak - live), so a step's 1.5 GiB of freed blocks stay cached
+   * (never written, so never resident) */
+  hub_mem_set_cache_limit(HUB_CPU, -1);
+  hub_tensor *big[3];
+  for (int i = 0; i < 3; i++) big[i] = hub_tensor_empty(HUB_U8, 1, (int64_t[]){(int64_t)512 << 20}, HUB_CPU);
+  for (int i = 0; i < 3; i++) hub_tensor_release(big[i]);
+  hub_mem_get_stats(HUB_CPU, &s1);
+  CHECK(s1.cached_bytes >= (int64_t)3 * (512 << 20), "default bound follows the peak (%lld MiB cached)",
+        (long long)(s1.cached_bytes >> 20));
+  hub_mem_empty_cache(HUB_CPU);
+  hub_mem_get_stats(HUB_CPU, &s1);
+  CHECK(s1.cached_bytes == 0, "empty_cache");
 }
 
 static void test_dtypes(void) {

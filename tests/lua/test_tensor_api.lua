@@ -322,6 +322,22 @@ check("memory: 2000 forward+backward steps return to the start", function()
   if n1 - n0 > 3 then error(string.format("live autograd nodes %d -> %d", n0, n1)) end
 end)
 
+check("set_cache_limit: fixed bound, default restored", function()
+  hub.set_cache_limit(0)
+  eq(hub.memory_stats().cached_bytes, 0, "cached bytes under a 0 bound")
+  local t = hub.empty { 1024, 1024 }
+  t = nil
+  collectgarbage()
+  eq(hub.memory_stats().cached_bytes, 0, "a freed 4 MiB block under a 0 bound")
+  hub.set_cache_limit(nil)
+  local u = hub.empty { 1024, 1024 }
+  u = nil
+  collectgarbage()
+  assert(hub.memory_stats().cached_bytes >= 4 * 1024 * 1024, "the default bound caches the block")
+  local good, err = pcall(hub.set_cache_limit, -1)
+  assert(not good and tostring(err):find("set_cache_limit", 1, true), "negative bound rejected")
+end)
+
 if failed > 0 then print("failed: " .. table.concat(failures, ", ")) end
 print(string.format("%d passed, %d failed", passed, failed))
 if failed > 0 then os.exit(1) end
