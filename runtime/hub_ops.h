@@ -66,6 +66,9 @@ hub_tensor *hub_dropout(hub_tensor *x, double p, int train);
 /* ---- indexing ---- */
 /* weight[V, D] gathered by ids (any shape, 0-based) -> [..., D]. Backward scatter-adds. */
 hub_tensor *hub_embedding(hub_tensor *weight, hub_tensor *ids);
+/* The same with a padding row (torch's padding_idx): row padding_idx (0 <= padding_idx < V)
+ * gets no gradient; padding_idx < 0 means none. */
+hub_tensor *hub_embedding_padded(hub_tensor *weight, hub_tensor *ids, int64_t padding_idx);
 hub_tensor *hub_index_select(hub_tensor *a, int dim, hub_tensor *index);
 /* mask (bool/u8, broadcast to a) set to value. */
 hub_tensor *hub_masked_fill(hub_tensor *a, hub_tensor *mask, double value);

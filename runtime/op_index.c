@@ -63,7 +63,7 @@ static hub_tensor *grad_to_edge(hub_node *n, int i, hub_tensor *g) {
 
 /* ---- gather along one dimension (embedding and index_select) ---- */
 
-/* saved: 0 ids (contiguous); i: 0 outer, 1 n, 2 inner, 3 k. */
+/* saved: 0 ids (contiguous); i: 0 outer, 1 n, 2 inner, 3 k, 4 padding row + 1 (0: none). */
 static int gather_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
@@ -76,6 +76,12 @@ static int gather_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
     hub_tensor *gy = be ? grad_f32(gout[0]) : NULL;
     hub_tensor *gx3 = view3(gx, outer, rows, inner), *gy3 = gy ? view3(gy, outer, k, inner) : NULL;
     int rc = gx3 && gy3 ? be->scatter_add(gx3, ids, gy3) : -1;
+    if (rc == 0 && n->i[4] > 0) { /* the padding row gets no gradient */
+      int64_t sh[3] = {outer, 1, inner};
+      hub_tensor *row = hub_tensor_alias(gx3, 3, sh, gx3->stride, gx3->offset + (n->i[4] - 1) * inner);
+      rc = row ? be->fill(row, 0) : -1;
+      hub_tensor_release(row);
+    }
     hub_tensor_release(gx3);
     hub_tensor_release(gy3);
     hub_tensor_release(gy);
@@ -92,7 +98,7 @@ static int gather_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
 /* out[o, j, i] = x[o, ids[j], i] for x seen as [outer, rows, inner]; the output has x's shape with
  * dimension d replaced by ids' shape (idnd dims, sizes idshape). */
 static hub_tensor *gather_op(const char *op, hub_tensor *x, int d, hub_tensor *ids_in, int idnd,
-                             const int64_t *idshape) {
+                             const int64_t *idshape, int64_t padding_idx) {
   const hub_backend *be = hub_backend_for(x->device);
   if (!be) return NULL;
   if (x->ndim - 1 + idnd > HUB_MAX_DIMS)
@@ -126,6 +132,7 @@ static hub_tensor *gather_op(const char *op, hub_tensor *x, int d, hub_tensor *i
     if (n) {
       hub_node_save(n, ids);
       n->i[0] = outer, n->i[1] = rows, n->i[2] = inner, n->i[3] = k;
+      n->i[4] = padding_idx >= 0 ? padding_idx + 1 : 0;
     }
   }
   hub_tensor_release(xc);
@@ -133,7 +140,9 @@ static hub_tensor *gather_op(const char *op, hub_tensor *x, int d, hub_tensor *i
   return out;
 }
 
-hub_tensor *hub_embedding(hub_tensor *weight, hub_tensor *ids) {
+hub_tensor *hub_embedding(hub_tensor *weight, hub_tensor *ids) { return hub_embedding_padded(weight, ids, -1); }
+
+hub_tensor *hub_embedding_padded(hub_tensor *weight, hub_tensor *ids, int64_t padding_idx) {
   if (hub_check_float("embedding", "weight", weight)) return NULL;
   if (check_ids("embedding", "ids", ids)) return NULL;
   if (hub_check_same_device("embedding", weight, ids)) return NULL;
@@ -141,7 +150,10 @@ hub_tensor *hub_embedding(hub_tensor *weight, hub_tensor *ids) {
     char s[128];
     return hub_errp("embedding: weight must be 2-d [V, D], got %s", hub_shape_str(weight, s, sizeof s));
   }
-  return gather_op("embedding", weight, 0, ids, ids->ndim, ids->shape);
+  if (padding_idx >= weight->shape[0])
+    return hub_errp("embedding: padding_idx %lld out of range [0, %lld)", (long long)padding_idx,
+                    (long long)weight->shape[0]);
+  return gather_op("embedding", weight, 0, ids, ids->ndim, ids->shape, padding_idx);
 }
 
 hub_tensor *hub_index_select(hub_tensor *a, int dim, hub_tensor *index) {
@@ -156,7 +168,7 @@ hub_tensor *hub_index_select(hub_tensor *a, int dim, hub_tensor *index) {
   int d = hub_norm_dim("index_select", dim, a->ndim);
   if (d < 0) return NULL;
   int64_t k = hub_tensor_numel(index);
-  return gather_op("index_select", a, d, index, 1, &k);
+  return gather_op("index_select", a, d, index, 1, &k, -1);
 }
 
 /* ---- concat ---- */

@@ -6,6 +6,7 @@
  * last two strides are not a plain row- or column-major layout is copied first.  One primitive is
  * created per geometry and cached (dnnl_cache.c).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
@@ -62,9 +63,21 @@ static hub_tensor *packed_copy(const hub_tensor *t) {
  * M = 128..4096; measured with a stand-alone oneDNN program, see docs/performance.md).  And with
  * many rows (M >= 2048) gemm:jit is a little faster for column-major weights too (0.95-0.97 of
  * dnnl_sgemm against brgemm's 0.90 at 4096x3072x768). */
+/* Rows from which gemm:jit is used for every 2-d layout; HUB_GEMM_MIN_ROWS in the environment
+ * overrides it (read once; for tuning on other CPUs). */
+static int64_t gemm_min_rows(void) {
+  static int64_t rows = -1; /* benign race: every thread computes the same value */
+  if (rows < 0) {
+    const char *e = getenv("HUB_GEMM_MIN_ROWS");
+    long long v = e ? atoll(e) : 0;
+    rows = v > 0 ? (int64_t)v : 512;
+  }
+  return rows;
+}
+
 static int want_gemm(const hub_tensor *a, const hub_tensor *b, int64_t M, int64_t N, int64_t K) {
   if (a->ndim != 2 || b->ndim != 2) return 0;
-  if (M >= 2048) return 1;
+  if (M >= gemm_min_rows()) return 1;
   int b_rowmajor = N > 1 && K > 1 && b->stride[1] == 1;
   int a_colmajor = M > 1 && K > 1 && a->stride[0] == 1;
   return b_rowmajor || a_colmajor;

@@ -137,9 +137,20 @@ function T.dropout(x, p, train)
 end
 
 -- ---- indexing ----
--- embedding(weight, ids): rows of weight at the 0-based ids.
-function hub.embedding(w, ids)
-  return wrap(C.hub_embedding(need_tensor(w, 1, "embedding"), need_tensor(ids, 2, "embedding")), 2)
+-- embedding(weight, ids, {padding_idx = i}?): rows of weight at the 0-based ids; row padding_idx
+-- (0-based) gets no gradient.
+function hub.embedding(w, ids, opts)
+  local pad = -1
+  if opts ~= nil then
+    if type(opts) ~= "table" then core.argerror(3, "embedding", "an options table", type(opts)) end
+    if opts.padding_idx ~= nil then
+      pad = opts.padding_idx
+      if type(pad) ~= "number" or pad < 0 or pad % 1 ~= 0 then
+        core.argerror(3, "embedding", "padding_idx as an integer >= 0", tostring(pad))
+      end
+    end
+  end
+  return wrap(C.hub_embedding_padded(need_tensor(w, 1, "embedding"), need_tensor(ids, 2, "embedding"), pad), 2)
 end
 function T.index_select(a, d, idx)
   return wrap(C.hub_index_select(need_tensor(a, 1, "index_select"), cdim(d, "index_select", 2),

@@ -164,13 +164,20 @@ local function run_case(case)
         local mine = p.grad
         if part then mine = mine:narrow(1, (part - 1) * H + 1, H) end
         if kind == "grad_rows" then
-          -- Hugging Face's word embeddings have padding_idx = pad_token_id: that row gets no
-          -- gradient there (hubrun's does, from the loss on padded positions); compare the others
-          local rows, keep = exp.grad_rows[hf], {}
-          for i, id in ipairs(rows) do if id ~= pad_id then keep[#keep + 1] = i - 1 end end
-          local sel = {}
-          for i, k in ipairs(keep) do sel[i] = rows[k + 1] end
-          mine, g = mine:index_select(1, ids(sel)), g:index_select(1, ids(keep))
+          -- the fixture holds the rows of the word embedding gradient that the inputs use,
+          -- [PAD] included (padding_idx = pad_token_id: no gradient in Hugging Face, none here)
+          local rows = exp.grad_rows[hf]
+          local sel, padrow = {}, nil
+          for i, id in ipairs(rows) do
+            sel[i] = id
+            if id == pad_id then padrow = i end
+          end
+          mine = mine:index_select(1, ids(sel))
+          if padrow then
+            local pg = mine:narrow(1, padrow, 1):abs():max():item()
+            check(pg == 0 and g:narrow(1, padrow, 1):abs():max():item() == 0,
+              string.format("%s: the [PAD] row (id %d) gets no gradient (max abs %.3g)", case, pad_id, pg))
+          end
         end
         if g:abs():max():item() < 1e-6 then
           -- an analytically zero gradient (the key bias: softmax ignores a constant per row)

@@ -398,5 +398,25 @@ end
 ok(same, "same seed gives identical parameters")
 ok(differ, "another seed gives other parameters")
 
+-- ---- Embedding padding_idx: the row starts at zero and gets no gradient; other rows as without ----
+do
+  hub.manual_seed(21)
+  local ep = nn.Embedding(6, 4, { padding_idx = 2 })
+  local e0 = nn.Embedding(6, 4)
+  e0:load_state_dict(ep:state_dict())
+  ok(ep.weight:narrow(1, 3, 1):abs():max():item() == 0, "padding row starts at zero")
+  local idsp = hub.tensor({ { 1, 2, 2, 5 }, { 2, 0, 3, 2 } }, "i64")
+  local Rr = hub.randn { 2, 4, 4 }
+  ;(ep(idsp) * Rr):sum():backward()
+  ;(e0(idsp) * Rr):sum():backward()
+  ok(ep.weight.grad:narrow(1, 3, 1):abs():max():item() == 0, "padding row gets no gradient")
+  ok(e0.weight.grad:narrow(1, 3, 1):abs():max():item() > 0, "without padding_idx it does")
+  local others = hub.tensor({ 0, 1, 3, 4, 5 }, "i64")
+  ok(maxdiff(ep.weight.grad:index_select(1, others), e0.weight.grad:index_select(1, others)) == 0, "other rows unchanged")
+  ok(tostring(ep):find("padding_idx=2", 1, true) ~= nil, "printed with padding_idx")
+  ok((errmsg(function() nn.Embedding(6, 4, { padding_idx = 6 }) end) or ""):find("padding_idx must be an integer in [0, 6)", 1, true) ~= nil,
+    "padding_idx out of range")
+end
+
 print(string.format("%d passed, %d failed", passed, failed))
 if failed > 0 then os.exit(1) end

@@ -30,7 +30,8 @@
 -- (also gelu_pytorch_tanh = gelu_new; default gelu), max_position_embeddings (512),
 -- type_vocab_size (2), layer_norm_eps (1e-12), hidden_dropout_prob (0.1),
 -- attention_probs_dropout_prob (0.1), use_task_id (false) and task_type_vocab_size (3) for
--- ERNIE 3.0, and hubrun's own `pooler` (true: the model has the pooler).
+-- ERNIE 3.0, pad_token_id (0: the word embedding row that gets no gradient, as Hugging Face's
+-- padding_idx), and hubrun's own `pooler` (true: the model has the pooler).
 local raise = require "hub.core".raise
 local is_tensor = require "hub.core".is_tensor
 local hub = require "hub"
@@ -83,6 +84,10 @@ function M.config(c)
   end
   o.hidden_dropout_prob = need_prob(c, "hidden_dropout_prob", 0.1)
   o.attention_probs_dropout_prob = need_prob(c, "attention_probs_dropout_prob", 0.1)
+  o.pad_token_id = need_int(c, "pad_token_id", 0, 0)
+  if o.pad_token_id >= o.vocab_size then
+    cfg_error("'pad_token_id' %d is not below vocab_size %d", o.pad_token_id, o.vocab_size)
+  end
   o.use_task_id = c.use_task_id == true
   if o.use_task_id then o.task_type_vocab_size = need_int(c, "task_type_vocab_size", 3) end
   o.pooler = c.pooler ~= false
@@ -101,7 +106,7 @@ end
 local Embeddings = nn.Module:extend("ErnieEmbeddings")
 
 function Embeddings:init(c)
-  self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size)
+  self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, { padding_idx = c.pad_token_id })
   self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
   self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
   if c.use_task_id then self.task_type_embeddings = nn.Embedding(c.task_type_vocab_size, c.hidden_size) end
