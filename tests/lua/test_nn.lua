@@ -418,5 +418,22 @@ do
     "padding_idx out of range")
 end
 
+-- ---- Module:to: dtype round trip keeps values within bf16 rounding, leaves stay trainable ----
+do
+  hub.manual_seed(22)
+  local m = nn.Sequential(nn.Linear(3, 2), nn.LayerNorm(2))
+  local before = m[1].weight:clone()
+  ok(m:to("bf16") == m, "to returns the module")
+  local dts, leaves = {}, true
+  for _, p in m:named_parameters() do dts[p.dtype] = true; leaves = leaves and p.is_leaf end
+  ok(dts.bf16 and not dts.f32 and leaves, "every parameter bf16 and a leaf")
+  m(hub.randn({ 4, 3 }):to("bf16")):to("f32"):sum():backward()
+  ok(m[1].weight.grad ~= nil, "bf16 parameters get gradients")
+  m:to("f32")
+  local err = maxdiff(m[1].weight, before)
+  ok(m[1].weight.dtype == "f32" and err <= before:abs():max():item() * 2 ^ -8, "f32 -> bf16 -> f32 within bf16 rounding " .. err)
+  ok(not pcall(m.to, m, 3), "to(number) is an error")
+end
+
 print(string.format("%d passed, %d failed", passed, failed))
 if failed > 0 then os.exit(1) end

@@ -266,6 +266,30 @@ function Module:modules()
   return out
 end
 
+-- to(what): every parameter and buffer converted to a dtype ("f32", "f16", "bf16", ...) or a
+-- device ("cpu", "cuda"), in place in the module tree; returns self.  A converted float
+-- parameter is a new leaf that requires gradients again (integer conversions do not); an
+-- optimiser built before holds the old tensors, so build it after (as with PyTorch).
+function Module:to(what)
+  if type(what) ~= "string" then core.argerror(1, "to", "a dtype or device string", type(what)) end
+  local hub = require "hub"
+  for _, m in ipairs(self:modules()) do
+    for _, kind in ipairs { "_parameters", "_buffers" } do
+      local store = rawget(m, kind)
+      if store then
+        for name, t in pairs(store) do
+          local c = hub.no_grad(function() return t:to(what) end)
+          if kind == "_parameters" and (c.dtype == "f32" or c.dtype == "f16" or c.dtype == "bf16" or c.dtype == "f64") then
+            c = c:detach():requires_grad()
+          end
+          store[name] = c
+        end
+      end
+    end
+  end
+  return self
+end
+
 -- apply(fn): fn(m) on every descendant, children before parents (as PyTorch), then self.
 function Module:apply(fn)
   if type(fn) ~= "function" then core.argerror(1, "apply", "a function", type(fn)) end
