@@ -86,14 +86,23 @@ int cpu_crf_decode(const hub_tensor *emission, const hub_tensor *transition,
 #include <oneapi/dnnl/dnnl.h>
 dnnl_engine_t cpu_dnnl_engine(void);
 dnnl_stream_t cpu_dnnl_stream(void);
-/* Looks up a primitive by key (any bytes); NULL when absent. */
-dnnl_primitive_t cpu_dnnl_cache_get(const void *key, size_t keylen);
-/* Stores a primitive under key (the cache owns it afterwards). */
-void cpu_dnnl_cache_put(const void *key, size_t keylen, dnnl_primitive_t p);
+/* A cached primitive, held by reference between lookup and execution. */
+typedef struct cpu_prim cpu_prim;
+/* Looks up a primitive by key (any bytes) and acquires it; NULL when absent. */
+cpu_prim *cpu_dnnl_cache_get(const void *key, size_t keylen);
+/* Stores p under key (the cache owns it afterwards) and returns it acquired - or the entry
+ * another thread stored first (p is then destroyed).  NULL with an error when out of memory. */
+cpu_prim *cpu_dnnl_cache_put(const void *key, size_t keylen, dnnl_primitive_t p);
+/* Lets go of an acquired primitive without running it (cpu_dnnl_exec lets go itself). */
+void cpu_dnnl_release(cpu_prim *c);
+/* Number of cached primitives; the bound (entries; 0 restores HUB_PRIMITIVE_CACHE or 1024). */
+size_t cpu_dnnl_cache_count(void);
+void cpu_dnnl_cache_set_limit(size_t n);
 /* A memory descriptor for a tensor's geometry (strides kept). */
 int cpu_dnnl_md(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const int64_t *stride);
-/* Executes p with (arg, tensor data) pairs; wraps memories around the data without copying. */
-int cpu_dnnl_exec(const char *op, dnnl_primitive_t p, int nargs, const int *args,
+/* Executes c with (arg, tensor data) pairs (memories wrap the data without copying), then lets
+ * go of c. */
+int cpu_dnnl_exec(const char *op, cpu_prim *c, int nargs, const int *args,
                   const dnnl_memory_desc_t *mds, void *const *ptrs);
 
 #endif

@@ -3,8 +3,9 @@
  * Creating a oneDNN primitive JIT-compiles code (tens to hundreds of microseconds), so each one
  * is created once per shape and kept: kernels build a key from everything that defines the
  * primitive (kind, dims, strides, flags) and look it up here.  The cache is a mutex-guarded
- * open-addressing hash table; primitives are immutable and may run on several threads at once,
- * each thread with its own stream.  Memory objects are cheap wrappers around tensor data made
+ * open-addressing hash table of reference-counted entries, bounded (HUB_PRIMITIVE_CACHE entries,
+ * default 1024; the least recently used half goes when it is full); primitives are immutable and
+ * may run on several threads at once, each thread with its own stream.  Memory objects are cheap wrappers around tensor data made
  * per call by cpu_dnnl_exec.
  */
 #include <pthread.h>
@@ -31,16 +32,39 @@ dnnl_stream_t cpu_dnnl_stream(void) {
   return t_stream;
 }
 
+/* A cached primitive.  refs counts the holders: the table (1 while the entry is in it) and every
+ * caller between cpu_dnnl_cache_get/put and cpu_dnnl_exec/release.  An evicted primitive is
+ * destroyed when its last holder lets go, so eviction never pulls a primitive from under a
+ * thread that is about to run it. */
+struct cpu_prim {
+  dnnl_primitive_t prim;
+  int64_t refs;
+  uint64_t last; /* tick of the last lookup, for eviction */
+};
+
 typedef struct entry {
   uint64_t hash;
   size_t keylen;
   void *key;
-  dnnl_primitive_t prim;
+  cpu_prim *p;
 } entry;
 
 static entry *g_table;
-static size_t g_cap, g_count;
+static size_t g_cap, g_count, g_limit;
+static uint64_t g_tick;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The bound on cached primitives: HUB_PRIMITIVE_CACHE (entries) or 1024.  A server that sees many
+ * sequence lengths creates a primitive per shape (tens of KiB of JIT code each); past the bound
+ * the least recently used half is dropped. */
+static size_t limit_locked(void) {
+  if (!g_limit) {
+    const char *e = getenv("HUB_PRIMITIVE_CACHE");
+    long long v = e ? atoll(e) : 0;
+    g_limit = v > 0 ? (size_t)v : 1024;
+  }
+  return g_limit;
+}
 
 static uint64_t hash_bytes(const void *p, size_t n) {
   const unsigned char *s = p;
@@ -58,17 +82,36 @@ static entry *find(uint64_t h, const void *key, size_t keylen) {
   }
 }
 
-dnnl_primitive_t cpu_dnnl_cache_get(const void *key, size_t keylen) {
+/* Drops one reference; the last one destroys the primitive.  Called with g_lock held. */
+static void unref_locked(cpu_prim *c) {
+  if (--c->refs == 0) {
+    dnnl_primitive_destroy(c->prim);
+    free(c);
+  }
+}
+
+cpu_prim *cpu_dnnl_cache_get(const void *key, size_t keylen) {
   uint64_t h = hash_bytes(key, keylen);
   pthread_mutex_lock(&g_lock);
   entry *e = find(h, key, keylen);
-  dnnl_primitive_t p = e && e->hash ? e->prim : NULL;
+  cpu_prim *c = e && e->hash ? e->p : NULL;
+  if (c) {
+    c->refs++;
+    c->last = ++g_tick;
+  }
   pthread_mutex_unlock(&g_lock);
-  return p;
+  return c;
 }
 
-static int grow(void) {
-  size_t cap = g_cap ? g_cap * 2 : 256;
+void cpu_dnnl_release(cpu_prim *c) {
+  if (!c) return;
+  pthread_mutex_lock(&g_lock);
+  unref_locked(c);
+  pthread_mutex_unlock(&g_lock);
+}
+
+/* Rehashes the live entries into a table of cap slots. */
+static int rehash(size_t cap) {
   entry *t = calloc(cap, sizeof *t);
   if (!t) return -1;
   entry *old = g_table;
@@ -81,30 +124,87 @@ static int grow(void) {
   return 0;
 }
 
-void cpu_dnnl_cache_put(const void *key, size_t keylen, dnnl_primitive_t p) {
-  uint64_t h = hash_bytes(key, keylen);
-  pthread_mutex_lock(&g_lock);
-  if ((g_count + 1) * 2 > g_cap && grow() != 0) {
-    pthread_mutex_unlock(&g_lock);
-    return; /* cannot cache: the caller's primitive leaks, but stays valid */
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Drops the least recently used half of the entries (those looked up before the median tick). */
+static void evict_locked(void) {
+  uint64_t *ticks = malloc(sizeof *ticks * (g_count ? g_count : 1));
+  if (!ticks) return;
+  size_t n = 0;
+  for (size_t i = 0; i < g_cap; i++)
+    if (g_table[i].hash) ticks[n++] = g_table[i].p->last;
+  qsort(ticks, n, sizeof *ticks, cmp_u64);
+  uint64_t cut = n >= 2 ? ticks[n / 2] : UINT64_MAX; /* a single entry goes too */
+  free(ticks);
+  for (size_t i = 0; i < g_cap; i++) {
+    entry *e = &g_table[i];
+    if (e->hash && e->p->last < cut) {
+      free(e->key);
+      unref_locked(e->p);
+      memset(e, 0, sizeof *e);
+      g_count--;
+    }
   }
-  entry *e = find(h, key, keylen);
-  if (e->hash) { /* another thread created it meanwhile: keep the first */
-    pthread_mutex_unlock(&g_lock);
-    dnnl_primitive_destroy(p);
-    return;
-  }
+  rehash(g_cap); /* open addressing: re-place the survivors (same size, cannot fail worse) */
+}
+
+cpu_prim *cpu_dnnl_cache_put(const void *key, size_t keylen, dnnl_primitive_t p) {
+  cpu_prim *c = malloc(sizeof *c);
   void *k = malloc(keylen);
-  if (!k) {
-    pthread_mutex_unlock(&g_lock);
-    return;
+  if (!c || !k) {
+    free(c);
+    free(k);
+    dnnl_primitive_destroy(p);
+    return hub_errp("oneDNN: out of memory caching a primitive");
   }
   memcpy(k, key, keylen);
+  c->prim = p;
+  c->refs = 1; /* the caller's */
+  uint64_t h = hash_bytes(key, keylen);
+  pthread_mutex_lock(&g_lock);
+  c->last = ++g_tick;
+  entry *e = find(h, key, keylen);
+  if (e && e->hash) { /* another thread created it meanwhile: use the first */
+    cpu_prim *first = e->p;
+    first->refs++;
+    first->last = c->last;
+    pthread_mutex_unlock(&g_lock);
+    dnnl_primitive_destroy(p);
+    free(c);
+    free(k);
+    return first;
+  }
+  if (g_count + 1 > limit_locked()) evict_locked();
+  if ((g_count + 1) * 2 > g_cap && rehash(g_cap ? g_cap * 2 : 256) != 0) {
+    pthread_mutex_unlock(&g_lock); /* cannot cache: the caller's reference is the only one */
+    free(k);
+    return c;
+  }
+  e = find(h, key, keylen);
   e->hash = h;
   e->key = k;
   e->keylen = keylen;
-  e->prim = p;
+  e->p = c;
+  c->refs++; /* the table's */
   g_count++;
+  pthread_mutex_unlock(&g_lock);
+  return c;
+}
+
+size_t cpu_dnnl_cache_count(void) {
+  pthread_mutex_lock(&g_lock);
+  size_t n = g_count;
+  pthread_mutex_unlock(&g_lock);
+  return n;
+}
+
+void cpu_dnnl_cache_set_limit(size_t n) {
+  pthread_mutex_lock(&g_lock);
+  g_limit = n;
+  while (g_count > limit_locked() && g_count > 0) evict_locked();
   pthread_mutex_unlock(&g_lock);
 }
 
@@ -132,13 +232,16 @@ int cpu_dnnl_md(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const in
   return 0;
 }
 
-int cpu_dnnl_exec(const char *op, dnnl_primitive_t p, int nargs, const int *args,
+int cpu_dnnl_exec(const char *op, cpu_prim *c, int nargs, const int *args,
                   const dnnl_memory_desc_t *mds, void *const *ptrs) {
   dnnl_exec_arg_t ea[16];
   dnnl_memory_t mem[16];
-  if (nargs > 16) return hub_err("%s: too many oneDNN arguments", op);
   dnnl_stream_t s = cpu_dnnl_stream();
-  if (!s) return hub_err("%s: oneDNN stream unavailable", op);
+  if (nargs > 16 || !s) {
+    cpu_dnnl_release(c);
+    return nargs > 16 ? hub_err("%s: too many oneDNN arguments", op) : hub_err("%s: oneDNN stream unavailable", op);
+  }
+  dnnl_primitive_t p = c->prim;
   int made = 0, rc = 0;
   for (; made < nargs; made++) {
     if (dnnl_memory_create(&mem[made], &mds[made], g_engine, ptrs[made]) != dnnl_success) {
@@ -153,5 +256,6 @@ int cpu_dnnl_exec(const char *op, dnnl_primitive_t p, int nargs, const int *args
       rc = hub_err("%s: oneDNN execution failed", op);
   }
   for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
+  cpu_dnnl_release(c);
   return rc;
 }

@@ -96,13 +96,14 @@ static int use_loops(void) {
 }
 
 /* The cached primitive; dir 0 forward (training when `train`), 1 backward. */
-static dnnl_primitive_t ln_prim(int dir, int train, unsigned flags, float eps, int64_t rows,
+static cpu_prim *ln_prim(int dir, int train, unsigned flags, float eps, int64_t rows,
                                 int64_t n) {
   int32_t eb;
   memcpy(&eb, &eps, sizeof eb);
   int64_t key[7] = {0x6c6e6f726dLL /* "lnorm" */, dir, train, flags, eb, rows, n};
-  dnnl_primitive_t p = cpu_dnnl_cache_get(key, sizeof key);
-  if (p) return p;
+  cpu_prim *c = cpu_dnnl_cache_get(key, sizeof key);
+  if (c) return c;
+  dnnl_primitive_t p;
   dnnl_engine_t eng = cpu_dnnl_engine();
   if (!eng) return NULL;
   dnnl_memory_desc_t md;
@@ -124,9 +125,9 @@ static dnnl_primitive_t ln_prim(int dir, int train, unsigned flags, float eps, i
   if (fpd) dnnl_primitive_desc_destroy(fpd);
   if (bpd) dnnl_primitive_desc_destroy(bpd);
   if (st != dnnl_success) return NULL;
-  cpu_dnnl_cache_put(key, sizeof key, p);
-  dnnl_primitive_t c = cpu_dnnl_cache_get(key, sizeof key);
-  return c ? c : p;
+  c = cpu_dnnl_cache_put(key, sizeof key, p);
+  if (!c) hub_clear_error(); /* out of memory: the loops run instead */
+  return c;
 }
 
 static void geometry(const hub_tensor *x, const hub_tensor *stat, const hub_tensor *w,
@@ -154,7 +155,7 @@ int cpu_layer_norm(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b
   if (rows == 0 || n == 0) return 0;
   int train = mean && rstd;
   unsigned flags = (w ? dnnl_use_scale : 0) | (b ? dnnl_use_shift : 0);
-  dnnl_primitive_t p = use_loops() ? NULL : ln_prim(0, train, flags, eps, rows, n);
+  cpu_prim *p = use_loops() ? NULL : ln_prim(0, train, flags, eps, rows, n);
   if (!p) {
     ln_forward_loops(x->data, w ? w->data : NULL, b ? b->data : NULL, eps, y->data,
                      mean ? mean->data : NULL, rstd ? rstd->data : NULL, rows, n);
@@ -179,7 +180,11 @@ int cpu_layer_norm(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b
     ARG(DNNL_ARG_MEAN, sr, 1, mean->data);
     ARG(DNNL_ARG_VARIANCE, sr, 1, rstd->data);
   }
-  if (bad || cpu_dnnl_exec("layer_norm", p, k, args, md, ptrs)) return -1;
+  if (bad) {
+    cpu_dnnl_release(p);
+    return -1;
+  }
+  if (cpu_dnnl_exec("layer_norm", p, k, args, md, ptrs)) return -1;
   if (train) {
     float *rs = rstd->data;
 #pragma omp parallel for schedule(static) if (rows > 65536)
@@ -203,11 +208,12 @@ int cpu_layer_norm_backward(const hub_tensor *x, const hub_tensor *w, const hub_
   }
   unsigned flags = (w ? dnnl_use_scale : 0) | (gb ? dnnl_use_shift : 0);
   /* a weight gradient without a weight cannot come from the op layer; the loops handle it */
-  dnnl_primitive_t p = (gw && !w) || use_loops() ? NULL : ln_prim(1, 1, flags, 0.0f, rows, n);
+  cpu_prim *p = (gw && !w) || use_loops() ? NULL : ln_prim(1, 1, flags, 0.0f, rows, n);
   /* temporaries: var' (rows), diff scale when w is given but gw not wanted, a zero shift */
   size_t tmp_n = (size_t)rows + (w && !gw ? (size_t)n : 0) + (gb ? (size_t)n : 0);
   float *tmp = p ? calloc(tmp_n, sizeof(float)) : NULL;
   if (!tmp) {
+    cpu_dnnl_release(p);
     ln_backward_loops(x->data, w ? w->data : NULL, mean->data, rstd->data, gy->data, gx->data,
                       gw ? gw->data : NULL, gb ? gb->data : NULL, rows, n);
     return 0;
@@ -239,7 +245,13 @@ int cpu_layer_norm_backward(const hub_tensor *x, const hub_tensor *w, const hub_
     ARG(DNNL_ARG_DIFF_SHIFT, sn, 1, gb->data);
   }
 #undef ARG
-  int rc = bad ? -1 : cpu_dnnl_exec("layer_norm", p, k, args, md, ptrs);
+  int rc;
+  if (bad) {
+    cpu_dnnl_release(p);
+    rc = -1;
+  } else {
+    rc = cpu_dnnl_exec("layer_norm", p, k, args, md, ptrs);
+  }
   free(tmp);
   return rc;
 }

@@ -144,10 +144,11 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
     bias_dims[n - 1] = out->shape[n - 1];
     if (cpu_dnnl_md(&biasmd, n, bias_dims, NULL)) goto done;
   }
-  dnnl_primitive_t p = cpu_dnnl_cache_get(&key, sizeof key);
-  if (!p) {
+  cpu_prim *cp = cpu_dnnl_cache_get(&key, sizeof key);
+  if (!cp) {
     dnnl_matmul_desc_t desc;
     dnnl_primitive_desc_t pd;
+    dnnl_primitive_t p;
     if (dnnl_matmul_desc_init(&desc, &amd, &bmd, bias ? &biasmd : NULL, &omd) != dnnl_success ||
         create_pd(&pd, &desc, want_gemm(a, b, M, N, K)) != 0) {
       hub_err("matmul: oneDNN has no implementation for this layout");
@@ -159,21 +160,22 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
       hub_err("matmul: oneDNN primitive creation failed");
       goto done;
     }
-    cpu_dnnl_cache_put(&key, sizeof key, p);
-    p = cpu_dnnl_cache_get(&key, sizeof key);
-    if (!p) {
-      hub_err("matmul: primitive cache failure");
-      goto done;
-    }
+    if (!(cp = cpu_dnnl_cache_put(&key, sizeof key, p))) goto done;
   }
   /* The bias may itself be a strided 1-d view: make it dense. */
   hub_tensor *biasc = NULL;
   const hub_tensor *bi = bias;
-  if (bias && bias->stride[bias->ndim - 1] != 1 && bias->shape[bias->ndim - 1] > 1) bi = biasc = packed_copy(bias);
+  if (bias && bias->stride[bias->ndim - 1] != 1 && bias->shape[bias->ndim - 1] > 1) {
+    bi = biasc = packed_copy(bias);
+    if (!bi) {
+      cpu_dnnl_release(cp);
+      goto done;
+    }
+  }
   int args[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
   dnnl_memory_desc_t mds[4] = {amd, bmd, omd, biasmd};
   void *ptrs[4] = {a->data, b->data, out->data, bi ? bi->data : NULL};
-  rc = cpu_dnnl_exec("matmul", p, bias ? 4 : 3, args, mds, ptrs);
+  rc = cpu_dnnl_exec("matmul", cp, bias ? 4 : 3, args, mds, ptrs);
   hub_tensor_release(biasc);
 done:
   hub_tensor_release(ac);

@@ -27,10 +27,11 @@ static int describe(dnnl_memory_desc_t *md, int64_t outer, int64_t n, int64_t in
 }
 
 /* The cached primitive for (dir, log, outer, n, inner), created on first use. */
-static dnnl_primitive_t get_prim(int dir, int log, int64_t outer, int64_t n, int64_t inner) {
+static cpu_prim *get_prim(int dir, int log, int64_t outer, int64_t n, int64_t inner) {
   int64_t key[6] = {0x736f66746d6178LL /* "softmax" */, dir, log, outer, n, inner};
-  dnnl_primitive_t p = cpu_dnnl_cache_get(key, sizeof key);
-  if (p) return p;
+  cpu_prim *c = cpu_dnnl_cache_get(key, sizeof key);
+  if (c) return c;
+  dnnl_primitive_t p;
   dnnl_engine_t eng = cpu_dnnl_engine();
   if (!eng) return hub_errp("softmax: oneDNN engine unavailable");
   dnnl_memory_desc_t md;
@@ -63,10 +64,7 @@ static dnnl_primitive_t get_prim(int dir, int log, int64_t outer, int64_t n, int
   if (st != dnnl_success)
     return hub_errp("%s: oneDNN primitive creation failed (status %d)",
                     log ? "log_softmax" : "softmax", (int)st);
-  cpu_dnnl_cache_put(key, sizeof key, p);
-  /* The cached one if another thread won (ours was destroyed); ours if it could not be stored. */
-  dnnl_primitive_t c = cpu_dnnl_cache_get(key, sizeof key);
-  return c ? c : p;
+  return cpu_dnnl_cache_put(key, sizeof key, p);
 }
 
 int cpu_softmax(const hub_tensor *x, int dim, int log, hub_tensor *y) {
@@ -75,10 +73,13 @@ int cpu_softmax(const hub_tensor *x, int dim, int log, hub_tensor *y) {
   if (hub_tensor_numel(x) == 0) return 0;
   int64_t outer, n, inner;
   geometry(x, dim, &outer, &n, &inner);
-  dnnl_primitive_t p = get_prim(SM_FWD, log, outer, n, inner);
+  cpu_prim *p = get_prim(SM_FWD, log, outer, n, inner);
   if (!p) return -1;
   dnnl_memory_desc_t md[2];
-  if (describe(&md[0], outer, n, inner)) return -1;
+  if (describe(&md[0], outer, n, inner)) {
+    cpu_dnnl_release(p);
+    return -1;
+  }
   md[1] = md[0];
   int args[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
   void *ptrs[2] = {x->data, y->data};
@@ -93,10 +94,13 @@ int cpu_softmax_backward(const hub_tensor *y, const hub_tensor *gy, int dim, int
   if (hub_tensor_numel(y) == 0) return 0;
   int64_t outer, n, inner;
   geometry(y, dim, &outer, &n, &inner);
-  dnnl_primitive_t p = get_prim(SM_BWD, log, outer, n, inner);
+  cpu_prim *p = get_prim(SM_BWD, log, outer, n, inner);
   if (!p) return -1;
   dnnl_memory_desc_t md[3];
-  if (describe(&md[0], outer, n, inner)) return -1;
+  if (describe(&md[0], outer, n, inner)) {
+    cpu_dnnl_release(p);
+    return -1;
+  }
   md[1] = md[2] = md[0];
   int args[3] = {DNNL_ARG_DST, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_SRC};
   void *ptrs[3] = {y->data, gy->data, gx->data};

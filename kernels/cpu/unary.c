@@ -56,7 +56,7 @@ typedef struct eltwise_key {
 } eltwise_key;
 
 /* The cached primitive for the key, created on first use; NULL when oneDNN declines. */
-static dnnl_primitive_t eltwise_prim(int backward, int alg, float a, float b, int64_t n,
+static cpu_prim *eltwise_prim(int backward, int alg, float a, float b, int64_t n,
                                      const dnnl_memory_desc_t *md) {
   eltwise_key key;
   memset(&key, 0, sizeof key);
@@ -66,8 +66,9 @@ static dnnl_primitive_t eltwise_prim(int backward, int alg, float a, float b, in
   key.alpha = a;
   key.beta = b;
   key.n = n;
-  dnnl_primitive_t p = cpu_dnnl_cache_get(&key, sizeof key);
-  if (p) return p;
+  cpu_prim *c = cpu_dnnl_cache_get(&key, sizeof key);
+  if (c) return c;
+  dnnl_primitive_t p;
   dnnl_engine_t eng = cpu_dnnl_engine();
   if (!eng) return NULL;
   dnnl_eltwise_desc_t fd, bd;
@@ -87,11 +88,11 @@ static dnnl_primitive_t eltwise_prim(int backward, int alg, float a, float b, in
   dnnl_primitive_desc_destroy(fpd);
   if (bpd) dnnl_primitive_desc_destroy(bpd);
   if (st != dnnl_success) return NULL;
-  /* When another thread cached the same primitive meanwhile, put destroys ours: use the cached
-   * one.  When caching failed (out of memory), ours stays valid and is used. */
-  cpu_dnnl_cache_put(&key, sizeof key, p);
-  dnnl_primitive_t q = cpu_dnnl_cache_get(&key, sizeof key);
-  return q ? q : p;
+  /* When another thread cached the same primitive meanwhile, put destroys ours and returns the
+   * cached one. */
+  c = cpu_dnnl_cache_put(&key, sizeof key, p);
+  if (!c) hub_clear_error(); /* out of memory: the loop runs instead */
+  return c;
 }
 
 /* 1: done by oneDNN, 0: not applicable (use the loop), -1: failed while executing. */
@@ -106,7 +107,7 @@ static int try_dnnl(int op, const float *x, const float *gy, float *out, int64_t
     hub_clear_error();
     return 0;
   }
-  dnnl_primitive_t p = eltwise_prim(backward, alg, a, b, n, &md);
+  cpu_prim *p = eltwise_prim(backward, alg, a, b, n, &md);
   if (!p) return 0;
   if (!backward) {
     int args[2] = {DNNL_ARG_SRC, DNNL_ARG_DST};
