@@ -57,9 +57,12 @@ typedef struct hub_backend {
   /* gx = gy * op'(x) (x, gy, gx contiguous f32). */
   int (*unary_backward)(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
                         float alpha, float beta);
-  /* out[..., M, N] = a[..., M, K] b[..., K, N] (+ bias[N]); a and b strided views with batch
-   * dimensions already expanded to out's (0 strides allowed); out contiguous f32. */
-  int (*matmul)(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, hub_tensor *out);
+  /* out[..., M, N] = act(a[..., M, K] b[..., K, N] (+ bias[N])); a and b strided views with
+   * batch dimensions already expanded to out's (0 strides allowed); out contiguous f32.  act is
+   * -1 (none) or HUB_UN_RELU, HUB_UN_TANH, HUB_UN_GELU_ERF or HUB_UN_GELU_TANH (no gradient:
+   * hub_linear_act uses it only when nothing is recorded). */
+  int (*matmul)(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, int act,
+                hub_tensor *out);
   /* Reduces x (contiguous f32) over dim into out (same ndim, size 1 at dim, contiguous).
    * For HUB_RED_MAX, idx (i64, like out) receives the first position of the maximum (may be NULL). */
   int (*reduce)(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx);

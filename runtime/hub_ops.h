@@ -45,6 +45,11 @@ hub_tensor *hub_gelu(hub_tensor *a, int approximate);
 hub_tensor *hub_matmul(hub_tensor *a, hub_tensor *b);
 /* x[..., in] times w[out, in] transposed, plus bias[out] (bias may be NULL). */
 hub_tensor *hub_linear(hub_tensor *x, hub_tensor *w, hub_tensor *bias);
+/* act(x w^T + b) with act "relu", "tanh", "gelu" (erf) or "gelu_tanh".  When nothing is
+ * recorded (grad mode off or no input requires grad) the activation runs inside the product
+ * (a oneDNN post-op: no second pass over the output); otherwise it is linear then the activation
+ * op, with their gradients. */
+hub_tensor *hub_linear_act(hub_tensor *x, hub_tensor *w, hub_tensor *b, const char *act);
 
 /* ---- reductions over dims (ndims = 0 reduces everything) ---- */
 hub_tensor *hub_sum(hub_tensor *a, int ndims, const int *dims, int keepdim);

@@ -10,7 +10,7 @@
 
 #include "backend.h"
 
-static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias);
+static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act);
 
 /* Gradient of a product, shaped like the input of edge `i`. */
 static hub_tensor *shaped(hub_tensor *g, const hub_edge *e) {
@@ -60,14 +60,14 @@ static hub_tensor *mm_core(hub_tensor *a, hub_tensor *b) {
     int64_t sh[HUB_MAX_DIMS];
     memcpy(sh, a->shape, sizeof sh);
     hub_tensor *a2 = hub_tensor_alias(a, 2, (int64_t[]){hub_tensor_numel(a) / K, K}, NULL, a->offset);
-    hub_tensor *o2 = a2 ? mm_raw("matmul", a2, b, NULL) : NULL;
+    hub_tensor *o2 = a2 ? mm_raw("matmul", a2, b, NULL, -1) : NULL;
     hub_tensor_release(a2);
     if (!o2) return NULL;
     sh[a->ndim - 1] = b->shape[1];
     out = hub_tensor_alias(o2, a->ndim, sh, NULL, o2->offset);
     hub_tensor_release(o2);
   } else {
-    out = mm_raw("matmul", a, b, NULL);
+    out = mm_raw("matmul", a, b, NULL, -1);
   }
   if (!out) return NULL;
   hub_node *n = hub_record("matmul", matmul_bw, 2, (hub_tensor *[]){a, b}, out);
@@ -79,7 +79,7 @@ static hub_tensor *mm_core(hub_tensor *a, hub_tensor *b) {
 }
 
 /* Computes a x b (+ bias) without recording; a, b >= 2-d with matching inner sizes. */
-static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias) {
+static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act) {
   int64_t batch[HUB_MAX_DIMS];
   int nb = 0;
   hub_tensor ah = *a, bh = *b; /* batch-only headers for broadcasting */
@@ -102,7 +102,7 @@ static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tens
   hub_tensor *ae = hub_expand_raw(a, nb + 2, ash), *be = hub_expand_raw(b, nb + 2, bsh);
   hub_tensor *out = ae && be ? hub_tensor_empty(HUB_F32, nb + 2, osh, a->device) : NULL;
   const hub_backend *be_ = out ? hub_backend_for(a->device) : NULL;
-  if (out && (!be_ || be_->matmul(ae, be, bias, out) != 0)) {
+  if (out && (!be_ || be_->matmul(ae, be, bias, act, out) != 0)) {
     hub_tensor_release(out);
     out = NULL;
   }
@@ -141,8 +141,9 @@ done:
 
 static int linear_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   hub_tensor *x = n->saved[0], *w = n->saved[1], *g = go[0];
-  int64_t in = w->shape[1], outf = w->shape[0];
-  hub_tensor *g2 = hub_reshape(g, 2, (int64_t[]){-1, outf});
+  int64_t in = w->shape[1], outf = w->shape[0], rows = 1; /* rows explicit: -1 is ambiguous at size 0 */
+  for (int i = 0; i < x->ndim - 1; i++) rows *= x->shape[i];
+  hub_tensor *g2 = hub_reshape(g, 2, (int64_t[]){rows, outf});
   if (!g2) return -1;
   int rc = 0;
   if (hub_node_needs(n, 0)) {
@@ -152,7 +153,7 @@ static int linear_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
     if (!gi[0]) rc = -1;
   }
   if (rc == 0 && hub_node_needs(n, 1)) {
-    hub_tensor *x2 = hub_reshape(x, 2, (int64_t[]){-1, in});
+    hub_tensor *x2 = hub_reshape(x, 2, (int64_t[]){rows, in});
     hub_tensor *gt = hub_transpose(g2, 0, 1);
     gi[1] = x2 && gt ? hub_matmul(gt, x2) : NULL;
     hub_release_all(2, (hub_tensor *[]){x2, gt});
@@ -166,17 +167,18 @@ static int linear_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return rc;
 }
 
-hub_tensor *hub_linear(hub_tensor *x0, hub_tensor *w0, hub_tensor *b0) {
+/* x w^T + b, then act fused into the product (act >= 0: only when nothing is recorded). */
+static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, hub_tensor *b0, int act) {
   char s1[128], s2[128];
-  if (hub_check_float("linear", "input", x0) || hub_check_float("linear", "weight", w0) ||
-      hub_check_same_device("linear", x0, w0) || (b0 && (hub_check_float("linear", "bias", b0) || hub_check_same_device("linear", x0, b0))))
+  if (hub_check_float(op, "input", x0) || hub_check_float(op, "weight", w0) ||
+      hub_check_same_device(op, x0, w0) || (b0 && (hub_check_float(op, "bias", b0) || hub_check_same_device(op, x0, b0))))
     return NULL;
-  if (w0->ndim != 2) return hub_errp("linear: weight must be 2-d [out, in], got %s", hub_shape_str(w0, s1, sizeof s1));
+  if (w0->ndim != 2) return hub_errp("%s: weight must be 2-d [out, in], got %s", op, hub_shape_str(w0, s1, sizeof s1));
   if (x0->ndim < 1 || x0->shape[x0->ndim - 1] != w0->shape[1])
-    return hub_errp("linear: input %s does not match weight %s (expected last size %lld)", hub_shape_str(x0, s1, sizeof s1),
+    return hub_errp("%s: input %s does not match weight %s (expected last size %lld)", op, hub_shape_str(x0, s1, sizeof s1),
                     hub_shape_str(w0, s2, sizeof s2), (long long)w0->shape[1]);
   if (b0 && (b0->ndim != 1 || b0->shape[0] != w0->shape[0]))
-    return hub_errp("linear: bias %s does not match weight %s (expected [%lld])", hub_shape_str(b0, s1, sizeof s1),
+    return hub_errp("%s: bias %s does not match weight %s (expected [%lld])", op, hub_shape_str(b0, s1, sizeof s1),
                     hub_shape_str(w0, s2, sizeof s2), (long long)w0->shape[0]);
   hub_tensor *x = as_f32(x0), *w = as_f32(w0), *b = b0 ? as_f32(b0) : NULL, *out = NULL;
   hub_tensor *x2 = NULL, *wt = NULL, *o2 = NULL, *xc = NULL;
@@ -184,15 +186,17 @@ hub_tensor *hub_linear(hub_tensor *x0, hub_tensor *w0, hub_tensor *b0) {
   int64_t in = w->shape[1], outf = w->shape[0];
   xc = hub_tensor_is_contiguous(x) ? hub_tensor_retain(x) : hub_tensor_empty_like(x, HUB_F32);
   if (!xc || (xc != x && hub_copy_(xc, x))) goto done;
-  x2 = hub_tensor_alias(xc, 2, (int64_t[]){hub_tensor_numel(xc) / (in ? in : 1), in}, NULL, xc->offset);
+  int64_t rows = 1; /* the leading dims (numel / in would lose them when in == 0) */
+  for (int i = 0; i < xc->ndim - 1; i++) rows *= xc->shape[i];
+  x2 = hub_tensor_alias(xc, 2, (int64_t[]){rows, in}, NULL, xc->offset);
   wt = hub_tensor_alias(w, 2, (int64_t[]){in, outf}, (int64_t[]){w->stride[1], w->stride[0]}, w->offset);
-  o2 = x2 && wt ? mm_raw("linear", x2, wt, b) : NULL;
+  o2 = x2 && wt ? mm_raw(op, x2, wt, b, act) : NULL;
   if (!o2) goto done;
   int64_t sh[HUB_MAX_DIMS];
   memcpy(sh, x->shape, sizeof sh);
   sh[x->ndim - 1] = outf;
   out = hub_tensor_alias(o2, x->ndim, sh, NULL, o2->offset);
-  if (out) {
+  if (out && act < 0) {
     hub_node *n = hub_record("linear", linear_bw, b ? 3 : 2, (hub_tensor *[]){x, w, b}, out);
     if (n) {
       hub_node_save(n, xc);
@@ -202,4 +206,32 @@ hub_tensor *hub_linear(hub_tensor *x0, hub_tensor *w0, hub_tensor *b0) {
 done:
   hub_release_all(8, (hub_tensor *[]){x, w, b, x2, wt, o2, xc, NULL});
   return out;
+}
+
+hub_tensor *hub_linear(hub_tensor *x, hub_tensor *w, hub_tensor *b) { return linear_core("linear", x, w, b, -1); }
+
+/* The activation applied by an op (recorded), for the unfused path. */
+static hub_tensor *apply_act(hub_tensor *y, int act) {
+  switch (act) {
+  case HUB_UN_RELU: return hub_relu(y);
+  case HUB_UN_TANH: return hub_tanh(y);
+  case HUB_UN_GELU_ERF: return hub_gelu(y, 0);
+  default: return hub_gelu(y, 1);
+  }
+}
+
+hub_tensor *hub_linear_act(hub_tensor *x, hub_tensor *w, hub_tensor *b, const char *act) {
+  int a;
+  if (!act) return hub_errp("linear_act: the activation is missing (relu, tanh, gelu or gelu_tanh)");
+  if (!strcmp(act, "relu")) a = HUB_UN_RELU;
+  else if (!strcmp(act, "tanh")) a = HUB_UN_TANH;
+  else if (!strcmp(act, "gelu")) a = HUB_UN_GELU_ERF;
+  else if (!strcmp(act, "gelu_tanh")) a = HUB_UN_GELU_TANH;
+  else return hub_errp("linear_act: unknown activation '%s' (relu, tanh, gelu or gelu_tanh)", act);
+  int record = hub_grad_enabled() && ((x && x->requires_grad) || (w && w->requires_grad) || (b && b->requires_grad));
+  if (!record) return linear_core("linear_act", x, w, b, a);
+  hub_tensor *y = linear_core("linear_act", x, w, b, -1);
+  hub_tensor *z = y ? apply_act(y, a) : NULL;
+  hub_tensor_release(y);
+  return z;
 }

@@ -35,7 +35,8 @@ int cpu_unary(int op, const hub_tensor *x, hub_tensor *y, float alpha, float bet
 int cpu_unary_backward(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
                        float alpha, float beta);
 /* matmul.c (oneDNN matmul) */
-int cpu_matmul(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, hub_tensor *out);
+int cpu_matmul(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, int act,
+               hub_tensor *out);
 /* reduce.c */
 int cpu_reduce(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx);
 /* softmax.c (oneDNN softmax / logsoftmax) */

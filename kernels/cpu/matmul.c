@@ -13,7 +13,7 @@
 
 typedef struct mm_key {
   char kind[8];
-  int32_t ndim, has_bias;
+  int32_t ndim, has_bias, act;
   int64_t adims[HUB_MAX_DIMS], astr[HUB_MAX_DIMS];
   int64_t bdims[HUB_MAX_DIMS], bstr[HUB_MAX_DIMS];
   int64_t odims[HUB_MAX_DIMS];
@@ -83,10 +83,11 @@ static int want_gemm(const hub_tensor *a, const hub_tensor *b, int64_t M, int64_
   return b_rowmajor || a_colmajor;
 }
 
-static int create_pd(dnnl_primitive_desc_t *pd, const dnnl_matmul_desc_t *desc, int prefer_gemm) {
+static int create_pd(dnnl_primitive_desc_t *pd, const dnnl_matmul_desc_t *desc,
+                     const_dnnl_primitive_attr_t attr, int prefer_gemm) {
   if (prefer_gemm) {
     dnnl_primitive_desc_iterator_t it;
-    if (dnnl_primitive_desc_iterator_create(&it, desc, NULL, cpu_dnnl_engine(), NULL) == dnnl_success) {
+    if (dnnl_primitive_desc_iterator_create(&it, desc, attr, cpu_dnnl_engine(), NULL) == dnnl_success) {
       do {
         dnnl_primitive_desc_t cand = dnnl_primitive_desc_iterator_fetch(it);
         const char *impl = NULL;
@@ -101,22 +102,57 @@ static int create_pd(dnnl_primitive_desc_t *pd, const dnnl_matmul_desc_t *desc, 
       dnnl_primitive_desc_iterator_destroy(it);
     }
   }
-  return dnnl_primitive_desc_create(pd, desc, NULL, cpu_dnnl_engine(), NULL) == dnnl_success ? 0 : -1;
+  return dnnl_primitive_desc_create(pd, desc, attr, cpu_dnnl_engine(), NULL) == dnnl_success ? 0 : -1;
 }
 
-int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bias, hub_tensor *out) {
+/* The oneDNN eltwise algorithm of a fused activation, or -1. */
+static int act_alg(int act) {
+  switch (act) {
+  case HUB_UN_RELU: return dnnl_eltwise_relu;
+  case HUB_UN_TANH: return dnnl_eltwise_tanh;
+  case HUB_UN_GELU_ERF: return dnnl_eltwise_gelu_erf;
+  case HUB_UN_GELU_TANH: return dnnl_eltwise_gelu_tanh;
+  default: return -1;
+  }
+}
+
+/* A primitive attribute with the activation as an eltwise post-op (NULL attr for none). */
+static int make_attr(dnnl_primitive_attr_t *attr, int act) {
+  *attr = NULL;
+  if (act < 0) return 0;
+  int alg = act_alg(act);
+  if (alg < 0) return hub_err("matmul: activation %d cannot be fused", act);
+  dnnl_post_ops_t po = NULL;
+  int rc = -1;
+  if (dnnl_post_ops_create(&po) == dnnl_success &&
+      dnnl_post_ops_append_eltwise(po, 1.0f, (dnnl_alg_kind_t)alg, 0.0f, 0.0f) == dnnl_success &&
+      dnnl_primitive_attr_create(attr) == dnnl_success &&
+      dnnl_primitive_attr_set_post_ops(*attr, po) == dnnl_success)
+    rc = 0;
+  if (po) dnnl_post_ops_destroy(po);
+  if (rc) {
+    if (*attr) dnnl_primitive_attr_destroy(*attr);
+    *attr = NULL;
+    return hub_err("matmul: oneDNN post-op creation failed");
+  }
+  return 0;
+}
+
+int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bias, int act,
+               hub_tensor *out) {
   int n = out->ndim;
   int64_t M = out->shape[n - 2], N = out->shape[n - 1], K = a0->shape[n - 1];
   if (hub_tensor_numel(out) == 0) return 0;
-  if (K == 0) { /* empty sum: out = bias or 0 */
+  if (K == 0) { /* empty sum: out = act(bias or 0) */
     if (cpu_fill(out, 0)) return -1;
+    int rc = 0;
     if (bias) {
       hub_tensor *bb = hub_expand_raw(bias, out->ndim, out->shape);
-      int rc = bb ? cpu_axpy(out, bb, 1.0f) : -1;
+      rc = bb ? cpu_axpy(out, bb, 1.0f) : -1;
       hub_tensor_release(bb);
-      return rc;
     }
-    return 0;
+    if (rc == 0 && act >= 0) rc = cpu_unary(act, out, out, 0.0f, 0.0f);
+    return rc;
   }
   hub_tensor *ac = NULL, *bc = NULL;
   const hub_tensor *a = a0, *b = b0;
@@ -130,6 +166,7 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
   memcpy(key.kind, "matmul", 7);
   key.ndim = n;
   key.has_bias = bias != NULL;
+  key.act = act;
   describe(a, key.adims, key.astr);
   describe(b, key.bdims, key.bstr);
   memcpy(key.odims, out->shape, sizeof(int64_t) * (size_t)n);
@@ -149,8 +186,12 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
     dnnl_matmul_desc_t desc;
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t p;
-    if (dnnl_matmul_desc_init(&desc, &amd, &bmd, bias ? &biasmd : NULL, &omd) != dnnl_success ||
-        create_pd(&pd, &desc, want_gemm(a, b, M, N, K)) != 0) {
+    dnnl_primitive_attr_t attr;
+    if (make_attr(&attr, act)) goto done;
+    int bad = dnnl_matmul_desc_init(&desc, &amd, &bmd, bias ? &biasmd : NULL, &omd) != dnnl_success ||
+              create_pd(&pd, &desc, attr, want_gemm(a, b, M, N, K)) != 0;
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (bad) {
       hub_err("matmul: oneDNN has no implementation for this layout");
       goto done;
     }

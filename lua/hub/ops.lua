@@ -61,6 +61,13 @@ function T.linear(x, w, b)
   if b ~= nil then need_tensor(b, 3, "linear") end
   return wrap(C.hub_linear(need_tensor(x, 1, "linear"), need_tensor(w, 2, "linear"), b), 2)
 end
+-- linear_act(x, weight, bias?, act): act(x w^T + b), act = "relu" | "tanh" | "gelu" | "gelu_tanh";
+-- fused into the product when no gradient is recorded.
+function T.linear_act(x, w, b, act)
+  if b ~= nil then need_tensor(b, 3, "linear_act") end
+  if type(act) ~= "string" then core.argerror(4, "linear_act", "an activation name", type(act)) end
+  return wrap(C.hub_linear_act(need_tensor(x, 1, "linear_act"), need_tensor(w, 2, "linear_act"), b, act), 2)
+end
 
 -- ---- reductions ----
 local function dims_arg(d, fname)

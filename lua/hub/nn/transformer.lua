@@ -22,6 +22,7 @@
 -- after the last layer, which pre-LN stacks usually want.
 local raise = require "hub.core".raise
 local Module = require "hub.nn.module"
+local hub = require "hub"
 local Linear = require "hub.nn.linear"
 local LayerNorm = require "hub.nn.layer_norm"
 local Dropout = require "hub.nn.dropout"
@@ -63,7 +64,13 @@ function TransformerEncoderLayer:init(d_model, n_heads, d_ff, opts)
 end
 
 function TransformerEncoderLayer:ff(x)
-  return self.linear2(self.activation(self.linear1(x)))
+  local l1, act = self.linear1, self.activation
+  -- Linear + activation as one product (the activation a oneDNN post-op) when nothing is
+  -- recorded: inference, eval under no_grad.  hub.linear_act falls back to the two ops otherwise.
+  if getmetatable(l1) == Linear and act.fused_act and not hub.is_grad_enabled() then
+    return self.linear2(hub.linear_act(x, l1.weight, l1.bias, act:fused_act()))
+  end
+  return self.linear2(act(l1(x)))
 end
 
 function TransformerEncoderLayer:forward(x, attention_mask)
