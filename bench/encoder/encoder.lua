@@ -82,70 +82,20 @@ if opts.clock ~= "wall" and opts.clock ~= "cpu" then
   io.stderr:write("encoder.lua: --clock must be wall or cpu\n"); os.exit(2)
 end
 
-local HIDDEN, HEADS, FFN, VOCAB, MAX_POS, TYPES, EPS = 768, 12, 3072, 21128, 512, 2, 1e-12
+local HIDDEN, HEADS, FFN, VOCAB, MAX_POS = 768, 12, 3072, 21128, 512
 local B, L, NL = opts.batch, opts.seq, opts.layers
 if L > MAX_POS then io.stderr:write("encoder.lua: --seq is at most 512\n"); os.exit(2) end
 
 hub.set_num_threads(opts.threads)
 hub.manual_seed(opts.seed)
 
--- ---- clocks ----
-pcall(ffi.cdef, "struct h15_timespec { long tv_sec; long tv_nsec; }; int clock_gettime(int, struct h15_timespec *);")
-local ts = ffi.new("struct h15_timespec")
-local function now_ms()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) * 1e-6
-end
-local function cpu_ms() -- CPU time of the process, all threads
-  ffi.C.clock_gettime(2, ts) -- CLOCK_PROCESS_CPUTIME_ID
-  return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) * 1e-6
-end
+-- ---- clocks (bench/lib/bench.lua) ----
+local bench_dir = (arg and arg[0] or "bench/encoder/encoder.lua"):match("^(.*)/encoder/[^/]*$") or "bench"
+local BL = dofile(bench_dir .. "/lib/bench.lua")
+local now_ms, cpu_ms, median, minmax = BL.now_ms, BL.cpu_ms, BL.median, BL.minmax
 
-local function median(xs)
-  local s = {}
-  for i, v in ipairs(xs) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n == 0 then return 0 end
-  if n % 2 == 1 then return s[(n + 1) / 2] end
-  return (s[n / 2] + s[n / 2 + 1]) / 2
-end
-local function minmax(xs)
-  local lo, hi = math.huge, -math.huge
-  for _, v in ipairs(xs) do lo = math.min(lo, v); hi = math.max(hi, v) end
-  return lo, hi
-end
-
--- ---- model ----
-local Encoder = nn.Module:extend("BertEncoderBench")
-
-function Encoder:init()
-  self.word = nn.Embedding(VOCAB, HIDDEN)
-  self.position = nn.Embedding(MAX_POS, HIDDEN)
-  self.token_type = nn.Embedding(TYPES, HIDDEN)
-  self.emb_norm = nn.LayerNorm(HIDDEN, { eps = EPS })
-  self.encoder = nn.TransformerEncoder({ d_model = HIDDEN, n_heads = HEADS, d_ff = FFN, dropout = 0.1,
-                                         activation = "gelu", eps = EPS }, NL)
-  self.pooler = nn.Linear(HIDDEN, HIDDEN)
-end
-
-function Encoder:forward(ids, token_types, positions, mask)
-  local x = self.word(ids) + self.position(positions) + self.token_type(token_types)
-  x = self.encoder(self.emb_norm(x), mask)
-  return x, self.pooler(x:select(2, 1)):tanh()
-end
-
-local model = Encoder()
-model:apply(function(m)
-  if m.__name == "Linear" then
-    nn.init.normal_(m.weight, 0.02)
-    if m.bias then nn.init.zeros_(m.bias) end
-  elseif m.__name == "Embedding" then
-    nn.init.normal_(m.weight, 0.02)
-  elseif m.__name == "LayerNorm" and m.weight then
-    nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
-  end
-end)
+-- ---- model (bench/lib/bench.lua: BERT without a classifier, BERT's initialisation) ----
+local model = BL.bert_init(BL.Bert { vocab = VOCAB, hidden = HIDDEN, heads = HEADS, layers = NL, ffn = FFN, dropout = 0.1 })
 model:eval()
 local n_params = model:num_parameters()
 
@@ -163,44 +113,13 @@ for _, s in ipairs(LINEARS) do gemm_flop = gemm_flop + 2 * T * s[2] * s[3] end
 local attn_flop = 4 * B * L * L * HIDDEN
 local gflop = (NL * (gemm_flop + attn_flop) + 2 * B * HIDDEN * HIDDEN) / 1e9
 
--- ---- profiling hooks (as bench/train_step) ----
-local prof = { on = false, ops = {} }
+-- ---- profiling hooks (bench/lib/bench.lua) ----
 local function clk() -- the chosen clock, per thread for cpu
   if opts.clock == "cpu" then return cpu_ms() / opts.threads end
   return now_ms()
 end
-local function wrap_ops()
-  local depth = 0
-  local function wrap(tbl, name, key)
-    local f = tbl[name]
-    if type(f) ~= "function" then return end
-    tbl[name] = function(...)
-      if not prof.on or depth > 0 then return f(...) end
-      depth = depth + 1
-      local t0 = clk()
-      local a, b, c, d = f(...)
-      local dt = clk() - t0
-      depth = depth - 1
-      local e = prof.ops[key]
-      if not e then e = { ms = 0, n = 0 }; prof.ops[key] = e end
-      e.ms, e.n = e.ms + dt, e.n + 1
-      return a, b, c, d
-    end
-  end
-  local names = {}
-  for k, v in pairs(hub.methods) do if type(v) == "function" then names[#names + 1] = k end end
-  for _, k in ipairs(names) do wrap(hub.methods, k, k) end
-  for _, k in ipairs { "embedding", "attention", "attention_qkv", "layer_norm", "softmax", "matmul", "linear", "gelu" } do
-    if rawget(hub, k) then wrap(hub, k, k) end
-  end
-  local mt = require("hub.tensor").metatype
-  if mt then
-    for _, mm in ipairs { "__add", "__sub", "__mul", "__div", "__unm" } do
-      if rawget(mt, mm) then wrap(mt, mm, "op" .. mm) end
-    end
-  end
-end
-if opts.profile then wrap_ops() end
+local prof = { on = false, ops = {} }
+if opts.profile then prof = BL.profiler(clk) end
 
 -- ---- raw sgemm at the model's linear shapes ----
 local sgemm_res
@@ -295,8 +214,8 @@ if opts.profile then
     end
   end
   if sgemm_res then
-    local lin = prof.ops.linear and prof.ops.linear.ms / opts.iters or 0
-    print(string.format("#   linear ops %.1f ms vs the sgemm floor of the encoder's linears %.1f ms (+ pooler): %.0f%% of sgemm speed",
+    local lin = ((prof.ops.linear and prof.ops.linear.ms or 0) + (prof.ops.linear_act and prof.ops.linear_act.ms or 0)) / opts.iters
+    print(string.format("#   linear (+ linear_act) ops %.1f ms vs the sgemm floor of the encoder's linears %.1f ms (+ pooler): %.0f%% of sgemm speed",
       lin, sgemm_res.floor_ms, lin > 0 and 100 * sgemm_res.floor_ms / lin or 0))
   end
 end

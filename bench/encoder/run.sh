@@ -60,14 +60,8 @@ export HUB_THREADS=$threads OMP_NUM_THREADS=$threads
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 hubrun="$build/hubrun"
-if ! { [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release; } >"$tmp/build.log" 2>&1 ||
-   ! cmake --build "$build" --target hubrun -j"$(nproc)" >>"$tmp/build.log" 2>&1; then
-  if [ -x "$hubrun" ]; then
-    echo "(run.sh: rebuilding hubrun in $build failed; using the existing $hubrun)"
-  else
-    cat "$tmp/build.log" >&2; echo "run.sh: building hubrun in $build failed" >&2; exit 1
-  fi
-fi
+. "$root/bench/lib/common.sh"
+bench_build "$build" hubrun "$tmp/build.log" || exit 1
 
 # ---- ONNX Runtime venv ----
 venv="$root/build/pyvenv-ort"
@@ -80,22 +74,10 @@ fi
 "$venv/bin/python" -c 'import onnxruntime, torch' 2>/dev/null && ort_ok=1
 
 # ---- torches ----
-obdir=${OPENBLAS_DIR:-$root/bench/.openblas/usr/lib/x86_64-linux-gnu/openblas-openmp}
 declare -A tcmd
-avail=""
-for t in $torches; do
-  case "$t" in
-    debian) /usr/bin/python3 -c 'import torch' 2>/dev/null && { tcmd[$t]="/usr/bin/python3"; avail="$avail $t"; } ||
-              echo "(no torch for /usr/bin/python3: debian skipped)" ;;
-    openblas) if [ -f "$obdir/libblas.so.3" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-                tcmd[$t]="env LD_LIBRARY_PATH=$obdir /usr/bin/python3"; avail="$avail $t"
-              else echo "(no OpenBLAS at $obdir: openblas skipped; bench/train_step/run.sh --fetch-openblas makes it)"; fi ;;
-    *) echo "run.sh: unknown torch '$t' (openblas, debian)" >&2; exit 2 ;;
-  esac
-done
+bench_torches "$root" "$torches" || exit 2
 
-echo "== bench/encoder: BERT-base encoder inference (12 layers, 768 hidden, 12 heads, FFN 3072), seq $seq, f32, $threads thread(s), clock $clock, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "   load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_header "bench/encoder: BERT-base encoder inference (12 layers, 768 hidden, 12 heads, FFN 3072), seq $seq, f32, clock $clock"
 
 res="$tmp/results.txt"
 : >"$res"

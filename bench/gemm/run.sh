@@ -31,12 +31,8 @@ export HUB_THREADS=$threads OMP_NUM_THREADS=$threads
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if ! { [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release; } >"$tmp/build.log" 2>&1 ||
-   ! cmake --build "$build" --target bench_gemm -j"$(nproc)" >>"$tmp/build.log" 2>&1; then
-  cat "$tmp/build.log" >&2
-  echo "run.sh: building bench_gemm in $build failed" >&2
-  exit 1
-fi
+. "$root/bench/lib/common.sh"
+bench_build "$build" bench_gemm "$tmp/build.log" || exit 1
 bin="$build/bench/bench_gemm"
 
 load=$(cut -d' ' -f1 /proc/loadavg)

@@ -34,10 +34,8 @@ export HUB_THREADS=$threads OMP_NUM_THREADS=$threads
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if [ ! -x "$build/hubrun" ]; then
-  { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release && cmake --build "$build" -j"$(nproc)"; } >"$tmp/build.log" 2>&1 ||
-    { cat "$tmp/build.log" >&2; echo "run.sh: building $build failed" >&2; exit 1; }
-fi
+. "$root/bench/lib/common.sh"
+bench_build "$build" hubrun "$tmp/build.log" || exit 1
 lac_dir=$("$root/scripts/fetch-lac.sh")
 
 echo "== hubrun ($(nproc --all) cores on this machine)"

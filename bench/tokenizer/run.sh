@@ -27,10 +27,10 @@ while [ $# -gt 0 ]; do
 done
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$build" --target hubrun -j"$(nproc)" >/dev/null
+log=$(mktemp)
+. "$root/bench/lib/common.sh"
+bench_build "$build" hubrun "$log" || { rm -f "$log"; exit 1; }
+rm -f "$log"
 
 text=${HUB_DATA:-$root/build/data}/text
 files=("$text/manpages-zh.txt" "$text/debian-reference-zh-cn.txt" "$text/debian-reference-en.txt")

@@ -58,22 +58,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
-cores=$(nproc) # before OMP_NUM_THREADS is set: nproc honours it
 export HUB_THREADS=$threads OMP_NUM_THREADS=$threads
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 hubrun="$build/hubrun"
-if ! { [ -f "$build/CMakeCache.txt" ] || cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release; } >"$tmp/build.log" 2>&1 ||
-   ! cmake --build "$build" --target hubrun -j"$(nproc)" >>"$tmp/build.log" 2>&1; then
-  if [ -x "$hubrun" ]; then
-    echo "(run.sh: rebuilding hubrun in $build failed; using the existing $hubrun)"
-  else
-    cat "$tmp/build.log" >&2
-    echo "run.sh: building hubrun in $build failed" >&2
-    exit 1
-  fi
-fi
+. "$root/bench/lib/common.sh"
+bench_build "$build" hubrun "$tmp/build.log" || exit 1
 
 # ---- the torches ----
 obdir=${OPENBLAS_DIR:-$root/bench/.openblas/usr/lib/x86_64-linux-gnu/openblas-openmp}
@@ -82,25 +73,10 @@ if [ "$fetch" = 1 ] && [ ! -f "$obdir/libblas.so.3" ]; then
   (cd "$tmp" && apt-get download libopenblas0-openmp >/dev/null 2>&1 && dpkg-deb -x libopenblas0-openmp_*.deb "$root/bench/.openblas") ||
     echo "(--fetch-openblas: apt-get download libopenblas0-openmp failed)"
 fi
-pypi=${TORCH_PYTHON:-$root/bench/.venv/bin/python}
 declare -A tcmd
-avail=""
-for t in $torches; do
-  case "$t" in
-    debian) /usr/bin/python3 -c 'import torch' 2>/dev/null && { tcmd[$t]="/usr/bin/python3"; avail="$avail $t"; } ||
-              echo "(no torch for /usr/bin/python3: install python3-torch; debian skipped)" ;;
-    openblas) if [ -f "$obdir/libblas.so.3" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-                tcmd[$t]="env LD_LIBRARY_PATH=$obdir /usr/bin/python3"; avail="$avail $t"
-              else echo "(no OpenBLAS at $obdir: openblas skipped; --fetch-openblas makes it)"; fi ;;
-    pypi) if [ -x "$pypi" ] && "$pypi" -c 'import torch' 2>/dev/null; then
-            tcmd[$t]="$pypi"; avail="$avail $t"
-          else echo "(no PyPI torch at $pypi: pypi skipped)"; fi ;;
-    *) echo "run.sh: unknown torch '$t' (debian, openblas, pypi)" >&2; exit 2 ;;
-  esac
-done
+bench_torches "$root" "$torches" || exit 2
 
-echo "== bench/train_step: BERT-style classifier, f32, $threads thread(s), $cores cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo "   load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_header "bench/train_step: BERT-style classifier, f32"
 
 res="$tmp/results.txt"
 : >"$res"

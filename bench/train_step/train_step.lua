@@ -94,67 +94,14 @@ end
 hub.set_num_threads(opts.threads)
 hub.manual_seed(opts.seed)
 
--- ---- clock and memory ----
-pcall(ffi.cdef, "struct h9_timespec { long tv_sec; long tv_nsec; }; int clock_gettime(int, struct h9_timespec *);")
-local ts = ffi.new("struct h9_timespec")
-local function now_ms()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) * 1e-6
-end
-local function cpu_ms() -- CPU time of the process, all threads
-  ffi.C.clock_gettime(2, ts) -- CLOCK_PROCESS_CPUTIME_ID
-  return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) * 1e-6
-end
+-- ---- clock and memory (bench/lib/bench.lua) ----
+local bench_dir = (arg and arg[0] or "bench/train_step/train_step.lua"):match("^(.*)/train_step/[^/]*$") or "bench"
+local BL = dofile(bench_dir .. "/lib/bench.lua")
+local now_ms, cpu_ms, proc_status, median, minmax = BL.now_ms, BL.cpu_ms, BL.proc_status, BL.median, BL.minmax
 
-local function proc_status(key)
-  local f = io.open("/proc/self/status")
-  if not f then return 0 end
-  local s = f:read("*a"); f:close()
-  return tonumber(s:match(key .. ":%s*(%d+)")) or 0 -- kB
-end
-
--- ---- model ----
-local DROPOUT, EPS, MAX_POS, TYPES = 0.1, 1e-12, 512, 2
-
-local Bert = nn.Module:extend("BertClassifier")
-
-function Bert:init(c)
-  self.word = nn.Embedding(c.vocab, c.hidden)
-  self.position = nn.Embedding(MAX_POS, c.hidden)
-  self.token_type = nn.Embedding(TYPES, c.hidden)
-  self.emb_norm = nn.LayerNorm(c.hidden, { eps = EPS })
-  self.emb_drop = nn.Dropout(DROPOUT)
-  self.encoder = nn.TransformerEncoder({ d_model = c.hidden, n_heads = c.heads, d_ff = 4 * c.hidden,
-                                         dropout = DROPOUT, activation = "gelu", eps = EPS }, c.layers)
-  for _, layer in ipairs(self.encoder.layers) do layer.attn.dropout = opts.attn_dropout end
-  self.pooler = nn.Linear(c.hidden, c.hidden)
-  self.cls_drop = nn.Dropout(DROPOUT)
-  self.classifier = nn.Linear(c.hidden, 2)
-end
-
-function Bert:forward(ids, token_types, positions, mask)
-  local x = self.word(ids) + self.position(positions) + self.token_type(token_types)
-  x = self.emb_drop(self.emb_norm(x))
-  x = self.encoder(x, mask)
-  local pooled = self.pooler(x:select(2, 1)):tanh()
-  return self.classifier(self.cls_drop(pooled))
-end
-
-local function bert_init(model)
-  model:apply(function(m)
-    if m.__name == "Linear" then
-      nn.init.normal_(m.weight, 0.02)
-      if m.bias then nn.init.zeros_(m.bias) end
-    elseif m.__name == "Embedding" then
-      nn.init.normal_(m.weight, 0.02)
-    elseif m.__name == "LayerNorm" and m.weight then
-      nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
-    end
-  end)
-end
-
-local model = Bert(cfg)
-bert_init(model)
+-- ---- model (bench/lib/bench.lua: BERT for sequence classification, BERT's initialisation) ----
+local model = BL.bert_init(BL.Bert { vocab = cfg.vocab, hidden = cfg.hidden, heads = cfg.heads, layers = cfg.layers,
+                                    dropout = 0.1, attn_dropout = opts.attn_dropout, classes = 2 })
 local n_params = model:num_parameters()
 local opt = hub.optim.AdamW(model, { lr = 5e-5, weight_decay = 0.01, betas = { 0.9, 0.999 }, eps = 1e-8 })
 
@@ -166,7 +113,7 @@ local positions = hub.arange(L)
 local mask = hub.ones({ B, L })
 
 -- ---- profiling hooks ----
-local prof = { on = false, ops = {}, gc_ms = 0, gc_n = 0 }
+local prof = { on = false, ops = {} }
 local phases = { forward = {}, loss = {}, backward = {}, step = {}, zero_grad = {}, gc = {} }
 local gc_acc = 0
 do
@@ -183,40 +130,7 @@ do
   end
 end
 
-local function wrap_ops()
-  local depth = 0
-  local function wrap(tbl, name, key)
-    local f = tbl[name]
-    if type(f) ~= "function" then return end
-    tbl[name] = function(...)
-      if not prof.on or depth > 0 then return f(...) end
-      depth = depth + 1
-      local gc0 = gc_acc
-      local t0 = now_ms()
-      local a, b, c, d = f(...)
-      local dt = now_ms() - t0 - (gc_acc - gc0)
-      depth = depth - 1
-      local e = prof.ops[key]
-      if not e then e = { ms = 0, n = 0 }; prof.ops[key] = e end
-      e.ms, e.n = e.ms + dt, e.n + 1
-      return a, b, c, d
-    end
-  end
-  local names = {}
-  for k, v in pairs(hub.methods) do if type(v) == "function" then names[#names + 1] = k end end
-  for _, k in ipairs(names) do wrap(hub.methods, k, k) end
-  for _, k in ipairs { "embedding", "cross_entropy", "attention", "attention_qkv", "layer_norm", "dropout", "softmax",
-                       "matmul", "linear", "gelu" } do
-    if rawget(hub, k) then wrap(hub, k, k) end
-  end
-  local mt = require("hub.tensor").metatype -- the tensor metatype (arithmetic operators)
-  if mt then
-    for _, mm in ipairs { "__add", "__sub", "__mul", "__div", "__unm", "__pow" } do
-      if rawget(mt, mm) then wrap(mt, mm, "op" .. mm) end
-    end
-  end
-end
-if opts.profile then wrap_ops() end
+if opts.profile then prof = BL.profiler(now_ms, function() return gc_acc end) end
 
 -- ---- steps ----
 local function train_step(record)
@@ -248,20 +162,6 @@ local function infer_step()
   if opts.collect then collectgarbage() end
 end
 
-local function median(xs)
-  local s = {}
-  for i, v in ipairs(xs) do s[i] = v end
-  table.sort(s)
-  local n = #s
-  if n == 0 then return 0 end
-  if n % 2 == 1 then return s[(n + 1) / 2] end
-  return (s[n / 2] + s[n / 2 + 1]) / 2
-end
-local function minmax(xs)
-  local lo, hi = math.huge, -math.huge
-  for _, v in ipairs(xs) do lo = math.min(lo, v); hi = math.max(hi, v) end
-  return lo, hi
-end
 
 local tag = string.format("impl=hub size=%s", opts.size)
 io.write(string.format("# hub %s: %s, %d layers, hidden %d, %d heads, vocab %d, batch %d, seq %d, %d parameters, %d threads\n",
