@@ -16,13 +16,12 @@
 # not rebuilt.  Licences: LAC-small Apache-2.0, python3-jieba MIT (docs/cli-run.md).
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
 HUBRUN=$BUILD/hubrun
 OUT=${HUB_REGISTRY_DIR:-$REPO/build/registry}
 
-die() { echo "build-registry: $*" >&2; exit 1; }
 [ -x "$HUBRUN" ] || die "$HUBRUN not found: build first (make build)"
 
 # Up to date when lac's module.json is newer than everything it is made from.

@@ -17,11 +17,8 @@
 #            usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-DATA=${HUB_DATA:-$REPO/build/data}
+. "$(dirname "$0")/lib.sh"
 KNOWN="digits"
-
-die() { echo "fetch-data: $*" >&2; exit 1; }
 
 usage() {
   echo "usage: scripts/fetch-data.sh NAME..." >&2
@@ -29,10 +26,6 @@ usage() {
   echo "  cache: \$HUB_DATA (now $DATA)" >&2
   exit 2
 }
-
-TMPS=()
-cleanup() { local d; for d in "${TMPS[@]+"${TMPS[@]}"}"; do rm -rf "$d"; done; }
-trap cleanup EXIT
 
 # deb_file PKG PATH: sets DEB_FILE to a local path of PATH (relative to /) from Debian package
 # PKG, taken from the installed package if there is one, else from the downloaded, unpacked .deb
@@ -42,27 +35,9 @@ deb_file() {
   if [ -f "/$path" ] && dpkg -S "/$path" >/dev/null 2>&1; then
     DEB_FILE="/$path"; return 0
   fi
-  command -v apt-get >/dev/null || die "apt-get not found: $pkg can only be fetched on Debian/Ubuntu"
-  local tmp
-  tmp=$(mktemp -d "${TMPDIR:-/tmp}/hub-fetch.XXXXXX")
-  TMPS+=("$tmp")
-  if ! (cd "$tmp" && apt-get download -q "$pkg" >"$tmp/apt.log" 2>&1); then
-    if [ "$(id -u)" = 0 ]; then
-      echo "fetch-data: apt-get download $pkg failed; running apt-get update and trying again" >&2
-      apt-get update -q >"$tmp/update.log" 2>&1 || { cat "$tmp/update.log" >&2; die "apt-get update failed"; }
-      (cd "$tmp" && apt-get download -q "$pkg" >"$tmp/apt.log" 2>&1) ||
-        { cat "$tmp/apt.log" >&2; die "apt-get download $pkg failed"; }
-    else
-      cat "$tmp/apt.log" >&2
-      die "apt-get download $pkg failed.  The package lists may be empty: run 'sudo apt-get update' and try again."
-    fi
-  fi
-  local deb
-  deb=$(ls "$tmp"/*.deb 2>/dev/null | head -n 1)
-  [ -n "$deb" ] || die "apt-get download $pkg left no .deb in $tmp"
-  dpkg -x "$deb" "$tmp/root" || die "dpkg -x $deb failed"
-  [ -f "$tmp/root/$path" ] || die "$(basename "$deb") has no $path (the package layout changed?)"
-  DEB_FILE="$tmp/root/$path"
+  deb_unpack "$pkg" "${TMPDIR:-/tmp}/hub-fetch.XXXXXX"
+  [ -f "$DEB_ROOT/$path" ] || die "$(basename "$DEB") has no $path (the package layout changed?)"
+  DEB_FILE="$DEB_ROOT/$path"
 }
 
 fetch_digits() {

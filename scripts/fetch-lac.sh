@@ -16,36 +16,9 @@
 # debian-reference GPL-2+; see docs/lac.md.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-DATA=${HUB_DATA:-$REPO/build/data}
+. "$(dirname "$0")/lib.sh"
 LAC_REL=usr/lib/python3/dist-packages/jieba/lac_small
 TEXT_REL=usr/share/debian-reference/debian-reference.zh-cn.txt.gz
-
-die() { echo "fetch-lac: $*" >&2; exit 1; }
-say() { echo "fetch-lac: $*" >&2; }
-
-TMPS=()
-cleanup() { local d; for d in "${TMPS[@]+"${TMPS[@]}"}"; do rm -rf "$d"; done; }
-trap cleanup EXIT
-
-# download PKG DIR: the package's .deb into DIR (sets DEB).
-download() {
-  local pkg=$1 dir=$2
-  command -v apt-get >/dev/null || die "apt-get not found: $pkg can only be fetched on Debian/Ubuntu"
-  if ! (cd "$dir" && apt-get download -q "$pkg" >"$dir/apt.log" 2>&1); then
-    if [ "$(id -u)" = 0 ]; then
-      say "apt-get download $pkg failed; running apt-get update and trying again"
-      apt-get update -q >"$dir/update.log" 2>&1 || { cat "$dir/update.log" >&2; die "apt-get update failed"; }
-      (cd "$dir" && apt-get download -q "$pkg" >"$dir/apt.log" 2>&1) ||
-        { cat "$dir/apt.log" >&2; die "apt-get download $pkg failed"; }
-    else
-      cat "$dir/apt.log" >&2
-      die "apt-get download $pkg failed.  The package lists may be empty: run 'sudo apt-get update' and try again."
-    fi
-  fi
-  DEB=$(ls "$dir"/*.deb 2>/dev/null | head -n 1)
-  [ -n "$DEB" ] || die "apt-get download $pkg left no .deb in $dir"
-}
 
 fetch_jieba() {
   local dest="$DATA/jieba"
@@ -54,17 +27,13 @@ fetch_jieba() {
     return 0
   fi
   mkdir -p "$DATA"
-  local tmp
-  tmp=$(mktemp -d "$DATA/.jieba.XXXXXX")
-  TMPS+=("$tmp")
-  download python3-jieba "$tmp"
-  dpkg -x "$DEB" "$tmp/root" || die "dpkg -x $DEB failed"
+  deb_unpack python3-jieba "$DATA/.jieba.XXXXXX"
   local f
   for f in word.dic tag.dic model_baseline/word_emb model_baseline/crfw model_baseline/gru_3.w_0; do
-    [ -s "$tmp/root/$LAC_REL/$f" ] || die "$(basename "$DEB") has no $LAC_REL/$f (the package layout changed?)"
+    [ -s "$DEB_ROOT/$LAC_REL/$f" ] || die "$(basename "$DEB") has no $LAC_REL/$f (the package layout changed?)"
   done
   rm -rf "$dest"
-  mv "$tmp/root" "$dest"
+  mv "$DEB_ROOT" "$dest"
   say "python3-jieba: $(basename "$DEB") unpacked into $dest"
 }
 
@@ -72,14 +41,10 @@ fetch_text() {
   local dest="$DATA/debian-reference-zh-cn/debian-reference.zh-cn.txt"
   if [ -s "$dest" ]; then say "debian-reference-zh-cn: already in $dest"; return 0; fi
   mkdir -p "$DATA/debian-reference-zh-cn"
-  local tmp
-  tmp=$(mktemp -d "$DATA/.debref.XXXXXX")
-  TMPS+=("$tmp")
-  download debian-reference-zh-cn "$tmp"
-  dpkg -x "$DEB" "$tmp/root" || die "dpkg -x $DEB failed"
-  [ -s "$tmp/root/$TEXT_REL" ] || die "$(basename "$DEB") has no $TEXT_REL (the package layout changed?)"
-  gzip -dc "$tmp/root/$TEXT_REL" >"$tmp/text" || die "could not un-gzip $TEXT_REL"
-  mv -f "$tmp/text" "$dest"
+  deb_unpack debian-reference-zh-cn "$DATA/.debref.XXXXXX"
+  [ -s "$DEB_ROOT/$TEXT_REL" ] || die "$(basename "$DEB") has no $TEXT_REL (the package layout changed?)"
+  gzip -dc "$DEB_ROOT/$TEXT_REL" >"$DEB_DIR/text" || die "could not un-gzip $TEXT_REL"
+  mv -f "$DEB_DIR/text" "$dest"
   say "debian-reference-zh-cn: $(basename "$DEB") text in $dest"
 }
 

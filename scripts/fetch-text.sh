@@ -22,11 +22,8 @@
 # ever committed: tests/fixtures/tokenizer_expected.json holds only sha1 sums and token ids.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-DATA=${HUB_DATA:-$REPO/build/data}
+. "$(dirname "$0")/lib.sh"
 OUT=$DATA/text
-
-die() { echo "fetch-text: $*" >&2; exit 1; }
 
 case "${1:-}" in
   -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
@@ -36,36 +33,10 @@ esac
 
 command -v perl >/dev/null || die "perl not found (it is part of every Debian system: perl-base)"
 
-TMPS=()
-cleanup() { local d; for d in "${TMPS[@]+"${TMPS[@]}"}"; do rm -rf "$d"; done; }
-trap cleanup EXIT
-
 # deb_root PKG: downloads and unpacks Debian package PKG into a temporary directory and sets
 # DEB_ROOT to it (call it directly, not inside $(...)).  The installed copy is never used:
 # container images often drop /usr/share/man and /usr/share/doc at install time.
-deb_root() {
-  local pkg=$1
-  command -v apt-get >/dev/null || die "apt-get not found: $pkg can only be fetched on Debian/Ubuntu"
-  local tmp
-  tmp=$(mktemp -d "${TMPDIR:-/tmp}/hub-text.XXXXXX")
-  TMPS+=("$tmp")
-  if ! (cd "$tmp" && apt-get download -q "$pkg" >"$tmp/apt.log" 2>&1); then
-    if [ "$(id -u)" = 0 ]; then
-      echo "fetch-text: apt-get download $pkg failed; running apt-get update and trying again" >&2
-      apt-get update -q >"$tmp/update.log" 2>&1 || { cat "$tmp/update.log" >&2; die "apt-get update failed"; }
-      (cd "$tmp" && apt-get download -q "$pkg" >"$tmp/apt.log" 2>&1) ||
-        { cat "$tmp/apt.log" >&2; die "apt-get download $pkg failed"; }
-    else
-      cat "$tmp/apt.log" >&2
-      die "apt-get download $pkg failed.  The package lists may be empty: run 'sudo apt-get update' and try again."
-    fi
-  fi
-  local deb
-  deb=$(ls "$tmp"/*.deb 2>/dev/null | head -n 1)
-  [ -n "$deb" ] || die "apt-get download $pkg left no .deb in $tmp"
-  dpkg -x "$deb" "$tmp/root" || die "dpkg -x $deb failed"
-  DEB_ROOT="$tmp/root"
-}
+deb_root() { deb_unpack "$1" "${TMPDIR:-/tmp}/hub-text.XXXXXX"; }
 
 # Keeps trimmed lines that hold at least one letter.
 KEEP_LINES='chomp; s/^\s+//; s/\s+$//; print "$_\n" if /\p{L}/;'

@@ -15,20 +15,7 @@
 #include <string.h>
 
 #include "hub.h"
-
-static int npass, nfail;
-
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (cond) {                                            \
-      npass++;                                             \
-    } else {                                               \
-      nfail++;                                             \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);          \
-      printf(__VA_ARGS__);                                 \
-      printf("\n");                                        \
-    }                                                      \
-  } while (0)
+#include "check.h"
 
 /* ---- helpers ---- */
 
@@ -50,13 +37,6 @@ static hub_tensor *rand_tensor(int ndim, const int64_t *shape, double lo, double
     p[i] = (float)(round(v * 1024.0) / 1024.0);
   }
   return t;
-}
-
-static double *values(const hub_tensor *t) { /* logical row-major values as doubles */
-  int64_t n = hub_tensor_numel(t);
-  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  hub_tensor_read(t, v, -1);
-  return v;
 }
 
 static int close_to(double got, double ref, double rel, double abs_tol) {
@@ -95,8 +75,6 @@ static int64_t numel_of(int ndim, const int64_t *shape) {
 static int same_shape(const hub_tensor *a, const hub_tensor *b) {
   return a->ndim == b->ndim && !memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim);
 }
-
-static int has(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
 /* Index of the element of a (broadcast to the out shape) for output position i. */
 static int64_t bidx(int and, const int64_t *ash, int ond, const int64_t *osh, int64_t i) {
@@ -795,6 +773,5 @@ int main(void) {
   test_recording();
   CHECK(hub_tensor_live_count() == 0, "%lld tensors still alive", (long long)hub_tensor_live_count());
   CHECK(hub_node_live_count() == 0, "%lld autograd nodes still alive", (long long)hub_node_live_count());
-  printf("%d passed, %d failed\n", npass, nfail);
-  return nfail != 0;
+  return check_summary();
 }

@@ -17,19 +17,7 @@
 #include <unistd.h>
 
 #include "hub.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    if (cond) {                                   \
-      passed++;                                   \
-    } else {                                      \
-      failed++;                                   \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-    }                                             \
-  } while (0)
+#include "check.h"
 
 static const char baidu_req[] = "{\"text\": [\"百度是一家高科技公司\"]}";
 static const char baidu_ans[] = "[{\"word\": [\"百度\", \"是\", \"一家\", \"高科技\", \"公司\"], "
@@ -97,12 +85,11 @@ int main(void) {
   if (!module_spec[0]) {
     if (getenv("HUB_REQUIRE_DATA")) {
       printf("FAIL: HUB_REQUIRE_DATA is set but the lac module is neither installed nor built (make registry)\n");
-      printf("0 passed, 1 failed\n");
-      return 1;
+      check_failed++;
+      return check_summary();
     }
     printf("skipped: the lac module is neither installed nor built (run make registry)\n");
-    printf("0 passed, 0 failed\n");
-    return 0;
+    return check_summary();
   }
   printf("lac module: %s\n", module_spec);
 
@@ -139,6 +126,5 @@ int main(void) {
   for (int i = 0; i < 2; i++)
     CHECK(w[i].ok == 21 && w[i].bad == 0, "thread %d: %d right, %d wrong: %s", i + 1, w[i].ok, w[i].bad, w[i].err);
   CHECK(hub_shared_count() == 0, "weights leave the cache with the last runtime (%d)", hub_shared_count());
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

@@ -26,28 +26,9 @@
 #include <unistd.h>
 
 #include "hub.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                        \
-  do {                                          \
-    if (cond) {                                 \
-      passed++;                                 \
-    } else {                                    \
-      failed++;                                 \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                      \
-      printf("\n");                             \
-    }                                           \
-  } while (0)
+#include "check.h"
 
 static char tmpdir[256];
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void write_file(const char *path, const void *data, size_t n) {
   FILE *f = fopen(path, "wb");
@@ -366,9 +347,8 @@ int main(void) {
   if (serve[0] && access(serve, X_OK) == 0) test_http(serve);
   else {
     printf("FAIL: http_serve not found (set HUB_HTTP_SERVE)\n");
-    failed++;
+    check_failed++;
   }
   hub_fs_remove_tree(tmpdir);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

@@ -16,20 +16,7 @@
 #include <string.h>
 
 #include "hub.h"
-
-static int npass, nfail;
-
-#define CHECK(cond, ...)                          \
-  do {                                            \
-    if (cond) {                                   \
-      npass++;                                    \
-    } else {                                      \
-      nfail++;                                    \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                        \
-      printf("\n");                               \
-    }                                             \
-  } while (0)
+#include "check.h"
 
 /* ---- helpers ---- */
 
@@ -50,27 +37,6 @@ static hub_tensor *rand_tensor(int ndim, const int64_t *shape, double lo, double
 
 static hub_tensor *ids_tensor(int dtype, int ndim, const int64_t *shape, const int64_t *vals) {
   return hub_tensor_from_data(dtype, ndim, shape, vals, HUB_I64);
-}
-
-static double *values(const hub_tensor *t) {
-  int64_t n = hub_tensor_numel(t);
-  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  hub_tensor_read(t, v, -1);
-  return v;
-}
-
-static void release_n(int n, hub_tensor **ts) {
-  for (int i = 0; i < n; i++)
-    if (ts[i]) hub_tensor_release(ts[i]);
-}
-
-static int has(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
-
-static int shape_is(const hub_tensor *t, int ndim, const int64_t *shape) {
-  if (!t || t->ndim != ndim) return 0;
-  for (int i = 0; i < ndim; i++)
-    if (t->shape[i] != shape[i]) return 0;
-  return 1;
 }
 
 /* Compares t (any strides) with ref; returns 1 when every element is within tolerance. */
@@ -675,6 +641,5 @@ int main(void) {
   test_errors();
   CHECK(hub_tensor_live_count() == 0, "%lld tensors still alive", (long long)hub_tensor_live_count());
   CHECK(hub_node_live_count() == 0, "%lld autograd nodes still alive", (long long)hub_node_live_count());
-  printf("%d passed, %d failed\n", npass, nfail);
-  return nfail != 0;
+  return check_summary();
 }

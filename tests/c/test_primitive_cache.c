@@ -14,19 +14,7 @@
 
 #include "cpu/cpu.h"
 #include "hub.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                  \
-  do {                                    \
-    if (cond) {                           \
-      passed++;                           \
-    } else {                              \
-      failed++;                           \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                \
-      printf("\n");                       \
-    }                                     \
-  } while (0)
+#include "check.h"
 
 /* max |a b - naive| for a [M, K] x b [K, N] with deterministic values */
 static double product_error(int64_t M, int64_t K, int64_t N) {
@@ -108,6 +96,5 @@ int main(void) {
   CHECK(cpu_dnnl_cache_count() <= 4, "bound 4 holds after the threads (%zu)", cpu_dnnl_cache_count());
 
   cpu_dnnl_cache_set_limit(0); /* back to the default */
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

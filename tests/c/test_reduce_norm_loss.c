@@ -15,19 +15,9 @@
 #include "hub.h"
 #include "internal.h" /* hub_rng_uniform, to check dropout's mask against the stream */
 
-static int g_pass, g_fail;
-
-#define CHECK(cond, ...)                                   \
-  do {                                                     \
-    if (cond) {                                            \
-      g_pass++;                                            \
-    } else {                                               \
-      g_fail++;                                            \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);          \
-      printf(__VA_ARGS__);                                 \
-      printf("  [last error: %s]\n", hub_last_error());    \
-    }                                                      \
-  } while (0)
+/* A failed check also shows the last error. */
+#define CHECK_FAIL_END() printf("  [last error: %s]\n", hub_last_error())
+#include "check.h"
 
 /* ---- helpers ---- */
 
@@ -58,18 +48,6 @@ static hub_tensor *make_rand(int ndim, const int64_t *shape, double scale) {
   return t;
 }
 
-static void release_n(int n, hub_tensor **ts) {
-  for (int i = 0; i < n; i++) hub_tensor_release(ts[i]);
-}
-
-/* Contents as doubles (caller frees). */
-static double *values(const hub_tensor *t) {
-  int64_t n = hub_tensor_numel(t);
-  double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  hub_tensor_read(t, v, -1);
-  return v;
-}
-
 static double max_abs_diff(const hub_tensor *t, const double *ref, int64_t n) {
   if (!t || hub_tensor_numel(t) != n) return INFINITY;
   double *v = values(t), m = 0;
@@ -79,13 +57,6 @@ static double max_abs_diff(const hub_tensor *t, const double *ref, int64_t n) {
   }
   free(v);
   return m;
-}
-
-static int shape_is(const hub_tensor *t, int ndim, const int64_t *shape) {
-  if (!t || t->ndim != ndim) return 0;
-  for (int i = 0; i < ndim; i++)
-    if (t->shape[i] != shape[i]) return 0;
-  return 1;
 }
 
 static int error_names(const char *op) {
@@ -774,6 +745,5 @@ int main(void) {
         (long long)hub_tensor_live_count(), (long long)live0);
   CHECK(hub_node_live_count() == 0, "no autograd node leaked (%lld alive)",
         (long long)hub_node_live_count());
-  printf("%d passed, %d failed\n", g_pass, g_fail);
-  return g_fail != 0;
+  return check_summary();
 }

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define STEP_TIMEOUT_MS 10000
 
 struct session {
@@ -38,12 +40,6 @@ struct session {
 };
 
 static const char *hubrun;
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void print_escaped(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {

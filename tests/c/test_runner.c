@@ -21,22 +21,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #define TIMEOUT_MS 20000
 
 static const char *hubrun;
-static int failures, checks;
 
 struct result {
   int status; /* exit status, or 128+signal, or -1 on timeout */
   char out[65536], err[65536];
   size_t nout, nerr;
 };
-
-static long now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void append(char *buf, size_t *n, size_t cap, const char *data, size_t len) {
   if (*n + len >= cap) len = cap - 1 - *n;
@@ -123,9 +118,11 @@ static void run(struct result *r, const char *input, const char *const *env, con
 }
 
 static void check(int ok, const struct result *r, const char *fmt, ...) {
-  checks++;
-  if (ok) return;
-  failures++;
+  if (ok) {
+    check_passed++;
+    return;
+  }
+  check_failed++;
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "FAIL: ");
@@ -326,6 +323,6 @@ int main(void) {
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "test_runner: could not remove %s\n", tmpdir);
-  printf("test_runner: %d of %d checks passed\n", checks - failures, checks);
-  return failures ? 1 : 0;
+  printf("test_runner: %d of %d checks passed\n", check_passed, check_passed + check_failed);
+  return check_failed ? 1 : 0;
 }

@@ -10,19 +10,7 @@
 
 #include "hub.h"
 #include "json.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                           \
-  do {                                                             \
-    if (cond) {                                                    \
-      passed++;                                                    \
-    } else {                                                       \
-      failed++;                                                    \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                  \
-      printf(__VA_ARGS__);                                         \
-      printf("\n");                                                \
-    }                                                              \
-  } while (0)
+#include "check.h"
 
 static json_value *parse(const char *s, char *err) { return json_parse(s, strlen(s), err, 128); }
 
@@ -139,6 +127,5 @@ int main(void) {
   test_file_api(path);
   unlink(path);
   CHECK(hub_tensor_live_count() == live, "no tensors leak (%lld)", (long long)(hub_tensor_live_count() - live));
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

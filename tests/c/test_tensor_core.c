@@ -7,19 +7,7 @@
 #include <string.h>
 
 #include "hub.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                           \
-  do {                                                             \
-    if (cond) {                                                    \
-      passed++;                                                    \
-    } else {                                                       \
-      failed++;                                                    \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                  \
-      printf(__VA_ARGS__);                                         \
-      printf("\n");                                                \
-    }                                                              \
-  } while (0)
+#include "check.h"
 
 static hub_tensor *iota(int ndim, const int64_t *shape) {
   hub_tensor *t = hub_tensor_new(HUB_F32, ndim, shape, HUB_CPU);
@@ -247,6 +235,5 @@ int main(void) {
   test_dtypes();
   test_rng();
   test_autograd();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_summary();
 }

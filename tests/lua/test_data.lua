@@ -3,15 +3,9 @@
 local hub = require "hub"
 local data = hub.data
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
-local function errors(fn, pattern, msg)
-  local good, err = pcall(fn)
-  ok(not good and tostring(err):find(pattern, 1, true) ~= nil,
-    msg .. ": expected an error with '" .. pattern .. "', got " .. tostring(err))
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok, errors = T.ok, T.errors
 
 -- A data set whose x rows carry their own index: x[i] = {i, 10 i}, y[i] = i (0-based).
 local N = 37
@@ -43,11 +37,7 @@ local function each_once(ids, n)
   end
   return #ids == n
 end
-local function same(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do if a[i] ~= b[i] then return false end end
-  return true
-end
+local same = T.same
 
 -- Every example exactly once per epoch, rows and labels kept together, for several batch sizes.
 for _, bs in ipairs { 1, 5, 8, 37, 64 } do
@@ -152,7 +142,7 @@ end
 -- csv
 do
   local path = os.tmpname()
-  local function write(s) local f = assert(io.open(path, "wb")); f:write(s); f:close() end
+  local function write(s) T.write_file(path, s) end
   write("1,2,3\n4,5.5,-6\n\n7,8,9e2\r\n")
   local rows = data.csv(path)
   ok(#rows == 3 and rows[2][2] == 5.5 and rows[2][3] == -6 and rows[3][3] == 900, "csv parses numbers, skips empty lines, CRLF")
@@ -189,5 +179,4 @@ do
   ok(hub.datasets.repo_dir() ~= nil, "repository found from the lua dir")
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

@@ -33,10 +33,9 @@ if arg and arg[1] == "--curve" then
   return
 end
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok = T.ok
 local function first_difference(a, b)
   for i = 1, math.max(#a, #b) do
     if a[i] ~= b[i] then return string.format("step %d: %s vs %s", i, tostring(a[i]), tostring(b[i])) end
@@ -74,5 +73,4 @@ else
   print("note: interpreter path unknown, child-process check skipped")
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

@@ -11,41 +11,22 @@
 --   * the user dictionary on model output.
 -- Missing data skips the test ("skipped: ...") unless HUB_REQUIRE_DATA is set, as CI sets it.
 local hub = require "hub"
-local bit = require "bit"
 local cjson = require "cjson"
 local lac = hub.lac
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
-local function same(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do if a[i] ~= b[i] then return false end end
-  return true
-end
-local function read_file(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok, same, read_file = T.ok, T.same, T.read_file
 
 local dir = lac.default_dir()
 local text_path = dir:gsub("/jieba/usr/lib/python3/dist%-packages/jieba/lac_small$", "")
   .. "/debian-reference-zh-cn/debian-reference.zh-cn.txt"
 local text = read_file(text_path)
 if not read_file(dir .. "/model_baseline/crfw") or not text then
-  local req = os.getenv("HUB_REQUIRE_DATA")
-  if req == nil or req == "" then
-    print("skipped: LAC data not fetched (run scripts/fetch-lac.sh): " .. dir)
-    print("0 passed, 0 failed")
-    return
-  end
-  ok(false, "HUB_REQUIRE_DATA is set but the LAC data is missing (" .. dir .. ", " .. text_path .. ")")
-  print(string.format("%d passed, %d failed", passed, failed))
-  os.exit(1)
+  T.data_missing("LAC data not fetched (run scripts/fetch-lac.sh): " .. dir,
+    "HUB_REQUIRE_DATA is set but the LAC data is missing (" .. dir .. ", " .. text_path .. ")")
+  T.finish()
+  return
 end
 
 local m = lac.load(dir)
@@ -57,35 +38,8 @@ ok(same(r[1].word, { "百度", "是", "一家", "高科技", "公司" }) and sam
 r = m:predict { "", "百度" }
 ok(r[1].word[1] == "" and r[1].tag[1] == "" and #r[1].word == 1 and #r[2].word >= 1, "empty text gives {word={''}, tag={''}}")
 
--- SHA-1 (FIPS 180-4), for finding the fixture's sentences in the fetched text.
-local function sha1(s)
-  local band, bor, bxor, bnot, rol, tobit = bit.band, bit.bor, bit.bxor, bit.bnot, bit.rol, bit.tobit
-  local n = #s
-  local msg = s .. "\128" .. string.rep("\0", (55 - n) % 64) .. "\0\0\0\0"
-    .. string.char(band(bit.rshift(n * 8, 24), 255), band(bit.rshift(n * 8, 16), 255),
-                   band(bit.rshift(n * 8, 8), 255), band(n * 8, 255))
-  local h0, h1, h2, h3, h4 = tobit(0x67452301), tobit(0xEFCDAB89), tobit(0x98BADCFE), tobit(0x10325476), tobit(0xC3D2E1F0)
-  local w = {}
-  for blk = 1, #msg, 64 do
-    for i = 0, 15 do
-      local a, b, c, d = msg:byte(blk + 4 * i, blk + 4 * i + 3)
-      w[i] = bor(bit.lshift(a, 24), bit.lshift(b, 16), bit.lshift(c, 8), d)
-    end
-    for i = 16, 79 do w[i] = rol(bxor(w[i - 3], w[i - 8], w[i - 14], w[i - 16]), 1) end
-    local a, b, c, d, e = h0, h1, h2, h3, h4
-    for i = 0, 79 do
-      local f, k
-      if i < 20 then f, k = bor(band(b, c), band(bnot(b), d)), 0x5A827999
-      elseif i < 40 then f, k = bxor(b, c, d), 0x6ED9EBA1
-      elseif i < 60 then f, k = bor(band(b, c), band(b, d), band(c, d)), 0x8F1BBCDC
-      else f, k = bxor(b, c, d), 0xCA62C1D6 end
-      local t = tobit(rol(a, 5) + f + e + k + w[i])
-      e, d, c, b, a = d, c, rol(b, 30), a, t
-    end
-    h0, h1, h2, h3, h4 = tobit(h0 + a), tobit(h1 + b), tobit(h2 + c), tobit(h3 + d), tobit(h4 + e)
-  end
-  return bit.tohex(h0) .. bit.tohex(h1) .. bit.tohex(h2) .. bit.tohex(h3) .. bit.tohex(h4)
-end
+-- SHA-1, for finding the fixture's sentences in the fetched text.
+local sha1 = T.sha1
 ok(sha1("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d", "sha1('abc')")
 ok(sha1(string.rep("a", 1000)) == "291e9a6c66994949b57ba5e650361e98fc36b1ba", "sha1 of 1000 bytes")
 
@@ -198,5 +152,4 @@ m:del_user_dict()
 r = m:predict { "百度是一家高科技公司" }
 ok(lac.format(r[1]) == "百度/ORG 是/v 一家/m 高科技/n 公司/n", "del_user_dict restores")
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

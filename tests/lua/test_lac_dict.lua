@@ -8,15 +8,9 @@ local hub = require "hub"
 local cjson = require "cjson"
 local lac = hub.lac
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
-local function same(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do if a[i] ~= b[i] then return false end end
-  return true
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok, same = T.ok, T.same
 
 -- Tags of a text as PaddleHub writes them ("n-B n-I v-B"): chars, types, begins.
 local function tagged(text, tags)
@@ -74,9 +68,7 @@ ok(d.count == 4, "entries counted once, one-char untagged skipped: " .. d.count)
 -- the same from a file (whitespace: spaces, tabs, U+3000)
 local tmp = os.tmpname()
 do
-  local f = assert(io.open(tmp, "wb"))
-  f:write("科技公司/nz\n\n  高科\t技公司  \n是\227\128\128一家/X\n")
-  f:close()
+  T.write_file(tmp, "科技公司/nz\n\n  高科\t技公司  \n是\227\128\128一家/X\n")
   local dd = lac.user_dict(tmp)
   local c, t, b = tagged("百度是一家高科技公司", BASE)
   dd:apply(c, t, b)
@@ -99,5 +91,4 @@ ok(not okc and tostring(err):find("word.dic", 1, true), "missing model directory
 okc, err = pcall(lac.paddle_load, "/nonexistent/fc_0.w_0")
 ok(not okc and tostring(err):find("/nonexistent/fc_0.w_0", 1, true), "paddle_load error: " .. tostring(err))
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

@@ -4,22 +4,15 @@
 -- sets it, when missing data is a failure.
 local hub = require "hub"
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok = T.ok
 
 if not hub.datasets.available("digits", "digits.csv") then
-  local req = os.getenv("HUB_REQUIRE_DATA")
-  if req == nil or req == "" then
-    print("skipped: digits data not fetched (run scripts/fetch-data.sh digits)")
-    print("0 passed, 0 failed")
-    return
-  end
   local _, err = pcall(hub.datasets.find, "digits", "digits.csv")
-  print("FAIL HUB_REQUIRE_DATA is set but " .. tostring(err))
-  print("0 passed, 1 failed")
-  os.exit(1)
+  T.data_missing("digits data not fetched (run scripts/fetch-data.sh digits)", "HUB_REQUIRE_DATA is set but " .. tostring(err))
+  T.finish()
+  return
 end
 
 local recipe = hub.datasets.repo_dir() .. "recipes/mlp_digits.lua"
@@ -35,5 +28,4 @@ if good then
   ok(type(acc) == "number" and acc >= 0.95, "test accuracy " .. tostring(acc) .. " below 0.95")
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

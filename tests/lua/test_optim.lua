@@ -6,10 +6,9 @@
 local hub = require "hub"
 local cjson = require "cjson"
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok = T.ok
 
 local f = assert(io.open("fixtures/optim.json"))
 local fx = cjson.decode(f:read("*a"))
@@ -124,5 +123,4 @@ do
   ok(not okk and err:find("learning_rate"), "unknown option named: " .. tostring(err))
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

@@ -11,23 +11,14 @@
 local hub = require "hub"
 local cjson = require "cjson"
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok, write, q = T.ok, T.write_file, T.q
 
 local HUBRUN = arg[-1]
 local tmp = os.tmpname()
 os.remove(tmp)
 os.execute("mkdir -p '" .. tmp .. "/toy' '" .. tmp .. "/runner' '" .. tmp .. "/home'")
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- hubrun run ARGS... -> stdout, stderr, exit status (HUB_HOME is the temporary store)
 local function run(...)
@@ -151,9 +142,8 @@ local function find_lac()
 end
 local lac_spec, lac = find_lac()
 if not lac_spec then
-  local req = os.getenv("HUB_REQUIRE_DATA")
-  if req and req ~= "" then ok(false, "HUB_REQUIRE_DATA is set but the lac module is not built (make registry)")
-  else print("skipped: lac cases (the lac module is neither installed nor built; run make registry)") end
+  T.data_missing("lac cases (the lac module is neither installed nor built; run make registry)",
+    "HUB_REQUIRE_DATA is set but the lac module is not built (make registry)")
 else
   local baidu = "百度/ORG 是/v 一家/m 高科技/n 公司/n"
   out, errs, rc = run(lac_spec, "--input_text", "百度是一家高科技公司")
@@ -198,5 +188,4 @@ else
 end
 
 os.execute("rm -rf '" .. tmp .. "'")
-print(string.format("%d passed, %d failed", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+T.finish()

@@ -10,23 +10,10 @@ local hub = require "hub"
 local ffi = require "ffi"
 local cjson = require "cjson"
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok, read_file, write_file = T.ok, T.read_file, T.write_file
 
-local function read_file(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-local function write_file(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
 local function exists(p) local f = io.open(p, "rb"); if f then f:close() end; return f ~= nil end
 
 -- A scratch directory under /tmp, removed at the end.
@@ -49,11 +36,7 @@ local function flat(t)
   for i = 0, n - 1 do out[i + 1] = hub.C.hub_tensor_get(t, i) end
   return out
 end
-local function same_shape(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do if a[i] ~= b[i] then return false end end
-  return true
-end
+local same_shape = T.same
 local function same_values(a, b)
   if #a ~= #b then return false end
   for i = 1, #a do if a[i] ~= b[i] then return false, i end end
@@ -313,5 +296,4 @@ do
 end
 
 os.execute("rm -rf '" .. dir .. "'")
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

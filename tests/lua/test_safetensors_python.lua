@@ -7,10 +7,9 @@
 local hub = require "hub"
 local cjson = require "cjson"
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok = T.ok
 
 local PY = "/usr/bin/python3"
 local SCRIPT = "../scripts/gen_safetensors_fixture.py"
@@ -60,9 +59,7 @@ else
     local s = cjson.encode(e)
     -- lua-cjson without empty_array writes {} for empty tables: the checker wants lists
     s = s:gsub('"shape":{}', '"shape":[]'):gsub('"values":{}', '"values":[]')
-    local f = assert(io.open(expect_path, "w"))
-    f:write(s)
-    f:close()
+    T.write_file(expect_path, s)
   end
   write_expect(expect)
   ok(run(PY .. " " .. SCRIPT .. " --check '" .. file .. "' '" .. expect_path .. "'"),
@@ -91,5 +88,4 @@ else
   os.execute("rm -rf '" .. dir .. "'")
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

@@ -19,24 +19,20 @@ local core = require "hub.core"
 local cjson = require "cjson"
 local C = core.C
 
-local passed, failed = 0, 0
-local function ok(cond, msg, detail)
-  if cond then passed = passed + 1
-  else failed = failed + 1; print("FAIL " .. msg .. (detail and ("\n  " .. tostring(detail):gsub("\n", "\n  ")) or "")) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok, q, read = T.ok, T.q, T.read_file
 
 local function abs(p)
   if p:sub(1, 1) == "/" then return p end
   return (os.getenv("PWD") or io.popen("pwd"):read("*l")) .. "/" .. p
 end
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local hubrun = abs(os.getenv("HUBRUN") or arg[-1])
 local serve = os.getenv("HUB_HTTP_SERVE") or (hubrun:match("^(.*)/[^/]*$") .. "/tests/http_serve")
 if C.hub_fs_kind(serve) ~= C.HUB_FS_FILE then
-  print("FAIL http_serve not found at " .. serve .. " (build the http_serve target or set HUB_HTTP_SERVE)")
-  print("0 passed, 1 failed")
-  os.exit(1)
+  ok(false, "http_serve not found at " .. serve .. " (build the http_serve target or set HUB_HTTP_SERVE)")
+  T.finish() -- exits with status 1
 end
 
 local tmp = io.popen("mktemp -d /tmp/hub_store_cli_XXXXXX"):read("*l")
@@ -48,13 +44,6 @@ local function write(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
   f:close()
-end
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
 end
 
 -- Runs a shell command; returns the exit status and stdout+stderr.
@@ -409,6 +398,5 @@ rc, out = hub("install")
 ok(rc == 1 and out:find("usage:", 1, true), "install without arguments", out)
 
 for _, s in ipairs(servers) do stop_server(s) end
-if failed == 0 and not os.getenv("KEEP") then C.hub_fs_remove_tree(tmp) else print("left " .. tmp .. " for inspection") end
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+if T.failed == 0 and not os.getenv("KEEP") then C.hub_fs_remove_tree(tmp) else print("left " .. tmp .. " for inspection") end
+T.finish()

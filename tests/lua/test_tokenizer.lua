@@ -11,18 +11,11 @@
 -- the corpus that part is skipped, unless HUB_REQUIRE_DATA is set (as CI sets it).
 local hub = require "hub"
 local ffi = require "ffi"
-local bit = require "bit"
 local cjson = require "cjson"
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
-local function errors(fn, pattern, msg)
-  local good, err = pcall(fn)
-  ok(not good and tostring(err):find(pattern, 1, true) ~= nil,
-    msg .. ": expected an error with '" .. pattern .. "', got " .. tostring(err))
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok, errors = T.ok, T.errors
 local function join(t) return table.concat(t, " ") end
 local function offs_str(offs)
   local o = {}
@@ -44,9 +37,7 @@ end
 local tmpfiles = {}
 local function write_vocab(tokens)
   local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(type(tokens) == "string" and tokens or (table.concat(tokens, "\n") .. "\n"))
-  f:close()
+  T.write_file(path, type(tokens) == "string" and tokens or (table.concat(tokens, "\n") .. "\n"))
   tmpfiles[#tmpfiles + 1] = path
   return path
 end
@@ -279,38 +270,8 @@ do
 end
 
 -- ---- the golden corpus ----
--- SHA-1 (FIPS 180-4) on LuaJIT's bit operations, to know the line is the one HF saw.
-local function sha1(msg)
-  local band, bor, bxor, bnot, rol, tobit = bit.band, bit.bor, bit.bxor, bit.bnot, bit.rol, bit.tobit
-  local len = #msg
-  local bits = len * 8
-  msg = msg .. "\128" .. string.rep("\0", (55 - len) % 64) ..
-    string.char(0, 0, 0, 0, band(bit.rshift(bits / 4294967296, 0), 0xff), 0, 0, 0)
-  -- (lines are far below 512 MiB: the top bytes are zero; write the low 32 bits properly)
-  msg = msg:sub(1, -5) .. string.char(band(bit.rshift(bits, 24), 255), band(bit.rshift(bits, 16), 255),
-    band(bit.rshift(bits, 8), 255), band(bits, 255))
-  local h0, h1, h2, h3, h4 = tobit(0x67452301), tobit(0xEFCDAB89), tobit(0x98BADCFE), tobit(0x10325476), tobit(0xC3D2E1F0)
-  local w = {}
-  for chunk = 1, #msg, 64 do
-    for i = 0, 15 do
-      local a, b, c, d = msg:byte(chunk + 4 * i, chunk + 4 * i + 3)
-      w[i] = bor(bit.lshift(a, 24), bit.lshift(b, 16), bit.lshift(c, 8), d)
-    end
-    for i = 16, 79 do w[i] = rol(bxor(w[i - 3], w[i - 8], w[i - 14], w[i - 16]), 1) end
-    local a, b, c, d, e = h0, h1, h2, h3, h4
-    for i = 0, 79 do
-      local f, k
-      if i < 20 then f, k = bor(band(b, c), band(bnot(b), d)), 0x5A827999
-      elseif i < 40 then f, k = bxor(b, c, d), 0x6ED9EBA1
-      elseif i < 60 then f, k = bor(band(b, c), band(b, d), band(c, d)), 0x8F1BBCDC
-      else f, k = bxor(b, c, d), 0xCA62C1D6 end
-      local t = tobit(rol(a, 5) + f + e + k + w[i])
-      e, d, c, b, a = d, c, rol(b, 30), a, t
-    end
-    h0, h1, h2, h3, h4 = tobit(h0 + a), tobit(h1 + b), tobit(h2 + c), tobit(h3 + d), tobit(h4 + e)
-  end
-  return bit.tohex(h0) .. bit.tohex(h1) .. bit.tohex(h2) .. bit.tohex(h3) .. bit.tohex(h4)
-end
+-- SHA-1, to know the line is the one HF saw.
+local sha1 = T.sha1
 ok(sha1("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d" and
    sha1("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709", "sha1 self-test")
 
@@ -323,13 +284,9 @@ end
 
 local corpus = find_corpus()
 if not corpus then
-  local req = os.getenv("HUB_REQUIRE_DATA")
-  if req == nil or req == "" then
-    print("skipped: corpus not fetched (run scripts/fetch-text.sh); unit tests and HF cases ran")
-  else
-    ok(false, "HUB_REQUIRE_DATA is set but the corpus is missing (run scripts/fetch-text.sh; looked in " ..
+  T.data_missing("corpus not fetched (run scripts/fetch-text.sh); unit tests and HF cases ran",
+    "HUB_REQUIRE_DATA is set but the corpus is missing (run scripts/fetch-text.sh; looked in " ..
       table.concat(hub.datasets.search_path("text"), ", ") .. ")")
-  end
 else
   local files = {}
   for i, name in ipairs(fx.files) do
@@ -390,5 +347,4 @@ else
 end
 
 for _, p in ipairs(tmpfiles) do os.remove(p) end
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

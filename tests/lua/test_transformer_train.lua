@@ -17,10 +17,9 @@ local nn = hub.nn
 local VOCAB, LEN, D, HEADS, FF, BATCH = 8, 6, 32, 4, 64, 32
 local MAX_STEPS, TARGET_ACC, LR = 300, 0.95, 3e-3
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok = T.ok
 
 local Reverser = nn.Module:extend("Reverser")
 function Reverser:init(layer_opts)
@@ -113,5 +112,4 @@ end
 train("post-LN", {})
 train("pre-LN", { norm_first = true })
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()
