@@ -14,10 +14,9 @@
 -- Plus: statistics of the dropped fraction, determinism, errors.
 local hub = require "hub"
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok = T.ok
 local function maxdiff(a, b) return (a - b):abs():max():item() end
 local function errmsg(fn)
   local good, e = pcall(fn)
@@ -159,5 +158,4 @@ has(function() return hub.attention_qkv(x, 2, hub.zeros { 2, 1, 1, 4 }) end, "do
 has(function() return hub.attention_qkv(x, 2, hub.zeros({ 2, 1, 1, 3 }, "bool")) end, "additive float tensor", "bool mask")
 has(function() return hub.attention_qkv(hub.zeros({ 2, 3, 12 }, "i64"), 2) end, "attention_qkv", "integer qkv")
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()

@@ -6,10 +6,9 @@
 local hub = require "hub"
 local nn = hub.nn
 
-local passed, failed = 0, 0
-local function ok(cond, msg)
-  if cond then passed = passed + 1 else failed = failed + 1; print("FAIL " .. msg) end
-end
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok = T.ok
 local function maxdiff(a, b) return (a - b):abs():max():item() end
 
 local function reference(x, w, b, act)
@@ -89,5 +88,4 @@ ok(not good and tostring(err):find("linear_act: input [3,5] does not match weigh
 good, err = pcall(hub.linear_act, x, w, nil, nil)
 ok(not good and tostring(err):find("linear_act", 1, true), "missing activation: " .. tostring(err))
 
-print(string.format("%d passed, %d failed", passed, failed))
-if failed > 0 then os.exit(1) end
+T.finish()
