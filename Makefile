@@ -4,7 +4,9 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
-DEMO ?= recipes/tensor_demo.lua
+DEMO ?= recipes/mlp_digits.lua
+# The demo's module store (so `make demo` leaves ~/.hubrun alone).
+DEMO_HOME ?= $(BUILD)/demo-home
 
 DATASETS ?= digits
 
@@ -32,8 +34,12 @@ data: deps
 registry: build
 	@scripts/build-registry.sh $(BUILD)
 
-demo: build registry
+# The most complete job until recipes/ernie_cls.lua exists: train an MLP on real digits, then
+# install LAC from the local registry and segment a sentence with it.
+demo: build data registry
 	./$(BUILD)/hubrun $(DEMO)
+	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun install lac
+	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun run lac --input_text "百度是一家高科技公司"
 
 test: build data registry
 	cd $(BUILD) && HUB_REQUIRE_DATA=1 ctest --output-on-failure -j$(JOBS)
