@@ -68,8 +68,11 @@ uint16_t hub_float_to_bf16(float f);
 void hub_rng_reserve(uint64_t n, uint64_t *key, uint64_t *counter);
 /* The i-th 32-bit random number of stream (key, counter + i). */
 uint32_t hub_rng_u32(uint64_t key, uint64_t counter);
-/* Uniform in [0,1) and standard normal, from counters c and c+1. */
+/* Uniform in [0,1) from counter c. */
 float hub_rng_uniform(uint64_t key, uint64_t counter);
+/* u[j] = hub_rng_uniform(key, c0 + j) for j < n, the key hashed once and the hash vectorised
+ * (AVX-512DQ when the CPU has it): what kernels that draw many numbers use. */
+void hub_rng_uniform_block(float *u, int64_t n, uint64_t key, uint64_t c0);
 
 /* ---- autograd (autograd.c) ---- */
 typedef struct hub_edge {

@@ -331,13 +331,19 @@ static hub_tensor *random_f32(int ndim, const int64_t *shape, int dtype, int nor
   float *p = t->data;
   uint64_t key, ctr;
   hub_rng_reserve((uint64_t)(normal ? 2 * n : n), &key, &ctr);
-#pragma omp parallel for if (n > 65536)
-  for (int64_t i = 0; i < n; i++) {
+  /* number i uses counters 2i and 2i+1 (normal, Box-Muller) or i (uniform), drawn in blocks */
+  enum { BLK = 512 };
+  const int64_t nblk = (n + BLK - 1) / BLK;
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t b = 0; b < nblk; b++) {
+    const int64_t i0 = b * BLK, m = n - i0 < BLK ? n - i0 : BLK;
     if (normal) {
-      float u1 = hub_rng_uniform(key, ctr + 2 * (uint64_t)i), u2 = hub_rng_uniform(key, ctr + 2 * (uint64_t)i + 1);
-      p[i] = sqrtf(-2.0f * logf(1.0f - u1)) * cosf(6.283185307179586f * u2);
+      float u[2 * BLK];
+      hub_rng_uniform_block(u, 2 * m, key, ctr + 2 * (uint64_t)i0);
+      for (int64_t j = 0; j < m; j++)
+        p[i0 + j] = sqrtf(-2.0f * logf(1.0f - u[2 * j])) * cosf(6.283185307179586f * u[2 * j + 1]);
     } else {
-      p[i] = hub_rng_uniform(key, ctr + (uint64_t)i);
+      hub_rng_uniform_block(p + i0, m, key, ctr + (uint64_t)i0);
     }
   }
   if (dtype != HUB_F32) {

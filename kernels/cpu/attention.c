@@ -160,9 +160,9 @@ HUB_SIMD_CLONES static void softmax_backward_rows(float *gp, const float *p, int
 }
 
 /* The keep mask of dropout as factors: m[j] = 1/(1-p) where element c0 + j of the stream is
- * kept, else 0 (the test of kernels/cpu/dropout.c, see cpu.h's cpu_rng_u32). */
-HUB_SIMD_CLONES static void keep_factors(float *m, int64_t n, uint64_t kh, uint64_t c0, float p, float inv) {
-  cpu_rng_uniform_block(m, n, kh, c0);
+ * kept, else 0 (the test of kernels/cpu/dropout.c). */
+HUB_SIMD_CLONES static void keep_factors(float *m, int64_t n, uint64_t key, uint64_t c0, float p, float inv) {
+  hub_rng_uniform_block(m, n, key, c0);
   for (int64_t j = 0; j < n; j++) m[j] = m[j] >= p ? inv : 0.f;
 }
 
@@ -202,7 +202,6 @@ int cpu_attention(const hub_attn *a, const float *Q, const float *K, const float
                 mk = mask ? mask->stride[2] : 0;
   const int drop = a->p > 0.f;
   const float inv = a->p < 1.f ? 1.f / (1.f - a->p) : 0.f;
-  const uint64_t kh = cpu_rng_key(a->key);
   int failed = 0;
 #pragma omp parallel if (use_parallel_batches(E))
   {
@@ -221,7 +220,7 @@ int cpu_attention(const hub_attn *a, const float *Q, const float *K, const float
         softmax_rows(Pe, Lq, Lk, M ? M + e * mb : NULL, mq, mk);
         const float *Ae = Pe;
         if (drop) {
-          keep_factors(A + Lq * Lk, Lq * Lk, kh, a->counter + (uint64_t)(e * Lq * Lk), a->p, inv);
+          keep_factors(A + Lq * Lk, Lq * Lk, a->key, a->counter + (uint64_t)(e * Lq * Lk), a->p, inv);
           mul_into(A, Pe, A + Lq * Lk, Lq * Lk);
           Ae = A;
         }
@@ -259,7 +258,6 @@ int cpu_attention_backward(const hub_attn *a, const float *Q, const float *K, co
   }
   const int need_gs = GQ || GK, drop = a->p > 0.f;
   const float inv = a->p < 1.f ? 1.f / (1.f - a->p) : 0.f;
-  const uint64_t kh = cpu_rng_key(a->key);
   const int64_t LL = Lq * Lk;
   /* per thread: S (ga/gs) when needed, and with dropout the factors M and A = P * M */
   const int64_t nbuf = (need_gs ? 1 : 0) + (drop ? 2 : 0);
@@ -280,7 +278,7 @@ int cpu_attention_backward(const hub_attn *a, const float *Q, const float *K, co
       const float *Ve = V + entry_off(a, a->sv, e);
       const int64_t ldg = a->so[2];
       if (drop) {
-        keep_factors(Mf, LL, kh, a->counter + (uint64_t)(e * LL), a->p, inv);
+        keep_factors(Mf, LL, a->key, a->counter + (uint64_t)(e * LL), a->p, inv);
         mul_into(A, Pe, Mf, LL);
         Ae = A;
       }

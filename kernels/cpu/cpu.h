@@ -6,23 +6,6 @@
 
 #include "../../runtime/backend.h"
 
-/* The seeded counter-based stream of runtime/rng.c, inlined for kernels: number `counter` of
- * key `key` is cpu_rng_u32(cpu_rng_key(key), counter) == hub_rng_u32(key, counter) (the key's
- * hash hoisted out of the loops).  The tests compare the two. */
-static inline uint64_t cpu_mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-static inline uint64_t cpu_rng_key(uint64_t key) {
-  return cpu_mix64(key * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL);
-}
-static inline uint32_t cpu_rng_u32(uint64_t kh, uint64_t counter) {
-  return (uint32_t)(cpu_mix64(kh ^ (counter * 0x9e3779b97f4a7c15ULL)) >> 32);
-}
-/* rng.c: u[j] = hub_rng_uniform(key, c0 + j), j < n, kh = cpu_rng_key(key) (vectorised). */
-void cpu_rng_uniform_block(float *u, int64_t n, uint64_t kh, uint64_t c0);
-
 /* copy.c */
 int cpu_copy(hub_tensor *dst, const hub_tensor *src);
 int cpu_fill(hub_tensor *t, double v);

@@ -5,9 +5,8 @@
  * backward pass.  Because each element's number depends only on its index, the mask is the same
  * for any number of threads.  p == 1 drops everything (scale 0, no division by zero).
  * hub_rng_uniform is an out-of-line call that re-hashes the key for every number (~3x slower);
- * the loop below draws the same numbers in blocks with the key's hash hoisted (kernels/cpu/rng.c,
- * vectorised; cpu.h's cpu_rng_u32 must stay equal to runtime/rng.c's hub_rng_u32: the test
- * compares the mask with hub_rng_uniform element by element).
+ * the loop below draws the same numbers in blocks (hub_rng_uniform_block: the key's hash hoisted,
+ * vectorised; the test compares the mask with hub_rng_uniform element by element).
  */
 #include "cpu.h"
 
@@ -20,14 +19,13 @@ int cpu_dropout(const hub_tensor *x, float p, uint64_t key, uint64_t counter, hu
   float *yp = y->data;
   uint8_t *mp = mask ? mask->data : NULL;
   float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  uint64_t kh = cpu_rng_key(key);
   enum { BLK = 1024 }; /* numbers drawn per block (a stack buffer) */
   const int64_t nblk = (n + BLK - 1) / BLK;
 #pragma omp parallel for schedule(static) if (n > 16384)
   for (int64_t b = 0; b < nblk; b++) {
     float u[BLK];
     const int64_t i0 = b * BLK, m = n - i0 < BLK ? n - i0 : BLK;
-    cpu_rng_uniform_block(u, m, kh, counter + (uint64_t)i0);
+    hub_rng_uniform_block(u, m, key, counter + (uint64_t)i0);
     for (int64_t j = 0; j < m; j++) {
       uint8_t keep = u[j] >= p;
       if (mp) mp[i0 + j] = keep;
