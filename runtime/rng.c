@@ -84,10 +84,12 @@ __attribute__((target("avx512f,avx512dq"))) static void fill_avx512(float *u, in
 
 void hub_rng_uniform_block(float *u, int64_t n, uint64_t key, uint64_t c0) {
   const uint64_t kh = mix64(key * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL);
-  static int have = -1; /* benign race: every thread computes the same answer */
+  static int have_avx512 = -1; /* every thread computes the same answer; relaxed atomics */
+  int have = __atomic_load_n(&have_avx512, __ATOMIC_RELAXED);
   if (have < 0) {
     __builtin_cpu_init();
     have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    __atomic_store_n(&have_avx512, have, __ATOMIC_RELAXED);
   }
   if (have)
     fill_avx512(u, n, kh, c0);

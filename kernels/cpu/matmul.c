@@ -66,11 +66,13 @@ static hub_tensor *packed_copy(const hub_tensor *t) {
 /* Rows from which gemm:jit is used for every 2-d layout; HUB_GEMM_MIN_ROWS in the environment
  * overrides it (read once; for tuning on other CPUs). */
 static int64_t gemm_min_rows(void) {
-  static int64_t rows = -1; /* benign race: every thread computes the same value */
+  static int64_t cached = -1; /* every thread computes the same value; relaxed atomics */
+  int64_t rows = __atomic_load_n(&cached, __ATOMIC_RELAXED);
   if (rows < 0) {
     const char *e = getenv("HUB_GEMM_MIN_ROWS");
     long long v = e ? atoll(e) : 0;
     rows = v > 0 ? (int64_t)v : 512;
+    __atomic_store_n(&cached, rows, __ATOMIC_RELAXED);
   }
   return rows;
 }
