@@ -84,6 +84,11 @@ hub_tensor *hub_arange(double start, double end, double step, int dtype);
 /* Standard normal / uniform [0,1) / integers in [low, high) from the seeded generator. */
 hub_tensor *hub_randn(int ndim, const int64_t *shape, int dtype);
 hub_tensor *hub_rand(int ndim, const int64_t *shape, int dtype);
+/* In place, not recorded: t = the numbers hub_randn (times std plus mean) or hub_rand (scaled to
+ * [a, b)) would draw for t's shape, converted to t's dtype.  Without temporaries for a contiguous
+ * f32 tensor (the nn initialisers use these). */
+int hub_normal_(hub_tensor *t, double mean, double std);
+int hub_uniform_(hub_tensor *t, double a, double b);
 hub_tensor *hub_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, int dtype);
 
 /* ---- views (share storage; differentiable) ---- */

@@ -322,13 +322,9 @@ hub_tensor *hub_arange(double start, double end, double step, int dtype) {
   return t;
 }
 
-static hub_tensor *random_f32(int ndim, const int64_t *shape, int dtype, int normal) {
-  if (!hub_dtype_is_float(dtype))
-    return hub_errp("%s: dtype must be a float type, got %s", normal ? "randn" : "rand", hub_dtype_name(dtype));
-  hub_tensor *t = hub_tensor_empty(HUB_F32, ndim, shape, HUB_CPU);
-  if (!t) return NULL;
-  int64_t n = hub_tensor_numel(t);
-  float *p = t->data;
+/* p[0..n) = the next n numbers of the stream, N(0, 1) (normal) or U[0, 1), times scale plus
+ * shift (in f32: the values hub_randn/hub_rand followed by mul and add would give). */
+static void fill_random(float *p, int64_t n, int normal, float scale, float shift) {
   uint64_t key, ctr;
   hub_rng_reserve((uint64_t)(normal ? 2 * n : n), &key, &ctr);
   /* number i uses counters 2i and 2i+1 (normal, Box-Muller) or i (uniform), drawn in blocks */
@@ -345,7 +341,20 @@ static hub_tensor *random_f32(int ndim, const int64_t *shape, int dtype, int nor
     } else {
       hub_rng_uniform_block(p + i0, m, key, ctr + (uint64_t)i0);
     }
+    if (scale != 1.0f || shift != 0.0f)
+      for (int64_t j = 0; j < m; j++) {
+        float v = p[i0 + j] * scale;
+        p[i0 + j] = v + shift;
+      }
   }
+}
+
+static hub_tensor *random_f32(int ndim, const int64_t *shape, int dtype, int normal) {
+  if (!hub_dtype_is_float(dtype))
+    return hub_errp("%s: dtype must be a float type, got %s", normal ? "randn" : "rand", hub_dtype_name(dtype));
+  hub_tensor *t = hub_tensor_empty(HUB_F32, ndim, shape, HUB_CPU);
+  if (!t) return NULL;
+  fill_random(t->data, hub_tensor_numel(t), normal, 1.0f, 0.0f);
   if (dtype != HUB_F32) {
     hub_tensor *c = hub_to_dtype(t, dtype);
     hub_tensor_release(t);
@@ -356,6 +365,27 @@ static hub_tensor *random_f32(int ndim, const int64_t *shape, int dtype, int nor
 
 hub_tensor *hub_randn(int ndim, const int64_t *shape, int dtype) { return random_f32(ndim, shape, dtype, 1); }
 hub_tensor *hub_rand(int ndim, const int64_t *shape, int dtype) { return random_f32(ndim, shape, dtype, 0); }
+
+/* In place: straight into a contiguous f32 CPU tensor (no temporaries: initialising a large
+ * model leaves nothing in the allocator's cache), else through an f32 copy. */
+static int random_(const char *op, hub_tensor *t, int normal, double scale, double shift) {
+  if (!t) return hub_err("%s: tensor is missing (nil)", op);
+  if (!hub_dtype_is_float(t->dtype))
+    return hub_err("%s: the tensor must have a float dtype, got %s", op, hub_dtype_name(t->dtype));
+  if (t->dtype == HUB_F32 && t->device == HUB_CPU && hub_tensor_is_contiguous(t)) {
+    fill_random(t->data, hub_tensor_numel(t), normal, (float)scale, (float)shift);
+    return 0;
+  }
+  hub_tensor *v = hub_tensor_empty(HUB_F32, t->ndim, t->shape, HUB_CPU);
+  if (!v) return -1;
+  fill_random(v->data, hub_tensor_numel(v), normal, (float)scale, (float)shift);
+  int rc = hub_copy_(t, v);
+  hub_tensor_release(v);
+  return rc;
+}
+
+int hub_normal_(hub_tensor *t, double mean, double std) { return random_("normal_", t, 1, std, mean); }
+int hub_uniform_(hub_tensor *t, double a, double b) { return random_("uniform_", t, 0, b - a, a); }
 
 hub_tensor *hub_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, int dtype) {
   if (high <= low) return hub_errp("randint: high (%lld) must be greater than low (%lld)", (long long)high, (long long)low);

@@ -3,9 +3,11 @@
 --   nn.init.normal_(lin.weight, 0.02); nn.init.zeros_(lin.bias)
 --   model:apply(function(m) if m.__name == "Linear" then nn.init.xavier_uniform_(m.weight) end end)
 --
--- Each draws from hub.randn / hub.rand, so hub.manual_seed(n) makes initialisation repeatable,
--- builds the values in f32 and writes them into the tensor with copy_ under hub.no_grad (the
--- tensor may be a leaf that requires grad; copy_ converts to its dtype).  Each returns the tensor.
+-- Each draws from the seeded stream (the numbers hub.randn / hub.rand would give), so
+-- hub.manual_seed(n) makes initialisation repeatable; normal_ and uniform_ write them in place
+-- (C hub_normal_ / hub_uniform_: no temporaries, so initialising a large model leaves nothing in
+-- the allocator's cache), the others with copy_ under hub.no_grad (the tensor may be a leaf that
+-- requires grad; values are converted to its dtype).  Each returns the tensor.
 local core = require "hub.core"
 local raise = core.raise
 local hub = require "hub"
@@ -21,11 +23,6 @@ local function number(v, default, n, fname)
   return v
 end
 
-local function write(t, values)
-  hub.no_grad(function() t:copy_(values) end)
-  return t
-end
-
 -- fan_in and fan_out of a weight: [out, in] for Linear, [out, in, k...] for convolutions.
 function init.fans(t)
   local s = t.shape
@@ -39,14 +36,16 @@ end
 function init.normal_(t, std, mean)
   need(t, "normal_")
   std, mean = number(std, 1, 2, "normal_"), number(mean, 0, 3, "normal_")
-  return write(t, hub.randn(t.shape):mul(std):add(mean))
+  core.check(core.C.hub_normal_(t, mean, std), 2)
+  return t
 end
 
 -- uniform_(t, a=0, b=1): values in [a, b)
 function init.uniform_(t, a, b)
   need(t, "uniform_")
   a, b = number(a, 0, 2, "uniform_"), number(b, 1, 3, "uniform_")
-  return write(t, hub.rand(t.shape):mul(b - a):add(a))
+  core.check(core.C.hub_uniform_(t, a, b), 2)
+  return t
 end
 
 function init.constant_(t, v)
