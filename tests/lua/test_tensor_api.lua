@@ -338,6 +338,33 @@ check("set_cache_limit: fixed bound, default restored", function()
   assert(not good and tostring(err):find("set_cache_limit", 1, true), "negative bound rejected")
 end)
 
+check("nn.init normal_/uniform_ in place: the numbers randn/rand give, no temporaries", function()
+  local init = hub.nn.init
+  hub.manual_seed(77)
+  local ref = hub.randn { 300, 200 } * 0.02 + 0.5
+  local refu = hub.rand { 1000 } * 4 - 2
+  hub.manual_seed(77)
+  local t = hub.empty { 300, 200 }
+  local u = hub.empty { 1000 }
+  hub.empty_cache()
+  local before = hub.memory_stats()
+  init.normal_(t, 0.02, 0.5)
+  init.uniform_(u, -2, 2)
+  local after = hub.memory_stats()
+  eq((t - ref):abs():max():item(), 0, "normal_ equals randn * std + mean")
+  eq((u - refu):abs():max():item(), 0, "uniform_ equals rand * (b - a) + a")
+  eq(after.alloc_count - before.alloc_count, 0, "allocations made by normal_ and uniform_ on contiguous f32")
+  -- a transposed (non-contiguous) bf16 tensor goes through a copy and still gets the numbers
+  hub.manual_seed(78)
+  local r2 = (hub.randn { 4, 6 } * 3):to("bf16")
+  hub.manual_seed(78)
+  local b = hub.empty({ 6, 4 }, "bf16"):t()
+  init.normal_(b, 3)
+  eq((b:to("f32") - r2:to("f32")):abs():max():item(), 0, "bf16 strided normal_")
+  local good, err = pcall(init.normal_, hub.zeros({ 3 }, "i64"))
+  assert(not good and tostring(err):find("float dtype", 1, true), "integer tensor refused: " .. tostring(err))
+end)
+
 if failed > 0 then print("failed: " .. table.concat(failures, ", ")) end
 print(string.format("%d passed, %d failed", passed, failed))
 if failed > 0 then os.exit(1) end
