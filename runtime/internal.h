@@ -125,6 +125,10 @@ void hub_node_release(hub_node *n);
 #define HUB_NO_GRAD_BEGIN int hub__prev_grad = hub_set_grad_enabled(0)
 #define HUB_NO_GRAD_END hub_set_grad_enabled(hub__prev_grad)
 
+/* t as a contiguous f32 tensor (new reference; t itself retained when it already is one).
+ * Recorded like hub_to_dtype and hub_contiguous, so gradients flow through it. */
+hub_tensor *hub_contiguous_f32(hub_tensor *t);
+
 /* ---- small helpers ---- */
 static inline int64_t hub_numel_of(int ndim, const int64_t *shape) {
   int64_t n = 1;

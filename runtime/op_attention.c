@@ -23,15 +23,6 @@
 
 #include "backend.h"
 
-/* A contiguous f32 version of t (new reference), recorded for autograd. */
-static hub_tensor *as_f32(hub_tensor *t) {
-  hub_tensor *f = hub_to_dtype(t, HUB_F32);
-  if (!f) return NULL;
-  hub_tensor *c = hub_contiguous(f);
-  hub_tensor_release(f);
-  return c;
-}
-
 static hub_tensor *view3(const hub_tensor *t, int64_t a, int64_t b, int64_t c) {
   int64_t sh[3] = {a, b, c}, st[3] = {b * c, c, 1};
   return hub_tensor_alias(t, 3, sh, st, t->offset);
@@ -115,7 +106,7 @@ static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) 
   hub_attn a = {.B = B, .H = 1, .Lq = Lq, .Lk = Lk, .D = D, .Dv = Dv,
                 .sq = {Lq * D, 0, D}, .sk = {Lk * D, 0, D}, .sv = {Lk * Dv, 0, Dv}, .so = {Lq * Dv, 0, Dv},
                 .scale = (float)n->f[0]};
-  hub_tensor *g = as_f32(gout[0]);
+  hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *full[3] = {NULL, NULL, NULL};
   int rc = g ? 0 : -1;
   for (int i = 0; i < 3 && rc == 0; i++) {
@@ -175,7 +166,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   const hub_backend *be = hub_backend_for(q->device);
   if (!be) return NULL;
 
-  hub_tensor *in[3] = {as_f32(q), as_f32(k), as_f32(v)};
+  hub_tensor *in[3] = {hub_contiguous_f32(q), hub_contiguous_f32(k), hub_contiguous_f32(v)};
   hub_tensor *q3 = NULL, *k3 = NULL, *v3 = NULL, *m3 = NULL, *out = NULL, *o3 = NULL, *probs = NULL;
   int rc = -1;
   if (!in[0] || !in[1] || !in[2]) goto done;
@@ -247,7 +238,7 @@ static int attention_qkv_backward(hub_node *n, hub_tensor **gout, hub_tensor **g
   a.p = (float)n->f[1];
   a.key = (uint64_t)n->i[1];
   a.counter = (uint64_t)n->i[2];
-  hub_tensor *g = as_f32(gout[0]);
+  hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *gq = g ? hub_tensor_empty(HUB_F32, 3, qkv->shape, qkv->device) : NULL;
   float *base = gq ? gq->data : NULL;
   const float *x = qkv->data;
@@ -278,7 +269,7 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   const hub_backend *be = hub_backend_for(qkv->device);
   if (!be) return NULL;
 
-  hub_tensor *x = as_f32(qkv), *m3 = NULL, *out = NULL, *probs = NULL;
+  hub_tensor *x = hub_contiguous_f32(qkv), *m3 = NULL, *out = NULL, *probs = NULL;
   int rc = -1;
   if (!x) goto done;
   if (mask) {

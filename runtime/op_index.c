@@ -44,15 +44,6 @@ static hub_tensor *view3(const hub_tensor *t, int64_t a, int64_t b, int64_t c) {
   return hub_tensor_alias(t, 3, sh, st, t->offset);
 }
 
-/* A contiguous f32 copy (or t itself) of a gradient; used inside backward (grad mode is off). */
-static hub_tensor *grad_f32(hub_tensor *g) {
-  hub_tensor *f = hub_to_dtype(g, HUB_F32);
-  if (!f) return NULL;
-  hub_tensor *c = hub_contiguous(f);
-  hub_tensor_release(f);
-  return c;
-}
-
 /* Converts a gradient computed in f32 to the dtype of input i of n (consumes g). */
 static hub_tensor *grad_to_edge(hub_node *n, int i, hub_tensor *g) {
   if (!g || g->dtype == n->edges[i].dtype) return g;
@@ -73,7 +64,7 @@ static int gather_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gx) return -1;
   if (gout[0] && outer * k * inner > 0) {
     const hub_backend *be = hub_backend_for(ids->device);
-    hub_tensor *gy = be ? grad_f32(gout[0]) : NULL;
+    hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
     hub_tensor *gx3 = view3(gx, outer, rows, inner), *gy3 = gy ? view3(gy, outer, k, inner) : NULL;
     int rc = gx3 && gy3 ? be->scatter_add(gx3, ids, gy3) : -1;
     if (rc == 0 && n->i[4] > 0) { /* the padding row gets no gradient */

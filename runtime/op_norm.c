@@ -24,16 +24,6 @@ static void contig_strides(int ndim, const int64_t *shape, int64_t *stride) {
   }
 }
 
-/* A contiguous f32 version of a (new reference), recorded for autograd. */
-static hub_tensor *as_f32(hub_tensor *a) {
-  if (a->dtype == HUB_F32) return hub_contiguous(a);
-  hub_tensor *f = hub_to_dtype(a, HUB_F32);
-  if (!f) return NULL;
-  hub_tensor *c = hub_contiguous(f);
-  hub_tensor_release(f);
-  return c;
-}
-
 /* A contiguous 2-d [rows, n] header over a contiguous tensor (no autograd). */
 static hub_tensor *view2(const hub_tensor *t, int64_t rows, int64_t n) {
   int64_t s[2] = {rows, n}, st[2] = {n, 1};
@@ -53,7 +43,7 @@ static int softmax_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
   hub_tensor *y = n->saved[0];
   const hub_backend *be = hub_backend_for(y->device);
-  hub_tensor *gy = be ? as_f32(gout[0]) : NULL;
+  hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
   hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, y->ndim, y->shape, y->device) : NULL;
   if (!gx || be->softmax_backward(y, gy, (int)n->i[0], (int)n->i[1], gx)) {
     hub_tensor_release(gy);
@@ -71,7 +61,7 @@ static hub_tensor *softmax_impl(const char *op, hub_tensor *a, int dim, int log)
   if (d < 0) return NULL;
   const hub_backend *be = hub_backend_for(a->device);
   if (!be) return NULL;
-  hub_tensor *x = as_f32(a);
+  hub_tensor *x = hub_contiguous_f32(a);
   if (!x) return NULL;
   hub_tensor *y = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
   if (!y || be->softmax(x, d, log, y)) {
@@ -111,7 +101,7 @@ static int layer_norm_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin)
   int64_t rows = n->i[0], cols = n->i[1];
   const hub_backend *be = hub_backend_for(x->device);
   if (!be) return -1;
-  hub_tensor *gy = as_f32(gout[0]);
+  hub_tensor *gy = hub_contiguous_f32(gout[0]);
   hub_tensor *gx = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
   hub_tensor *gw = NULL, *gb = NULL;
   if (hub_node_needs(n, 1))
@@ -175,7 +165,7 @@ hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weigh
   if (!be) return NULL;
   int64_t rows = cols ? hub_tensor_numel(x) / cols : 0;
 
-  hub_tensor *in[3] = {as_f32(x), weight ? as_f32(weight) : NULL, bias ? as_f32(bias) : NULL};
+  hub_tensor *in[3] = {hub_contiguous_f32(x), weight ? hub_contiguous_f32(weight) : NULL, bias ? hub_contiguous_f32(bias) : NULL};
   hub_tensor *y = NULL, *mean = NULL, *rstd = NULL, *x2 = NULL, *y2 = NULL, *w1 = NULL, *b1 = NULL;
   int64_t st1 = 1;
   bool record = false;
@@ -231,7 +221,7 @@ static int dropout_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
   hub_tensor *mask = n->saved[0];
   const hub_backend *be = hub_backend_for(mask->device);
-  hub_tensor *gy = be ? as_f32(gout[0]) : NULL;
+  hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
   hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, gy->ndim, gy->shape, gy->device) : NULL;
   if (!gx || be->dropout_backward(gy, mask, (float)n->f[0], gx)) {
     hub_tensor_release(gy);
@@ -249,7 +239,7 @@ hub_tensor *hub_dropout(hub_tensor *x, double p, int train) {
   if (!train || p == 0.0) return hub_tensor_retain(x);
   const hub_backend *be = hub_backend_for(x->device);
   if (!be) return NULL;
-  hub_tensor *xc = as_f32(x);
+  hub_tensor *xc = hub_contiguous_f32(x);
   if (!xc) return NULL;
   hub_tensor *y = hub_tensor_empty(HUB_F32, xc->ndim, xc->shape, xc->device);
   hub_tensor *mask = hub_tensor_empty(HUB_U8, xc->ndim, xc->shape, xc->device);

@@ -24,16 +24,6 @@ static void contig_strides(int ndim, const int64_t *shape, int64_t *stride) {
   }
 }
 
-/* A contiguous f32 version of a (new reference), recorded for autograd. */
-static hub_tensor *as_f32(hub_tensor *a) {
-  if (a->dtype == HUB_F32) return hub_contiguous(a);
-  hub_tensor *f = hub_to_dtype(a, HUB_F32);
-  if (!f) return NULL;
-  hub_tensor *c = hub_contiguous(f);
-  hub_tensor_release(f);
-  return c;
-}
-
 /* Fills red[] from (ndims, dims); ndims == 0 means every dimension. */
 static int parse_dims(const char *op, const hub_tensor *a, int ndims, const int *dims, bool *red) {
   for (int i = 0; i < HUB_MAX_DIMS; i++) red[i] = false;
@@ -168,7 +158,7 @@ static hub_tensor *sum_mean(const char *op, int redop, hub_tensor *a, int ndims,
   if (!a) return hub_errp("%s: tensor is NULL", op);
   bool red[HUB_MAX_DIMS];
   if (parse_dims(op, a, ndims, dims, red)) return NULL;
-  hub_tensor *x = as_f32(a);
+  hub_tensor *x = hub_contiguous_f32(a);
   if (!x) return NULL;
   hub_tensor *r = reduce_raw(redop, x, red, NULL);
   if (!r) {
@@ -263,7 +253,7 @@ static int max_impl(const char *op, hub_tensor *a, int dim, int keepdim, hub_ten
   } else if (dim != 0 && dim != -1) {
     return hub_err("%s: dim %d out of range for 0-d tensor", op, dim);
   }
-  hub_tensor *x = as_f32(a);
+  hub_tensor *x = hub_contiguous_f32(a);
   if (!x) return -1;
   hub_tensor *idx = NULL, *r;
   if (a->ndim == 0) { /* a scalar: itself, at position 0 */

@@ -12,15 +12,6 @@
 
 #include "backend.h"
 
-/* t as a contiguous f32 tensor (new reference; t itself retained when it already is one). */
-static hub_tensor *plain_f32(hub_tensor *t) {
-  hub_tensor *f = hub_to_dtype(t, HUB_F32);
-  if (!f) return NULL;
-  hub_tensor *c = hub_contiguous(f);
-  hub_tensor_release(f);
-  return c;
-}
-
 /* The lengths as a malloc'ed int64 array of B entries, each in 0..T; all T when t is NULL. */
 static int64_t *read_lengths(const char *op, hub_tensor *t, int64_t B, int64_t T) {
   int64_t *len = malloc(sizeof(int64_t) * (size_t)(B > 0 ? B : 1));
@@ -72,7 +63,7 @@ hub_tensor *hub_paddle_gru(hub_tensor *x0, hub_tensor *w0, hub_tensor *b0, hub_t
   int64_t *len = read_lengths(op, lengths, B, T);
   if (!len) return NULL;
   HUB_NO_GRAD_BEGIN;
-  hub_tensor *x = plain_f32(x0), *w = x ? plain_f32(w0) : NULL, *b = (w && b0) ? plain_f32(b0) : NULL;
+  hub_tensor *x = hub_contiguous_f32(x0), *w = x ? hub_contiguous_f32(w0) : NULL, *b = (w && b0) ? hub_contiguous_f32(b0) : NULL;
   hub_tensor *out = NULL;
   if (x && w && (b || !b0)) {
     out = hub_tensor_empty(HUB_F32, 3, (int64_t[]){B, T, H}, x0->device);
@@ -104,7 +95,7 @@ hub_tensor *hub_crf_decode(hub_tensor *em0, hub_tensor *tr0, hub_tensor *lengths
   int64_t *len = read_lengths(op, lengths, B, T);
   if (!len) return NULL;
   HUB_NO_GRAD_BEGIN;
-  hub_tensor *em = plain_f32(em0), *tr = em ? plain_f32(tr0) : NULL, *path = NULL;
+  hub_tensor *em = hub_contiguous_f32(em0), *tr = em ? hub_contiguous_f32(tr0) : NULL, *path = NULL;
   if (em && tr) {
     path = hub_tensor_empty(HUB_I64, 2, (int64_t[]){B, T}, em0->device);
     if (path && be->crf_decode(em, tr, len, path)) {

@@ -308,3 +308,11 @@ hub_tensor *hub_to_device(hub_tensor *t, int device) {
   return hub_errp("to: copies between %s and %s are not supported in this build", hub_device_name(t->device),
                   hub_device_name(device));
 }
+
+hub_tensor *hub_contiguous_f32(hub_tensor *t) {
+  hub_tensor *f = hub_to_dtype(t, HUB_F32);
+  if (!f) return NULL;
+  hub_tensor *c = hub_contiguous(f);
+  hub_tensor_release(f);
+  return c;
+}
