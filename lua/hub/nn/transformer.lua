@@ -65,9 +65,9 @@ end
 
 function TransformerEncoderLayer:ff(x)
   local l1, act = self.linear1, self.activation
-  -- Linear + activation as one product (the activation a oneDNN post-op) when nothing is
-  -- recorded: inference, eval under no_grad.  hub.linear_act falls back to the two ops otherwise.
-  if getmetatable(l1) == Linear and act.fused_act and not hub.is_grad_enabled() then
+  -- hub.linear_act runs Linear + activation as one product (the activation a oneDNN post-op)
+  -- when nothing is recorded (inference under no_grad), and as the two ops otherwise.
+  if getmetatable(l1) == Linear and act.fused_act then
     return self.linear2(hub.linear_act(x, l1.weight, l1.bias, act:fused_act()))
   end
   return self.linear2(act(l1(x)))
