@@ -234,6 +234,12 @@ local function json(v, indent)
     end
   elseif t == "table" then
     local inner, keys, parts = indent .. "  ", {}, {}
+    local n = 0
+    for _ in pairs(v) do n = n + 1 end
+    if n > 0 and n == #v then   -- a list
+      for i = 1, n do parts[i] = inner .. json(v[i], inner) end
+      return "[\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "]"
+    end
     for k in pairs(v) do keys[#keys + 1] = k end
     table.sort(keys)
     for _, k in ipairs(keys) do parts[#parts + 1] = inner .. json(k) .. ": " .. json(v[k], inner) end
@@ -257,6 +263,95 @@ local function module_lua_source()
   local cands = { os.getenv("HUB_ERNIE_MODULE_LUA"), root and (root .. "/modules/ernie/module.lua") }
   for _, p in pairs(cands) do if p and is_file(p) then return p end end
   fail("cannot find modules/ernie/module.lua next to the hub library (%s); set HUB_ERNIE_MODULE_LUA", tostring(here))
+end
+
+-- ---- sentence-transformers directories ----
+
+-- The pooling modes hubrun computes, in the order sentence-transformers concatenates them
+-- (models.Pooling.forward: cls, max, mean, mean_sqrt_len_tokens).
+M.POOLING_MODES = { "cls", "max", "mean", "mean_sqrt_len_tokens" }
+local pooling_keys = {
+  pooling_mode_cls_token = "cls", pooling_mode_max_tokens = "max", pooling_mode_mean_tokens = "mean",
+  pooling_mode_mean_sqrt_len_tokens = "mean_sqrt_len_tokens",
+}
+-- Keys of 1_Pooling/config.json that name a mode hubrun does not compute.
+local pooling_unsupported = { pooling_mode_weightedmean_tokens = "weightedmean", pooling_mode_lasttoken = "lasttoken" }
+local pooling_other = { word_embedding_dimension = true, include_prompt = true }
+
+-- Reads a sentence-transformers directory (modules.json naming a Transformer, a Pooling and
+-- optionally a Normalize module; the Pooling module's config.json; sentence_bert_config.json):
+-- nil when dir has no modules.json, else
+--   { pooling = {modes...}, normalize = bool, max_seq_length = n or nil, do_lower_case = bool or nil,
+--     dimension = n or nil }
+-- Anything hubrun would compute differently (another module type, an unknown or unsupported
+-- pooling mode, no mode at all) is an error naming the file.
+function M.sentence_transformers(dir)
+  local mpath = dir .. "/modules.json"
+  if not is_file(mpath) then return nil end
+  local mods = read_json(mpath)
+  if #mods == 0 then fail("%s: expected a list of modules", mpath) end
+  local st = { normalize = false }
+  local pooling_dir
+  for i, m in ipairs(mods) do
+    if type(m) ~= "table" or type(m.type) ~= "string" then fail("%s: module %d has no \"type\"", mpath, i) end
+    local kind = m.type:match("([%w_]+)$")
+    if kind == "Transformer" then
+      if i ~= 1 then fail("%s: the Transformer must be the first module", mpath) end
+      if m.path ~= nil and m.path ~= "" then
+        fail("%s: the Transformer is in '%s'; hubrun converts only a Transformer at the top of the directory (path \"\")",
+          mpath, tostring(m.path))
+      end
+    elseif kind == "Pooling" then
+      if pooling_dir then fail("%s: more than one Pooling module", mpath) end
+      if type(m.path) ~= "string" or m.path == "" or m.path:find("..", 1, true) then
+        fail("%s: the Pooling module has no valid \"path\"", mpath)
+      end
+      pooling_dir = dir .. "/" .. m.path
+    elseif kind == "Normalize" then
+      if not pooling_dir then fail("%s: Normalize before Pooling is not supported", mpath) end
+      st.normalize = true
+    else
+      fail("%s: module %d is a %s; hubrun's sentence vectors support only Transformer, Pooling and Normalize",
+        mpath, i, m.type)
+    end
+  end
+  if not pooling_dir then fail("%s: no Pooling module (sentence-transformers.models.Pooling)", mpath) end
+  local ppath = pooling_dir .. "/config.json"
+  if not is_file(ppath) then fail("%s is missing (the Pooling module's configuration, named in %s)", ppath, mpath) end
+  local pc = read_json(ppath)
+  local on = {}
+  for k, v in pairs(pc) do
+    if pooling_keys[k] then
+      if v == true then on[pooling_keys[k]] = true end
+    elseif pooling_unsupported[k] then
+      if v == true then fail("%s: pooling mode '%s' (%s) is not supported by hubrun (cls, max, mean, mean_sqrt_len_tokens)", ppath, pooling_unsupported[k], k) end
+    elseif k == "pooling_mode" then   -- the constructor's string form, when a file carries it
+      local mode = ({ cls = "cls", max = "max", mean = "mean", mean_sqrt_len_tokens = "mean_sqrt_len_tokens" })[v]
+      if not mode then fail("%s: unknown pooling mode '%s' (expected cls, max, mean or mean_sqrt_len_tokens)", ppath, tostring(v)) end
+      on[mode] = true
+    elseif not pooling_other[k] then
+      fail("%s: unknown pooling setting '%s' (known: %s)", ppath, tostring(k),
+        "pooling_mode_cls_token, pooling_mode_mean_tokens, pooling_mode_max_tokens, pooling_mode_mean_sqrt_len_tokens, word_embedding_dimension")
+    end
+  end
+  st.pooling = {}
+  for _, mode in ipairs(M.POOLING_MODES) do if on[mode] then st.pooling[#st.pooling + 1] = mode end end
+  if #st.pooling == 0 then fail("%s: no pooling mode is set (expected one of pooling_mode_mean_tokens, ...)", ppath) end
+  if pc.word_embedding_dimension ~= nil and type(pc.word_embedding_dimension) ~= "number" then
+    fail("%s: word_embedding_dimension is not a number", ppath)
+  end
+  st.dimension = pc.word_embedding_dimension
+  local sb = dir .. "/sentence_bert_config.json"
+  if is_file(sb) then
+    local c = read_json(sb)
+    if c.max_seq_length ~= nil then
+      local n = c.max_seq_length
+      if type(n) ~= "number" or n < 2 or n ~= math.floor(n) then fail("%s: max_seq_length must be an integer >= 2", sb) end
+      st.max_seq_length = n
+    end
+    if c.do_lower_case ~= nil then st.do_lower_case = c.do_lower_case == true end
+  end
+  return st
 end
 
 -- Converts a Hugging Face directory into a module directory; returns its path and manifest.
@@ -297,6 +392,15 @@ function M.hf(o)
   local lower = tk_cfg.do_lower_case ~= false
   local strip = tk_cfg.strip_accents
   if strip == cjson().null then strip = nil end
+  -- a sentence-transformers directory: pooling, normalisation, max_seq_length
+  local st = M.sentence_transformers(dir)
+  if st then
+    if st.dimension and st.dimension ~= cfg.hidden_size then
+      fail("%s: word_embedding_dimension %d is not the model's hidden_size %d (%s/config.json)",
+        dir .. "/modules.json's Pooling config.json", st.dimension, cfg.hidden_size, dir)
+    end
+    if st.do_lower_case then lower = true end
+  end
   local okt, tk = pcall(hub.tokenizer.wordpiece, { vocab = vocab, lower = lower, strip_accents = strip })
   if not okt then fail("%s", tostring(tk)) end
   local nv = count_lines(vocab)
@@ -330,16 +434,23 @@ function M.hf(o)
       local p = tmp .. "/" .. f
       files[f] = { sha256 = store.sha256_file(p), size = tonumber(C.hub_fs_size(p)) }
     end
+    local family = mt == "ernie" and "ERNIE" or "BERT"
+    local summary = string.format("%s text encoder (%d layers, hidden %d), converted from Hugging Face",
+      family, cfg.num_hidden_layers, cfg.hidden_size)
+    if st then
+      summary = string.format("sentence vectors (%s pooling%s) of a %s encoder (%d layers, hidden %d), converted from sentence-transformers",
+        table.concat(st.pooling, "+"), st.normalize and ", L2-normalised" or "", family, cfg.num_hidden_layers, cfg.hidden_size)
+    end
     local manifest = {
-      name = name, version = version, type = "nlp/semantic_model",
-      summary = o.summary or string.format("%s text encoder (%d layers, hidden %d), converted from Hugging Face",
-        mt == "ernie" and "ERNIE" or "BERT", cfg.num_hidden_layers, cfg.hidden_size),
+      name = name, version = version, type = o.type or (st and "nlp/embedding" or "nlp/semantic_model"),
+      summary = o.summary or summary,
       author = o.author or "", license = o.license, hubrun = ">=0.1.0", entry = "module.lua", files = files,
       config = {
         model = cfg,
         tokenizer = { lower = lower, strip_accents = strip },
-        max_seq_len = math.min(128, cfg.max_position_embeddings),
-        source = { format = "huggingface", model_type = mt or "bert", dtype = dtype, dir = dir },
+        max_seq_len = math.min(st and st.max_seq_length or 128, cfg.max_position_embeddings),
+        source = { format = st and "sentence-transformers" or "huggingface", model_type = mt or "bert", dtype = dtype, dir = dir },
+        pooling = st and { modes = st.pooling, normalize = st.normalize } or nil,
       },
     }
     store.validate_manifest(manifest, tmp .. "/module.json")

@@ -91,7 +91,20 @@ function M.load(dir, opts)
   if type(n) ~= "number" or n < 2 or n > model.config.max_position_embeddings then
     fail("max_seq_len must be an integer in [2, %d], got %s", model.config.max_position_embeddings, tostring(n))
   end
-  return setmetatable({ dir = dir, model = model, tokenizer = tokenizer, max_seq_len = n,
+  local pooling = cfg.pooling
+  if pooling ~= nil then
+    local known = { cls = true, max = true, mean = true, mean_sqrt_len_tokens = true }
+    if type(pooling) ~= "table" or type(pooling.modes) ~= "table" or #pooling.modes == 0 then
+      fail("%s/module.json: config.pooling must be {modes = [...], normalize = true|false}", dir)
+    end
+    for _, mode in ipairs(pooling.modes) do
+      if not known[mode] then
+        fail("%s/module.json: unknown pooling mode '%s' (cls, max, mean, mean_sqrt_len_tokens)", dir, tostring(mode))
+      end
+    end
+  end
+  return setmetatable({ dir = dir, model = model, tokenizer = tokenizer, max_seq_len = n, pooling = pooling,
+                        batch_size = opts.batch_size,
                         config = model.config, hidden_size = model.config.hidden_size }, State)
 end
 
@@ -123,29 +136,126 @@ function State:encode(items, opts)
   return self.tokenizer:encode_batch(items, { max_seq_len = (opts and opts.max_seq_len) or self.max_seq_len })
 end
 
--- pooled [B, H] (the pooler's output, or the [CLS] hidden state for a model without pooler),
--- sequence [B, L, H], and the tokenizer batch.
-function State:embed(texts, opts)
-  local b = self:encode(as_items(texts, "embed"), opts)
-  local out = run_eval(self.model, function()
-    return self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
-                                attention_mask = b.attention_mask }
-  end)
-  local pooled = out.pooled_output or out.sequence_output:select(2, 1):contiguous()
-  return pooled, out.sequence_output, b
+-- The module's sentence vectors of one batch: sentence-transformers' pooling (config.pooling =
+-- {modes = {"mean", ...}, normalize = bool}: cls, max, mean or mean_sqrt_len_tokens over the
+-- tokens the mask marks, several modes concatenated in that order, then x / max(|x|, 1e-12))
+-- or, for a plain encoder, the pooler's output (the [CLS] hidden state without pooler).
+local function sentence_vectors(self, out, mask)
+  local p = self.pooling
+  if not p then return out.pooled_output or out.sequence_output:select(2, 1):contiguous() end
+  local seq = out.sequence_output
+  local B, L = seq.shape[1], seq.shape[2]
+  local m = mask:to("f32")
+  local m3 = m:reshape(B, L, 1)
+  local parts = {}
+  for _, mode in ipairs(p.modes) do
+    if mode == "cls" then
+      parts[#parts + 1] = seq:select(2, 1):contiguous()
+    elseif mode == "max" then   -- padding pushed to -1e9 (sentence-transformers' masked value)
+      parts[#parts + 1] = (seq + (m3 - 1) * 1e9):max(2)
+    else
+      local sum = (seq * m3):sum(2)
+      local n = m:sum(2, true)   -- every row has at least [CLS] and [SEP]
+      parts[#parts + 1] = mode == "mean" and sum / n or sum / n:sqrt()
+    end
+  end
+  local v = #parts == 1 and parts[1] or hub.concat(parts, 2)
+  if p.normalize then
+    local eps = 1e-12
+    local norm = (v * v):sum(2, true):sqrt()
+    v = v / ((norm - eps):relu() + eps)   -- = max(norm, eps), exactly, as F.normalize
+  end
+  return v
 end
 
--- One result per input: {pooled_output = {H numbers}, sequence_output = {{H numbers} per token}}
--- (tokens only: [CLS] ... [SEP], no padding).
+local function default_batch(self) return self.batch_size or 32 end
+
+-- vectors [B, D] (the module's sentence vectors: sentence-transformers' pooling and
+-- normalisation for a module converted from it, else the pooler's output or the [CLS] hidden
+-- state), sequence [B, L, H] and the tokenizer batch (padded as the tokenizer pads: to
+-- max_seq_len by default).
+-- The texts run in length-sorted batches of opts.batch_size (default 32), each padded to its
+-- own longest row (dynamic padding), and the results are put back in the order given: every
+-- text gets the vector it gets alone.  Rows of the sequence output past the longest row of the
+-- text's batch are zero.  opts.sequence = false skips the sequence output and the full
+-- tokenizer batch (what predict, vectors and `hubrun run --output` use: far less memory).
+function State:embed(texts, opts)
+  opts = opts or {}
+  local items = as_items(texts, "embed")
+  local bs = opts.batch_size or default_batch(self)
+  if type(bs) ~= "number" or bs < 1 or bs ~= math.floor(bs) then
+    fail("embed: batch_size must be a positive integer, got %s", tostring(opts.batch_size))
+  end
+  local n = #items
+  -- token counts, for sorting (the tokenizer is cheap next to the network)
+  local lens = {}
+  local max_len = opts.max_seq_len or self.max_seq_len
+  for i, it in ipairs(items) do
+    local e = type(it) == "string" and self.tokenizer:encode(it, { max_seq_len = max_len, padding = false })
+      or self.tokenizer:encode(it[1], it[2], { max_seq_len = max_len, padding = false })
+    lens[i] = e.input_ids:numel()
+  end
+  local order = {}
+  for i = 1, n do order[i] = i end
+  table.sort(order, function(a, b) if lens[a] ~= lens[b] then return lens[a] > lens[b] end return a < b end)
+  local want_seq = opts.sequence ~= false
+  local full = want_seq and self:encode(items, opts) or nil
+  local L = full and full.input_ids.shape[2]
+  local vecs, seqs = {}, {}
+  run_eval(self.model, function()
+    for s = 1, n, bs do
+      local chunk = {}
+      for k = s, math.min(n, s + bs - 1) do chunk[#chunk + 1] = items[order[k]] end
+      local b = self.tokenizer:encode_batch(chunk, { max_seq_len = max_len, padding = "longest" })
+      local out = self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
+                                       attention_mask = b.attention_mask }
+      vecs[#vecs + 1] = sentence_vectors(self, out, b.attention_mask)
+      if want_seq then
+        local sq = out.sequence_output
+        local Lb = sq.shape[2]
+        if Lb < L then sq = hub.concat({ sq, hub.zeros({ sq.shape[1], L - Lb, sq.shape[3] }) }, 2) end
+        seqs[#seqs + 1] = sq
+      end
+    end
+  end)
+  local inv = {}
+  for k, i in ipairs(order) do inv[i] = k - 1 end   -- 0-based row of text i in the sorted result
+  local sorted = true
+  for i = 1, n do if inv[i] ~= i - 1 then sorted = false; break end end
+  local idx = not sorted and hub.tensor(inv, "i64") or nil
+  local function restore(list)
+    local t = #list == 1 and list[1] or hub.concat(list, 1)
+    if idx then t = t:index_select(1, idx) end
+    return t
+  end
+  return restore(vecs), want_seq and restore(seqs) or nil, full
+end
+
+-- The sentence vectors as one f32 tensor [N, D] (what `hubrun run --output FILE` writes).
+function M.vectors(self, inputs, opts)
+  opts = opts or {}
+  local o = { sequence = false }
+  for k, v in pairs(opts) do if k ~= "sequence" then o[k] = v end end
+  return (self:embed(as_items(inputs, "vectors"), o))
+end
+
+-- One result per input.  A sentence-embedding module (config.pooling): {embedding = {D numbers}}.
+-- Otherwise {pooled_output = {H numbers}, sequence_output = {{H numbers} per token}} (tokens
+-- only: [CLS] ... [SEP], no padding).  opts.batch_size: texts per forward (default 32).
 function M.predict(self, inputs, opts)
   inputs = as_items(inputs, "predict")
   opts = opts or {}
-  local bs = tonumber(opts.batch_size) or 32
+  local bs = tonumber(opts.batch_size) or default_batch(self)
   local results = {}
+  if self.pooling then
+    local v = M.vectors(self, inputs, { batch_size = bs, max_seq_len = opts.max_seq_len }):totable()
+    for i = 1, #inputs do results[i] = { embedding = v[i] } end
+    return results
+  end
   for s = 1, #inputs, bs do
     local chunk = {}
     for i = s, math.min(#inputs, s + bs - 1) do chunk[#chunk + 1] = inputs[i] end
-    local pooled, seq, b = self:embed(chunk, opts)
+    local pooled, seq, b = self:embed(chunk, { batch_size = bs, max_seq_len = opts.max_seq_len })
     local p, q, m = pooled:totable(), seq:totable(), b.attention_mask:totable()
     for i = 1, #chunk do
       local n = 0
@@ -159,6 +269,11 @@ function M.predict(self, inputs, opts)
 end
 
 function M.format(self, r)
+  if r.embedding then
+    local head = {}
+    for i = 1, math.min(4, #r.embedding) do head[i] = string.format("%.4f", r.embedding[i]) end
+    return string.format("embedding [%d]: %s ...", #r.embedding, table.concat(head, " "))
+  end
   local head = {}
   for i = 1, math.min(4, #r.pooled_output) do head[i] = string.format("%.4f", r.pooled_output[i]) end
   return string.format("pooled_output [%d]: %s ...  sequence_output [%d, %d]", #r.pooled_output,

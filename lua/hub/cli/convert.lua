@@ -4,11 +4,18 @@ local cli = require "hub.cli_util"
 
 local M = {
   summary = "convert a Hugging Face BERT/ERNIE checkpoint into a module",
-  usage = "hubrun convert hf DIR --name NAME [--version V] [--dtype f32|f16|bf16] [--output OUT]",
+  usage = "hubrun convert hf DIR --name NAME [--version V] [--dtype f32|f16|bf16] [--output OUT] [--license SPDX]",
   help = [[
 DIR holds config.json (BertConfig or ErnieConfig), model.safetensors (or a sharded
 model.safetensors.index.json), vocab.txt and optionally tokenizer_config.json (do_lower_case).
 pytorch_model.bin is not read: save the model with safe_serialization=True first.
+
+A sentence-transformers directory (modules.json: Transformer, Pooling, optionally Normalize;
+1_Pooling/config.json; sentence_bert_config.json) makes an nlp/embedding module whose
+sentence vectors use the model's own pooling (cls, max, mean or mean_sqrt_len_tokens, as
+1_Pooling/config.json says), L2-normalised when modules.json lists Normalize, on texts cut to
+max_seq_length tokens: the vectors sentence-transformers' encode() gives.  Another module
+type or pooling mode is an error naming the file.
 
 The module directory OUT (default ./NAME) gets module.json (with the sha256 of every file),
 model.safetensors (hubrun parameter names), vocab.txt and module.lua.  Load it with
@@ -18,13 +25,17 @@ pre-training heads (cls.*) are skipped; missing or unknown tensors are an error 
 
 examples:
   hubrun convert hf ./bert-base-chinese --name bert-base-chinese
-  hubrun convert hf ./ernie-3.0-medium-zh --name ernie-3.0-medium-zh --dtype bf16 -o /tmp/ernie3]],
+  hubrun convert hf ./ernie-3.0-medium-zh --name ernie-3.0-medium-zh --dtype bf16 -o /tmp/ernie3
+  hubrun convert hf ./all-MiniLM-L6-v2 --name all-minilm-l6-v2 --license Apache-2.0]],
   flags = {
     { "name", "n", arg = "NAME", help = "module name (required)" },
     { "version", "V", arg = "V", help = "module version (default 1.0.0)" },
     { "dtype", nil, arg = "DTYPE", help = "weights as f32 (default), f16 or bf16" },
     { "output", "o", arg = "OUT", help = "output directory (default ./NAME)" },
     { "summary", nil, arg = "TEXT", help = "module.json summary" },
+    { "license", nil, arg = "SPDX", help = "module.json license (the weights' licence, e.g. Apache-2.0)" },
+    { "author", nil, arg = "TEXT", help = "module.json author" },
+    { "type", nil, arg = "TYPE", help = "module.json type (default nlp/semantic_model, nlp/embedding for sentence-transformers)" },
     { "force", "f", help = "replace OUT if it exists" },
     { "quiet", "q", help = "no notes on stderr" },
   },
@@ -38,12 +49,18 @@ M.main = cli.command("convert", M, function(opts, args)
   if not opts.name then cli.usage_error("--name NAME is required") end
   local dir, manifest = require("hub.convert").hf {
     dir = args[2], name = opts.name, version = opts.version, dtype = opts.dtype, output = opts.output,
-    summary = opts.summary, force = opts.force, quiet = opts.quiet,
+    summary = opts.summary, force = opts.force, quiet = opts.quiet, license = opts.license, author = opts.author,
+    type = opts.type,
   }
   local c = manifest.config.model
   print(string.format("Converted %s to %s (%s %s: %d layers, hidden %d, %d heads, vocab %d%s%s, %s)", args[2], dir,
     manifest.name, manifest.version, c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.vocab_size,
     c.use_task_id and ", task ids" or "", c.pooler and ", pooler" or ", no pooler", manifest.config.source.dtype))
+  local p = manifest.config.pooling
+  if p then
+    print(string.format("Sentence vectors: %s pooling%s, max_seq_len %d (sentence-transformers)",
+      table.concat(p.modes, "+"), p.normalize and ", L2-normalised" or "", manifest.config.max_seq_len))
+  end
   return 0
 end)
 
