@@ -17,9 +17,11 @@
 --   context(state, opts)           optional: the network and tokenizer, for fine-tuning
 --   format(state, result) -> text  optional: one result as a line for `hubrun run`
 --   json(state, results) -> text   optional: results as JSON (key order, say), else lua-cjson
+--   vectors(state, inputs, opts)   optional (encoders): the inputs' vectors as one tensor [N, D];
+--                                  `hubrun run NAME --output FILE` writes them
 --
 -- The object returned has .name, .version, .manifest, .dir and the methods :predict, :run,
--- :serving, :context, :format, :json and :predict_json; any other method is looked up in the
+-- :serving, :context, :vectors, :format, :json and :predict_json; any other method is looked up in the
 -- state, so lac:set_user_dict(path) reaches the state's own set_user_dict.  Errors name the
 -- module and what is missing.  Names resolve through hub.store (the store under $HUB_HOME).
 local M = {}
@@ -131,7 +133,7 @@ function M.load(spec, opts)
   if type(impl) ~= "table" then
     fail("module '%s': %s returned %s (expected a table of functions: load, predict, ...)", name, entry, type(impl))
   end
-  for _, k in ipairs { "load", "predict", "run", "serving", "context", "format", "json" } do
+  for _, k in ipairs { "load", "predict", "run", "serving", "context", "vectors", "format", "json" } do
     if impl[k] ~= nil and type(impl[k]) ~= "function" then
       fail("module '%s': %s's '%s' is a %s, expected a function", name, entry, k, type(impl[k]))
     end
@@ -172,6 +174,7 @@ function Module:has(fname) return self.impl[fname] ~= nil end
 function Module:predict(inputs, opts) return need(self, "predict")(self.state, inputs, opts) end
 function Module:run(argv) return need(self, "run")(self.state, argv) end
 function Module:context(opts) return need(self, "context")(self.state, opts) end
+function Module:vectors(inputs, opts) return need(self, "vectors")(self.state, inputs, opts) end
 
 local input_keys = { text = true, texts = true, data = true }
 

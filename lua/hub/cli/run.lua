@@ -4,12 +4,15 @@
 --   hubrun run lac --input_file texts.txt --batch_size 16   -> one line per non-empty input line
 --   hubrun run lac --input_text "..." --json                 -> [{"word": [...], "tag": [...]}]
 --   hubrun run ./my-module --input_text "..."                 -> a module directory works too
+--   hubrun run all-minilm-l6-v2 --input_file s.txt --output vec.npy   -> the vectors in a file
 --
 -- NAME is an installed module (NAME==VERSION pins a version) or a module directory.  If the
 -- module's module.lua defines run(state, argv), every argument after NAME goes to it and its
 -- result is the exit status.  Otherwise this command reads the inputs, calls predict with
 -- {batch_size = N}, and prints each result through the module's format (one line per input),
--- or all of them as one JSON array with --json.  --user_dict F calls the module's
+-- or all of them as one JSON array with --json.  --output FILE (encoder modules: module.lua defines
+-- vectors(state, inputs, opts) -> [N, D] tensor) writes the vectors to FILE instead, in the format
+-- its extension names (.npy, .safetensors, .jsonl; hub.vecfile) and prints one line on stderr.  --user_dict F calls the module's
 -- set_user_dict(F) first (lac).  Errors print "hubrun run: MESSAGE" and exit with status 1.
 local M = {}
 
@@ -23,6 +26,9 @@ Runs a module on text and prints one result per input.
   --input_file FILE    one input per line (empty lines are skipped)
   --batch_size N       inputs per batch (default: the module's)
   --json               print the results as JSON, in PaddleHub's shape
+  --output FILE        write the vectors to FILE instead of printing (encoder modules): .npy
+                       (f32 [N, D]), .safetensors (tensor "embeddings") or .jsonl (one
+                       {"index", "text", "embedding"} object per line), by FILE's extension
   --user_dict FILE     a user dictionary, for modules that take one (lac)
   -h, --help           print this text
 
@@ -34,7 +40,7 @@ local function complain(msg)
   return 1
 end
 
-local value_opts = { input_text = true, input_file = true, batch_size = true, user_dict = true }
+local value_opts = { input_text = true, input_file = true, batch_size = true, user_dict = true, output = true }
 
 -- argv (after NAME) -> options table, or nil + message
 local function parse(argv)
@@ -65,6 +71,12 @@ local function parse(argv)
       return nil, "--batch_size must be a positive integer, got '" .. o.batch_size .. "'"
     end
     o.batch_size = n
+  end
+  if o.output then
+    if o.json then return nil, "give either --json or --output, not both" end
+    if not require("hub.vecfile").format_of(o.output) then
+      return nil, "--output " .. o.output .. ": unknown format (the extension must be .npy, .safetensors or .jsonl)"
+    end
   end
   return o
 end
@@ -116,12 +128,22 @@ function M.main(args)
     if not texts then return complain(o.input_file .. ": " .. err) end
   end
 
-  local okp, out = pcall(function()
+  local okp, out, note = pcall(function()
     if o.user_dict then
       if type(mod.set_user_dict) ~= "function" then
         error(string.format("module '%s' takes no user dictionary (it has no set_user_dict)", mod.name), 0)
       end
       mod:set_user_dict(o.user_dict)
+    end
+    if o.output then
+      if not mod:has("vectors") then
+        error(string.format("module '%s' gives no vectors (its module.lua defines no vectors function): "
+          .. "--output works with encoder modules", mod.name), 0)
+      end
+      if #texts == 0 then error((o.input_file or "the input") .. " has no text: nothing to write", 0) end
+      local v = mod:vectors(texts, { batch_size = o.batch_size })
+      require("hub.vecfile").write(o.output, v, texts)
+      return nil, string.format("wrote %d vectors of %d to %s", v.shape[1], v.shape[2], o.output)
     end
     local results = mod:predict(texts, { batch_size = o.batch_size })
     if type(results) ~= "table" then
@@ -133,6 +155,7 @@ function M.main(args)
     return table.concat(lines, "\n")
   end)
   if not okp then return complain(tostring(out)) end
+  if out == nil then io.stderr:write("hubrun run: ", tostring(note), "\n"); return 0 end
   if #texts > 0 or o.json then io.stdout:write(out, "\n") end
   return 0
 end
