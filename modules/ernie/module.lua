@@ -176,8 +176,8 @@ local function default_batch(self) return self.batch_size or 32 end
 -- max_seq_len by default).
 -- The texts run in length-sorted batches of opts.batch_size (default 32), each padded to its
 -- own longest row (dynamic padding), and the results are put back in the order given: every
--- text gets the vector it gets alone.  Rows of the sequence output past the longest row of the
--- text's batch are zero.  opts.sequence = false skips the sequence output and the full
+-- text gets the vector it gets alone.  The sequence output is zero past each text's tokens
+-- (the network's outputs at padding positions are not kept).  opts.sequence = false skips the sequence output and the full
 -- tokenizer batch (what predict, vectors and `hubrun run --output` use: far less memory).
 function State:embed(texts, opts)
   opts = opts or {}
@@ -213,6 +213,7 @@ function State:embed(texts, opts)
       if want_seq then
         local sq = out.sequence_output
         local Lb = sq.shape[2]
+        sq = sq * b.attention_mask:to("f32"):reshape(sq.shape[1], Lb, 1)   -- zero past each text's tokens
         if Lb < L then sq = hub.concat({ sq, hub.zeros({ sq.shape[1], L - Lb, sq.shape[3] }) }, 2) end
         seqs[#seqs + 1] = sq
       end
