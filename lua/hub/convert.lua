@@ -23,6 +23,11 @@
 -- the sha256 and size of every file, and config = { model = the normalised config,
 -- tokenizer = { lower, strip_accents }, max_seq_len, source }.  It is written as OUT.tmp-PID
 -- and renamed into place, so a failed conversion leaves nothing behind.
+--
+-- A sentence-transformers directory (modules.json, the Pooling module's config.json,
+-- sentence_bert_config.json; M.sentence_transformers) makes an nlp/embedding module whose
+-- config also holds pooling = {modes, normalize} and max_seq_len = max_seq_length: its vectors
+-- are the ones SentenceTransformer.encode() gives (docs/models.md).
 local ffi = require "ffi"
 local hub = require "hub"
 local ernie = require "hub.models.ernie"

@@ -2,8 +2,12 @@
 --
 --   local m = hub.module "./bert-zh"                         -- or an installed name
 --   local pooled, seq, batch = m:embed{ "一句话", { "a question", "its context" } }
---   -- pooled [B, H], seq [B, L, H] (L = max_seq_len; batch.attention_mask marks the tokens)
+--   -- pooled [B, D]: the sentence vectors, seq [B, L, H] (L = max_seq_len; zero past each
+--   -- text's tokens; batch.attention_mask marks them); length-sorted batches of
+--   -- opts.batch_size (32), each padded to its longest; opts.sequence = false: vectors only
+--   local v = m:vectors(texts, { batch_size = 32 })   -- [N, D] (hubrun run --output)
 --   local r = m:predict({ "一句话" })   -- {{pooled_output = {...}, sequence_output = {{...}, ...}}}
+--   -- (a sentence-transformers module: {{embedding = {...}}})
 --   local ctx = m:context{ max_seq_len = 128, trainable = true }
 --   -- ctx.network (hub.models.ernie), ctx.tokenizer (hub.tokenizer.wordpiece), ctx.max_seq_len,
 --   -- ctx.hidden_size, ctx.config, ctx.encode(items) -> the network's inputs for a batch
@@ -13,7 +17,10 @@
 -- the tensors of model.safetensors its parameters (every name and shape must match), loaded
 -- with hub.load_shared: the runtimes of one process (serving workers) share one copy of f32
 -- weights; f16/bf16 files are widened to f32.  The network is in eval mode; the tokenizer
--- reads vocab.txt.  opts.max_seq_len overrides the default sequence length.
+-- reads vocab.txt.  opts.max_seq_len overrides the default sequence length, opts.batch_size
+-- the default batch size.  config.pooling ({modes = {...}, normalize = bool}, written by the
+-- converter for sentence-transformers directories) makes the sentence vectors that model's own
+-- pooling and normalisation; without it they are the pooler's output (or the [CLS] state).
 -- embed and predict run without gradients in eval mode (the mode is restored afterwards), so
 -- they can be called during fine-tuning.  context hands out the module's own network: training
 -- it changes what embed returns; context{trainable = true} first gives the network private
