@@ -10,8 +10,8 @@
 -- normalisation.  Prints
 --   result impl=hub sents=N median_s=.. min_s=.. max_s=.. per_s=.. wall_s=.. cpu_s=.. threads=T batch=B tokens=..
 -- (--clock cpu: process CPU time / T).  --save writes the vectors as .npy (hub.vecfile) for
--- run.sh's check against the other programs.  --profile times the tokenizer, the forwards and
--- the pooling separately (one more pass) and prints them as '#' lines.
+-- run.sh's check against the other programs.  --profile times every op and the tokenizer in
+-- one more pass and prints them as '#' lines.
 local hub = require "hub"
 local here = arg[0]:match("^(.*)/embed/[^/]*$") or "bench"
 local B = dofile(here .. "/lib/bench.lua")
@@ -69,33 +69,30 @@ print(string.format("# hub: hubrun, module %s %s (max_seq_len %d)", m.name, tost
 if o.save then require("hub.vecfile").write(o.save, vec) end
 
 if o.profile then
-  -- one more pass, split: tokenizer (lengths + batches), forwards, pooling
-  local st = m.state
-  local t_tok, t_fwd, t_pool = 0, 0, 0
-  local lens = {}
+  -- one more pass with every op timed (bench/lib's profiler: outermost op only), plus the
+  -- tokenizer; the rest of the pass is Lua (batching, module code) and the collector
+  local prof = B.profiler(clock)
+  local tk = m.state.tokenizer
+  local t_tok = 0
+  for _, name in ipairs { "encode", "encode_batch" } do
+    local f = tk[name]
+    tk[name] = function(...) local t0 = clock(); local a = f(...); t_tok = t_tok + clock() - t0; return a end
+  end
+  prof.on = true
   local t0 = clock()
-  for k, t in ipairs(texts) do lens[k] = st.tokenizer:encode(t, { max_seq_len = st.max_seq_len, padding = false }).input_ids:numel() end
-  local order = {}
-  for k = 1, #texts do order[k] = k end
-  table.sort(order, function(a, b) if lens[a] ~= lens[b] then return lens[a] > lens[b] end return a < b end)
-  t_tok = t_tok + clock() - t0
-  hub.no_grad(function()
-    for s = 1, #texts, o.batch do
-      local chunk = {}
-      for k = s, math.min(#texts, s + o.batch - 1) do chunk[#chunk + 1] = texts[order[k]] end
-      local t1 = clock()
-      local b = st.tokenizer:encode_batch(chunk, { max_seq_len = st.max_seq_len, padding = "longest" })
-      local t2 = clock()
-      local out = st.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids, attention_mask = b.attention_mask }
-      local t3 = clock()
-      local mk = b.attention_mask:to("f32")
-      local n = mk:sum(2, true)
-      local v = (out.sequence_output * mk:reshape(mk.shape[1], mk.shape[2], 1)):sum(2) / n
-      v = v / (v * v):sum(2, true):sqrt()
-      local t4 = clock()
-      t_tok, t_fwd, t_pool = t_tok + t2 - t1, t_fwd + t3 - t2, t_pool + t4 - t3
-    end
-  end)
-  print(string.format("# profile (%s ms): tokenizer %.0f, forwards %.0f, pooling %.0f; %.1f GFLOP/s in the forwards (encoder linears only)",
-    o.clock, t_tok, t_fwd, t_pool, tokens * 2 * 6 * (4 * 384 * 384 + 2 * 384 * 1536) / t_fwd / 1e6))
+  m:vectors(texts, { batch_size = o.batch })
+  local total = clock() - t0
+  prof.on = false
+  tk.encode, tk.encode_batch = nil, nil
+  local rows, ops = {}, 0
+  for k, e in pairs(prof.ops) do rows[#rows + 1] = { k, e.ms, e.n }; ops = ops + e.ms end
+  table.sort(rows, function(a, b) return a[2] > b[2] end)
+  print(string.format("# profile (%s ms, one pass of %d sentences): total %.0f, ops %.0f, tokenizer %.0f, the rest (Lua, GC) %.0f",
+    o.clock, #texts, total, ops, t_tok, total - ops - t_tok))
+  for _, r in ipairs(rows) do
+    if r[2] >= 0.005 * total then print(string.format("#   %-16s %8.0f ms  %5.1f%%  %6d calls", r[1], r[2], 100 * r[2] / total, r[3])) end
+  end
+  local lin = (prof.ops.linear and prof.ops.linear.ms or 0) + (prof.ops.linear_act and prof.ops.linear_act.ms or 0)
+  print(string.format("#   linears: %.1f GFLOP/s on the real tokens (%d; padding not counted)",
+    tokens * 2 * 6 * (4 * 384 * 384 + 2 * 384 * 1536) / lin / 1e6, tokens))
 end
