@@ -3,7 +3,7 @@
 local cli = require "hub.cli_util"
 
 local M = {
-  summary = "convert a Hugging Face BERT/ERNIE checkpoint into a module",
+  summary = "convert a Hugging Face BERT/ERNIE checkpoint or a sentence-transformers model into a module",
   usage = "hubrun convert hf DIR --name NAME [--version V] [--dtype f32|f16|bf16] [--output OUT] [--license SPDX]",
   help = [[
 DIR holds config.json (BertConfig or ErnieConfig), model.safetensors (or a sharded
