@@ -123,6 +123,9 @@ function M.prepare(o)
   local cls = o.cls_id or tk:token_to_id("[CLS]")
   local sep = o.sep_id or tk:token_to_id("[SEP]")
   if not cls or not sep then fail("pretrain.prepare: the vocabulary has no [CLS] or [SEP]") end
+  local fc = io.open(o.corpus, "rb")
+  if not fc then fail("pretrain: cannot read corpus %s", o.corpus) end
+  fc:close()
   local want = { corpus_sha256 = sha256(o.corpus), vocab_sha256 = tk.vocab_path and sha256(tk.vocab_path) or "",
                  max_seq_len = L, format = "hubrun-pretrain-1" }
   if o.cache then
