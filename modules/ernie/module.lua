@@ -194,7 +194,78 @@ function M.serving(self, req)
   return M.predict(self, texts, { batch_size = type(req) == "table" and req.batch_size or nil })
 end
 
+-- ---- fill-mask (modules whose network has the masked-LM head: config.model.mlm_head) ----
+
+-- fill_mask(texts, {top_k = 5}) -> per text, a list with one entry per [MASK] token:
+-- {{token = "首", id = 1234, score = 0.91}, ... top_k of them, best first} (score: softmax
+-- probability over the vocabulary).
+function M.fill_mask(self, texts, opts)
+  if not self.model.mlm then fail("fill_mask: the module %s has no masked-LM head", tostring(self.dir)) end
+  texts = as_items(texts, "fill_mask")
+  opts = opts or {}
+  local k = opts.top_k or 5
+  if type(k) ~= "number" or k < 1 or k ~= math.floor(k) then fail("fill_mask: top_k must be a positive integer, got %s", tostring(k)) end
+  local mask_id = self.tokenizer.mask_id
+  if not mask_id then fail("fill_mask: the vocabulary has no [MASK] token") end
+  local results = {}
+  for i, text in ipairs(texts) do
+    local b = self:encode({ text }, opts.max_seq_len and { max_seq_len = opts.max_seq_len } or nil)
+    local ids = b.input_ids:totable()[1]
+    local pos = {}
+    for j, id in ipairs(ids) do if id == mask_id then pos[#pos + 1] = j - 1 end end
+    local fills = {}
+    if #pos > 0 then
+      local probs = run_eval(self.model, function()
+        local out = self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids, attention_mask = b.attention_mask }
+        return self.model:mlm_logits(out.sequence_output, hub.tensor(pos, "i64")):softmax(-1)
+      end):totable()
+      for m = 1, #pos do
+        local row, order = probs[m], {}
+        for id = 1, #row do order[id] = id end
+        table.sort(order, function(a, c) return row[a] > row[c] or (row[a] == row[c] and a < c) end)
+        local top = {}
+        for r = 1, math.min(k, #order) do
+          top[r] = { token = self.tokenizer:id_to_token(order[r] - 1), id = order[r] - 1, score = row[order[r]] }
+        end
+        fills[m] = top
+      end
+    end
+    results[i] = fills
+  end
+  return results
+end
+
+-- predict: for a module with the masked-LM head, a text holding [MASK] gives its fills
+-- ({fill_mask = fill_mask's list}); any other text its vectors as above.
+local embed_predict = M.predict
+function M.predict(self, inputs, opts)
+  inputs = as_items(inputs, "predict")
+  if not self.model.mlm then return embed_predict(self, inputs, opts) end
+  local results = {}
+  for i, t in ipairs(inputs) do
+    if type(t) == "string" and t:find("[MASK]", 1, true) then
+      results[i] = { text = t, fill_mask = M.fill_mask(self, { t }, { top_k = opts and opts.top_k })[1] }
+    else
+      results[i] = embed_predict(self, { t }, opts)[1]
+    end
+  end
+  return results
+end
+
+local embed_format = M.format
+function M.format(self, r)
+  if not r.fill_mask then return embed_format(self, r) end
+  local parts = {}
+  for m, top in ipairs(r.fill_mask) do
+    local c = {}
+    for _, e in ipairs(top) do c[#c + 1] = string.format("%s %.3f", e.token, e.score) end
+    parts[m] = string.format("[MASK]%d: %s", m, table.concat(c, ", "))
+  end
+  return r.text .. "\t" .. table.concat(parts, "  ")
+end
+
 State.predict = M.predict
 State.context = M.context
+State.fill_mask = M.fill_mask
 
 return M

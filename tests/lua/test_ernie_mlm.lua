@@ -109,6 +109,31 @@ ok(n >= 30, "gradients compared for every parameter (" .. n .. ")")
 print(string.format("mlm head: %d gradients, worst relative error %.2e; loss %.7g (ref %.7g)", n, worst, loss:item(),
   ref.loss:item()))
 
+-- fill_mask: the top-k of the head's softmax at each [MASK], best first (the logits are the
+-- golden ones above); predict/format route texts with [MASK] to it
+local text = "北京是中国的[MASK]都，[MASK]天"
+local fills = m:fill_mask({ text }, { top_k = 3 })[1]
+ok(#fills == 2 and #fills[1] == 3, "one list of top_k fills per [MASK]")
+local b = m:encode({ text })
+local ids1 = b.input_ids:totable()[1]
+local mpos = {}
+for j, id in ipairs(ids1) do if id == m.tokenizer.mask_id then mpos[#mpos + 1] = j - 1 end end
+local probs = hub.no_grad(function()
+  model:eval()
+  local o2 = model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids, attention_mask = b.attention_mask }
+  return model:mlm_logits(o2.sequence_output, hub.tensor(mpos, "i64")):softmax(-1)
+end):totable()
+for k2 = 1, 2 do
+  local best, bi = -1, -1
+  for id, p in ipairs(probs[k2]) do if p > best then best, bi = p, id - 1 end end
+  ok(fills[k2][1].id == bi and math.abs(fills[k2][1].score - best) < 1e-6, "fill " .. k2 .. ": the best token is the head's argmax")
+  ok(fills[k2][1].score >= fills[k2][2].score and fills[k2][2].score >= fills[k2][3].score, "fills are sorted")
+  ok(fills[k2][1].token == m.tokenizer:id_to_token(bi), "fills carry the token text")
+end
+local pr = m:predict({ text, "北京是中国的首都" })
+ok(pr[1].fill_mask ~= nil and pr[2].pooled_output ~= nil, "predict: fills for a text with [MASK], vectors otherwise")
+ok(m:format(pr[1]):find("[MASK]1: " .. fills[1][1].token, 1, true) ~= nil, "format prints the fills")
+
 -- a model without the head
 local plain = hub.models.ernie.new { vocab_size = 20, hidden_size = 8, num_hidden_layers = 1, num_attention_heads = 2,
   intermediate_size = 16 }
