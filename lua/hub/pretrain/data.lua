@@ -165,7 +165,7 @@ function M.prepare(o)
 
   -- LAC over the sentences in chunks of documents (its batching wants many texts at once)
   local budget = o.batch_chars or 65536
-  local pbar = o.progress ~= false and hub.progress and hub.progress { total = #docs, desc = "segment", unit = "doc" } or nil
+  local pbar = o.progress ~= false and hub.progress { total = #docs, desc = "segment", unit = "doc" } or nil
   local d = 1
   while d <= #docs do
     local texts, owner, chars = {}, {}, 0
@@ -197,7 +197,7 @@ function M.prepare(o)
       end
       flush()   -- sequences never cross documents
     end
-    if pbar then pbar:update(d - 1) end
+    if pbar then pbar:set(d - 1) end
   end
   if pbar then pbar:close() end
 

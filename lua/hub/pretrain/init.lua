@@ -60,29 +60,6 @@ end
 
 local function mkdirs(p) hub.C.hub_fs_mkdirs(p) end
 
--- Appends JSON lines (flushed at once).
-local function jsonl(path, truncate_after)
-  local cjson = require "cjson"
-  -- after a resume, drop lines past the resumed step so the log stays one consistent history
-  if truncate_after then
-    local keep = {}
-    local f = io.open(path, "rb")
-    if f then
-      for line in f:lines() do
-        local ok, v = pcall(cjson.decode, line)
-        if ok and type(v) == "table" and (v.step or 0) <= truncate_after then keep[#keep + 1] = line end
-      end
-      f:close()
-      local g = assert(io.open(path .. ".tmp", "wb"))
-      for _, l in ipairs(keep) do g:write(l, "\n") end
-      g:close()
-      os.rename(path .. ".tmp", path)
-    end
-  end
-  local f = assert(io.open(path, "ab"))
-  return function(t) f:write(cjson.encode(t), "\n"); f:flush() end, function() f:close() end
-end
-
 -- Masked-LM loss and accuracy of `model` over `seqs` with fixed masks (epoch 0 of `seed`).
 function M.evaluate(model, seqs, o)
   local mo = { seed = o.seed, epoch = 0, vocab_size = o.vocab_size, mask_id = o.mask_id, special_ids = o.special_ids,
@@ -176,7 +153,9 @@ function M.run(o)
     step, epoch, pos = st.step, st.state.epoch, st.state.pos
     say("pretrain: resumed from %s (step %d, epoch %d)", latest, step, epoch)
   end
-  local log, close_log = jsonl(o.out .. "/metrics.jsonl", step)
+  local logf = hub.jsonl(o.out .. "/metrics.jsonl", { resume_step = step })
+  local function log(t) logf:write(t) end
+  if latest then log { event = "resume", step = step, from = latest } end
   if step == 0 then
     log { event = "start", step = 0, config = cfg, options = { steps = o.steps, batch_size = o.batch_size, lr = o.lr,
       warmup = o.warmup, weight_decay = o.weight_decay, clip = o.clip, seed = o.seed, max_seq_len = o.max_seq_len },
@@ -191,7 +170,8 @@ function M.run(o)
   local order = masking.epoch_order(train.n, o.seed, epoch)
   local per_epoch = math.floor(train.n / o.batch_size)
   if per_epoch < 1 then fail("pretrain: %d sequences are fewer than one batch of %d", train.n, o.batch_size) end
-  local pbar = o.progress and hub.progress and hub.progress { total = o.steps, desc = "pretrain", unit = "step", initial = step }
+  local pbar = o.progress and hub.progress { total = o.steps, desc = "pretrain", unit = "step", initial = step,
+                                             order = { "loss", "acc", "tok/s" } } or nil
   local acc_loss, acc_right, acc_n, acc_tok, t0 = 0, 0, 0, 0, now()
   local stop_at = o.stop_after and math.min(o.steps, step + o.stop_after) or o.steps
   while step < stop_at do
@@ -223,14 +203,15 @@ function M.run(o)
       local rec = { step = step, epoch = epoch, loss = acc_loss / acc_n, acc = acc_right / acc_n, lr = lr_now,
                     grad_norm = type(gn) == "number" and gn or nil, tokens_per_s = acc_tok / dt }
       log(rec)
-      if pbar then pbar:update(step, { loss = rec.loss, acc = rec.acc, ["tok/s"] = math.floor(rec.tokens_per_s) })
+      if pbar then pbar:set(step, { loss = rec.loss, acc = rec.acc, ["tok/s"] = math.floor(rec.tokens_per_s) })
       else say("pretrain: step %d/%d  loss %.4f  acc %.4f  lr %.2e  %.0f tok/s", step, o.steps, rec.loss, rec.acc, lr_now, rec.tokens_per_s) end
       acc_loss, acc_right, acc_n, acc_tok, t0 = 0, 0, 0, 0, now()
     end
     if held and (step % o.eval_every == 0 or step == o.steps) then
       local e = M.evaluate(model, held, eo)
       log { step = step, eval_loss = e.loss, eval_acc = e.acc, eval_tokens = e.tokens }
-      if not pbar then say("pretrain: step %d held-out MLM loss %.4f accuracy %.4f", step, e.loss, e.acc) end
+      local line = string.format("pretrain: step %d held-out MLM loss %.4f accuracy %.4f", step, e.loss, e.acc)
+      if pbar then pbar:write(line) else say("%s", line) end
     end
     if ck and (step % o.checkpoint_every == 0 or step == o.steps) then
       ck.save(ckdir, { model = model, optimizer = opt, step = step, state = { epoch = epoch, pos = pos },
@@ -238,7 +219,7 @@ function M.run(o)
     end
   end
   if pbar then pbar:close() end
-  close_log()
+  logf:close()
   if step >= o.steps then
     hub.save(o.out .. "/model.safetensors", model:state_dict(), { metadata = { format = "hubrun", model = "ernie" } })
     local f = assert(io.open(o.out .. "/config.json", "wb"))
@@ -251,11 +232,9 @@ end
 
 -- Draws OUT/curves.png from OUT/metrics.jsonl (training loss, training and held-out accuracy).
 function M.plot(out)
-  local cjson = require "cjson"
   local sx, sl, sa, ex, ea = {}, {}, {}, {}, {}
-  for line in io.lines(out .. "/metrics.jsonl") do
-    local ok, v = pcall(cjson.decode, line)
-    if ok and type(v) == "table" and v.step then
+  for _, v in ipairs(hub.jsonl.read(out .. "/metrics.jsonl", { strict = false })) do
+    if v.step then
       if v.loss then sx[#sx + 1], sl[#sl + 1], sa[#sa + 1] = v.step, v.loss, v.acc end
       if v.eval_acc then ex[#ex + 1], ea[#ea + 1] = v.step, v.eval_acc end
     end
