@@ -299,7 +299,7 @@ end
 -- with the user dictionary applied (types/begins are what words are formed from).
 function Lac:tag_chars(texts, opts)
   texts = check_texts(texts, "tag_chars")
-  opts = opts or {}
+  opts = core.check_options(opts, { batch_size = "number", max_batch_chars = "number" }, "predict", 2)
   local bs = opts.batch_size or 32
   if type(bs) ~= "number" or bs < 1 or bs ~= math.floor(bs) then
     core.argerror(2, "tag_chars", "batch_size as a positive integer", tostring(bs))
@@ -485,8 +485,7 @@ end
 -- d.count entries and d:apply(chars, types, begins), which rewrites one text's per-character
 -- types (strings) and word starts (booleans) in place.
 function M.user_dict(src, opts)
-  if opts ~= nil and type(opts) ~= "table" then core.argerror(2, "set_user_dict", "an options table", type(opts)) end
-  opts = opts or {}
+  opts = core.check_options(opts, { sep = "string" }, "set_user_dict", 2)
   if opts.sep ~= nil and (type(opts.sep) ~= "string" or opts.sep == "") then
     core.argerror(2, "set_user_dict", "sep as a non-empty string", type(opts.sep))
   end
