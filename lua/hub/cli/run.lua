@@ -11,7 +11,7 @@
 -- {batch_size = N}, and prints each result through the module's format (one line per input),
 -- or all of them as one JSON array with --json.  --user_dict F calls the module's
 -- set_user_dict(F) first (lac).  Errors print "hubrun run: MESSAGE" and exit with status 1.
-local M = {}
+local M = { summary = "run a module on text and print the results (lac: words and tags)" }
 
 local usage = [[
 usage: hubrun run NAME --input_text TEXT | --input_file FILE [options]
