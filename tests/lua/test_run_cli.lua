@@ -174,6 +174,15 @@ else
   ok(rc == 0 and out == "百度/ORG 是/v 一家/m 高科技公司/NT\n", "lac --user_dict: " .. out .. errs)
   local r = lac:predict({ "百度是一家高科技公司" })
   ok(r[1].word[1] == "百度" and r[1].tag[1] == "ORG" and lac:format(r[1]) == baidu, "hub.module lac from Lua")
+  -- options are checked: hub.module's (passed to load) and predict's
+  local oke, e = pcall(hub.module, lac_spec, { user_dcit = "x" })
+  ok(not oke and tostring(e):find("unknown option 'user_dcit' (expected user_dict)", 1, true), "hub.module lac, misspelt option: " .. tostring(e))
+  oke, e = pcall(lac.predict, lac, { "百度" }, { batchsize = 2 })
+  ok(not oke and tostring(e):find("predict: unknown option 'batchsize' (expected one of batch_size, max_batch_chars)", 1, true),
+    "lac:predict, misspelt option: " .. tostring(e))
+  oke, e = pcall(lac.predict, lac, { "百度" }, { batch_size = "2" })
+  ok(not oke and tostring(e):find("predict: option 'batch_size' must be a number, got string 2", 1, true),
+    "lac:predict, batch_size as a string: " .. tostring(e))
   -- The packaged weights (lac.safetensors) give what hub.lac gives on the Paddle files.
   local paddle_dir = hub.lac.default_dir()
   local fp = io.open(paddle_dir .. "/model_baseline/crfw", "rb")
