@@ -161,7 +161,7 @@ end
 
 -- Values of t as text, eliding the middle of long dimensions (edge items kept) when large.
 function T.format(t, opts)
-  opts = opts or {}
+  opts = core.check_options(opts, { threshold = "number", edgeitems = "integer" }, "format", 2)
   local n = tonumber(C.hub_tensor_numel(t))
   local shape = props.shape(t)
   local header = string.format("tensor(shape=[%s], dtype=%s", table.concat(shape, ","), dtype_names[C.hub_tensor_dtype(t)])

@@ -74,8 +74,10 @@ local function make_private(self)
   self.private = true
 end
 
+local check_options = require("hub.core").check_options
+
 function M.load(dir, opts)
-  opts = opts or {}
+  opts = check_options(opts, { max_seq_len = "integer" }, "module load", 2)
   local manifest = MANIFEST or require("hub.module").read_manifest(dir)
   local cfg = manifest.config
   if type(cfg) ~= "table" or type(cfg.model) ~= "table" then
@@ -116,16 +118,22 @@ local function run_eval(model, fn)
   return a, b
 end
 
+local embed_options = { max_seq_len = "integer", padding = "string|boolean" }
+
 -- The network's inputs for a batch (a tokenizer batch: input_ids, token_type_ids,
--- attention_mask as i64 [B, L]).
+-- attention_mask as i64 [B, L]).  opts.max_seq_len (default the module's), opts.padding:
+-- true (to max_seq_len, the default) or "longest" (to the longest text of the batch).
 function State:encode(items, opts)
   items = as_items(items, "encode")
-  return self.tokenizer:encode_batch(items, { max_seq_len = (opts and opts.max_seq_len) or self.max_seq_len })
+  opts = check_options(opts, embed_options, "encode", 2)
+  return self.tokenizer:encode_batch(items, { max_seq_len = opts.max_seq_len or self.max_seq_len,
+                                              padding = opts.padding })
 end
 
 -- pooled [B, H] (the pooler's output, or the [CLS] hidden state for a model without pooler),
--- sequence [B, L, H], and the tokenizer batch.
+-- sequence [B, L, H], and the tokenizer batch.  opts as encode's.
 function State:embed(texts, opts)
+  opts = check_options(opts, embed_options, "embed", 2)
   local b = self:encode(as_items(texts, "embed"), opts)
   local out = run_eval(self.model, function()
     return self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
@@ -139,13 +147,15 @@ end
 -- (tokens only: [CLS] ... [SEP], no padding).
 function M.predict(self, inputs, opts)
   inputs = as_items(inputs, "predict")
-  opts = opts or {}
-  local bs = tonumber(opts.batch_size) or 32
+  opts = check_options(opts, { batch_size = "integer", max_seq_len = "integer", padding = "string|boolean" }, "predict", 2)
+  local bs = opts.batch_size or 32
+  if bs < 1 then fail("predict: batch_size must be a positive integer, got %d", bs) end
+  local eopts = { max_seq_len = opts.max_seq_len, padding = opts.padding }
   local results = {}
   for s = 1, #inputs, bs do
     local chunk = {}
     for i = s, math.min(#inputs, s + bs - 1) do chunk[#chunk + 1] = inputs[i] end
-    local pooled, seq, b = self:embed(chunk, opts)
+    local pooled, seq, b = self:embed(chunk, eopts)
     local p, q, m = pooled:totable(), seq:totable(), b.attention_mask:totable()
     for i = 1, #chunk do
       local n = 0
@@ -167,12 +177,7 @@ end
 
 -- The network and tokenizer for fine-tuning.
 function M.context(self, opts)
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "max_seq_len" and k ~= "trainable" then
-      fail("context: unknown option '%s' (expected max_seq_len, trainable)", tostring(k))
-    end
-  end
+  opts = check_options(opts, { max_seq_len = "integer", trainable = "boolean" }, "context", 2)
   local n = opts.max_seq_len or self.max_seq_len
   if type(n) ~= "number" or n < 2 or n > self.config.max_position_embeddings then
     fail("context: max_seq_len must be an integer in [2, %d], got %s", self.config.max_position_embeddings, tostring(n))

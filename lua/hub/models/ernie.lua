@@ -300,6 +300,7 @@ end
 -- values are then undefined), for a model whose weights are loaded next -- it saves seconds on
 -- a BERT-base.  This swaps nn.init's normal_/uniform_ for no-ops while the layers are made.
 function M.new(config, opts)
+  opts = require("hub.core").check_options(opts, { init = "boolean" }, "ernie", 2)
   if not (opts and opts.init == false) then return Ernie(config) end
   local init = require "hub.nn.init_fns"
   local normal, uniform = init.normal_, init.uniform_
