@@ -114,8 +114,8 @@ end
 --         progress = true} -> { n =, ids =, lengths =, units =, stats = {...} }
 function M.prepare(o)
   if type(o) ~= "table" then fail("pretrain.prepare: expected an options table") end
-  require("hub.nn.module").check_options(o, { "corpus", "tokenizer", "lac", "max_seq_len", "cache", "batch_chars", "progress", "cls_id", "sep_id" },
-    "pretrain.prepare")
+  core.check_options(o, { corpus = "string", tokenizer = "table", lac = "table", max_seq_len = "integer", cache = "string",
+    batch_chars = "integer", progress = "boolean", cls_id = "integer", sep_id = "integer" }, "pretrain.prepare", 1)
   local L = o.max_seq_len or 128
   local tk = o.tokenizer
   if type(o.corpus) ~= "string" then fail("pretrain.prepare: 'corpus' must be a file path") end

@@ -19,6 +19,7 @@
 -- in the checkpoint).  At the end OUT/model.safetensors holds the weights and OUT/curves.png
 -- the loss and accuracy curves.
 local hub = require "hub"
+local core = require "hub.core"
 local data = require "hub.pretrain.data"
 local masking = require "hub.pretrain.masking"
 local ernie = require "hub.models.ernie"
@@ -28,23 +29,23 @@ local M = { data = data, masking = masking }
 local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
 
 local DEFAULTS = {
-  model = false, vocab = false, train = false, heldout = false, out = false,
   steps = 1000, batch_size = 32, max_seq_len = 128, lr = 5e-4, warmup = 0.06, weight_decay = 0.01,
-  clip = 1.0, betas = false, seed = 1, mask_ratio = 0.15, log_every = 20, eval_every = 500,
+  clip = 1.0, seed = 1, mask_ratio = 0.15, log_every = 20, eval_every = 500,
   eval_sequences = 1024, eval_batch_size = 64, checkpoint_every = 200, keep_checkpoints = 2, threads = 0,
-  lac = false, progress = true, stop_after = false, quiet = false,
+  progress = true, quiet = false,
+}
+local SPEC = {
+  model = "table", vocab = "string", train = "string", heldout = "string", out = "string", steps = "integer",
+  batch_size = "integer", max_seq_len = "integer", lr = "number", warmup = "number", weight_decay = "number",
+  clip = "number", betas = "table", seed = "integer", mask_ratio = "number", log_every = "integer",
+  eval_every = "integer", eval_sequences = "integer", eval_batch_size = "integer", checkpoint_every = "integer",
+  keep_checkpoints = "integer", threads = "integer", lac = "table", progress = "boolean", stop_after = "integer|boolean",
+  quiet = "boolean",
 }
 
 local function options(o)
   if type(o) ~= "table" then fail("pretrain.run: expected an options table") end
-  local allowed = {}
-  for k in pairs(DEFAULTS) do allowed[#allowed + 1] = k end
-  table.sort(allowed)
-  for k in pairs(o) do
-    if DEFAULTS[k] == nil then
-      fail("pretrain.run: unknown option '%s' (expected one of %s)", tostring(k), table.concat(allowed, ", "))
-    end
-  end
+  core.check_options(o, SPEC, "pretrain.run", 1)
   local r = {}
   for k, v in pairs(DEFAULTS) do r[k] = v end
   for k, v in pairs(o) do r[k] = v end
@@ -52,8 +53,7 @@ local function options(o)
     if not r[k] then fail("pretrain.run: option '%s' is required", k) end
   end
   for _, k in ipairs { "steps", "batch_size", "max_seq_len", "log_every", "eval_every", "checkpoint_every" } do
-    local v = r[k]
-    if type(v) ~= "number" or v < 1 or v ~= math.floor(v) then fail("pretrain.run: '%s' must be a positive integer, got %s", k, tostring(v)) end
+    if r[k] < 1 then fail("pretrain.run: '%s' must be a positive integer, got %s", k, tostring(r[k])) end
   end
   return r
 end
@@ -135,7 +135,7 @@ function M.run(o)
   hub.manual_seed(o.seed)
   local model = ernie.init_weights(ernie.new(cfg))
   model:train()
-  local opt = hub.optim.AdamW(model, { lr = o.lr, weight_decay = o.weight_decay, betas = o.betas or nil,
+  local opt = hub.optim.AdamW(model, { lr = o.lr, weight_decay = o.weight_decay, betas = o.betas,
     no_decay = { "bias", "norm" }, schedule = hub.lr.linear { warmup = o.warmup, total = o.steps } })
   local mo = { seed = o.seed, vocab_size = cfg.vocab_size, mask_id = special[5], special_ids = special,
                first_normal = first_normal, ratio = o.mask_ratio }
