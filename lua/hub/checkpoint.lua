@@ -21,8 +21,9 @@
 -- Atomicity: everything is written into `DIR/.tmp-step-<n>-<pid>/` (safetensors files and
 -- meta.json each fsync'ed, meta.json last), the directory is renamed to `step-<n>`, and only then
 -- is `DIR/latest` (one line, the directory's name) replaced atomically.  A process killed at any
--- point leaves either no new step directory or a complete one; `.tmp-*` leftovers are never read
--- and are removed by the next save.  A lock (`DIR/.lock`) keeps two processes from saving into
+-- point leaves either no new step directory or a complete one; `.tmp-*` leftovers (and a
+-- `latest.tmp.*` from a kill during the pointer's write) are never read and are removed by the
+-- next save.  A lock (`DIR/.lock`) keeps two processes from saving into
 -- one directory at once.  After the pointer moves, older step directories beyond the last `keep`
 -- (default 2) are removed, and so are step directories numbered above the new one: they are the
 -- future of a run that was resumed from an earlier checkpoint and has now been overwritten.
@@ -118,7 +119,7 @@ end
 
 -- An optimiser's state_dict() split into tensors (for safetensors) and JSON-able numbers.
 local function optimizer_parts(opt)
-  local sd = opt:state_dict()
+  local sd = opt:state_dict { clone = false } -- written out at once: no copy of Adam's moments
   local tensors, scalars = {}, {}
   for k, st in pairs(sd.state or {}) do
     local s = {}
@@ -215,7 +216,9 @@ function M.save(dir, opts)
   return unlocked(function()
     -- Leftovers of a killed writer: never read, removed here (we hold the lock).
     for _, e in ipairs(list_dir(dir)) do
-      if e.name:match("^%.tmp%-") or e.name:match("^%.old%-") then remove_tree(dir .. "/" .. e.name) end
+      if e.name:match("^%.tmp%-") or e.name:match("^%.old%-") or e.name:match("^latest%.tmp%.") then
+        remove_tree(dir .. "/" .. e.name)
+      end
     end
     local name = tag or ("step-" .. step)
     local tmp = string.format("%s/.tmp-%s-%d", dir, name, C.hub_os_pid())

@@ -185,6 +185,48 @@ do
   ok(equal(w.a, w2.a) and equal(w.b, w2.b), "a table of tensors round-trips")
 end
 
+-- ---- real kills in the middle of saves ----
+-- A process saves 4 MB checkpoints in a loop (each holding its step number in every element and
+-- in its state) and is killed with kill -9 at three moments; each time, latest() must name a
+-- complete checkpoint whose contents match its step, and the next process resumes after it.
+do
+  local dir, saver = tmp .. "/kills", tmp .. "/saver.lua"
+  write(saver, [[
+local hub = require "hub"
+local dir = arg[1]
+local last = hub.checkpoint.latest(dir)
+local s = last and hub.checkpoint.read_meta(last).step or 0
+while true do
+  s = s + 1
+  hub.checkpoint.save(dir, { model = { w = hub.full({ 1024, 1024 }, s) }, step = s, state = { s = s } })
+end
+]])
+  local HUBRUN = arg[-1]
+  local prev = 0
+  for i, delay in ipairs { 0.3, 0.4, 0.5 } do
+    local p = io.popen(string.format("sh -c '%s %s %s >/dev/null 2>&1 & echo $!'", HUBRUN, saver, dir))
+    local pid = tonumber(p:read("*l"))
+    p:close()
+    C.hub_os_sleep(delay)
+    os.execute("kill -9 " .. pid)
+    while os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0 do C.hub_os_sleep(0.005) end
+    local path = ckpt.latest(dir)
+    if path then
+      local w = { w = hub.zeros({ 1024, 1024 }) }
+      local good, r = pcall(ckpt.load, path, { model = w })
+      ok(good and r.state.s == r.step and w.w:sub(r.step):abs():max():item() == 0 and r.step > prev,
+        "kill " .. i .. ": latest is complete and consistent", good and (path .. " step " .. r.step) or r)
+      prev = good and r.step or prev
+      print(string.format("kill %d after %.2f s: resumable at step %d (%s)", i, delay, prev, ls(dir)))
+    else
+      print(string.format("kill %d after %.2f s: no checkpoint yet", i, delay))
+    end
+  end
+  ok(prev > 0, "some checkpoints were written between the kills")
+  ckpt.save(dir, { model = { w = hub.full({ 4 }, prev + 1) }, step = prev + 1 })
+  ok(not ls(dir):find("tmp", 1, true), "the next save removes what the kills left", ls(dir))
+end
+
 -- ---- metrics log ----
 do
   local path = tmp .. "/logs/m.jsonl"
