@@ -5,6 +5,7 @@
 --                       state = { epoch = e, batch = b, best = best } })   -- ckpt/step-<step>/
 --   local path = ckpt.latest("ckpt")                                    -- nil before the first
 --   if path then local r = ckpt.load(path, { model = m, optimizer = opt }); step = r.step ... end
+--   local r = ckpt.resume("ckpt", { model = m, optimizer = opt })  -- the two above: step 0 if none
 --
 -- A checkpoint is a directory `DIR/step-<n>/` holding
 --   model.safetensors      model:state_dict() (every parameter and buffer)
@@ -367,6 +368,16 @@ function M.load(path, opts)
   end
   if opts.rng ~= false and meta.rng then hub().set_rng_state(meta.rng) end
   return { step = meta.step, state = meta.state or {}, path = path, meta = meta }
+end
+
+-- resume(dir, {model=, optimizer=, scheduler=, rng=}) -> { step =, state =, path = }: load(latest(dir))
+-- when dir holds a checkpoint, else { step = 0, state = {} } and nothing is changed.  The first
+-- lines of a resumable loop:  local r = hub.checkpoint.resume(dir, { model = m, optimizer = opt })
+function M.resume(dir, opts)
+  if type(dir) ~= "string" then core.argerror(1, "checkpoint.resume", "a directory path", type(dir)) end
+  local path = M.latest(dir)
+  if not path then return { step = 0, state = {} } end
+  return M.load(path, opts)
 end
 
 return M

@@ -121,6 +121,10 @@ do
   ok(same, "losses after load equal losses after save (weights, Adam state, schedule, RNG)",
     table.concat(after, " ") .. "\n" .. table.concat(again, " "))
   ok(equal(w_after, m2:state_dict()["0.weight"]), "weights after 4 more steps equal")
+  -- resume: load(latest) or a fresh start
+  local r0 = ckpt.resume(tmp .. "/none", { model = m2 })
+  ok(r0.step == 0 and next(r0.state) == nil and r0.path == nil, "resume without a checkpoint starts at 0")
+  ok(ckpt.resume(dir, { model = m2 }).step == 3, "resume loads the latest")
   -- the root directory means its latest checkpoint
   ok(ckpt.load(dir, { model = m2 }).path == path, "load(root) loads the latest")
 
