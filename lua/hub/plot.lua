@@ -4,14 +4,16 @@
 --                   series = { { name = "loss", x = steps, y = losses },
 --                              { name = "mlm acc", x = steps, y = accs, axis = "right" } } }
 --   hub.plot.jsonl{ path = "metrics.jsonl", out = "curves.png", x = "step",
---                   y = { "loss", { "mlm_acc", axis = "right", name = "mlm acc" } } }
+--                   y = { { "loss", smooth = 0.9 }, { "mlm_acc", axis = "right", name = "mlm acc" } } }
 --
 -- lines{} draws each series as an antialiased polyline on a white canvas: a frame, grid lines at
 -- "nice" ticks (1, 2 or 5 times a power of ten; the axis limits are whole ticks), numeric tick
 -- labels, a title, axis labels and a legend in the corner of the plot with the fewest points
 -- under it.  Series with axis = "right" get their own y axis on the right; with one series on
 -- an axis that axis' label defaults to the series' name and, when both axes are used, takes its
--- colour.  Missing or non-finite values (nil, NaN, inf) leave gaps.  Options: path (required),
+-- colour.  Missing or non-finite values (nil, NaN, inf) leave gaps.  A series with smooth = w
+-- (0 <= w < 1) is drawn thin and pale as it is, with its exponential moving average (weight w,
+-- debiased: TensorBoard's smoothing) over it in full colour.  Options: path (required),
 -- series (required), title, xlabel, ylabel, ylabel_right, width (800), height (500), xlim, ylim,
 -- ylim_right ({lo, hi}: fixed limits instead of nice ones around the data), line_width (2),
 -- legend (false hides it), colors (a list of 0xRRGGBB).  The PNG is written atomically.  Returns
@@ -20,6 +22,7 @@
 --
 -- Text is hubrun's 5x8 bitmap font (ASCII; other characters show as boxes).
 local ffi = require "ffi"
+local bit = require "bit"
 local core = require "hub.core"
 local C = core.C
 
@@ -56,18 +59,29 @@ function M.ticks(lo, hi, target)
   return a, b, step, list
 end
 
--- Tick labels with just the decimals the step needs; k, M, G for large values.
-function M.tick_label(v, step)
-  local scale, suffix = 1, ""
-  local a = math.max(math.abs(v), step)
-  if a >= 1e9 then scale, suffix = 1e9, "G" elseif a >= 1e6 then scale, suffix = 1e6, "M" elseif a >= 1e5 then scale, suffix = 1e3, "k" end
-  local s = step / scale
+-- Decimals that show multiples of `s` exactly (0.25 needs two, 2.5 one, 500 none).
+local function decimals(s)
   local dec = 0 - math.floor(math.log10(s) + 1e-9)
   if not (dec > 0) then dec = 0 end
-  -- a step of 2.5 or 0.25 (limits given by hand) needs one decimal more than its magnitude
-  if dec < 12 and math.abs(s * 10 ^ dec - math.floor(s * 10 ^ dec + 0.5)) > 1e-6 then dec = dec + 1 end
-  if dec > 6 then return string.format("%.1e", v) end
-  local t = string.format("%." .. string.format("%d", dec) .. "f", v / scale)
+  while dec < 12 and math.abs(s * 10 ^ dec - math.floor(s * 10 ^ dec + 0.5)) > 1e-6 * s * 10 ^ dec do dec = dec + 1 end
+  return dec
+end
+
+-- tick_label(v, step[, top]): the label of tick v on an axis of ticks `step` apart whose largest
+-- magnitude is `top` (the same suffix and decimals for every tick of the axis): the decimals the
+-- step needs, k / M / G from 10^5 up, and a shared power of ten below a step of 10^-3
+-- ("2e-5", "1.5e-4").
+function M.tick_label(v, step, top)
+  top = top or math.max(math.abs(v), step)
+  if math.abs(v) < step * 1e-9 then v = 0 end
+  if step < 1e-3 and top > 0 then
+    if v == 0 then return "0" end
+    local e = math.floor(math.log10(top) + 1e-9)
+    return string.format("%." .. string.format("%d", decimals(step / 10 ^ e)) .. "fe%d", v / 10 ^ e, e)
+  end
+  local scale, suffix = 1, ""
+  if top >= 1e9 then scale, suffix = 1e9, "G" elseif top >= 1e6 then scale, suffix = 1e6, "M" elseif top >= 1e5 then scale, suffix = 1e3, "k" end
+  local t = string.format("%." .. string.format("%d", decimals(step / scale)) .. "f", v / scale)
   if t:match("^%-0%.?0*$") then t = t:sub(2) end
   return t .. suffix
 end
@@ -88,6 +102,9 @@ local function check_series(series)
     end
     if type(x) ~= "table" then fail("%s: x must be a list of numbers", what) end
     if #x ~= #y then fail("%s: x has %d values, y has %d", what, #x, #y) end
+    if s.smooth ~= nil and (type(s.smooth) ~= "number" or s.smooth < 0 or s.smooth >= 1) then
+      fail("%s: smooth must be a number in [0, 1), got %s", what, tostring(s.smooth))
+    end
     if s.axis ~= nil and s.axis ~= "left" and s.axis ~= "right" then
       fail("%s: axis must be 'left' or 'right', got %s", what, tostring(s.axis))
     end
@@ -127,6 +144,33 @@ local function limits(what, given, lo, hi)
   return M.ticks(lo, hi)
 end
 
+-- rgb mixed with white: alpha = 1 is the colour, 0 white.
+local function tint(rgb, alpha)
+  local out = 0
+  for shift = 16, 0, -8 do
+    local c = bit.band(bit.rshift(rgb, shift), 0xff)
+    out = out * 256 + math.floor(255 - (255 - c) * alpha + 0.5)
+  end
+  return out
+end
+
+-- TensorBoard's smoothing: an exponential moving average with weight w, debiased at the start;
+-- non-finite values are skipped (and stay gaps).
+local function smoothed(ys, w)
+  local out, ema, n = {}, 0, 0
+  for k = 1, #ys do
+    local v = ys[k]
+    if finite(v) then
+      n = n + 1
+      ema = w * ema + (1 - w) * v
+      out[k] = ema / (1 - w ^ n)
+    else
+      out[k] = 0 / 0
+    end
+  end
+  return out
+end
+
 local known = { path = true, series = true, title = true, xlabel = true, ylabel = true, ylabel_right = true, width = true,
                 height = true, xlim = true, ylim = true, ylim_right = true, line_width = true, legend = true, colors = true }
 
@@ -156,8 +200,9 @@ function M.lines(o)
   local FH, FA = C.HUB_FONT_HEIGHT, C.HUB_FONT_ADVANCE
   local function tw(s, sc) return C.hub_image_text_width(s, sc or 1) end
   local ylabels, rlabels, wl, wr = {}, {}, 0, 0
-  for i, v in ipairs(yt) do ylabels[i] = M.tick_label(v, ystep); wl = math.max(wl, tw(ylabels[i])) end
-  if two then for i, v in ipairs(rt) do rlabels[i] = M.tick_label(v, rstep); wr = math.max(wr, tw(rlabels[i])) end end
+  local function maxabs(list) local m = 0; for _, v in ipairs(list) do m = math.max(m, math.abs(v)) end return m end
+  for i, v in ipairs(yt) do ylabels[i] = M.tick_label(v, ystep, maxabs(yt)); wl = math.max(wl, tw(ylabels[i])) end
+  if two then for i, v in ipairs(rt) do rlabels[i] = M.tick_label(v, rstep, maxabs(rt)); wr = math.max(wr, tw(rlabels[i])) end end
   local top = 12 + (o.title and (2 * FH + 8) or 0)
   local bottom = 12 + 6 + FH + (o.xlabel and (FH + 8) or 0)
   local left = 12 + (ylabel and (FH + 8) or 0) + wl + 8
@@ -184,22 +229,29 @@ function M.lines(o)
   end
   -- series, clipped to the plot area
   C.hub_image_clip(img, L, T, R + 1, B + 1)
-  for _, s in ipairs(series) do
-    local map = (two and s.axis == "right") and YR or Y
+  local function polyline(xs, ys, map, width, color)
     local px, py, run = nil, nil, 0
-    local n = #s._y
-    for k = 1, n do
-      local xv, yv = s._x[k], s._y[k]
+    for k = 1, #ys do
+      local xv, yv = xs[k], ys[k]
       if finite(xv) and finite(yv) then
         local cx, cy = X(xv), map(yv)
-        if px then C.hub_image_line(img, px, py, cx, cy, lw, s._color) end
+        if px then C.hub_image_line(img, px, py, cx, cy, width, color) end
         px, py, run = cx, cy, run + 1
       else
-        if run == 1 then C.hub_image_line(img, px, py, px, py, lw + 2, s._color) end -- a lone point
+        if run == 1 then C.hub_image_line(img, px, py, px, py, width + 2, color) end -- a lone point
         px, py, run = nil, nil, 0
       end
     end
-    if run == 1 then C.hub_image_line(img, px, py, px, py, lw + 2, s._color) end
+    if run == 1 then C.hub_image_line(img, px, py, px, py, width + 2, color) end
+  end
+  for _, s in ipairs(series) do
+    local map = (two and s.axis == "right") and YR or Y
+    if s.smooth and s.smooth > 0 then
+      polyline(s._x, s._y, map, 1, tint(s._color, 0.3))
+      polyline(s._x, smoothed(s._y, s.smooth), map, lw, s._color)
+    else
+      polyline(s._x, s._y, map, lw, s._color)
+    end
   end
   C.hub_image_clip(img, 0, 0, W, H)
   -- frame, ticks and labels
@@ -210,7 +262,7 @@ function M.lines(o)
   for _, v in ipairs(xt) do
     local px = math.floor(X(v) + 0.5)
     C.hub_image_fill_rect(img, px, B + 1, 1, 4, frame)
-    local s = M.tick_label(v, xstep)
+    local s = M.tick_label(v, xstep, maxabs(xt))
     C.hub_image_text(img, px - math.floor(tw(s) / 2), B + 8, s, 1, ink)
   end
   local lcol = (two and #left_s == 1) and left_s[1]._color or ink
@@ -294,7 +346,7 @@ function M.jsonl(o)
   for i, spec in ipairs(o.y) do
     if type(spec) == "string" then spec = { spec } end
     local key = spec[1] or spec.field
-    local s = { name = spec.name or key, axis = spec.axis, color = spec.color, x = {}, y = {} }
+    local s = { name = spec.name or key, axis = spec.axis, color = spec.color, smooth = spec.smooth, x = {}, y = {} }
     for _, r in ipairs(rows) do
       if type(r[key]) == "number" and type(r[xkey]) == "number" then s.x[#s.x + 1], s.y[#s.y + 1] = r[xkey], r[key] end
     end

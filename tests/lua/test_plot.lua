@@ -97,6 +97,25 @@ row = math.floor(lay.y(0.5) + 0.5)
 ok(px(img, math.floor(lay.x(2) + 0.5), row) == BLUE and px(img, math.floor(lay.x(5) + 0.5), row) == 0xffffff
    and px(img, math.floor(lay.x(8) + 0.5), row) == BLUE, "NaN values leave a gap")
 
+-- smoothing: a series jumping between 0.3 and 0.7 is drawn pale, its moving average (0.5 +- 0.01)
+-- in full colour
+ys = {}
+for i = 1, 101 do ys[i] = i % 2 == 0 and 0.3 or 0.7 end
+lay = plot.lines { path = tmp .. "/smooth.png", xlim = { 0, 10 }, ylim = { 0, 1 }, legend = false,
+                   series = { { name = "s", x = xs, y = ys, smooth = 0.9 } } }
+img = load(tmp .. "/smooth.png")
+local full_near_half, full_far = false, false
+local cx = math.floor(lay.x(7) + 0.5)
+for y = lay.top + 1, lay.bottom - 1 do
+  if px(img, cx, y) == BLUE then
+    if math.abs(y - lay.y(0.5)) <= 8 then full_near_half = true else full_far = true end
+  end
+end
+ok(full_near_half and not full_far, "the smoothed line in full colour near 0.5, the raw values pale")
+errors(function() plot.lines { path = tmp .. "/x.png", series = { { y = { 1 }, smooth = 1 } } } end, "smooth must be", "bad smooth")
+eq(plot.tick_label(2e-5, 1e-5, 5e-5), "2e-5", "small steps share a power of ten")
+eq(plot.tick_label(50000, 50000, 250000), "50k", "one suffix for the whole axis")
+
 -- plot.jsonl
 local log = hub.jsonl(tmp .. "/m.jsonl")
 for s = 1, 50 do log:write { step = s * 10, loss = 3 / s } end
