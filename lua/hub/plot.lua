@@ -304,17 +304,28 @@ function M.lines(o)
     end
     bw = bw + 22 + 12
     local bh = #series * (FH + 4) + 8
+    -- the drawn lines as pixel samples (points, and along long segments every 4 pixels)
+    local samples = {}
+    for _, s in ipairs(series) do
+      local map = (two and s.axis == "right") and YR or Y
+      local px, py
+      for k = 1, #s._y do
+        if finite(s._x[k]) and finite(s._y[k]) then
+          local cx, cy = X(s._x[k]), map(s._y[k])
+          local n = px and math.min(200, math.floor(math.sqrt((cx - px) ^ 2 + (cy - py) ^ 2) / 4)) or 0
+          for j = 1, n do samples[#samples + 1] = { px + (cx - px) * j / (n + 1), py + (cy - py) * j / (n + 1) } end
+          samples[#samples + 1] = { cx, cy }
+          px, py = cx, cy
+        else
+          px, py = nil, nil
+        end
+      end
+    end
     local best, bx, by = math.huge, nil, nil
     for _, c in ipairs { { R - bw - 8, T + 8 }, { L + 8, T + 8 }, { R - bw - 8, B - bh - 8 }, { L + 8, B - bh - 8 } } do
       local count = 0
-      for _, s in ipairs(series) do
-        local map = (two and s.axis == "right") and YR or Y
-        for k = 1, #s._y do
-          if finite(s._x[k]) and finite(s._y[k]) then
-            local px, py = X(s._x[k]), map(s._y[k])
-            if px >= c[1] - 4 and px <= c[1] + bw + 4 and py >= c[2] - 4 and py <= c[2] + bh + 4 then count = count + 1 end
-          end
-        end
+      for _, q in ipairs(samples) do
+        if q[1] >= c[1] - 4 and q[1] <= c[1] + bw + 4 and q[2] >= c[2] - 4 and q[2] <= c[2] + bh + 4 then count = count + 1 end
       end
       if count < best then best, bx, by = count, c[1], c[2] end
     end

@@ -116,6 +116,13 @@ errors(function() plot.lines { path = tmp .. "/x.png", series = { { y = { 1 }, s
 eq(plot.tick_label(2e-5, 1e-5, 5e-5), "2e-5", "small steps share a power of ten")
 eq(plot.tick_label(50000, 50000, 250000), "50k", "one suffix for the whole axis")
 
+-- the legend avoids the lines, long segments included: one diagonal segment from the lower left
+-- to the upper right leaves the upper-left corner
+lay = plot.lines { path = tmp .. "/legend.png", xlim = { 0, 10 }, ylim = { 0, 1 },
+                   series = { { name = "diagonal", x = { 0, 10 }, y = { 0, 1 } } } }
+img = load(tmp .. "/legend.png")
+ok(px(img, lay.left + 8, lay.top + 8) == 0xbbbbbb, "legend box in the free upper-left corner")
+
 -- plot.jsonl
 local log = hub.jsonl(tmp .. "/m.jsonl")
 for s = 1, 50 do log:write { step = s * 10, loss = 3 / s } end
