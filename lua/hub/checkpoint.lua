@@ -225,15 +225,21 @@ function M.save(dir, opts)
     local tmp = string.format("%s/.tmp-%s-%d", dir, name, C.hub_os_pid())
     if C.hub_fs_mkdirs(tmp) ~= 0 then fail("checkpoint.save: %s", core.last_error()) end
     local function add(file, tensors)
-      hub().save(tmp .. "/" .. file, tensors)
+      local ok, err = pcall(hub().save, tmp .. "/" .. file, tensors)
+      if not ok then fail("checkpoint.save: %s", msg(err)) end
       local rec = { size = tonumber(C.hub_fs_size(tmp .. "/" .. file)) }
       if opts.checksum ~= false then rec.sha256 = sha256(tmp .. "/" .. file) end
       meta.files[file] = rec
     end
-    if model_sd then add("model.safetensors", model_sd) end
-    if opt_tensors then add("optimizer.safetensors", opt_tensors) end
-    meta_text = json.encode(meta, { indent = "  " }) .. "\n"
-    write_file(tmp .. "/meta.json", meta_text)
+    local written, err = pcall(function()
+      if model_sd then add("model.safetensors", model_sd) end
+      if opt_tensors then add("optimizer.safetensors", opt_tensors) end
+      write_file(tmp .. "/meta.json", json.encode(meta, { indent = "  " }) .. "\n")
+    end)
+    if not written then -- a full disk, say: nothing half-written stays behind
+      C.hub_fs_remove_tree(tmp)
+      error(err, 0)
+    end
     local final = dir .. "/" .. name
     if C.hub_fs_kind(final) ~= C.HUB_FS_NONE then -- the same step saved again: swap it out
       local old = string.format("%s/.old-%s-%d", dir, name, C.hub_os_pid())

@@ -207,24 +207,27 @@ end
 ]])
   local HUBRUN = arg[-1]
   local prev = 0
-  for i, delay in ipairs { 0.3, 0.4, 0.5 } do
+  local function latest_step()
+    local p = ckpt.latest(dir)
+    return p and ckpt.read_meta(p).step or 0
+  end
+  -- each run is killed a little after its first new checkpoint, at a different phase of a save
+  for i, delay in ipairs { 0.013, 0.029, 0.047 } do
     local p = io.popen(string.format("sh -c '%s %s %s >/dev/null 2>&1 & echo $!'", HUBRUN, saver, dir))
     local pid = tonumber(p:read("*l"))
     p:close()
+    local deadline = C.hub_os_monotonic() + 60
+    while latest_step() <= prev and C.hub_os_monotonic() < deadline do C.hub_os_sleep(0.003) end
     C.hub_os_sleep(delay)
     os.execute("kill -9 " .. pid)
     while os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0 do C.hub_os_sleep(0.005) end
     local path = ckpt.latest(dir)
-    if path then
-      local w = { w = hub.zeros({ 1024, 1024 }) }
-      local good, r = pcall(ckpt.load, path, { model = w })
-      ok(good and r.state.s == r.step and w.w:sub(r.step):abs():max():item() == 0 and r.step > prev,
-        "kill " .. i .. ": latest is complete and consistent", good and (path .. " step " .. r.step) or r)
-      prev = good and r.step or prev
-      print(string.format("kill %d after %.2f s: resumable at step %d (%s)", i, delay, prev, ls(dir)))
-    else
-      print(string.format("kill %d after %.2f s: no checkpoint yet", i, delay))
-    end
+    local w = { w = hub.zeros({ 1024, 1024 }) }
+    local good, r = pcall(ckpt.load, path or dir, { model = w })
+    ok(good and r.state.s == r.step and w.w:sub(r.step):abs():max():item() == 0 and r.step > prev,
+      "kill " .. i .. ": latest is complete and consistent", good and (path .. " step " .. r.step) or r)
+    prev = good and r.step or prev
+    print(string.format("kill %d: resumable at step %d (%s)", i, prev, ls(dir)))
   end
   ok(prev > 0, "some checkpoints were written between the kills")
   ckpt.save(dir, { model = { w = hub.full({ 4 }, prev + 1) }, step = prev + 1 })
