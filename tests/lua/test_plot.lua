@@ -140,6 +140,23 @@ for dy = -1, 1 do
 end
 ok(found, "an evaluation metric logged every 100 steps is plotted at its steps")
 
+-- hubrun plot
+local HUBRUN = arg[-1]
+local function sh(cmd)
+  local h = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
+  local out = h:read("*a")
+  h:close()
+  return out
+end
+local out = sh(string.format("%s plot %s/m.jsonl -y 'loss~0.8,acc:right' --title cli", HUBRUN, tmp))
+ok(out:find(tmp .. "/m.png\nrc=0", 1, true) ~= nil, "hubrun plot writes LOG.png", out)
+img = load(tmp .. "/m.png")
+ok(img.width == 800 and img.height == 500, "hubrun plot's PNG")
+out = sh(string.format("%s plot %s/m.jsonl -y los -o %s/y.png", HUBRUN, tmp, tmp))
+ok(out:find("has no numeric field 'los' (fields: acc, loss, step)", 1, true) and out:find("rc=1", 1, true), "unknown field", out)
+out = sh(string.format("%s plot %s/m.jsonl -y 'loss~1.5'", HUBRUN, tmp))
+ok(out:find("bad smoothing", 1, true) and out:find("rc=1", 1, true), "bad smoothing weight", out)
+
 -- errors
 errors(function() plot.lines { path = tmp .. "/x.png", series = {} } end, "series must be a non-empty list", "no series")
 errors(function() plot.lines { path = tmp .. "/x.png", series = { { name = "l", x = { 1, 2 }, y = { 1 } } } } end,
