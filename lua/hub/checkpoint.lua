@@ -322,15 +322,16 @@ local function load_tensors(path, file)
   return t
 end
 
--- load(path, {model=, optimizer=, scheduler=, rng=true}) -> { step =, state =, path =, meta = }
+-- load(path, {model=, optimizer=, scheduler=, rng=true, strict=true}) -> { step =, state =, path =, meta = }
 -- path is a step directory (as latest() returns it) or a checkpoint root (its latest one).  Parts
--- not passed are not restored (a model alone for evaluation); rng = false leaves the generator.
+-- not passed are not restored (a model alone for evaluation); rng = false leaves the generator;
+-- strict = false lets the model and the checkpoint differ in names (module:load_state_dict's).
 function M.load(path, opts)
   if type(path) ~= "string" then core.argerror(1, "checkpoint.load", "a checkpoint directory", type(path)) end
   opts = opts or {}
   if type(opts) ~= "table" then core.argerror(2, "checkpoint.load", "an options table", type(opts)) end
   for k in pairs(opts) do
-    if k ~= "model" and k ~= "optimizer" and k ~= "scheduler" and k ~= "rng" then
+    if k ~= "model" and k ~= "optimizer" and k ~= "scheduler" and k ~= "rng" and k ~= "strict" then
       fail("checkpoint.load: unknown option '%s'", tostring(k))
     end
   end
@@ -355,7 +356,7 @@ function M.load(path, opts)
   if model_sd then
     local m = opts.model
     if type(m.load_state_dict) == "function" then
-      local ok, err = pcall(m.load_state_dict, m, model_sd)
+      local ok, err = pcall(m.load_state_dict, m, model_sd, { strict = opts.strict ~= false })
       if not ok then fail("checkpoint.load: %s/model.safetensors: %s", path, msg(err)) end
     else
       local dst = model_tensors(m, "checkpoint.load")
