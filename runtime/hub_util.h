@@ -82,6 +82,9 @@ void hub_unlock_file(int fd);
 int hub_os_pid(void);
 /* 1 when the descriptor (0, 1, 2) is a terminal. */
 int hub_os_isatty(int fd);
+/* The width in columns of the terminal on descriptor fd, or 0 when it is not a terminal or does
+ * not say (TIOCGWINSZ). */
+int hub_os_term_columns(int fd);
 /* Seconds since the epoch, with sub-second precision. */
 double hub_os_time(void);
 /* Seconds of a clock that never jumps (CLOCK_MONOTONIC): for rates and elapsed times. */

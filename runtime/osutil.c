@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -304,6 +305,12 @@ void hub_unlock_file(int fd) {
 int hub_os_pid(void) { return (int)getpid(); }
 
 int hub_os_isatty(int fd) { return isatty(fd) ? 1 : 0; }
+
+int hub_os_term_columns(int fd) {
+  struct winsize ws;
+  if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return 0;
+  return ws.ws_col;
+}
 
 void hub_os_sleep(double seconds) {
   if (!(seconds > 0)) return;

@@ -5,6 +5,7 @@
 --                       state = { epoch = e, batch = b, best = best } })   -- ckpt/step-<step>/
 --   local path = ckpt.latest("ckpt")                                    -- nil before the first
 --   if path then local r = ckpt.load(path, { model = m, optimizer = opt }); step = r.step ... end
+--   local r = ckpt.resume("ckpt", { model = m, optimizer = opt })  -- the two above: step 0 if none
 --
 -- A checkpoint is a directory `DIR/step-<n>/` holding
 --   model.safetensors      model:state_dict() (every parameter and buffer)
@@ -21,8 +22,9 @@
 -- Atomicity: everything is written into `DIR/.tmp-step-<n>-<pid>/` (safetensors files and
 -- meta.json each fsync'ed, meta.json last), the directory is renamed to `step-<n>`, and only then
 -- is `DIR/latest` (one line, the directory's name) replaced atomically.  A process killed at any
--- point leaves either no new step directory or a complete one; `.tmp-*` leftovers are never read
--- and are removed by the next save.  A lock (`DIR/.lock`) keeps two processes from saving into
+-- point leaves either no new step directory or a complete one; `.tmp-*` leftovers (and a
+-- `latest.tmp.*` from a kill during the pointer's write) are never read and are removed by the
+-- next save.  A lock (`DIR/.lock`) keeps two processes from saving into
 -- one directory at once.  After the pointer moves, older step directories beyond the last `keep`
 -- (default 2) are removed, and so are step directories numbered above the new one: they are the
 -- future of a run that was resumed from an earlier checkpoint and has now been overwritten.
@@ -118,7 +120,7 @@ end
 
 -- An optimiser's state_dict() split into tensors (for safetensors) and JSON-able numbers.
 local function optimizer_parts(opt)
-  local sd = opt:state_dict()
+  local sd = opt:state_dict { clone = false } -- written out at once: no copy of Adam's moments
   local tensors, scalars = {}, {}
   for k, st in pairs(sd.state or {}) do
     local s = {}
@@ -215,21 +217,29 @@ function M.save(dir, opts)
   return unlocked(function()
     -- Leftovers of a killed writer: never read, removed here (we hold the lock).
     for _, e in ipairs(list_dir(dir)) do
-      if e.name:match("^%.tmp%-") or e.name:match("^%.old%-") then remove_tree(dir .. "/" .. e.name) end
+      if e.name:match("^%.tmp%-") or e.name:match("^%.old%-") or e.name:match("^latest%.tmp%.") then
+        remove_tree(dir .. "/" .. e.name)
+      end
     end
     local name = tag or ("step-" .. step)
     local tmp = string.format("%s/.tmp-%s-%d", dir, name, C.hub_os_pid())
     if C.hub_fs_mkdirs(tmp) ~= 0 then fail("checkpoint.save: %s", core.last_error()) end
     local function add(file, tensors)
-      hub().save(tmp .. "/" .. file, tensors)
+      local ok, err = pcall(hub().save, tmp .. "/" .. file, tensors)
+      if not ok then fail("checkpoint.save: %s", msg(err)) end
       local rec = { size = tonumber(C.hub_fs_size(tmp .. "/" .. file)) }
       if opts.checksum ~= false then rec.sha256 = sha256(tmp .. "/" .. file) end
       meta.files[file] = rec
     end
-    if model_sd then add("model.safetensors", model_sd) end
-    if opt_tensors then add("optimizer.safetensors", opt_tensors) end
-    meta_text = json.encode(meta, { indent = "  " }) .. "\n"
-    write_file(tmp .. "/meta.json", meta_text)
+    local written, err = pcall(function()
+      if model_sd then add("model.safetensors", model_sd) end
+      if opt_tensors then add("optimizer.safetensors", opt_tensors) end
+      write_file(tmp .. "/meta.json", json.encode(meta, { indent = "  " }) .. "\n")
+    end)
+    if not written then -- a full disk, say: nothing half-written stays behind
+      C.hub_fs_remove_tree(tmp)
+      error(err, 0)
+    end
     local final = dir .. "/" .. name
     if C.hub_fs_kind(final) ~= C.HUB_FS_NONE then -- the same step saved again: swap it out
       local old = string.format("%s/.old-%s-%d", dir, name, C.hub_os_pid())
@@ -312,15 +322,16 @@ local function load_tensors(path, file)
   return t
 end
 
--- load(path, {model=, optimizer=, scheduler=, rng=true}) -> { step =, state =, path =, meta = }
+-- load(path, {model=, optimizer=, scheduler=, rng=true, strict=true}) -> { step =, state =, path =, meta = }
 -- path is a step directory (as latest() returns it) or a checkpoint root (its latest one).  Parts
--- not passed are not restored (a model alone for evaluation); rng = false leaves the generator.
+-- not passed are not restored (a model alone for evaluation); rng = false leaves the generator;
+-- strict = false lets the model and the checkpoint differ in names (module:load_state_dict's).
 function M.load(path, opts)
   if type(path) ~= "string" then core.argerror(1, "checkpoint.load", "a checkpoint directory", type(path)) end
   opts = opts or {}
   if type(opts) ~= "table" then core.argerror(2, "checkpoint.load", "an options table", type(opts)) end
   for k in pairs(opts) do
-    if k ~= "model" and k ~= "optimizer" and k ~= "scheduler" and k ~= "rng" then
+    if k ~= "model" and k ~= "optimizer" and k ~= "scheduler" and k ~= "rng" and k ~= "strict" then
       fail("checkpoint.load: unknown option '%s'", tostring(k))
     end
   end
@@ -345,7 +356,7 @@ function M.load(path, opts)
   if model_sd then
     local m = opts.model
     if type(m.load_state_dict) == "function" then
-      local ok, err = pcall(m.load_state_dict, m, model_sd)
+      local ok, err = pcall(m.load_state_dict, m, model_sd, { strict = opts.strict ~= false })
       if not ok then fail("checkpoint.load: %s/model.safetensors: %s", path, msg(err)) end
     else
       local dst = model_tensors(m, "checkpoint.load")
@@ -364,6 +375,16 @@ function M.load(path, opts)
   end
   if opts.rng ~= false and meta.rng then hub().set_rng_state(meta.rng) end
   return { step = meta.step, state = meta.state or {}, path = path, meta = meta }
+end
+
+-- resume(dir, {model=, optimizer=, scheduler=, rng=}) -> { step =, state =, path = }: load(latest(dir))
+-- when dir holds a checkpoint, else { step = 0, state = {} } and nothing is changed.  The first
+-- lines of a resumable loop:  local r = hub.checkpoint.resume(dir, { model = m, optimizer = opt })
+function M.resume(dir, opts)
+  if type(dir) ~= "string" then core.argerror(1, "checkpoint.resume", "a directory path", type(dir)) end
+  local path = M.latest(dir)
+  if not path then return { step = 0, state = {} } end
+  return M.load(path, opts)
 end
 
 return M

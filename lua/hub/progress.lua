@@ -21,7 +21,8 @@
 -- at that rate.  Fields appear in `order` (a list of names) and then the others sorted by name.
 -- Options: total, desc, unit ("it"), initial (0), refresh, interval, order, tty (true/false to
 -- force a mode), stream (anything with :write, default io.stderr), width (columns; default
--- $COLUMNS or 100), clock (a function returning seconds; default the monotonic clock).
+-- $COLUMNS, else the terminal's width (TIOCGWINSZ, asked at each redraw), else 100), clock (a
+-- function returning seconds; default the monotonic clock).
 -- p:write(text) prints a line without breaking the bar.  The formatting functions below
 -- (format_time, format_number, format_fields, line) are exported for tests and other displays.
 local core = require "hub.core"
@@ -89,16 +90,20 @@ function M.line(s, tty, width, done)
   local text
   if tty then
     local head = desc and (desc .. " ") or ""
+    local tail = fields ~= "" and (" " .. fields) or ""
     if s.total and s.total > 0 then
       local frac = math.min(1, math.max(0, s.n / s.total))
-      local bw = 20
-      local filled = math.floor(frac * bw)
-      text = string.format("%s%3d%%|%s%s| %d/%d [%s<%s, %s]", head, math.floor(frac * 100), string.rep("#", filled),
-        string.rep(" ", bw - filled), s.n, s.total, M.format_time(s.elapsed), M.format_time(eta), rate_text(rate, s.unit))
+      local function with_bar(bw)
+        local filled = math.floor(frac * bw)
+        return string.format("%s%3d%%|%s%s| %d/%d [%s<%s, %s]", head, math.floor(frac * 100), string.rep("#", filled),
+          string.rep(" ", bw - filled), s.n, s.total, M.format_time(s.elapsed), M.format_time(eta), rate_text(rate, s.unit)) .. tail
+      end
+      text = with_bar(20)
+      -- on a narrow terminal the bar gives way first (down to 5 cells), then the end is cut
+      if width and #text > width - 1 then text = with_bar(math.max(5, 20 - (#text - (width - 1)))) end
     else
-      text = string.format("%s%d %s [%s, %s]", head, s.n, s.unit, M.format_time(s.elapsed), rate_text(rate, s.unit))
+      text = string.format("%s%d %s [%s, %s]", head, s.n, s.unit, M.format_time(s.elapsed), rate_text(rate, s.unit)) .. tail
     end
-    if fields ~= "" then text = text .. " " .. fields end
     if width and #text > width - 1 then text = text:sub(1, width - 1) end
   else
     local parts = { desc }
@@ -140,7 +145,7 @@ function M.new(opts)
     n = opts.initial or 0, initial = opts.initial or 0, total = opts.total, desc = opts.desc, unit = opts.unit or "it",
     order = opts.order, fields = nil, tty = tty, stream = opts.stream or io.stderr, clock = clock, start = now,
     refresh = opts.refresh or 0.2, interval = opts.interval or 30,
-    width = opts.width or tonumber(os.getenv("COLUMNS") or "") or 100,
+    width = opts.width,
     last_draw = nil, drawn_n = nil, closed = false,
   }, Bar)
 end
@@ -154,7 +159,13 @@ function Bar:_show(force, done)
   local now = self.clock()
   if self.tty then
     if force or not self.last_draw or now - self.last_draw >= self.refresh then
-      self.stream:write("\r", (M.line(self:state(now), true, self.width, done)), "\27[K")
+      -- asked at every redraw: the terminal may have been resized
+      local width = self.width or tonumber(os.getenv("COLUMNS") or "")
+      if not width then
+        local cols = self.stream == io.stderr and C.hub_os_term_columns(2) or 0
+        width = cols > 0 and cols or 100
+      end
+      self.stream:write("\r", (M.line(self:state(now), true, width, done)), "\27[K")
       if self.stream.flush then self.stream:flush() end
       self.last_draw, self.drawn_n = now, self.n
     end

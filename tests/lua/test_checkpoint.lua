@@ -121,6 +121,10 @@ do
   ok(same, "losses after load equal losses after save (weights, Adam state, schedule, RNG)",
     table.concat(after, " ") .. "\n" .. table.concat(again, " "))
   ok(equal(w_after, m2:state_dict()["0.weight"]), "weights after 4 more steps equal")
+  -- resume: load(latest) or a fresh start
+  local r0 = ckpt.resume(tmp .. "/none", { model = m2 })
+  ok(r0.step == 0 and next(r0.state) == nil and r0.path == nil, "resume without a checkpoint starts at 0")
+  ok(ckpt.resume(dir, { model = m2 }).step == 3, "resume loads the latest")
   -- the root directory means its latest checkpoint
   ok(ckpt.load(dir, { model = m2 }).path == path, "load(root) loads the latest")
 
@@ -166,6 +170,9 @@ do
   errors(function() ckpt.load(tmp .. "/nowhere", { model = m2 }) end, "is not a checkpoint directory", "no directory")
   errors(function() ckpt.load(dir .. "/step-5", { model = m2, optimizer = opt2 }) end, "holds no optimiser state",
     "optimizer asked but not saved")
+  local part = nn.Sequential(nn.Linear(4, 8))
+  ckpt.load(dir .. "/step-5", { model = part, strict = false })
+  ok(equal(part:state_dict()["0.weight"], m:state_dict()["0.weight"]), "strict = false loads the matching names")
   local small = nn.Linear(3, 3)
   errors(function() ckpt.load(dir .. "/step-5", { model = small }) end, "step-5/model.safetensors: load_state_dict", "wrong model")
 
@@ -183,6 +190,51 @@ do
   local w2 = { a = hub.zeros({ 3 }), b = hub.ones({ 2, 2 }) }
   ckpt.load(tmp .. "/c2", { model = w2, optimizer = hub.optim.SGD({ w2.a }, { lr = 0.1, momentum = 0.9 }) })
   ok(equal(w.a, w2.a) and equal(w.b, w2.b), "a table of tensors round-trips")
+end
+
+-- ---- real kills in the middle of saves ----
+-- A process saves 4 MB checkpoints in a loop (each holding its step number in every element and
+-- in its state) and is killed with kill -9 at three moments; each time, latest() must name a
+-- complete checkpoint whose contents match its step, and the next process resumes after it.
+do
+  local dir, saver = tmp .. "/kills", tmp .. "/saver.lua"
+  write(saver, [[
+local hub = require "hub"
+local dir = arg[1]
+local last = hub.checkpoint.latest(dir)
+local s = last and hub.checkpoint.read_meta(last).step or 0
+while true do
+  s = s + 1
+  hub.checkpoint.save(dir, { model = { w = hub.full({ 1024, 1024 }, s) }, step = s, state = { s = s } })
+end
+]])
+  local HUBRUN = arg[-1]
+  local prev = 0
+  local function latest_step()
+    local p = ckpt.latest(dir)
+    return p and ckpt.read_meta(p).step or 0
+  end
+  -- each run is killed a little after its first new checkpoint, at a different phase of a save
+  for i, delay in ipairs { 0.013, 0.029, 0.047 } do
+    local p = io.popen(string.format("sh -c '%s %s %s >/dev/null 2>&1 & echo $!'", HUBRUN, saver, dir))
+    local pid = tonumber(p:read("*l"))
+    p:close()
+    local deadline = C.hub_os_monotonic() + 60
+    while latest_step() <= prev and C.hub_os_monotonic() < deadline do C.hub_os_sleep(0.003) end
+    C.hub_os_sleep(delay)
+    os.execute("kill -9 " .. pid)
+    while os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0 do C.hub_os_sleep(0.005) end
+    local path = ckpt.latest(dir)
+    local w = { w = hub.zeros({ 1024, 1024 }) }
+    local good, r = pcall(ckpt.load, path or dir, { model = w })
+    ok(good and r.state.s == r.step and w.w:sub(r.step):abs():max():item() == 0 and r.step > prev,
+      "kill " .. i .. ": latest is complete and consistent", good and (path .. " step " .. r.step) or r)
+    prev = good and r.step or prev
+    print(string.format("kill %d: resumable at step %d (%s)", i, prev, ls(dir)))
+  end
+  ok(prev > 0, "some checkpoints were written between the kills")
+  ckpt.save(dir, { model = { w = hub.full({ 4 }, prev + 1) }, step = prev + 1 })
+  ok(not ls(dir):find("tmp", 1, true), "the next save removes what the kills left", ls(dir))
 end
 
 -- ---- metrics log ----

@@ -41,6 +41,10 @@ ok(math.abs(rate - 20 / 83) < 1e-12, "rate after a resume counts new work only",
 eq(text, "pretrain 420/1000 (42%) elapsed 01:23 eta 40:07 4.15 s/step loss=2.31", "slow rate as s/step")
 eq((P.line({ n = 7, unit = "it", elapsed = 2 }, true, 80)), "7 it [00:02, 3.50 it/s]", "no total")
 eq(#P.line(s, true, 30), 29, "the terminal line fits the width")
+s.initial = 0
+eq((P.line(s, true, 75)), "pretrain  42%|#####        | 420/1000 [01:23<01:55, 5.06 step/s] loss=2.31",
+  "on a narrow terminal the bar shrinks first")
+s.initial = 400
 eq((P.line({ n = 0, total = 10, initial = 0, unit = "it", elapsed = 0 }, true, 80)), "  0%|                    | 0/10 [00:00<?, ? it/s]",
   "unknown rate at the start")
 
@@ -97,6 +101,13 @@ if has_script then
   h:close()
   ok(tty_out:find("\r", 1, true) and tty_out:find("\27[K", 1, true), "on a pty the bar is redrawn in place", tty_out)
   ok(tty_out:find("100%|####################| 30/30", 1, true) ~= nil, "on a pty the bar reaches 100%", tty_out)
+  -- a 50-column terminal (COLUMNS unset): the width comes from the terminal itself
+  h = io.popen(string.format("script -qec 'stty cols 50; env -u COLUMNS %s %s' /dev/null 2>&1", HUBRUN, script_path))
+  local narrow = h:read("*a")
+  h:close()
+  local longest = 0
+  for seg in narrow:gsub("\27%[K", ""):gmatch("[^\r\n]+") do longest = math.max(longest, #seg) end
+  ok(longest > 30 and longest <= 49, "on a 50-column terminal every redraw fits", longest .. "\n" .. narrow)
 else
   print("skipped: script(1) not found, no pty check")
 end

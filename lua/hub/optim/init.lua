@@ -170,8 +170,11 @@ function Optimizer:parameters()
 end
 
 -- A plain table: { step_count, param_groups = {options...}, state = { [k] = {name = tensor | number} } }.
--- Tensors are clones, so the dict is a snapshot.
-function Optimizer:state_dict()
+-- Tensors are clones, so the dict is a snapshot; state_dict{ clone = false } hands out the live
+-- state tensors instead (for a caller that writes them out at once, as hub.checkpoint does,
+-- without a second copy of the optimiser's memory).
+function Optimizer:state_dict(opts)
+  local clone = not (opts and opts.clone == false)
   local groups = {}
   for i, g in ipairs(self.param_groups) do
     local c = {}
@@ -182,7 +185,7 @@ function Optimizer:state_dict()
   local state = {}
   for k, st in pairs(self.state) do
     local s = {}
-    for name, v in pairs(st) do s[name] = is_tensor(v) and v:clone() or v end
+    for name, v in pairs(st) do s[name] = (clone and is_tensor(v)) and v:clone() or v end
     state[k] = s
   end
   return { kind = self.name, step_count = self.step_count, param_groups = groups, state = state }
