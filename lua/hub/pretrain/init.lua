@@ -244,4 +244,30 @@ function M.plot(out)
                { name = "held-out acc", x = ex, y = ea, axis = "right" } } }
 end
 
+-- export{ run = OUT, dir = "modules/ernie-tiny-zh", dtype = "f16", pooler = false } -> dir: the
+-- finished run's weights as a module's model.safetensors (in dtype; the pooler, which masked-LM
+-- pretraining never trains, left out unless pooler = true) and config.json (the encoder's
+-- config), written atomically.  scripts/build-registry.sh packs that directory, with the vocab
+-- and modules/ernie/module.lua, into the ernie-tiny-zh module.
+function M.export(o)
+  o = core.check_options(o, { run = "string", dir = "string", dtype = "string", pooler = "boolean" }, "pretrain.export", 1)
+  if not o.run or not o.dir then fail("pretrain.export: 'run' and 'dir' are required") end
+  local dtype = o.dtype or "f16"
+  local f = io.open(o.run .. "/config.json", "rb")
+  if not f then fail("pretrain.export: %s/config.json not found (has the run finished?)", o.run) end
+  local cfg = require("cjson").decode(f:read("*a"))
+  f:close()
+  local w = hub.load(o.run .. "/model.safetensors")
+  local out = {}
+  for k, t in pairs(w) do
+    if o.pooler or not k:match("^pooler%.") then out[k] = t:to(dtype) end
+  end
+  cfg.pooler = o.pooler == true
+  mkdirs(o.dir)
+  hub.save(o.dir .. "/model.safetensors", out, { metadata = { format = "hubrun", model = "ernie", source = "hub.pretrain " .. o.run } })
+  local text = require("hub.json").encode(cfg, { indent = "  " }) .. "\n"
+  if hub.C.hub_fs_write_file(o.dir .. "/config.json", text, #text) ~= 0 then fail("pretrain.export: %s", core.last_error()) end
+  return o.dir
+end
+
 return M
