@@ -56,7 +56,8 @@ while [ $# -gt 0 ]; do
 done
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 case "$clock" in wall|cpu) ;; *) echo "run.sh: --clock wall|cpu" >&2; exit 2 ;; esac
-export HUB_THREADS=$threads OMP_NUM_THREADS=$threads
+# RAYON_NUM_THREADS: the Hugging Face fast tokenizer's thread pool, held to T as well
+export HUB_THREADS=$threads OMP_NUM_THREADS=$threads RAYON_NUM_THREADS=$threads
 [ "$clock" = cpu ] && export OMP_WAIT_POLICY=passive
 data=${HUB_DATA:-$root/build/data}
 
