@@ -103,7 +103,8 @@ run_one() { # NAME CMD...
     echo "run.sh: $name failed:" >&2; tail -5 "$tmp/err.txt" >&2; return 0
   fi
   grep -E '^result ' "$tmp/out.txt" | sed "s/^result /$name /" >>"$res"
-  grep -E '^# (hub|st|ort|profile)' "$tmp/out.txt" | sed 's/^# /   /' >>"$tmp/notes.txt"
+  grep -E '^# (hub|st|ort):' "$tmp/out.txt" | sed 's/^# /   /' >>"$tmp/notes.txt"
+  grep -E '^# ( |profile)' "$tmp/out.txt" | sed 's/^# /   /' >>"$tmp/profile.txt" || true
 }
 for r in $(seq 1 "$rounds"); do
   save=(); [ "$r" = 1 ] && save=(--save "$tmp/ROLE.npy")
@@ -121,6 +122,7 @@ for r in $(seq 1 "$rounds"); do
 done
 echo "   load average at end:   $(cut -d' ' -f1-3 /proc/loadavg)"
 sort -u "$tmp/notes.txt" 2>/dev/null || true
+cat "$tmp/profile.txt" 2>/dev/null || true
 if [ -x "$py" ] && [ -f "$tmp/st.npy" ]; then
   "$py" - "$tmp" <<'EOF' || true
 import sys, os, numpy as np
