@@ -218,8 +218,9 @@ end
 ---------------------------------------------------------------------------------------------
 -- The build
 
-local function heldout(source, id)
-  return tonumber(splits.sha256_hex("corpus:" .. source .. "/" .. id):sub(1, 8), 16) % 1000 < M.heldout_per_mille
+-- Whether document ID of SOURCE is held out: bucket1000 < per_mille.
+function M.is_heldout(source, id, per_mille)
+  return tonumber(splits.sha256_hex("corpus:" .. source .. "/" .. id):sub(1, 8), 16) % 1000 < (per_mille or M.heldout_per_mille)
 end
 
 local function write_atomic(path, chunks)
@@ -240,16 +241,17 @@ local function new_counts()
 end
 
 -- build{ raw = dir, out = dir (nil: only return), sources = list (default M.sources),
---        min_han = 4, log = function(line) or nil }
+--        min_han = 4, heldout_per_mille = 20, log = function(line) or nil }
 -- Returns the stats (also written to out/stats.json): per source and total.
 function M.build(opts)
   opts = opts or {}
   local raw = opts.raw or error("corpus.build: option 'raw' (the raw sources directory) is required", 2)
   local min_han = opts.min_han or M.min_han
+  local per_mille = opts.heldout_per_mille or M.heldout_per_mille
   local seen = {}
   local out = { train = {}, heldout = {} }
   local stats = { sources = {}, order = {}, total = new_counts(), min_han = min_han,
-                  heldout_per_mille = M.heldout_per_mille }
+                  heldout_per_mille = per_mille }
   for _, src in ipairs(opts.sources or M.sources) do
     local c = new_counts()
     local function emit(id, paras)
@@ -269,7 +271,7 @@ function M.build(opts)
         end
       end
       if #sents == 0 then c.empty_documents = c.empty_documents + 1; return end
-      local part = heldout(src.name, id) and "heldout" or "train"
+      local part = M.is_heldout(src.name, id, per_mille) and "heldout" or "train"
       local buf = out[part]
       buf[#buf + 1] = table.concat(sents, "\n")
       buf[#buf + 1] = "\n\n"
@@ -280,6 +282,13 @@ function M.build(opts)
       end
     end
     local reader = readers[src.kind] or error("corpus.build: unknown source kind '" .. tostring(src.kind) .. "'", 2)
+    local first = raw .. "/" .. (src.file or src.pos or (src.dir .. "/MANIFEST"))
+    local fh = io.open(first, "rb")
+    if not fh then
+      error(string.format("corpus: source %s is missing (no %s); fetch it with: scripts/fetch-corpus.sh %s",
+        src.name, first, src.kind == "html" and src.dir or (src.file or src.pos):match("^[^/]+")), 0)
+    end
+    fh:close()
     reader(src, raw, emit, c)
     stats.sources[src.name] = c
     stats.order[#stats.order + 1] = src.name
@@ -297,7 +306,7 @@ function M.build(opts)
     write_atomic(opts.out .. "/heldout.txt", out.heldout)
     write_atomic(opts.out .. "/stats.json", { M.stats_json(stats) })
   end
-  stats.train_text, stats.heldout_text = out.train, out.heldout
+  stats.train_text, stats.heldout_text = table.concat(out.train), table.concat(out.heldout)
   return stats
 end
 
