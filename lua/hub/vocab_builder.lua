@@ -21,8 +21,8 @@
 --      Han characters, punctuation and spaces).  Whole words (2+ characters, at least
 --      min_word_count (3) occurrences) by frequency take up to 70% of the room; the rest goes to
 --      pieces of the words left out: their prefixes (2-6 characters, as word starts) and their
---      inner and final substrings (2-6 characters, as "##" pieces), ranked by how many word
---      occurrences contain them.  Ties are broken by the token's bytes.  This is a frequency
+--      suffixes (2-6 characters, as "##" pieces: ##ing, ##ed, ##tion), ranked by how many word
+--      occurrences have them.  Ties are broken by the token's bytes.  This is a frequency
 --      selection, not Hugging Face's WordPiece trainer; any Latin word still tokenizes, through
 --      the single-character pieces of step 5.
 -- The result depends only on the corpus text: the same file on every run.
@@ -134,11 +134,9 @@ function M.build(opts)
       local p = w:sub(1, len)
       if not seen[p] then seen[p] = true; pieces[p] = (pieces[p] or 0) + c end
     end
-    for i = 2, n - 1 do
-      for len = 2, math.min(6, n - i + 1) do
-        local p = "##" .. w:sub(i, i + len - 1)
-        if not seen[p] then seen[p] = true; pieces[p] = (pieces[p] or 0) + c end
-      end
+    for len = 2, math.min(6, n - 1) do
+      local p = "##" .. w:sub(n - len + 1)
+      if not seen[p] then seen[p] = true; pieces[p] = (pieces[p] or 0) + c end
     end
   end
   for _, p in ipairs(sorted_keys(pieces, by_count(pieces))) do
