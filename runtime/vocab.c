@@ -60,8 +60,7 @@ int64_t hub_vocab_id(const hub_vocab *v, const char *tok, uint64_t len) {
   return sl ? sl->id : -1;
 }
 
-/* Inserts key arena[off..off+len) in ns; id >= 0 overwrites a prefix entry (id -1), id -1 only
- * fills a new slot.  Returns the id the key had before (-1 for a new key or a prefix entry). */
+/* Inserts key arena[off..off+len) in ns; id >= 0 overwrites, id -1 only fills a new slot.  Returns the id the key had before (-1 for a new key or a prefix entry). */
 static int32_t insert(hub_vocab *v, int ns, uint32_t off, uint32_t len, int32_t id) {
   uint64_t h = key_hash(ns, v->arena + off, len);
   for (uint64_t i = slot_of(h, v->mask);; i = (i + 1) & v->mask) {
@@ -73,7 +72,7 @@ static int32_t insert(hub_vocab *v, int ns, uint32_t off, uint32_t len, int32_t 
     }
     if (sl->hash == h && sl->len == len && sl->ns == ns && memcmp(v->arena + sl->off, v->arena + off, len) == 0) {
       int32_t old = sl->id;
-      if (id >= 0 && old < 0) sl->id = id;
+      if (id >= 0) sl->id = id; /* only empty lines may repeat: the later id wins, as in HF */
       return old;
     }
   }
