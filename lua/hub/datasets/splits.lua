@@ -74,7 +74,7 @@ end
 -- Empty lines and invalid UTF-8 are errors naming file:line (what = the caller, for messages).
 function M.read_lines(path, what)
   local f, err = io.open(path, "rb")
-  if not f then error(string.format("%s: cannot open %s", what, err), 3) end
+  if not f then error(string.format("%s: cannot open %s", what, err), 0) end
   local lines, n = {}, 0
   for line in f:lines() do
     n = n + 1
@@ -82,11 +82,11 @@ function M.read_lines(path, what)
     local bad = textutil.utf8_error(line)
     if bad then
       f:close()
-      error(string.format("%s: %s:%d: invalid UTF-8 at byte %d of the line", what, path, n, bad), 3)
+      error(string.format("%s: %s:%d: invalid UTF-8 at byte %d of the line", what, path, n, bad), 0)
     end
     if not line:find("%S") then
       f:close()
-      error(string.format("%s: %s:%d: empty line (one item per line is expected)", what, path, n), 3)
+      error(string.format("%s: %s:%d: empty line (one item per line is expected)", what, path, n), 0)
     end
     lines[n] = line
   end
