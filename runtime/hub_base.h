@@ -55,6 +55,16 @@ const char *hub_dtype_name(int dtype);
 int hub_dtype_from_name(const char *name);
 size_t hub_dtype_size(int dtype);
 int hub_dtype_is_float(int dtype);
+/* Type promotion as PyTorch and NumPy do it: the dtype an op between tensors of dtypes a and b
+ * computes in and returns.  bool < integers < floats by category; within integers the wider
+ * (u8 < i32 < i64); within floats f32 beats f16/bf16, and f16 with bf16 gives f32.  -1 (and the
+ * error set) for an unknown dtype. */
+int hub_promote_types(int a, int b);
+/* The same between a tensor of dtype t and a number s (PyTorch's rule for Python scalars, which
+ * do not widen a tensor's dtype within its category): t when s is integral and t an integer,
+ * i64 for a bool t and an integral s, f32 for an integer or bool t and a non-integral s, t when
+ * t is a float dtype. */
+int hub_result_type_scalar(int t, double s);
 const char *hub_device_name(int device);
 int hub_device_from_name(const char *name);
 /* 1 when the device has a backend in this build and, for CUDA, a GPU is present. */

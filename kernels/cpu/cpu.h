@@ -13,6 +13,11 @@ int cpu_fill(hub_tensor *t, double v);
 int cpu_binary(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
 int cpu_axpy(hub_tensor *a, const hub_tensor *b, float alpha);
 int cpu_where(const hub_tensor *cond, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+/* elementwise.c (any dtype) */
+int cpu_binary_any(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+int cpu_map(int op, const hub_tensor *x, hub_tensor *y);
+int cpu_masked_select(const hub_tensor *x, const hub_tensor *mask, hub_tensor *out);
+int cpu_masked_scatter(hub_tensor *dst, const hub_tensor *mask, const hub_tensor *src);
 /* unary.c (oneDNN eltwise) */
 int cpu_unary(int op, const hub_tensor *x, hub_tensor *y, float alpha, float beta);
 int cpu_unary_backward(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,

@@ -151,7 +151,6 @@ local OPS = {
   embedding = function(x) return hub.embedding(x[1], x[2]) end,
   index_select = function(x, a) return x[1]:index_select(ldim(a.dim), x[2]) end,
   masked_fill = function(x, a) return x[1]:masked_fill(x[2], a.value) end,
-  where = function(x) return hub.where(x[1], x[2], x[3]) end,
   concat = function(x, a) return hub.concat(x, ldim(a.dim)) end,
   split = function(x, a) return x[1]:split(a.sizes or a.size, ldim(a.dim)) end,
   cross_entropy = function(x, a)
@@ -176,7 +175,31 @@ local OPS = {
   cast = function(x, a) return x[1]:to(a.via):to("f32") end,
   to = function(x, a) return x[1]:to(a.dtype) end,
   add_ = function(x, a) return x[1]:add_(x[2], a.alpha) end,
+  -- issue 9: promotion, comparisons, logic, everyday ops.  args.s: a number as the other operand.
+  masked_select = function(x) return x[1]:masked_select(x[2]) end,
+  min = function(x, a)
+    if a.dim == nil then return x[1]:min() end
+    local v, i = x[1]:min(ldim(a.dim), a.keepdim)
+    return { v, i }
+  end,
+  argmin = function(x, a) return x[1]:argmin(ldim(a.dim), a.keepdim) end,
+  any = function(x, a) return x[1]:any(a.dim and ldim(a.dim), a.keepdim) end,
+  all = function(x, a) return x[1]:all(a.dim and ldim(a.dim), a.keepdim) end,
+  clamp = function(x, a) return x[1]:clamp(a.lo, a.hi) end,
+  pow_tensor = function(x) return x[1] ^ x[2] end,
+  rpow = function(x, a) return a.s ^ x[1] end,
+  remainder = function(x, a) if a.s then return x[1] % a.s end return x[1] % x[2] end,
+  fmod = function(x, a) return x[1]:fmod(a.s or x[2]) end,
+  inplace = function(x, a) local t = x[1]:clone(); local r = t[a.op](t, a.s); assert(r == t); return t end,
+  logical_not = function(x) return x[1]:logical_not() end,
 }
+for _, name in ipairs { "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or" } do
+  OPS[name] = function(x, a) if a.s then return x[1][name](x[1], a.s) end return hub[name](x[1], x[2]) end
+end
+OPS.where = function(x, a) return hub.where(x[1], x[2], a.s or x[3]) end
+for _, name in ipairs { "sign", "floor", "ceil", "round" } do
+  OPS[name] = function(x) return x[1][name](x[1]) end
+end
 for _, name in ipairs { "neg", "exp", "log", "sqrt", "rsqrt", "abs", "relu", "tanh", "sigmoid", "gelu" } do
   OPS[name] = function(x) return x[1][name](x[1]) end
 end
