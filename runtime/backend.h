@@ -73,6 +73,18 @@ typedef struct hub_backend {
    * set; masked_scatter is the reverse: dst[i] = src[k] at the k-th set position. */
   int (*masked_select)(const hub_tensor *x, const hub_tensor *mask, hub_tensor *out);
   int (*masked_scatter)(hub_tensor *dst, const hub_tensor *mask, const hub_tensor *src);
+  /* Along the middle dimension of contiguous [outer, n, inner] operands with an i64 index
+   * [outer, k, inner] (each in [0, n), checked before anything is written):
+   * gather: out[o, j, i] = x[o, index[o, j, i], i] (any dtype);
+   * scatter: dst[o, index[o, j, i], i] = src[o, j, i], or += when add (f32, i64, i32); serial,
+   * in index order. */
+  int (*gather_dim)(const hub_tensor *x, const hub_tensor *index, hub_tensor *out);
+  int (*scatter_dim)(hub_tensor *dst, const hub_tensor *index, const hub_tensor *src, int add);
+  /* Stable sort of each line of x [outer, n, inner] (f32 or i64, contiguous) along the middle
+   * dimension: values (x's dtype) and positions (i64); NaN is the largest. */
+  int (*sort)(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices);
+  /* Running sum along the middle dimension (from the end when reverse); f32 or i64. */
+  int (*cumsum)(const hub_tensor *x, int reverse, hub_tensor *out);
   /* a += alpha * b in place; b expanded to a's shape; f32. */
   int (*axpy)(hub_tensor *a, const hub_tensor *b, float alpha);
   /* y = op(x) (x contiguous f32, y contiguous f32). */

@@ -129,6 +129,26 @@ hub_tensor *hub_concat(int n, hub_tensor **ts, int dim);
 /* Splits dim into pieces of the given sizes; writes n new references into out. */
 int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **out);
 
+/* Along dimension dim with an index tensor (i64 or i32, 0-based, as many dimensions as a):
+ * gather: out[i][j][k] = a[i][index[i][j][k]][k] (dim 1), out of index's shape (index may be
+ * smaller than a outside dim); scatter: a copy of a with out[i][index[i][j][k]][k] = src[i][j][k]
+ * (index matches a outside dim; src at least index's shape, converted to a's dtype); scatter_add
+ * adds instead (duplicates accumulate).  Out-of-range indices are an error naming the index.
+ * Differentiable in a and src. */
+hub_tensor *hub_gather(hub_tensor *a, int dim, hub_tensor *index);
+hub_tensor *hub_scatter(hub_tensor *a, int dim, hub_tensor *index, hub_tensor *src);
+hub_tensor *hub_scatter_add(hub_tensor *a, int dim, hub_tensor *index, hub_tensor *src);
+/* Sorted values and their 0-based positions (i64) along dim (stable; NaN largest); values are
+ * differentiable (they are a gather).  values or indices may be NULL when not wanted. */
+int hub_sort(hub_tensor *a, int dim, int descending, hub_tensor **values, hub_tensor **indices);
+hub_tensor *hub_argsort(hub_tensor *a, int dim, int descending);
+/* The k largest (largest = 1) or smallest elements along dim, sorted, with positions. */
+int hub_topk(hub_tensor *a, int64_t k, int dim, int largest, hub_tensor **values, hub_tensor **indices);
+/* Running sum along dim (integers and bool sum in i64). */
+hub_tensor *hub_cumsum(hub_tensor *a, int dim);
+/* n tensors of one shape joined along a new dimension dim (0..ndim; negative from the end). */
+hub_tensor *hub_stack(int n, hub_tensor **ts, int dim);
+
 /* ---- losses ---- */
 /* logits [N, C] (or [C]), target i64/i32 [N] of 0-based classes; mean over targets that are not
  * ignore_index; label_smoothing in [0, 1). */

@@ -503,6 +503,43 @@ for op, f, x, sv in (("add_", lambda x: x + 1, ia, 1), ("sub_", lambda x: x - 2,
     case("inplace_%s%s_%s" % (op, sv, DT[x.dtype]), "inplace", [x], lambda x, f=f: f(x.detach()),
          {"op": op, "s": sv}, grad=[False])
 
+# gather / scatter / sort / topk / cumsum / stack (dims are torch's, converted by the Lua test)
+gi = I([[0, 2, 2, 1], [3, 0, 1, 1], [2, 2, 0, 3]])
+case("gather_dim1", "gather", [R(3, 4), gi], lambda x, i: torch.gather(x, 1, i), {"dim": 1})
+case("gather_dim0", "gather", [R(4, 4), gi], lambda x, i: torch.gather(x, 0, i), {"dim": 0})
+case("gather_index_smaller", "gather", [R(3, 5), I([[4, 0], [1, 1]])], lambda x, i: torch.gather(x, 1, i),
+     {"dim": 1})
+case("gather_dim-1_3d_i64", "gather", [I([[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]]),
+     I([[[2, 0], [1, 1]], [[0, 0], [2, 1]]])], lambda x, i: torch.gather(x, -1, i), {"dim": -1})
+si = I([[2, 0], [1, 2]])
+case("scatter_dim1", "scatter", [R(2, 3), I([[2, 0, 1], [1, 2, 0]]), R(2, 3)],
+     lambda a, i, s: a.scatter(1, i, s), {"dim": 1})
+case("scatter_dim0_index_shorter", "scatter", [R(3, 2), si, R(2, 2)], lambda a, i, s: a.scatter(0, i, s),
+     {"dim": 0})
+case("scatter_value", "scatter", [R(2, 3), I([[2], [0]])], lambda a, i: a.scatter(1, i, 0.5),
+     {"dim": 1, "value": 0.5})
+case("scatter_add_duplicates", "scatter_add", [R(2, 3), I([[0, 0, 2, 0], [1, 1, 1, 2]]), R(2, 4)],
+     lambda a, i, s: a.scatter_add(1, i, s), {"dim": 1})
+case("scatter_add_dim0", "scatter_add", [R(3, 2), I([[2, 0], [2, 2], [0, 1]]), R(3, 2)],
+     lambda a, i, s: a.scatter_add(0, i, s), {"dim": 0})
+case("sort_dim-1", "sort", [DISTINCT(3, 5)], lambda x: list(torch.sort(x, -1)), {"dim": -1})
+case("sort_dim0_descending", "sort", [DISTINCT(4, 3)], lambda x: list(torch.sort(x, 0, descending=True)),
+     {"dim": 0, "descending": True})
+case("sort_i64", "sort", [I([[5, -2, 9, 0], [3, 3, 1, 7]])], lambda x: list(torch.sort(x, stable=True, dim=-1)),
+     {"dim": -1})
+case("argsort_dim1_descending", "argsort", [DISTINCT(3, 4)], lambda x: torch.argsort(x, 1, descending=True),
+     {"dim": 1, "descending": True}, grad=[False])
+case("topk_3", "topk", [DISTINCT(2, 6)], lambda x: list(torch.topk(x, 3)), {"k": 3})
+case("topk_smallest_dim0", "topk", [DISTINCT(5, 3)], lambda x: list(torch.topk(x, 2, 0, largest=False)),
+     {"k": 2, "dim": 0, "largest": False})
+case("cumsum_dim1", "cumsum", [R(3, 4)], lambda x: torch.cumsum(x, 1), {"dim": 1})
+case("cumsum_dim0_3d", "cumsum", [R(3, 2, 2)], lambda x: torch.cumsum(x, 0), {"dim": 0})
+case("cumsum_i64", "cumsum", [ia], lambda x: torch.cumsum(x, -1), {"dim": -1})
+case("cumsum_bool", "cumsum", [MASK([True, False, True, True])], lambda x: torch.cumsum(x, 0), {"dim": 0})
+case("stack_dim0", "stack", [R(2, 3), R(2, 3), R(2, 3)], lambda *ts: torch.stack(ts, 0), {"dim": 0})
+case("stack_dim-1", "stack", [R(2, 3), R(2, 3)], lambda *ts: torch.stack(ts, -1), {"dim": -1})
+case("stack_dim1", "stack", [R(2, 3), R(2, 3)], lambda *ts: torch.stack(ts, 1), {"dim": 1})
+
 # ---- the promotion table: torch.result_type on every dtype pair and on Python scalars ----
 PDT = [torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.uint8, torch.bool]
 promotion = {"pairs": [], "scalars": []}

@@ -280,6 +280,63 @@ end
 function T.masked_select(a, mask)
   return wrap(C.hub_masked_select(need_tensor(a, 1, "masked_select"), need_tensor(mask, 2, "masked_select")), 2)
 end
+-- gather(d, index): out[i][j] = t[i][index[i][j]] (d = 2), index 0-based of t's rank.
+function T.gather(a, d, idx)
+  return wrap(C.hub_gather(need_tensor(a, 1, "gather"), cdim(d, "gather", 2), need_tensor(idx, 3, "gather")), 2)
+end
+-- scatter(d, index, src): a copy of t with t[i][index[i][j]] = src[i][j] (d = 2); src a tensor or
+-- a number.  scatter_add adds (duplicate positions accumulate).
+local function scatter_src(a, idx, src, fname)
+  if type(src) == "number" then
+    local shape = ffi.new("int64_t[8]")
+    local nd = C.hub_tensor_ndim(idx)
+    for i = 0, nd - 1 do shape[i] = C.hub_tensor_size(idx, i) end
+    return wrap(C.hub_full(nd, shape, src, C.hub_tensor_dtype(a)), 3)
+  end
+  return need_tensor(src, 4, fname)
+end
+function T.scatter(a, d, idx, src)
+  need_tensor(a, 1, "scatter"); need_tensor(idx, 3, "scatter")
+  return wrap(C.hub_scatter(a, cdim(d, "scatter", 2), idx, scatter_src(a, idx, src, "scatter")), 2)
+end
+function T.scatter_add(a, d, idx, src)
+  need_tensor(a, 1, "scatter_add"); need_tensor(idx, 3, "scatter_add")
+  return wrap(C.hub_scatter_add(a, cdim(d, "scatter_add", 2), idx, scatter_src(a, idx, src, "scatter_add")), 2)
+end
+-- sort(d = -1, descending = false) -> values, 0-based positions (i64); argsort the positions.
+function T.sort(a, d, descending)
+  need_tensor(a, 1, "sort")
+  local v, i = ffi.new("hub_tensor *[1]"), ffi.new("hub_tensor *[1]")
+  check(C.hub_sort(a, cdim(d or -1, "sort", 2), descending and 1 or 0, v, i), 2)
+  return wrap(v[0], 2), wrap(i[0], 2)
+end
+function T.argsort(a, d, descending)
+  return wrap(C.hub_argsort(need_tensor(a, 1, "argsort"), cdim(d or -1, "argsort", 2), descending and 1 or 0), 2)
+end
+-- topk(k, d = -1, largest = true) -> values, 0-based positions, sorted.
+function T.topk(a, k, d, largest)
+  need_tensor(a, 1, "topk")
+  if type(k) ~= "number" or k < 0 or k % 1 ~= 0 then core.argerror(2, "topk", "an integer k >= 0", tostring(k)) end
+  if largest == nil then largest = true end
+  local v, i = ffi.new("hub_tensor *[1]"), ffi.new("hub_tensor *[1]")
+  check(C.hub_topk(a, k, cdim(d or -1, "topk", 3), largest and 1 or 0, v, i), 2)
+  return wrap(v[0], 2), wrap(i[0], 2)
+end
+function T.cumsum(a, d)
+  return wrap(C.hub_cumsum(need_tensor(a, 1, "cumsum"), cdim(d, "cumsum", 2)), 2)
+end
+-- stack({t1, t2, ...}, dim=1): a new dimension at dim (1 .. ndim+1; -1 is a new last one).
+function hub.stack(ts, d)
+  if type(ts) ~= "table" then core.argerror(1, "stack", "a table of tensors", type(ts)) end
+  local n = #ts
+  if n == 0 then core.raise("stack: expected at least one tensor") end
+  local arr = ffi.new("hub_tensor *[?]", n)
+  for i = 1, n do
+    if not is_tensor(ts[i]) then core.raise(string.format("bad argument #1 to 'stack' (element %d is %s, expected a tensor)", i, type(ts[i]))) end
+    arr[i - 1] = ts[i]
+  end
+  return wrap(C.hub_stack(n, arr, cdim(d or 1, "stack", 2)), 2)
+end
 -- concat({t1, t2, ...}, dim=1)
 function hub.concat(ts, d)
   if type(ts) ~= "table" then core.argerror(1, "concat", "a table of tensors", type(ts)) end

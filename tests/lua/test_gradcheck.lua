@@ -186,6 +186,18 @@ local MB = spec_of(hub.tensor { { 0.7, 1.1, -0.9 }, { 1.6, 0.6, -1.3 } })
 case("fmod", { MA, MB }, function(x) return x[1]:fmod(x[2]) end)
 case("remainder", { MA, MB }, function(x) return x[1] % x[2] end)
 case("remainder_scalar", { MA }, function(x) return x[1] % 0.7 end)
+case("gather_dim2", { R { 3, 4 }, IDS { { 0, 2, 2 }, { 3, 0, 1 }, { 1, 1, 0 } } },
+  function(x) return x[1]:gather(2, x[2]) end)
+case("gather_dim1", { R { 3, 2 }, IDS { { 2, 0 }, { 2, 2 } } }, function(x) return x[1]:gather(1, x[2]) end)
+case("scatter", { R { 2, 3 }, IDS { { 2, 0 }, { 1, 2 } }, R { 2, 2 } },
+  function(x) return x[1]:scatter(2, x[2], x[3]) end)
+case("scatter_add", { R { 2, 3 }, IDS { { 0, 0, 2, 0 }, { 1, 1, 1, 2 } }, R { 2, 4 } },
+  function(x) return x[1]:scatter_add(2, x[2], x[3]) end)
+case("sort_values", { DISTINCT { 3, 4 } }, function(x) local v = x[1]:sort(2, true); return v end)
+case("topk_values", { DISTINCT { 4, 3 } }, function(x) local v = x[1]:topk(2, 1); return v end)
+case("cumsum_dim2", { R { 3, 4 } }, function(x) return x[1]:cumsum(2) end)
+case("cumsum_dim1_strided", { RT { 4, 3 } }, function(x) return x[1]:cumsum(1) end)
+case("stack_dim2", { R { 2, 3 }, R { 2, 3 } }, function(x) return hub.stack(x, 2) end)
 case("concat_dim2", { R { 2, 3 }, R { 2, 1 }, RT { 2, 2 } }, function(x) return hub.concat(x, 2) end)
 case("concat_dim1", { R { 1, 3 }, R { 2, 3 } }, function(x) return hub.concat(x, 1) end)
 case("split_sizes", { R { 5, 4 } }, function(x) return x[1]:split({ 2, 3 }, 1) end)

@@ -192,6 +192,18 @@ local OPS = {
   fmod = function(x, a) return x[1]:fmod(a.s or x[2]) end,
   inplace = function(x, a) local t = x[1]:clone(); local r = t[a.op](t, a.s); assert(r == t); return t end,
   logical_not = function(x) return x[1]:logical_not() end,
+  gather = function(x, a) return x[1]:gather(ldim(a.dim), x[2]) end,
+  scatter = function(x, a) return x[1]:scatter(ldim(a.dim), x[2], a.value or x[3]) end,
+  scatter_add = function(x, a) return x[1]:scatter_add(ldim(a.dim), x[2], x[3]) end,
+  sort = function(x, a) local v, i = x[1]:sort(ldim(a.dim), a.descending); return { v, i } end,
+  argsort = function(x, a) return x[1]:argsort(ldim(a.dim), a.descending) end,
+  topk = function(x, a)
+    local v, i = x[1]:topk(a.k, a.dim and ldim(a.dim), a.largest)
+    return { v, i }
+  end,
+  cumsum = function(x, a) return x[1]:cumsum(ldim(a.dim)) end,
+  -- stack's dim ranges over ndim+1 positions: torch's d >= 0 is hub's d + 1, -1 stays -1
+  stack = function(x, a) return hub.stack(x, ldim(a.dim)) end,
 }
 for _, name in ipairs { "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or" } do
   OPS[name] = function(x, a) if a.s then return x[1][name](x[1], a.s) end return hub[name](x[1], x[2]) end
