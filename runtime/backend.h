@@ -85,6 +85,11 @@ typedef struct hub_backend {
   int (*sort)(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices);
   /* Running sum along the middle dimension (from the end when reverse); f32 or i64. */
   int (*cumsum)(const hub_tensor *x, int reverse, hub_tensor *out);
+  /* The unary functions and their derivatives for f64 tensors (contiguous), alpha and beta in
+   * double.  The matmul and reduce slots take f64 operands too (out of the same dtype). */
+  int (*unary_f64)(int op, const hub_tensor *x, hub_tensor *y, double alpha, double beta);
+  int (*unary_f64_backward)(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
+                            double alpha);
   /* a += alpha * b in place; b expanded to a's shape; f32. */
   int (*axpy)(hub_tensor *a, const hub_tensor *b, float alpha);
   /* y = op(x) (x contiguous f32, y contiguous f32). */

@@ -32,7 +32,8 @@ typedef enum hub_dtype {
   HUB_I64 = 4,
   HUB_U8 = 5,
   HUB_BOOL = 6,
-  HUB_DTYPE_COUNT = 7
+  HUB_F64 = 7, /* CPU only: creation, conversion, printing, elementwise ops, reductions, matmul */
+  HUB_DTYPE_COUNT = 8
 } hub_dtype;
 
 typedef enum hub_device {
@@ -49,7 +50,7 @@ const char *hub_last_error(void);
 /* Clears the message (useful before a call whose failure is optional). */
 void hub_clear_error(void);
 
-/* dtype and device names: "f32", "f16", "bf16", "i32", "i64", "u8", "bool"; "cpu", "cuda".
+/* dtype and device names: "f32", "f16", "bf16", "i32", "i64", "u8", "bool", "f64"; "cpu", "cuda".
  * hub_dtype_from_name returns -1 (and sets the error) for an unknown name. */
 const char *hub_dtype_name(int dtype);
 int hub_dtype_from_name(const char *name);

@@ -94,6 +94,24 @@ static int check_operand(const char *op, const char *arg, const hub_tensor *t) {
   return 0;
 }
 
+/* f64 results: computed in double by binary_any, recorded with the same backward functions. */
+static hub_tensor *binary_f64(const char *name, int op, hub_backward_fn bw, hub_tensor *a, hub_tensor *b) {
+  hub_tensor *a64 = hub_to_dtype(a, HUB_F64);
+  hub_tensor *b64 = a64 ? hub_to_dtype(b, HUB_F64) : NULL;
+  hub_tensor *out = b64 ? hub_binary_any(name, op, a64, b64, HUB_F64) : NULL;
+  if (out) {
+    hub_tensor *ins[2] = {a64, b64};
+    hub_node *node = hub_record(name, bw, 2, ins, out);
+    if (node && (op == HUB_BIN_MUL || op == HUB_BIN_DIV)) {
+      hub_node_save(node, a64);
+      hub_node_save(node, b64);
+    }
+  }
+  hub_tensor_release(a64);
+  hub_tensor_release(b64);
+  return out;
+}
+
 static hub_tensor *binary(const char *name, int op, hub_backward_fn bw, hub_tensor *a, hub_tensor *b) {
   if (check_operand(name, "input", a) || check_operand(name, "other", b) ||
       hub_check_same_device(name, a, b))
@@ -102,6 +120,7 @@ static hub_tensor *binary(const char *name, int op, hub_backward_fn bw, hub_tens
   if (rt < 0) return NULL;
   if (op == HUB_BIN_DIV && !hub_dtype_is_float(rt)) rt = HUB_F32; /* true division */
   if (!hub_dtype_is_float(rt)) return hub_binary_any(name, op, a, b, rt);
+  if (rt == HUB_F64) return binary_f64(name, op, bw, a, b);
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape(name, a, b, shape);
   if (nd < 0) return NULL;
@@ -155,6 +174,17 @@ int hub_add_(hub_tensor *a, hub_tensor *b, double alpha) {
       return hub_err("add_: cannot update a broadcast (expanded) tensor in place");
   const hub_backend *be = backend_of(a);
   if (!be) return -1;
+  if (a->dtype == HUB_F64) { /* in double: a = a + alpha * b */
+    HUB_NO_GRAD_BEGIN;
+    hub_tensor *b64 = hub_to_dtype(b, HUB_F64);
+    hub_tensor *s = !b64 ? NULL : alpha == 1.0 ? hub_tensor_retain(b64) : hub_mul_scalar(b64, alpha);
+    hub_tensor *r = s ? hub_binary_any("add_", HUB_BIN_ADD, a, s, HUB_F64) : NULL;
+    int rc64 = r ? be->copy(a, r) : -1;
+    HUB_NO_GRAD_END;
+    hub_tensor *tmp[3] = {b64, s, r};
+    hub_release_all(3, tmp);
+    return rc64;
+  }
   HUB_NO_GRAD_BEGIN;
   int rc = -1;
   hub_tensor *b32 = hub_to_dtype(b, HUB_F32);
@@ -183,11 +213,12 @@ static int unary_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   hub_tensor *x = n->saved[0];
   const hub_backend *be = backend_of(x);
   if (!be) return -1;
-  hub_tensor *g32 = hub_to_dtype(go[0], HUB_F32);
+  hub_tensor *g32 = hub_to_dtype(go[0], x->dtype);
   hub_tensor *g = g32 ? hub_contiguous(g32) : NULL;
-  hub_tensor *gx = g ? hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device) : NULL;
+  hub_tensor *gx = g ? hub_tensor_empty(x->dtype, x->ndim, x->shape, x->device) : NULL;
   int rc = -1;
-  if (gx) rc = be->unary_backward((int)n->i[0], x, g, gx, (float)n->f[0], (float)n->f[1]);
+  if (gx && x->dtype == HUB_F64) rc = be->unary_f64_backward((int)n->i[0], x, g, gx, n->f[0]);
+  else if (gx) rc = be->unary_backward((int)n->i[0], x, g, gx, (float)n->f[0], (float)n->f[1]);
   hub_tensor_release(g);
   hub_tensor_release(g32);
   if (rc) {
@@ -210,14 +241,16 @@ static hub_tensor *unary(const char *name, int op, double alpha, double beta, hu
   if (hub_check_float(name, "input", a)) return NULL;
   const hub_backend *be = backend_of(a);
   if (!be) return NULL;
-  hub_tensor *a32 = hub_to_dtype(a, HUB_F32), *x = NULL, *out = NULL;
+  int ct = a->dtype == HUB_F64 ? HUB_F64 : HUB_F32; /* f16 / bf16 are computed in f32 */
+  hub_tensor *a32 = hub_to_dtype(a, ct), *x = NULL, *out = NULL;
   if (a32) {
     HUB_NO_GRAD_BEGIN;
     x = hub_contiguous(a32);
     HUB_NO_GRAD_END;
   }
-  if (x) out = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
-  if (out && be->unary(op, x, out, (float)alpha, (float)beta) != 0) {
+  if (x) out = hub_tensor_empty(ct, x->ndim, x->shape, x->device);
+  if (out && (ct == HUB_F64 ? be->unary_f64(op, x, out, alpha, beta)
+                            : be->unary(op, x, out, (float)alpha, (float)beta)) != 0) {
     hub_tensor_release(out);
     out = NULL;
   }
@@ -395,6 +428,18 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
   const hub_backend *be = backend_of(a);
   if (!be) return NULL;
   if (!hub_dtype_is_float(rt)) return where_int(be, cond, a, b, nd, shape, rt);
+  if (rt == HUB_F64) { /* in double, through the any-dtype path, with where's gradient */
+    hub_tensor *a64 = hub_to_dtype(a, HUB_F64), *b64 = a64 ? hub_to_dtype(b, HUB_F64) : NULL;
+    hub_tensor *out = b64 ? where_int(be, cond, a64, b64, nd, shape, HUB_F64) : NULL;
+    if (out) {
+      hub_tensor *ins[2] = {a64, b64};
+      hub_node *node = hub_record(name, where_bw, 2, ins, out);
+      if (node) hub_node_save(node, cond);
+    }
+    hub_tensor_release(a64);
+    hub_tensor_release(b64);
+    return out;
+  }
   hub_tensor *a32 = hub_to_dtype(a, HUB_F32);
   hub_tensor *b32 = a32 ? hub_to_dtype(b, HUB_F32) : NULL;
   hub_tensor *ec = b32 ? hub_expand_raw(cond, nd, shape) : NULL;

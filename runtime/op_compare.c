@@ -87,7 +87,8 @@ hub_tensor *hub_map(const char *name, int op, hub_tensor *x) {
 
 hub_tensor *hub_scalar_for(const hub_tensor *t, double s) {
   if (!t) return hub_errp("scalar: tensor is NULL");
-  int dt = hub_dtype_is_float(t->dtype) ? HUB_F32 : hub_result_type_scalar(t->dtype, s);
+  int dt = t->dtype == HUB_F64 ? HUB_F64
+           : hub_dtype_is_float(t->dtype) ? HUB_F32 : hub_result_type_scalar(t->dtype, s);
   if (dt < 0) return NULL;
   hub_tensor *r = hub_tensor_empty(dt, 0, NULL, t->device);
   if (r && hub_fill_(r, s) != 0) {
@@ -146,10 +147,12 @@ static int masked_select_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   const hub_edge *e = &n->edges[0];
   hub_tensor *mask = n->saved[0];
   const hub_backend *be = hub_backend_for(mask->device);
-  hub_tensor *gx = be ? hub_tensor_new(HUB_F32, e->ndim, e->shape, mask->device) : NULL;
+  int gdt = e->dtype == HUB_F64 ? HUB_F64 : HUB_F32;
+  hub_tensor *gx = be ? hub_tensor_new(gdt, e->ndim, e->shape, mask->device) : NULL;
   if (!gx) return -1;
   if (go[0]) {
-    hub_tensor *g = hub_contiguous_f32(go[0]);
+    hub_tensor *gc = hub_to_dtype(go[0], gdt), *g = gc ? hub_contiguous(gc) : NULL;
+    hub_tensor_release(gc);
     int rc = g ? be->masked_scatter(gx, mask, g) : -1;
     hub_tensor_release(g);
     if (rc) {
@@ -157,7 +160,7 @@ static int masked_select_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
       return -1;
     }
   }
-  if (e->dtype != HUB_F32) {
+  if (e->dtype != gdt) {
     hub_tensor *c = hub_to_dtype(gx, e->dtype);
     hub_tensor_release(gx);
     gx = c;
@@ -231,13 +234,14 @@ hub_tensor *hub_clamp(hub_tensor *a, double lo, double hi) {
         (isfinite(hi) && hub_result_type_scalar(rt, hi) == HUB_F32))
       rt = HUB_F32;
   }
-  int ct = hub_dtype_is_float(rt) ? HUB_F32 : rt;
-  hub_tensor *x = hub_dtype_is_float(a->dtype) ? hub_to_dtype(a, HUB_F32) : cast_raw(a, ct);
+  int ct = rt == HUB_F64 ? HUB_F64 : hub_dtype_is_float(rt) ? HUB_F32 : rt;
+  hub_tensor *x = hub_dtype_is_float(a->dtype) ? hub_to_dtype(a, ct) : cast_raw(a, ct);
   if (!x) return NULL;
   /* bounds outside an integer dtype's range (inf included) clamp nothing */
   double big = ct == HUB_I32 ? 2147483647.0 : ct == HUB_U8 || ct == HUB_BOOL ? 255.0 : 9.2e18;
-  double l = ct == HUB_F32 ? lo : (lo < -big ? -big : lo > big ? big : lo);
-  double h = ct == HUB_F32 ? hi : (hi < -big ? -big : hi > big ? big : hi);
+  int fl = hub_dtype_is_float(ct);
+  double l = fl ? lo : (lo < -big ? -big : lo > big ? big : lo);
+  double h = fl ? hi : (hi < -big ? -big : hi > big ? big : hi);
   if (ct == HUB_U8 && l < 0) l = 0;
   hub_tensor *tl = hub_tensor_empty(ct, 0, NULL, a->device), *th = hub_tensor_empty(ct, 0, NULL, a->device);
   hub_tensor *r1 = NULL, *out = NULL;

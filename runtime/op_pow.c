@@ -89,9 +89,10 @@ static hub_tensor *float_binary(const char *name, int op, hub_backward_fn bw, hu
   int rt = hub_promote_types(a->dtype, b->dtype);
   if (rt < 0) return NULL;
   if (!hub_dtype_is_float(rt)) return hub_binary_any(name, op, a, b, rt);
-  hub_tensor *a32 = hub_to_dtype(a, HUB_F32);
-  hub_tensor *b32 = a32 ? hub_to_dtype(b, HUB_F32) : NULL;
-  hub_tensor *out = b32 ? hub_binary_any(name, op, a32, b32, HUB_F32) : NULL;
+  int ct = rt == HUB_F64 ? HUB_F64 : HUB_F32;
+  hub_tensor *a32 = hub_to_dtype(a, ct);
+  hub_tensor *b32 = a32 ? hub_to_dtype(b, ct) : NULL;
+  hub_tensor *out = b32 ? hub_binary_any(name, op, a32, b32, ct) : NULL;
   if (out) {
     hub_tensor *ins[2] = {a32, b32};
     hub_node *node = hub_record(name, bw, 2, ins, out);

@@ -73,10 +73,12 @@ static int gather_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   const hub_edge *e = &n->edges[0];
   hub_tensor *idx = n->saved[0];
   const hub_backend *be = hub_backend_for(idx->device);
-  hub_tensor *gx = be ? hub_tensor_new(HUB_F32, e->ndim, e->shape, idx->device) : NULL;
+  int gdt = e->dtype == HUB_F64 ? HUB_F64 : HUB_F32;
+  hub_tensor *gx = be ? hub_tensor_new(gdt, e->ndim, e->shape, idx->device) : NULL;
   if (!gx) return -1;
   if (go[0] && hub_tensor_numel(idx) > 0) {
-    hub_tensor *g = hub_contiguous_f32(go[0]);
+    hub_tensor *gc = hub_to_dtype(go[0], gdt), *g = gc ? hub_contiguous(gc) : NULL;
+    hub_tensor_release(gc);
     int d = (int)n->i[0];
     hub_tensor *gx3 = g ? view3(gx, d) : NULL, *i3 = gx3 ? view3(idx, d) : NULL;
     hub_tensor *g3 = i3 ? view3(g, d) : NULL;
@@ -88,7 +90,7 @@ static int gather_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
       return fail_with(n->name);
     }
   }
-  if (e->dtype != HUB_F32) {
+  if (e->dtype != gdt) {
     hub_tensor *c = hub_to_dtype(gx, e->dtype);
     hub_tensor_release(gx);
     gx = c;
@@ -179,8 +181,8 @@ static hub_tensor *scatter_op(const char *op, hub_tensor *a, int dim, hub_tensor
                       hub_shape_str(index, s1, sizeof s1), hub_shape_str(a, s2, sizeof s2), d + 1);
     }
   }
-  int ct = hub_dtype_is_float(a->dtype) ? HUB_F32 : a->dtype;
-  if (add && ct != HUB_F32 && ct != HUB_I64 && ct != HUB_I32) {
+  int ct = a->dtype == HUB_F64 ? HUB_F64 : hub_dtype_is_float(a->dtype) ? HUB_F32 : a->dtype;
+  if (add && ct != HUB_F32 && ct != HUB_F64 && ct != HUB_I64 && ct != HUB_I32) {
     hub_tensor_release(idx);
     return hub_errp("%s: %s tensors are not supported (f32, f16, bf16, i64, i32)", op, hub_dtype_name(a->dtype));
   }
@@ -229,7 +231,7 @@ static hub_tensor *sort_positions(const char *op, hub_tensor *a, int d, int desc
   const hub_backend *be = hub_backend_for(a->device);
   if (!be) return NULL;
   HUB_NO_GRAD_BEGIN;
-  hub_tensor *c = hub_to_dtype(a, hub_dtype_is_float(a->dtype) ? HUB_F32 : HUB_I64);
+  hub_tensor *c = hub_to_dtype(a, a->dtype == HUB_F64 ? HUB_F64 : hub_dtype_is_float(a->dtype) ? HUB_F32 : HUB_I64);
   hub_tensor *x = c ? hub_contiguous(c) : NULL;
   HUB_NO_GRAD_END;
   hub_tensor *vals = x ? hub_tensor_empty(x->dtype, x->ndim, x->shape, x->device) : NULL;
@@ -296,8 +298,10 @@ hub_tensor *hub_argsort(hub_tensor *a, int dim, int descending) {
 static int cumsum_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0) || !go[0]) return 0;
   const hub_backend *be = hub_backend_for(go[0]->device);
-  hub_tensor *g = be ? hub_contiguous_f32(go[0]) : NULL;
-  hub_tensor *gx = g ? hub_tensor_empty(HUB_F32, g->ndim, g->shape, g->device) : NULL;
+  int gdt = n->edges[0].dtype == HUB_F64 ? HUB_F64 : HUB_F32;
+  hub_tensor *gc = be ? hub_to_dtype(go[0], gdt) : NULL, *g = gc ? hub_contiguous(gc) : NULL;
+  hub_tensor_release(gc);
+  hub_tensor *gx = g ? hub_tensor_empty(gdt, g->ndim, g->shape, g->device) : NULL;
   int d = (int)n->i[0];
   hub_tensor *g3 = gx ? view3(g, d) : NULL, *x3 = g3 ? view3(gx, d) : NULL;
   int rc = x3 ? be->cumsum(g3, 1, x3) : -1;
@@ -320,7 +324,9 @@ hub_tensor *hub_cumsum(hub_tensor *a, int dim) {
   int isf = hub_dtype_is_float(a->dtype);
   hub_tensor *x = NULL;
   if (be) {
-    if (isf) {
+    if (a->dtype == HUB_F64) {
+      x = hub_contiguous(in);
+    } else if (isf) {
       x = hub_contiguous_f32(in);
     } else {
       HUB_NO_GRAD_BEGIN;
@@ -348,7 +354,7 @@ hub_tensor *hub_cumsum(hub_tensor *a, int dim) {
     hub_tensor_release(out);
     out = r;
   }
-  if (out && isf && a->dtype != HUB_F32) {
+  if (out && isf && a->dtype != out->dtype) {
     hub_tensor *c = hub_to_dtype(out, a->dtype);
     hub_tensor_release(out);
     out = c;

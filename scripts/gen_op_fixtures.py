@@ -91,6 +91,15 @@ def num_f32(v):
     return float(str(np.float32(v)))
 
 
+def num_exact64(v):
+    """An f64 value written exactly (17 significant digits)."""
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return float("%.17g" % v)
+
+
 def num_f64(v):
     if math.isnan(v):
         return "nan"
@@ -99,13 +108,20 @@ def num_f64(v):
     return float("%.9g" % v)
 
 
+# float64 references of f32 computations are reported as f32 (the dtype hub computes in); real
+# f64 tensors (cases with f64=True, the promotion table) use DT64.
 DT = {torch.float32: "f32", torch.float64: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
       torch.int64: "i64", torch.int32: "i32", torch.uint8: "u8", torch.bool: "bool"}
 
+DT64 = dict(DT)
+DT64[torch.float64] = "f64"
 
-def enc(t, exact_f32=False):
+def enc(t, exact_f32=False, f64=False):
     t = t.detach()
     flat = t.reshape(-1)
+    if f64 and t.dtype == F64:
+        return {"shape": list(t.shape), "dtype": "f64",
+                "data": [num_exact64(float(v)) for v in flat.tolist()]}
     if t.dtype.is_floating_point:
         conv = num_f32 if (exact_f32 or t.dtype != F64) else num_f64
         data = [conv(float(v)) for v in flat.double().tolist()]
@@ -122,10 +138,11 @@ def enc(t, exact_f32=False):
 CASES = []
 
 
-def case(name, op, inputs, fn, args=None, grad=None, tol=None, ref64=True):
+def case(name, op, inputs, fn, args=None, grad=None, tol=None, ref64=True, f64=False):
     """inputs: list of tensors or (tensor, opts) with opts {"t": bool, "grad": bool}.
     fn(*xs) -> tensor or list of tensors, with torch semantics.  Float inputs require gradients
-    unless grad says otherwise (grad: list of bools)."""
+    unless grad says otherwise (grad: list of bools).  f64: float inputs are hub f64 tensors
+    (dtype "f64", exact values) and f64 outputs are reported as f64."""
     specs, leaves, xs = [], [], []
     for i, inp in enumerate(inputs):
         opts = {}
@@ -140,7 +157,7 @@ def case(name, op, inputs, fn, args=None, grad=None, tol=None, ref64=True):
         leaves.append(leaf)
         x = leaf.transpose(-2, -1) if opts.get("t") else leaf
         xs.append(x)
-        spec = enc(inp, exact_f32=True)
+        spec = enc(leaf, f64=True) if (f64 and isf) else enc(inp, exact_f32=True)
         spec["grad"] = bool(want)
         if opts.get("t"):
             spec["t"] = True
@@ -162,11 +179,11 @@ def case(name, op, inputs, fn, args=None, grad=None, tol=None, ref64=True):
     for leaf, spec in zip(leaves, specs):
         if spec["grad"]:
             g = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
-            grads.append(enc(g))
+            grads.append(enc(g, f64=f64))
         else:
             grads.append(None)
     c = {"name": name, "op": op, "args": args or {}, "inputs": specs,
-         "outputs": [enc(o) for o in outs], "weights": weights, "grads": grads}
+         "outputs": [enc(o, f64=f64) for o in outs], "weights": weights, "grads": grads}
     if tol:
         c["tol"] = tol
     CASES.append(c)
@@ -540,16 +557,42 @@ case("stack_dim0", "stack", [R(2, 3), R(2, 3), R(2, 3)], lambda *ts: torch.stack
 case("stack_dim-1", "stack", [R(2, 3), R(2, 3)], lambda *ts: torch.stack(ts, -1), {"dim": -1})
 case("stack_dim1", "stack", [R(2, 3), R(2, 3)], lambda *ts: torch.stack(ts, 1), {"dim": 1})
 
+# ---- f64 (CPU): values and gradients in double, compared to 1e-12 ----
+T64 = {"atol": 1e-12, "rtol": 1e-12}
+case("f64_add_broadcast", "add", [R(2, 1, 3), R(4, 3)], torch.add, f64=True, tol=T64)
+case("f64_mul", "mul", [R(3, 4), R(3, 4)], torch.mul, f64=True, tol=T64)
+case("f64_div", "div", [R(3, 4), NZ(3, 4)], torch.div, f64=True, tol=T64)
+case("f64_mul_scalar", "mul_scalar", [R(3, 4)], lambda x: x * 0.1, {"s": 0.1}, f64=True, tol=T64)
+for name in ("exp", "tanh", "sigmoid"):
+    case("f64_" + name, name, [R(3, 4)], getattr(torch, name), f64=True, tol=T64)
+case("f64_log", "log", [P(3, 4)], torch.log, f64=True, tol=T64)
+case("f64_gelu", "gelu", [R(3, 4)], lambda x: F.gelu(x), f64=True, tol=T64)
+case("f64_pow_2.5", "pow", [P(3, 4)], lambda x: x ** 2.5, {"p": 2.5}, f64=True, tol=T64)
+case("f64_pow_tensor", "pow_tensor", [P(3, 4), R(3, 4)], torch.pow, f64=True, tol=T64)
+case("f64_matmul_2d", "matmul", [R(3, 5), R(5, 4)], torch.matmul, f64=True, tol=T64)
+case("f64_matmul_batched_bT", "matmul", [R(2, 3, 5), (R(2, 4, 5), {"t": True})], torch.matmul, f64=True, tol=T64)
+case("f64_linear", "linear", [R(3, 4), R(5, 4), R(5)], lambda x, w, b: F.linear(x, w, b), f64=True, tol=T64)
+case("f64_sum_dim1", "sum", [R(2, 3, 4)], lambda x: torch.sum(x, 1), {"dims": [1]}, f64=True, tol=T64)
+case("f64_mean_all", "mean", [R(2, 3, 4)], torch.mean, {}, f64=True, tol=T64)
+case("f64_max_dim1", "max", [DISTINCT(3, 5)], lambda x: list(torch.max(x, 1)), {"dim": 1}, f64=True, tol=T64)
+case("f64_where", "where", [MASK([[True, False, True], [False, True, True]]), R(2, 3), R(3)],
+     lambda c, a, b: torch.where(c, a, b), f64=True, tol=T64)
+case("f64_cumsum", "cumsum", [R(3, 4)], lambda x: torch.cumsum(x, 1), {"dim": 1}, f64=True, tol=T64)
+case("f64_gather", "gather", [R(3, 4), gi], lambda x, i: torch.gather(x, 1, i), {"dim": 1}, f64=True, tol=T64)
+case("f64_clamp", "clamp", [R(3, 4)], lambda x: torch.clamp(x, -0.5, 0.5), {"lo": -0.5, "hi": 0.5}, f64=True, tol=T64)
+case("f64_times_f32", "mul", [R(2, 3).double(), R(3)], torch.mul, ref64=False, f64=True, tol=T64)
+case("f64_plus_i64", "add", [R(2, 3).double(), ib], torch.add, ref64=False, f64=True, tol=T64)
+
 # ---- the promotion table: torch.result_type on every dtype pair and on Python scalars ----
-PDT = [torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.uint8, torch.bool]
+PDT = [torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.uint8, torch.bool, F64]
 promotion = {"pairs": [], "scalars": []}
 for a in PDT:
     for b in PDT:
         r = torch.result_type(torch.zeros(2, dtype=a), torch.zeros(2, dtype=b))
-        promotion["pairs"].append([DT[a], DT[b], DT[r]])
+        promotion["pairs"].append([DT64[a], DT64[b], DT64[r]])
     for sv in (2, -3, 0, 2.5, -0.5):
         r = torch.result_type(torch.zeros(2, dtype=a), sv)
-        promotion["scalars"].append([DT[a], sv, DT[r]])
+        promotion["scalars"].append([DT64[a], sv, DT64[r]])
 
 # ---- dropout statistics: values are random, the Lua test checks the statistics ----
 CASES.append({"name": "dropout_stats_p0.3", "op": "dropout_stats", "args": {"p": 0.3, "n": 20000},

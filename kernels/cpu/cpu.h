@@ -23,6 +23,13 @@ int cpu_gather_dim(const hub_tensor *x, const hub_tensor *index, hub_tensor *out
 int cpu_scatter_dim(hub_tensor *dst, const hub_tensor *index, const hub_tensor *src, int add);
 int cpu_sort(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices);
 int cpu_cumsum(const hub_tensor *x, int reverse, hub_tensor *out);
+/* f64.c (plain loops for f64 tensors) */
+int cpu_unary_f64(int op, const hub_tensor *x, hub_tensor *y, double alpha, double beta);
+int cpu_unary_f64_backward(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
+                           double alpha);
+int cpu_matmul_f64(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, int act,
+                   hub_tensor *out);
+int cpu_reduce_f64(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx);
 /* unary.c (oneDNN eltwise) */
 int cpu_unary(int op, const hub_tensor *x, hub_tensor *y, float alpha, float beta);
 int cpu_unary_backward(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,

@@ -6,7 +6,7 @@
  * The binary kernel receives a and b of one compute dtype (the op layer has promoted and
  * converted them, see hub_promote_types) already expanded to the output's shape, and walks the
  * strides with the iterator of strided.h.  Each compute dtype has its own loop (a macro
- * instantiated for float, int32, int64 and uint8 - u8 and bool share it), so integers are
+ * instantiated for float, double, int32, int64 and uint8 - u8 and bool share it), so integers are
  * computed exactly in their own width: + - * wrap around as in two's complement (done in unsigned
  * arithmetic, so there is no undefined behaviour), pow of integers is repeated squaring, fmod and
  * remainder of integers refuse a zero divisor with an error instead of a SIGFPE.  Comparisons
@@ -39,6 +39,22 @@ static inline float f_rem(float x, float y) {
 }
 static inline float f_min(float x, float y) { return (x != x || y != y) ? NAN : (x < y ? x : y); }
 static inline float f_max(float x, float y) { return (x != x || y != y) ? NAN : (x > y ? x : y); }
+/* The same for doubles (f64). */
+static inline double d_rem(double x, double y) {
+  double r = fmod(x, y);
+  if (r != 0 && ((r < 0) != (y < 0))) r += y;
+  return r;
+}
+static inline double d_min(double x, double y) { return (x != x || y != y) ? NAN : (x < y ? x : y); }
+static inline double d_max(double x, double y) { return (x != x || y != y) ? NAN : (x > y ? x : y); }
+static inline double double_other(int op, double x, double y) {
+  switch (op) {
+  case HUB_BIN_DIV: return x / y;
+  case HUB_BIN_POW: return pow(x, y);
+  case HUB_BIN_FMOD: return fmod(x, y);
+  default: return d_rem(x, y);
+  }
+}
 
 /* One run for compute type T (UT: its unsigned twin for wrapping arithmetic). */
 #define ANY_RUN(T, UT, ISF)                                                                       \
@@ -90,6 +106,9 @@ static inline float f_max(float x, float y) { return (x != x || y != y) ? NAN : 
 #define ANY_MIN_0(x, y) ((x) < (y) ? (x) : (y))
 #define ANY_MAX_0(x, y) ((x) > (y) ? (x) : (y))
 #define ANY_OTHER_1(T, UT, c, x, y) float_other((c)->op, x, y)
+#define ANY_MIN_2(x, y) d_min(x, y)
+#define ANY_MAX_2(x, y) d_max(x, y)
+#define ANY_OTHER_2(T, UT, c, x, y) double_other((c)->op, x, y)
 #define ANY_OTHER_0(T, UT, c, x, y) int_other_##T(c, x, y)
 
 static inline float float_other(int op, float x, float y) {
@@ -140,6 +159,7 @@ INT_OTHER(int64_t, uint64_t, 1)
 INT_OTHER(uint8_t, uint8_t, 0)
 
 ANY_RUN(float, float, 1)
+ANY_RUN(double, double, 2)
 ANY_RUN(int32_t, uint32_t, 0)
 ANY_RUN(int64_t, uint64_t, 0)
 ANY_RUN(uint8_t, uint8_t, 0)
@@ -148,6 +168,7 @@ static void any_run(void *vc, const int64_t *off, int64_t n) {
   any_ctx *c = vc;
   switch (c->ct) {
   case HUB_F32: run_float(c, off, n); break;
+  case HUB_F64: run_double(c, off, n); break;
   case HUB_I32: run_int32_t(c, off, n); break;
   case HUB_I64: run_int64_t(c, off, n); break;
   default: run_uint8_t(c, off, n); break;
@@ -155,13 +176,13 @@ static void any_run(void *vc, const int64_t *off, int64_t n) {
 }
 
 static int supported(int dt) {
-  return dt == HUB_F32 || dt == HUB_I32 || dt == HUB_I64 || dt == HUB_U8 || dt == HUB_BOOL;
+  return dt == HUB_F32 || dt == HUB_F64 || dt == HUB_I32 || dt == HUB_I64 || dt == HUB_U8 || dt == HUB_BOOL;
 }
 
 int cpu_binary_any(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out) {
   if (op < HUB_BIN_ADD || op > HUB_BIN_OR) return hub_err("binary: unknown op %d", op);
   if (a->dtype != b->dtype || !supported(a->dtype))
-    return hub_err("binary: operands of dtypes %s and %s (expected one of f32, i32, i64, u8, bool)",
+    return hub_err("binary: operands of dtypes %s and %s (expected one of f32, f64, i32, i64, u8, bool)",
                    hub_dtype_name(a->dtype), hub_dtype_name(b->dtype));
   int out_bool = is_cmp(op) || a->dtype == HUB_BOOL;
   if (out->dtype != (out_bool ? HUB_BOOL : a->dtype))
@@ -217,6 +238,31 @@ static inline float f_sign(float v) { return v > 0 ? 1.0f : v < 0 ? -1.0f : v; }
   }
 
 MAP_RUN(float, 1, 1)
+
+static void map_double(map_ctx *c, const int64_t *off, int64_t n) {
+  int last = c->it->nd - 1;
+  int64_t sy = c->it->stride[0][last], sx = c->it->stride[1][last];
+  const double *x = (const double *)c->x + off[1];
+  if (c->op == HUB_MAP_NOT || c->op == HUB_MAP_TRUTH) {
+    uint8_t *y = (uint8_t *)c->y + off[0];
+    int want = c->op == HUB_MAP_TRUTH;
+    for (int64_t i = 0; i < n; i++) y[i * sy] = (uint8_t)((x[i * sx] != 0) == want);
+    return;
+  }
+  double *y = (double *)c->y + off[0];
+  for (int64_t i = 0; i < n; i++) {
+    double v = x[i * sx];
+    switch (c->op) {
+    case HUB_MAP_NEG: v = -v; break;
+    case HUB_MAP_ABS: v = fabs(v); break;
+    case HUB_MAP_SIGN: v = v > 0 ? 1.0 : v < 0 ? -1.0 : v; break;
+    case HUB_MAP_FLOOR: v = floor(v); break;
+    case HUB_MAP_CEIL: v = ceil(v); break;
+    default: v = rint(v); break;
+    }
+    y[i * sy] = v;
+  }
+}
 MAP_RUN(int32_t, 0, 1)
 MAP_RUN(int64_t, 0, 1)
 MAP_RUN(uint8_t, 0, 0)
@@ -230,6 +276,7 @@ static void map_dispatch(void *vc, const int64_t *off, int64_t n) {
   map_outer *c = vc;
   switch (c->dt) {
   case HUB_F32: map_float(&c->m, off, n); break;
+  case HUB_F64: map_double(&c->m, off, n); break;
   case HUB_I32: map_int32_t(&c->m, off, n); break;
   case HUB_I64: map_int64_t(&c->m, off, n); break;
   default: map_uint8_t(&c->m, off, n); break;

@@ -65,7 +65,7 @@ int cpu_scatter_dim(hub_tensor *dst, const hub_tensor *index, const hub_tensor *
   if (geom("scatter", dst, &o, &n, &in) || geom("scatter", index, &o2, &k, &in2)) return -1;
   if (o2 != o || in2 != in || !hub_same_shape(index, src) || src->dtype != dst->dtype)
     return hub_err("scatter: index and source do not fit the destination");
-  if (add && dst->dtype != HUB_F32 && dst->dtype != HUB_I64 && dst->dtype != HUB_I32)
+  if (add && dst->dtype != HUB_F32 && dst->dtype != HUB_F64 && dst->dtype != HUB_I64 && dst->dtype != HUB_I32)
     return hub_err("scatter_add: unsupported dtype %s", hub_dtype_name(dst->dtype));
   if (check_index(index, n)) return -1;
   size_t sz = hub_dtype_size(dst->dtype);
@@ -80,6 +80,8 @@ int cpu_scatter_dim(hub_tensor *dst, const hub_tensor *index, const hub_tensor *
           memcpy(dp + (size_t)d * sz, sp + (size_t)e * sz, sz);
         } else if (dst->dtype == HUB_F32) {
           ((float *)dp)[d] += ((const float *)sp)[e];
+        } else if (dst->dtype == HUB_F64) {
+          ((double *)dp)[d] += ((const double *)sp)[e];
         } else if (dst->dtype == HUB_I64) {
           ((int64_t *)dp)[d] = (int64_t)((uint64_t)((int64_t *)dp)[d] + (uint64_t)((const int64_t *)sp)[e]);
         } else {
@@ -121,7 +123,8 @@ static void merge_sort(item *a, item *tmp, int64_t n, int is_int, int desc) {
 int cpu_sort(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices) {
   int64_t o = 0, n = 0, in = 0;
   if (geom("sort", x, &o, &n, &in)) return -1;
-  if (x->dtype != HUB_F32 && x->dtype != HUB_I64) return hub_err("sort: expected f32 or i64 values");
+  if (x->dtype != HUB_F32 && x->dtype != HUB_F64 && x->dtype != HUB_I64)
+    return hub_err("sort: expected f32, f64 or i64 values");
   if (values->dtype != x->dtype || indices->dtype != HUB_I64 || !hub_same_shape(values, x) ||
       !hub_same_shape(indices, x))
     return hub_err("sort: outputs do not fit the input");
@@ -135,6 +138,7 @@ int cpu_sort(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor
         int64_t e = (a * n + j) * in + i;
         buf[j].pos = j;
         if (is_int) buf[j].iv = ((const int64_t *)x->data)[e];
+        else if (x->dtype == HUB_F64) buf[j].v = ((const double *)x->data)[e];
         else buf[j].v = ((const float *)x->data)[e];
       }
       merge_sort(buf, buf + n, n, is_int, descending);
@@ -142,6 +146,7 @@ int cpu_sort(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor
         int64_t e = (a * n + j) * in + i;
         ((int64_t *)indices->data)[e] = buf[j].pos;
         if (is_int) ((int64_t *)values->data)[e] = buf[j].iv;
+        else if (x->dtype == HUB_F64) ((double *)values->data)[e] = buf[j].v;
         else ((float *)values->data)[e] = (float)buf[j].v;
       }
     }
@@ -154,8 +159,9 @@ int cpu_sort(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor
 int cpu_cumsum(const hub_tensor *x, int reverse, hub_tensor *out) {
   int64_t o = 0, n = 0, in = 0;
   if (geom("cumsum", x, &o, &n, &in)) return -1;
-  if ((x->dtype != HUB_F32 && x->dtype != HUB_I64) || out->dtype != x->dtype || !hub_same_shape(out, x))
-    return hub_err("cumsum: expected f32 or i64 operands of one shape");
+  if ((x->dtype != HUB_F32 && x->dtype != HUB_F64 && x->dtype != HUB_I64) || out->dtype != x->dtype ||
+      !hub_same_shape(out, x))
+    return hub_err("cumsum: expected f32, f64 or i64 operands of one shape");
   for (int64_t a = 0; a < o; a++)
     for (int64_t i = 0; i < in; i++) {
       double acc = 0;
@@ -165,6 +171,9 @@ int cpu_cumsum(const hub_tensor *x, int reverse, hub_tensor *out) {
         if (x->dtype == HUB_F32) {
           acc += ((const float *)x->data)[e];
           ((float *)out->data)[e] = (float)acc;
+        } else if (x->dtype == HUB_F64) {
+          acc += ((const double *)x->data)[e];
+          ((double *)out->data)[e] = acc;
         } else {
           iacc += (uint64_t)((const int64_t *)x->data)[e];
           ((int64_t *)out->data)[e] = (int64_t)iacc;

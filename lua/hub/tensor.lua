@@ -13,7 +13,7 @@ local T = {}          -- methods
 local props = {}      -- computed properties: t.shape, C.hub_tensor_dtype(t), ...
 local hub = {}        -- constructors and functions exported to the hub table
 
-local dtype_names = { [0] = "f32", "f16", "bf16", "i32", "i64", "u8", "bool" }
+local dtype_names = { [0] = "f32", "f16", "bf16", "i32", "i64", "u8", "bool", "f64" }
 local F32, I64 = 0, 4
 
 -- ---- properties ----
@@ -174,7 +174,7 @@ function T.format(t, opts)
   if gf then header = header .. ", grad_fn=" .. gf elseif C.hub_tensor_requires_grad(t) ~= 0 then header = header .. ", requires_grad" end
   header = header .. ")"
   if C.hub_tensor_device(t) ~= 0 then return header end
-  local isfloat = C.hub_tensor_dtype(t) <= 2
+  local isfloat = C.hub_dtype_is_float(C.hub_tensor_dtype(t)) ~= 0
   local isbool = C.hub_tensor_dtype(t) == 6
   local elide = n > (opts.threshold or 1000)
   local edge = opts.edgeitems or 3
@@ -326,10 +326,10 @@ function hub.tensor(data, dtype)
   local dt = core.dtype(dtype, first_is_bool(data) and 6 or F32, "tensor")
   local shape, flat = flatten(data, "tensor")
   local n, s = core.shape_arg(shape, "tensor")
-  local isfloat = dt <= 2
-  local buf = ffi.new(isfloat and "float[?]" or "int64_t[?]", #flat > 0 and #flat or 1)
+  local isfloat = C.hub_dtype_is_float(dt) ~= 0
+  local buf = ffi.new(isfloat and "double[?]" or "int64_t[?]", #flat > 0 and #flat or 1)
   for i = 1, #flat do buf[i - 1] = flat[i] end
-  return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and F32 or I64), 2)
+  return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and 7 or I64), 2) -- 7: f64
 end
 
 local function shape_and_dtype(fname, a, ...)

@@ -106,4 +106,18 @@ ok(hub.is_tensor(x[1]) and hub.is_tensor(x) and not hub.is_tensor({}), "views ar
 local p = ffi.cast("hub_tensor *", x)
 ok(p ~= nil and C.hub_tensor_ndim(p) == 2, "a tensor converts to hub_tensor * for FFI code")
 
+-- ---- f64 ----
+local d = hub.tensor({ 0.1, 1 / 3 }, "f64")
+ok(d.dtype == "f64" and d[1]:item() == 0.1 and d[2]:item() == 1 / 3, "f64 holds doubles exactly")
+ok(hub.zeros({ 2 }, "double").dtype == "f64" and hub.tensor({ 1 }, "float64").dtype == "f64", "f64 aliases")
+ok((d + 0.2)[1]:item() == 0.1 + 0.2 and (d * 3)[2]:item() == (1 / 3) * 3, "f64 arithmetic in double")
+ok(d:to("f32")[1]:item() ~= 0.1 and d:to("f32"):to("f64")[1]:item() == d:to("f32")[1]:item(), "f64 <-> f32 conversion")
+ok(tostring(d):find("dtype=f64", 1, true) ~= nil and tostring(d):find("0.1000", 1, true) ~= nil, "f64 prints")
+ok((d:sum()):item() == 0.1 + 1 / 3 and d:max():item() == 1 / 3 and d:matmul(d):item() == 0.1 * 0.1 + (1 / 3) * (1 / 3), "f64 reductions and matmul in double")
+local tmp = os.tmpname()
+hub.save(tmp, { d = d })
+local back = hub.load(tmp)
+os.remove(tmp)
+ok(back.d.dtype == "f32" and back.d[1]:item() == d:to("f32")[1]:item(), "f64 saves as F64 and loads as f32 (as every F64 file)")
+
 T.finish()
