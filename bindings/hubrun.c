@@ -12,7 +12,8 @@
  *   hubrun -e CODE / -l MOD     run a string / require a module into a global (repeatable)
  *   hubrun -i / hubrun / -      REPL (repl.c) / REPL on a terminal, else stdin / stdin as a script
  *
- * Errors print "hubrun: MESSAGE" and a traceback on stderr and exit with status 1.  Whatever
+ * Errors print one line, "hubrun: FILE:LINE: MESSAGE" (the line of the user's code), on stderr
+ * and exit with status 1; `--traceback` or HUB_TRACEBACK=1 adds the stack traceback.  Whatever
  * way the program ends, os.exit included, the state is closed first (lua_close) so that ffi.gc
  * finalisers run and release their C memory; AddressSanitizer's leak check relies on that.
  */
@@ -108,6 +109,7 @@ static void print_usage(lua_State *L) {
          "  -e CODE             run the Lua string CODE (may repeat; runs in order)\n"
          "  -l MODULE           require MODULE (into the global of that name when it has no dot)\n"
          "  -i                  enter the REPL after the script or -e code\n"
+         "  --traceback         print a stack traceback with errors (also HUB_TRACEBACK=1)\n"
          "  --                  stop handling options\n"
          "  -v, --version       print the versions of hubrun, LuaJIT and oneDNN\n"
          "  -h, --help          print this text\n"
@@ -167,29 +169,55 @@ static const char *error_message(lua_State *L) {
   return lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
 }
 
-static int handler_full(lua_State *L) {
-  luaL_traceback(L, L, error_message(L), 1);
-  return 1;
+/* Tracebacks are printed only when asked for: hubrun --traceback or HUB_TRACEBACK=1. */
+static int want_traceback = -1;
+
+static int traceback_wanted(void) {
+  if (want_traceback < 0) {
+    const char *e = getenv("HUB_TRACEBACK");
+    want_traceback = e && *e && strcmp(e, "0") != 0;
+  }
+  return want_traceback;
 }
 
-/* The REPL's handler: a traceback only helps when a Lua function (not the typed chunk itself
- * or the C function `error`) was running when the error was raised. */
-static int handler_short(lua_State *L) {
-  const char *msg = error_message(L);
+/* Names the user's line in a message that does not already start with it.  The user's code is
+ * the chunk the protected call started (the outermost Lua frame: the script, the -e string,
+ * the REPL's typed chunk); its innermost frame on the stack is the line that was running.  A
+ * message raised with level 0, by a C function, or at a position inside the library gets
+ * "FILE:LINE: " of that frame in front ("script.lua:7: module 'x' is not installed"). */
+static const char *with_user_line(lua_State *L, const char *msg) {
   lua_Debug ar;
+  char user_src[LUA_IDSIZE] = "";
+  int top_level = 0;
   for (int level = 1; lua_getstack(L, level, &ar); level++) {
-    if (lua_getinfo(L, "S", &ar) && strcmp(ar.what, "Lua") == 0) {
-      luaL_traceback(L, L, msg, 1);
-      return 1;
+    if (lua_getinfo(L, "S", &ar) && (strcmp(ar.what, "main") == 0 || strcmp(ar.what, "Lua") == 0)) {
+      snprintf(user_src, sizeof user_src, "%s", ar.short_src);
+      top_level = level;
     }
   }
-  lua_pushstring(L, msg);
+  if (!top_level) return msg;
+  size_t n = strlen(user_src);
+  if (strncmp(msg, user_src, n) == 0 && msg[n] == ':') return msg; /* already the user's line */
+  for (int level = 1; level <= top_level && lua_getstack(L, level, &ar); level++) {
+    if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0 && strcmp(ar.short_src, user_src) == 0) {
+      return lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, msg);
+    }
+  }
+  return msg;
+}
+
+/* The message handler: the message with the user's line; the traceback only when asked for. */
+static int handler(lua_State *L) {
+  const char *msg = error_message(L);
+  if (lua_type(L, 1) == LUA_TSTRING) msg = with_user_line(L, msg);
+  if (traceback_wanted()) luaL_traceback(L, L, msg, 1);
+  else lua_pushstring(L, msg);
   return 1;
 }
 
-int hubrun_pcall(lua_State *L, int narg, int nres, enum hubrun_trace trace) {
+int hubrun_pcall(lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
-  lua_pushcfunction(L, trace == HUBRUN_TRACE_FULL ? handler_full : handler_short);
+  lua_pushcfunction(L, handler);
   lua_insert(L, base);
 
   struct sigaction old, sa;
@@ -245,14 +273,14 @@ static void create_arg_table(lua_State *L, char **argv, int argc, int script) {
 
 static int run_string(lua_State *L, const char *code) {
   int status = luaL_loadbuffer(L, code, strlen(code), "=(command line)");
-  if (status == 0) status = hubrun_pcall(L, 0, 0, HUBRUN_TRACE_FULL);
+  if (status == 0) status = hubrun_pcall(L, 0, 0);
   return report(L, status);
 }
 
 static int run_library(lua_State *L, const char *name) {
   lua_getglobal(L, "require");
   lua_pushstring(L, name);
-  int status = hubrun_pcall(L, 1, 1, HUBRUN_TRACE_FULL);
+  int status = hubrun_pcall(L, 1, 1);
   if (status == 0 && !strchr(name, '.')) lua_setglobal(L, name);
   else if (status == 0) lua_pop(L, 1);
   return report(L, status);
@@ -264,7 +292,7 @@ static int run_script(lua_State *L, const char *fname, char **args, int nargs) {
   if (status == 0) {
     luaL_checkstack(L, nargs, "too many arguments to script");
     for (int i = 0; i < nargs; i++) lua_pushstring(L, args[i]);
-    status = hubrun_pcall(L, nargs, 0, HUBRUN_TRACE_FULL);
+    status = hubrun_pcall(L, nargs, 0);
   }
   return report(L, status);
 }
@@ -324,7 +352,7 @@ static int run_command(lua_State *L, const char *name, char **args, int nargs) {
     lua_pushstring(L, args[i]);
     lua_rawseti(L, -2, i + 1);
   }
-  int status = hubrun_pcall(L, 2, 1, HUBRUN_TRACE_FULL);
+  int status = hubrun_pcall(L, 2, 1);
   if (status != 0) return report(L, status);
   int code = 0;
   if (lua_isnumber(L, -1)) code = (int)lua_tointeger(L, -1);
@@ -375,6 +403,8 @@ static int parse_options(struct options *o) {
     }
     if (strcmp(a, "-i") == 0) {
       o->interactive = 1;
+    } else if (strcmp(a, "--traceback") == 0) {
+      want_traceback = 1;
     } else if (strncmp(a, "-e", 2) == 0 || strncmp(a, "-l", 2) == 0) {
       if (a[2] == '\0' && ++i >= o->argc) return usage_error("option '%s' needs an argument", a);
       o->has_code = 1;

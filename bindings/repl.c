@@ -30,6 +30,7 @@
 #include <editline/readline.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <luajit.h>
 
 #include "repl.h"
 
@@ -130,7 +131,7 @@ static void print_error(const char *msg) {
 static void print_results(lua_State *L, int n) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, printer_ref);
   lua_insert(L, -n - 1);
-  if (hubrun_pcall(L, n, 1, HUBRUN_TRACE_SHORT) != 0) {
+  if (hubrun_pcall(L, n, 1) != 0) {
     print_error(lua_tostring(L, -1));
   } else {
     size_t len;
@@ -199,9 +200,15 @@ static char *find_history_path(void) {
   return path;
 }
 
+/* Written after every line, so that nothing typed is lost when the process is killed (a
+ * second Ctrl-C while code runs, a crash in native code). */
+static void sync_history(void) {
+  if (history_path && write_history(history_path) == 0) chmod(history_path, 0600); /* lines may hold secrets */
+}
+
 static void save_history(void) {
   if (!history_path) return;
-  if (write_history(history_path) == 0) chmod(history_path, 0600); /* lines may hold secrets */
+  sync_history();
   free(history_path);
   history_path = NULL;
 }
@@ -329,9 +336,21 @@ static int incomplete(lua_State *L, int status) {
 
 enum { COMPILED, INCOMPLETE, SYNTAX_ERROR };
 
+/* Typed code runs in LuaJIT's interpreter: code compiled by the JIT never checks hooks, so a
+ * tight loop such as `while true do end` could not be stopped by Ctrl-C (the SIGINT handler
+ * sets a hook).  Turning the JIT off for the chunk and every function defined in it keeps
+ * them interruptible; library code they call stays compiled. */
+static int compile_no_jit(lua_State *L, const struct chunk *c);
+
+static int compile(lua_State *L, const struct chunk *c) {
+  int r = compile_no_jit(L, c);
+  if (r == COMPILED) luaJIT_setmode(L, -1, LUAJIT_MODE_ALLFUNC | LUAJIT_MODE_OFF);
+  return r;
+}
+
 /* Compiles the chunk, preferring its reading as an expression list.  Leaves the function (or
  * for SYNTAX_ERROR, the message) on the stack; leaves nothing for INCOMPLETE. */
-static int compile(lua_State *L, const struct chunk *c) {
+static int compile_no_jit(lua_State *L, const struct chunk *c) {
   const char *text = c->text;
   size_t len = c->len;
   if (text[0] == '=') { /* Lua 5.1's "=expr" */
@@ -369,9 +388,16 @@ static int compile(lua_State *L, const struct chunk *c) {
   return SYNTAX_ERROR;
 }
 
-static void eval(lua_State *L, int base) {
-  if (hubrun_pcall(L, 0, LUA_MULTRET, HUBRUN_TRACE_SHORT) != 0) {
-    print_error(lua_tostring(L, -1));
+/* Errors print as one line; "stdin:1: " says nothing for a one-line chunk and is dropped. */
+static void print_chunk_error(const char *msg, const struct chunk *c) {
+  static const char pos[] = "stdin:1: ";
+  if (msg && !memchr(c->text, '\n', c->len) && strncmp(msg, pos, sizeof pos - 1) == 0) msg += sizeof pos - 1;
+  print_error(msg);
+}
+
+static void eval(lua_State *L, int base, const struct chunk *c) {
+  if (hubrun_pcall(L, 0, LUA_MULTRET) != 0) {
+    print_chunk_error(lua_tostring(L, -1), c);
   } else {
     int n = lua_gettop(L) - base;
     if (n > 0) print_results(L, n);
@@ -387,7 +413,7 @@ static int preload_hub(lua_State *L) {
   if (present) return 1;
   lua_getglobal(L, "require");
   lua_pushliteral(L, "hub");
-  if (hubrun_pcall(L, 1, 1, HUBRUN_TRACE_SHORT) == 0) {
+  if (hubrun_pcall(L, 1, 1) == 0) {
     lua_setglobal(L, "hub");
     return 1;
   }
@@ -426,7 +452,10 @@ int hubrun_repl(lua_State *L, int editline) {
       c.len = 0;
       continue;
     }
-    if (editline && line[strspn(line, " \t")] != '\0') add_history(line);
+    if (editline && line[strspn(line, " \t")] != '\0') {
+      add_history(line);
+      sync_history();
+    }
     if (c.len == 0 && line[strspn(line, " \t")] == '\0') {
       free(line);
       continue;
@@ -442,11 +471,11 @@ int hubrun_repl(lua_State *L, int editline) {
     case INCOMPLETE:
       continue;
     case SYNTAX_ERROR:
-      print_error(lua_tostring(L, -1));
+      print_chunk_error(lua_tostring(L, -1), &c);
       lua_settop(L, base);
       break;
     case COMPILED:
-      eval(L, base);
+      eval(L, base, &c);
       break;
     }
     c.len = 0;

@@ -11,17 +11,12 @@
 
 #include <lua.h>
 
-/* How much of the stack a failed hubrun_pcall reports. */
-enum hubrun_trace {
-  HUBRUN_TRACE_FULL,  /* message + "stack traceback:" (scripts, -e, subcommands) */
-  HUBRUN_TRACE_SHORT  /* message only, unless the error came from inside a Lua function */
-};
-
-/* Calls the function below `narg` arguments on the stack like lua_pcall, with a message
- * handler chosen by `trace`, and with SIGINT turned into the Lua error "interrupted!" while
- * the call runs (a second Ctrl-C kills the process, as in luajit).  On failure the stack holds
- * one string: the message, already decorated as `trace` asks.  Returns lua_pcall's status. */
-int hubrun_pcall(lua_State *L, int narg, int nres, enum hubrun_trace trace);
+/* Calls the function below `narg` arguments on the stack like lua_pcall, with SIGINT turned
+ * into the Lua error "interrupted!" while the call runs (a second Ctrl-C kills the process, as
+ * in luajit).  On failure the stack holds one string: the message, starting with the user's
+ * FILE:LINE (the innermost line of the chunk that was called), followed by a stack traceback
+ * only with `hubrun --traceback` or HUB_TRACEBACK=1.  Returns lua_pcall's status. */
+int hubrun_pcall(lua_State *L, int narg, int nres);
 
 /* Runs the read-eval-print loop on stdin until end of input.  `editline` selects libedit
  * (prompt editing, ~/.hubrun_history, tab completion of Lua names); otherwise lines are read

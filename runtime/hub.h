@@ -26,6 +26,7 @@
  *   hub_paddle.h    PaddlePaddle parameter files, Paddle's GRU and CRF decoding
  *   hub_fetch.h     downloads through libcurl: resume, retries, timeouts, progress
  *   hub_util.h      SHA-256, file locks, directories (for the module store)
+ *   hub_image.h     RGB images: lines, rectangles, bitmap text, PNG files (for plots)
  *   hub_runtime.h   embedding: Lua runtimes, modules called with JSON, shared weights
  */
 #ifndef HUB_H
@@ -41,6 +42,7 @@
 #include "hub_paddle.h"
 #include "hub_fetch.h"
 #include "hub_util.h"
+#include "hub_image.h"
 #include "hub_runtime.h"
 
 #endif

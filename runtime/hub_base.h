@@ -94,6 +94,11 @@ void hub_mem_set_cache_limit(int device, int64_t bytes);
  * same numbers on every run and thread count. */
 void hub_manual_seed(uint64_t seed);
 uint64_t hub_initial_seed(void);
+/* The generator's whole state: its seed and how many numbers it has handed out.  Setting a saved
+ * state makes every later randn, rand, randint and dropout draw what they drew after the save
+ * (checkpoints use this to resume bit-identically).  set_state(seed, 0) is manual_seed(seed). */
+void hub_rng_get_state(uint64_t *seed, uint64_t *counter);
+void hub_rng_set_state(uint64_t seed, uint64_t counter);
 
 /* Threads used by OpenMP loops and oneDNN (0 = all cores). */
 void hub_set_num_threads(int n);

@@ -51,6 +51,13 @@ int hub_fs_copy(const char *src, const char *dst);
 /* Renames a file or a directory (rename(2)); 0 or -1 with a message naming both paths. */
 int hub_fs_rename(const char *from, const char *to);
 
+/* Writes len bytes to path atomically: a temporary file beside it, fsync'ed, renamed over path,
+ * then the directory fsync'ed.  Readers see the old content or the new one, never a part; a
+ * process killed in the middle leaves path as it was (and a stray path.tmp.* file).  0 or -1. */
+int hub_fs_write_file(const char *path, const char *data, size_t len);
+/* fsync(2) of a file or a directory (after renames inside it).  0 or -1. */
+int hub_fs_sync(const char *path);
+
 typedef struct hub_dir hub_dir;
 /* NULL + error when the directory cannot be opened. */
 hub_dir *hub_dir_open(const char *path);
@@ -75,8 +82,15 @@ void hub_unlock_file(int fd);
 int hub_os_pid(void);
 /* 1 when the descriptor (0, 1, 2) is a terminal. */
 int hub_os_isatty(int fd);
+/* The width in columns of the terminal on descriptor fd, or 0 when it is not a terminal or does
+ * not say (TIOCGWINSZ). */
+int hub_os_term_columns(int fd);
 /* Seconds since the epoch, with sub-second precision. */
 double hub_os_time(void);
+/* Seconds of a clock that never jumps (CLOCK_MONOTONIC): for rates and elapsed times. */
+double hub_os_monotonic(void);
+/* Sleeps (EINTR resumed); non-positive durations return at once. */
+void hub_os_sleep(double seconds);
 /* POSIX extended regular expression match of `text` (anywhere in it); icase nonzero ignores
  * case.  1 on a match, 0 without, -1 + error for a bad pattern. */
 int hub_regex_match(const char *pattern, const char *text, int icase);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,6 +138,60 @@ int hub_fs_rename(const char *from, const char *to) {
   return 0;
 }
 
+static int write_all_fd(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int hub_fs_sync(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return hub_err("sync %s: %s", path, strerror(errno));
+  int rc = fsync(fd) == 0 || errno == EINVAL ? 0 : hub_err("sync %s: %s", path, strerror(errno));
+  close(fd);
+  return rc;
+}
+
+/* The parent directory of path ("." when it has no slash). */
+static char *parent_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  return slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+}
+
+int hub_fs_write_file(const char *path, const char *data, size_t len) {
+  size_t tlen = strlen(path) + 48;
+  char *tmp = malloc(tlen);
+  if (!tmp) return hub_err("write %s: out of memory", path);
+  static unsigned counter;
+  snprintf(tmp, tlen, "%s.tmp.%ld.%u", path, (long)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+  int rc = 0;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    rc = hub_err("write %s: cannot create %s: %s", path, tmp, strerror(errno));
+    free(tmp);
+    return rc;
+  }
+  if (write_all_fd(fd, data, len) != 0 || fsync(fd) != 0) rc = hub_err("write %s: %s", path, strerror(errno));
+  if (close(fd) != 0 && rc == 0) rc = hub_err("write %s: %s", path, strerror(errno));
+  if (rc == 0 && rename(tmp, path) != 0) rc = hub_err("write %s: renaming %s: %s", path, tmp, strerror(errno));
+  if (rc != 0) {
+    unlink(tmp);
+  } else {
+    char *dir = parent_of(path);
+    if (dir) hub_fs_sync(dir); /* the rename itself survives a crash (best effort) */
+    free(dir);
+  }
+  free(tmp);
+  return rc;
+}
+
 struct hub_dir {
   DIR *d;
   char *path;
@@ -250,6 +305,25 @@ void hub_unlock_file(int fd) {
 int hub_os_pid(void) { return (int)getpid(); }
 
 int hub_os_isatty(int fd) { return isatty(fd) ? 1 : 0; }
+
+int hub_os_term_columns(int fd) {
+  struct winsize ws;
+  if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return 0;
+  return ws.ws_col;
+}
+
+void hub_os_sleep(double seconds) {
+  if (!(seconds > 0)) return;
+  struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+double hub_os_monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 double hub_os_time(void) {
   struct timespec ts;

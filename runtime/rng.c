@@ -23,6 +23,22 @@ void hub_manual_seed(uint64_t seed) {
 
 uint64_t hub_initial_seed(void) { return g_seed; }
 
+/* The whole state is two numbers (the stream's key and how many numbers it has handed out), so
+ * a checkpoint saves them and a resumed run draws exactly the numbers the first run would have. */
+void hub_rng_get_state(uint64_t *seed, uint64_t *counter) {
+  pthread_mutex_lock(&g_lock);
+  if (seed) *seed = g_seed;
+  if (counter) *counter = g_counter;
+  pthread_mutex_unlock(&g_lock);
+}
+
+void hub_rng_set_state(uint64_t seed, uint64_t counter) {
+  pthread_mutex_lock(&g_lock);
+  g_seed = seed;
+  g_counter = counter;
+  pthread_mutex_unlock(&g_lock);
+}
+
 void hub_rng_reserve(uint64_t n, uint64_t *key, uint64_t *counter) {
   pthread_mutex_lock(&g_lock);
   *key = g_seed;

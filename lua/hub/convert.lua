@@ -12,8 +12,12 @@
 -- Tensor names: a "bert." or "ernie." prefix is stripped and old LayerNorm gamma / beta read as
 -- weight / bias; then every name the config implies must be there (missing ones are listed) and
 -- every name must be one of them (unknown ones are listed), except the buffers
--- embeddings.position_ids / token_type_ids and the pre-training heads cls.*, which are skipped
--- with a note.  A checkpoint without pooler.dense makes a module without the pooler.  Queries,
+-- embeddings.position_ids / token_type_ids and the next-sentence head cls.seq_relationship.*,
+-- which are skipped with a note.  A checkpoint without pooler.dense makes a module without the
+-- pooler.  The masked-LM head cls.predictions.* (BertForMaskedLM, BertForPreTraining) is kept
+-- as the model's mlm head (config mlm_head = true); its decoder is tied to the word embeddings,
+-- so cls.predictions.decoder.weight, when stored, must equal them (an untied decoder is refused),
+-- and cls.predictions.decoder.bias is the same tensor as cls.predictions.bias.  Queries,
 -- keys and values of each layer are concatenated (along dimension 1: query rows, then key rows,
 -- then value rows) into nn.MultiHeadAttention's fused qkv.  The full table of names is
 -- M.hubrun_name below and docs/models.md.
@@ -66,8 +70,17 @@ end
 -- Names that are not weights of the encoder and are skipped.
 function M.ignored(cname)
   return cname == "embeddings.position_ids" or cname == "embeddings.token_type_ids"
-    or cname:match("^cls%.") ~= nil
+    or cname:match("^cls%.seq_relationship%.") ~= nil
 end
+
+-- The masked-LM head's tensors (cls.predictions.*) -> hubrun names.
+local mlm_map = {
+  ["cls.predictions.transform.dense.weight"] = "mlm.dense.weight",
+  ["cls.predictions.transform.dense.bias"] = "mlm.dense.bias",
+  ["cls.predictions.transform.LayerNorm.weight"] = "mlm.layer_norm.weight",
+  ["cls.predictions.transform.LayerNorm.bias"] = "mlm.layer_norm.bias",
+  ["cls.predictions.bias"] = "mlm.bias",
+}
 
 local layer_map = {
   ["attention.output.dense"] = "attn.out",
@@ -87,6 +100,7 @@ function M.hubrun_name(cname)
   if wb then return "embeddings.layer_norm." .. wb end
   local wb2 = cname:match("^pooler%.dense%.(%a+)$")
   if wb2 then return "pooler.dense." .. wb2 end
+  if mlm_map[cname] then return mlm_map[cname] end
   local n, rest, suffix = cname:match("^encoder%.layer%.(%d+)%.(.-)%.(%a+)$")
   if not n then return nil end
   local part = rest:match("^attention%.self%.(%a+)$")
@@ -96,7 +110,7 @@ function M.hubrun_name(cname)
 end
 
 -- The canonical Hugging Face names a config implies, in order, each with its shape.
-function M.expected(cfg, with_pooler)
+function M.expected(cfg, with_pooler, with_mlm)
   local H, I = cfg.hidden_size, cfg.intermediate_size
   local out = {}
   local function add(name, shape) out[#out + 1] = { name, shape } end
@@ -117,14 +131,20 @@ function M.expected(cfg, with_pooler)
     add(p .. "output.LayerNorm.weight", { H }); add(p .. "output.LayerNorm.bias", { H })
   end
   if with_pooler then add("pooler.dense.weight", { H, H }); add("pooler.dense.bias", { H }) end
+  if with_mlm then
+    add("cls.predictions.transform.dense.weight", { H, H }); add("cls.predictions.transform.dense.bias", { H })
+    add("cls.predictions.transform.LayerNorm.weight", { H }); add("cls.predictions.transform.LayerNorm.bias", { H })
+    add("cls.predictions.bias", { cfg.vocab_size })
+  end
   return out
 end
 
 local function shape_str(s) return "[" .. table.concat(s, ",") .. "]" end
 
 -- Hugging Face tensors (name -> tensor, any prefix / naming) + the normalised config ->
--- hubrun tensors (f32, name -> tensor), the list of skipped names, and whether there is a
--- pooler.  Raises listing every missing, unknown or mis-shaped tensor.
+-- hubrun tensors (f32, name -> tensor), the list of skipped names, whether there is a pooler
+-- and whether there is a masked-LM head.  Raises listing every missing, unknown or mis-shaped
+-- tensor.
 function M.map_tensors(tensors, cfg)
   local by_canon, skipped, unknown, dups = {}, {}, {}, {}
   for name, t in pairs(tensors) do
@@ -134,7 +154,29 @@ function M.map_tensors(tensors, cfg)
   end
   local pooler = by_canon["pooler.dense.weight"] ~= nil or by_canon["pooler.dense.bias"] ~= nil
   if cfg.pooler == false then pooler = false end
-  local expected, missing, bad = M.expected(cfg, pooler), {}, {}
+  local mlm = by_canon["cls.predictions.transform.dense.weight"] ~= nil
+  -- the tied decoder: a stored copy of the word embeddings (and of the bias) is not a new tensor
+  local dec, dec_bias = by_canon["cls.predictions.decoder.weight"], by_canon["cls.predictions.decoder.bias"]
+  if dec or dec_bias then
+    if not mlm then fail("%s without cls.predictions.transform: an incomplete masked-LM head", (dec or dec_bias).name) end
+    local emb, bias = by_canon["embeddings.word_embeddings.weight"], by_canon["cls.predictions.bias"]
+    local function same(a, b)
+      return b ~= nil and shape_str(a.t.shape) == shape_str(b.t.shape)
+        and a.t:to("f32"):sub(b.t:to("f32")):abs():max():item() == 0
+    end
+    if dec then
+      if not same(dec, emb) then
+        fail("%s differs from the word embeddings: hubrun's masked-LM decoder is tied to them (an untied decoder is not supported)", dec.name)
+      end
+      by_canon["cls.predictions.decoder.weight"] = nil
+    end
+    if dec_bias then
+      if bias == nil then by_canon["cls.predictions.bias"] = dec_bias
+      elseif not same(dec_bias, bias) then fail("%s differs from cls.predictions.bias", dec_bias.name) end
+      by_canon["cls.predictions.decoder.bias"] = nil
+    end
+  end
+  local expected, missing, bad = M.expected(cfg, pooler, mlm), {}, {}
   local want = {}
   for _, e in ipairs(expected) do
     want[e[1]] = true
@@ -176,7 +218,7 @@ function M.map_tensors(tensors, cfg)
       out[hn] = t
     end
   end
-  return out, skipped, pooler
+  return out, skipped, pooler, mlm
 end
 
 -- ---- the checkpoint ----
@@ -306,8 +348,11 @@ function M.hf(o)
 
   -- weights
   local hf_tensors = load_weights(dir)
-  local tensors, skipped, pooler = M.map_tensors(hf_tensors, cfg)
-  cfg.pooler = pooler
+  local tensors, skipped, pooler, mlm = M.map_tensors(hf_tensors, cfg)
+  if mlm and hf.tie_word_embeddings == false then
+    fail("%s/config.json: tie_word_embeddings is false; hubrun's masked-LM decoder is tied to the word embeddings", dir)
+  end
+  cfg.pooler, cfg.mlm_head = pooler, mlm
   if #skipped > 0 and not o.quiet then
     io.stderr:write(string.format("convert: skipped %d tensors that are not encoder weights: %s\n", #skipped,
       table.concat(skipped, ", ", 1, math.min(#skipped, 8)) .. (#skipped > 8 and ", ..." or "")))

@@ -130,6 +130,69 @@ function M.argerror(n, fname, expected, got)
   M.raise(string.format("bad argument #%d to '%s' (expected %s, got %s)", n, fname, expected, got))
 end
 
+-- check_options(opts, spec, fname, argn) -> opts (or {} for nil): the one checker of options
+-- tables.  spec maps each allowed key to its type: "number", "integer", "string", "boolean",
+-- "table", "function", "tensor", "any", or alternatives such as "number|string"; a plain list of
+-- names ({"bias", "eps"}) allows those keys with any type.  An unknown key or a wrong type is an
+-- error naming the key and the allowed ones ("Linear: unknown option 'bais' (expected bias)").
+local spec_cache = setmetatable({}, { __mode = "k" })
+
+local function normalise_spec(spec)
+  local n = spec_cache[spec]
+  if n then return n end
+  n = { types = {}, names = {} }
+  for k, v in pairs(spec) do
+    if type(k) == "number" then n.types[v] = "any" else n.types[k] = v end
+  end
+  for k in pairs(n.types) do n.names[#n.names + 1] = k end
+  table.sort(n.names)
+  n.list = #n.names > 0 and table.concat(n.names, ", ") or "no options"
+  spec_cache[spec] = n
+  return n
+end
+
+local function type_ok(v, want)
+  for w in want:gmatch("[^|]+") do
+    if w == "any" then return true end
+    if w == "integer" then
+      if type(v) == "number" and v == math.floor(v) then return true end
+    elseif w == "tensor" then
+      if M.is_tensor(v) then return true end
+    elseif type(v) == w then
+      return true
+    end
+  end
+  return false
+end
+
+local function describe_type(want)
+  local parts = {}
+  for w in want:gmatch("[^|]+") do
+    parts[#parts + 1] = (w == "integer" and "an integer") or (w == "any" and "anything")
+      or ((w:match("^[aeiou]") and "an " or "a ") .. w)
+  end
+  return table.concat(parts, " or ")
+end
+
+function M.check_options(opts, spec, fname, argn)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then M.argerror(argn or 2, fname, "an options table", type(opts)) end
+  local n = normalise_spec(spec)
+  for k, v in pairs(opts) do
+    local want = type(k) == "string" and n.types[k] or nil
+    if not want then
+      M.raise(string.format("%s: unknown option '%s' (expected %s)", fname, tostring(k),
+        #n.names == 0 and "no options" or #n.names == 1 and n.list or ("one of " .. n.list)))
+    end
+    if not type_ok(v, want) then
+      local got = type(v)
+      if got == "number" or got == "string" or got == "boolean" then got = got .. " " .. tostring(v) end
+      M.raise(string.format("%s: option '%s' must be %s, got %s", fname, k, describe_type(want), got))
+    end
+  end
+  return opts
+end
+
 -- Lua dimension (1-based, negative from the end) to C (0-based, negative kept).
 function M.cdim(d, fname, argn)
   if type(d) ~= "number" or d ~= math.floor(d) then

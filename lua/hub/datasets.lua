@@ -60,7 +60,7 @@ end
 -- of the digits 0-9 (about 180 of each), written by 13 people.  x is [1797, 64] f32, the pixels
 -- (0..16) scaled to [0, 1]; y is [1797] i64, the digit.
 function datasets.digits(opts)
-  opts = opts or {}
+  opts = require("hub.core").check_options(opts, { dir = "string" }, "digits", 1)
   local hub = require "hub"
   local path = datasets.find("digits", "digits.csv", opts.dir)
   local rows = data.csv(path)

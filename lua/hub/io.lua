@@ -25,7 +25,7 @@ end
 function M.save(path, tensors, opts)
   if type(path) ~= "string" then core.argerror(1, "save", "a file path", type(path)) end
   if type(tensors) ~= "table" then core.argerror(2, "save", "a table of name = tensor", type(tensors)) end
-  if opts ~= nil and type(opts) ~= "table" then core.argerror(3, "save", "an options table", type(opts)) end
+  core.check_options(opts, { metadata = "table" }, "save", 3)
   local names = sorted_keys(tensors)
   for _, k in ipairs(names) do
     if type(k) ~= "string" then
@@ -66,7 +66,7 @@ end
 -- bool tensors are kept as they are.
 function M.load(path, opts)
   if type(path) ~= "string" then core.argerror(1, "load", "a file path", type(path)) end
-  if opts ~= nil and type(opts) ~= "table" then core.argerror(2, "load", "an options table", type(opts)) end
+  core.check_options(opts, { dtype = "string" }, "load", 2)
   local want = -1
   if opts and opts.dtype ~= nil then
     if type(opts.dtype) ~= "string" then core.argerror(2, "load", "dtype as a string such as 'f32'", type(opts.dtype)) end

@@ -67,31 +67,42 @@ end
 
 -- ---- text ----
 
--- The characters (code points as UTF-8 strings) of s; a byte that does not start a valid
--- sequence is a character of its own.
+local REPLACEMENT = "\239\191\189" -- U+FFFD
+
+-- The characters (code points as UTF-8 strings) of s.  Invalid UTF-8 becomes U+FFFD, one per maximal ill-formed subpart (as
+-- Unicode and WHATWG decoders do: a truncated sequence is one U+FFFD, a stray byte another),
+-- so every word, format and --json output is valid UTF-8.
 local function utf8_chars(s)
   local out, n, i, len = {}, 0, 1, #s
   local byte, sub = string.byte, string.sub
   while i <= len do
     local c = byte(s, i)
-    local k = c < 0x80 and 1 or (c >= 0xC2 and c < 0xE0) and 2 or (c >= 0xE0 and c < 0xF0) and 3
-              or (c >= 0xF0 and c < 0xF5) and 4 or 1
-    if k > 1 then
-      for j = i + 1, i + k - 1 do
-        local d = byte(s, j)
-        if not d or d < 0x80 or d > 0xBF then k = 1; break end
+    local k
+    if c < 0x80 then
+      k = 1
+    else
+      local need = (c >= 0xC2 and c < 0xE0) and 2 or (c >= 0xE0 and c < 0xF0) and 3 or (c >= 0xF0 and c < 0xF5) and 4 or 0
+      local got = 1
+      while got < need do
+        local d = byte(s, i + got)
+        local lo, hi = 0x80, 0xBF
+        if got == 1 then -- no overlong forms, surrogates or code points above U+10FFFF
+          if c == 0xE0 then lo = 0xA0 elseif c == 0xED then hi = 0x9F
+          elseif c == 0xF0 then lo = 0x90 elseif c == 0xF4 then hi = 0x8F end
+        end
+        if not d or d < lo or d > hi then break end
+        got = got + 1
       end
-      if k == 3 then -- overlong or surrogate
-        local d = byte(s, i + 1)
-        if (c == 0xE0 and d < 0xA0) or (c == 0xED and d > 0x9F) then k = 1 end
-      elseif k == 4 then
-        local d = byte(s, i + 1)
-        if (c == 0xF0 and d < 0x90) or (c == 0xF4 and d > 0x8F) then k = 1 end
-      end
+      if need > 0 and got == need then k = need else k = -got end
     end
     n = n + 1
-    out[n] = sub(s, i, i + k - 1)
-    i = i + k
+    if k > 0 then
+      out[n] = sub(s, i, i + k - 1)
+      i = i + k
+    else
+      out[n] = REPLACEMENT
+      i = i - k
+    end
   end
   return out
 end
@@ -299,7 +310,7 @@ end
 -- with the user dictionary applied (types/begins are what words are formed from).
 function Lac:tag_chars(texts, opts)
   texts = check_texts(texts, "tag_chars")
-  opts = opts or {}
+  opts = core.check_options(opts, { batch_size = "number", max_batch_chars = "number" }, "predict", 2)
   local bs = opts.batch_size or 32
   if type(bs) ~= "number" or bs < 1 or bs ~= math.floor(bs) then
     core.argerror(2, "tag_chars", "batch_size as a positive integer", tostring(bs))
@@ -485,8 +496,7 @@ end
 -- d.count entries and d:apply(chars, types, begins), which rewrites one text's per-character
 -- types (strings) and word starts (booleans) in place.
 function M.user_dict(src, opts)
-  if opts ~= nil and type(opts) ~= "table" then core.argerror(2, "set_user_dict", "an options table", type(opts)) end
-  opts = opts or {}
+  opts = core.check_options(opts, { sep = "string" }, "set_user_dict", 2)
   if opts.sep ~= nil and (type(opts.sep) ~= "string" or opts.sep == "") then
     core.argerror(2, "set_user_dict", "sep as a non-empty string", type(opts.sep))
   end

@@ -9,9 +9,16 @@ local core = require "hub.core"
 
 local lr = {}
 
+local specs = {
+  constant = { warmup = "number" },
+  linear = { warmup = "number", total = "number" },
+  cosine = { warmup = "number", total = "number", min = "number", cycles = "number" },
+  slanted_triangular = { total = "number", cut_frac = "number", ratio = "number" },
+}
+
 local function opts_of(o, fname)
   if type(o) ~= "table" then core.argerror(1, fname, "an options table", type(o)) end
-  return o
+  return core.check_options(o, specs[fname], fname, 1)
 end
 
 local function need_total(o, fname)
@@ -28,7 +35,9 @@ local function warmup_steps(o, total)
 end
 
 function lr.constant(o)
-  local w = o and o.warmup or 0
+  o = core.check_options(o, specs.constant, "constant", 1)
+  local w = o.warmup or 0
+  if w < 0 then core.raise("constant: 'warmup' must be >= 0, got " .. tostring(w)) end
   return function(step) if w > 0 and step < w then return step / w end return 1 end
 end
 

@@ -113,6 +113,10 @@ function M.load(spec, opts)
   if opts ~= nil and type(opts) ~= "table" then
     error(string.format("bad argument #2 to 'module' (expected an options table, got %s)", type(opts)), 2)
   end
+  -- version is hub.module's own option; the others go to the module's load, which checks them
+  if opts and opts.version ~= nil and type(opts.version) ~= "string" and type(opts.version) ~= "number" then
+    fail("module: option 'version' must be a string such as \"1.0.0\" or \">=1.0\", got %s", type(opts.version))
+  end
   local lopts = {}
   for k, v in pairs(opts or {}) do if k ~= "version" then lopts[k] = v end end
   local dir, manifest = M.resolve(spec, opts and opts.version)

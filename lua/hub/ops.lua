@@ -249,7 +249,7 @@ end
 function hub.embedding(w, ids, opts)
   local pad = -1
   if opts ~= nil then
-    if type(opts) ~= "table" then core.argerror(3, "embedding", "an options table", type(opts)) end
+    core.check_options(opts, { padding_idx = "number" }, "embedding", 3)
     if opts.padding_idx ~= nil then
       pad = opts.padding_idx
       if type(pad) ~= "number" or pad < 0 or pad % 1 ~= 0 then
@@ -380,8 +380,7 @@ end
 -- ---- losses ----
 -- cross_entropy(logits, target, {ignore_index = -100, label_smoothing = 0})
 function hub.cross_entropy(logits, target, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then core.argerror(3, "cross_entropy", "an options table", type(opts)) end
+  opts = core.check_options(opts, { ignore_index = "integer", label_smoothing = "number" }, "cross_entropy", 3)
   return wrap(C.hub_cross_entropy(need_tensor(logits, 1, "cross_entropy"), need_tensor(target, 2, "cross_entropy"),
     opts.ignore_index or -100, opts.label_smoothing or 0), 2)
 end
@@ -404,8 +403,7 @@ function hub.attention_qkv(qkv, heads, mask, opts)
     core.argerror(2, "attention_qkv", "a positive integer number of heads", tostring(heads))
   end
   if mask ~= nil then need_tensor(mask, 3, "attention_qkv") end
-  opts = opts or {}
-  if type(opts) ~= "table" then core.argerror(4, "attention_qkv", "an options table", type(opts)) end
+  opts = core.check_options(opts, { scale = "number", dropout = "number" }, "attention_qkv", 4)
   return wrap(C.hub_attention_qkv(qkv, mask, heads, opts.scale or 0, opts.dropout or 0), 2)
 end
 

@@ -22,7 +22,7 @@ local release, retain, close = C.hub_tensor_release, C.hub_shared_retain, C.hub_
 -- hub.load_shared(path[, {dtype = "f32"}]) -> {name = tensor, ...}, {metadata key = value}
 function M.load_shared(path, opts)
   if type(path) ~= "string" then core.argerror(1, "load_shared", "a file path", type(path)) end
-  if opts ~= nil and type(opts) ~= "table" then core.argerror(2, "load_shared", "an options table", type(opts)) end
+  core.check_options(opts, { dtype = "string" }, "load_shared", 2)
   local want = -1
   if opts and opts.dtype ~= nil then
     if type(opts.dtype) ~= "string" then

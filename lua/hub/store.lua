@@ -281,6 +281,8 @@ M.config_keys = {
   backoff = "seconds before the first retry, doubled for each further one",
   progress = "false: no progress bar even on a terminal",
 }
+local conf_types = { server = "string|table", offline = "boolean", timeout = "number", stall_timeout = "number",
+                     retries = "number", backoff = "number", progress = "boolean" }
 local defaults = { offline = false, timeout = 10, stall_timeout = 30, retries = 3, backoff = 0.5, progress = true }
 
 local function read_conf()
@@ -288,6 +290,9 @@ local function read_conf()
   if not text then return {} end
   local ok, t = pcall(cjson.decode, text)
   if not ok or type(t) ~= "table" then fail("%s: not valid JSON (fix or run `hubrun config reset`)", M.conf_path()) end
+  -- a hand-edited file: every key known, every value of its type
+  local ok2, err = pcall(require("hub.core").check_options, t, conf_types, M.conf_path(), 1)
+  if not ok2 then fail("%s (fix it, or run `hubrun config reset`)", tostring(err):gsub("^[^:]*:%d+: ", "")) end
   return t
 end
 

@@ -165,7 +165,7 @@ end
 
 -- Values of t as text, eliding the middle of long dimensions (edge items kept) when large.
 function T.format(t, opts)
-  opts = opts or {}
+  opts = core.check_options(opts, { threshold = "number", edgeitems = "integer" }, "format", 2)
   local n = tonumber(C.hub_tensor_numel(t))
   local shape = props.shape(t)
   local header = string.format("tensor(shape=[%s], dtype=%s", table.concat(shape, ","), dtype_names[C.hub_tensor_dtype(t)])
@@ -389,6 +389,37 @@ end
 function hub.manual_seed(seed)
   if type(seed) ~= "number" then core.argerror(1, "manual_seed", "a number", type(seed)) end
   C.hub_manual_seed(seed)
+end
+
+-- rng_state() -> { seed =, counter = }: the generator's whole state (its seed and how many
+-- numbers it has handed out); set_rng_state(t) restores it, so the numbers drawn after a restore
+-- are the numbers drawn after the save.  Values below 2^53 are Lua numbers, larger ones uint64_t
+-- cdata; set_rng_state also takes decimal strings (checkpoints store them so, exactly).
+local u64_pair = ffi.typeof("uint64_t[2]")
+local function u64_out(v) return v < 0x20000000000000ULL and tonumber(v) or v end
+local function u64_in(v, name)
+  if type(v) == "number" then
+    if v < 0 or v ~= math.floor(v) or v >= 2 ^ 64 then
+      core.argerror(1, "set_rng_state", name .. " as a non-negative integer", tostring(v))
+    end
+    return v < 2 ^ 53 and (0ULL + v) or ffi.cast("uint64_t", v)
+  elseif type(v) == "string" and v:match("^%d+$") and #v <= 20 then
+    local r = 0ULL
+    for i = 1, #v do r = r * 10 + (v:byte(i) - 48) end
+    return r
+  elseif type(v) == "cdata" then
+    return ffi.cast("uint64_t", v)
+  end
+  core.argerror(1, "set_rng_state", name .. " as an integer or a decimal string", type(v) .. " " .. tostring(v))
+end
+function hub.rng_state()
+  local s = u64_pair()
+  C.hub_rng_get_state(s, s + 1)
+  return { seed = u64_out(s[0]), counter = u64_out(s[1]) }
+end
+function hub.set_rng_state(t)
+  if type(t) ~= "table" then core.argerror(1, "set_rng_state", "a table { seed =, counter = }", type(t)) end
+  C.hub_rng_set_state(u64_in(t.seed, "seed"), u64_in(t.counter, "counter"))
 end
 
 local function pack(...) return { n = select("#", ...), ... } end

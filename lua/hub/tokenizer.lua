@@ -34,6 +34,7 @@ end
 -- hub.tokenizer.wordpiece{ vocab = path, lower = true, strip_accents = nil (follows lower) }
 function M.wordpiece(opts)
   if type(opts) ~= "table" then core.argerror(1, "wordpiece", "an options table such as {vocab = 'vocab.txt'}", type(opts)) end
+  core.check_options(opts, { vocab = "any", lower = "boolean", strip_accents = "boolean" }, "wordpiece", 1)
   if type(opts.vocab) ~= "string" then
     core.raise("wordpiece: option 'vocab' must be the path of a vocab.txt file (got " .. type(opts.vocab) .. ")")
   end
@@ -93,6 +94,7 @@ end
 local function options(opts, fname, argn)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then core.argerror(argn, fname, "an options table", type(opts)) end
+  core.check_options(opts, { max_seq_len = "number", truncation = "string|boolean", padding = "string|boolean" }, fname, argn)
   local max_len = opts.max_seq_len
   if max_len == nil then max_len = 128 end
   if type(max_len) ~= "number" or max_len ~= math.floor(max_len) or max_len < 0 then
@@ -201,8 +203,7 @@ end
 
 -- decode(ids, {skip_special = true, cleanup = true}) -> string; a 2-d tensor gives a list.
 function Tokenizer:decode(ids, opts)
-  if opts ~= nil and type(opts) ~= "table" then core.argerror(2, "decode", "an options table", type(opts)) end
-  opts = opts or {}
+  opts = core.check_options(opts, { skip_special = "boolean", cleanup = "boolean" }, "decode", 2)
   local skip = opts.skip_special ~= false
   local cleanup = opts.cleanup ~= false
   if core.is_tensor(ids) and ids:dim() == 2 then

@@ -74,8 +74,10 @@ local function make_private(self)
   self.private = true
 end
 
+local check_options = require("hub.core").check_options
+
 function M.load(dir, opts)
-  opts = opts or {}
+  opts = check_options(opts, { max_seq_len = "integer" }, "module load", 2)
   local manifest = MANIFEST or require("hub.module").read_manifest(dir)
   local cfg = manifest.config
   if type(cfg) ~= "table" or type(cfg.model) ~= "table" then
@@ -116,16 +118,22 @@ local function run_eval(model, fn)
   return a, b
 end
 
+local embed_options = { max_seq_len = "integer", padding = "string|boolean" }
+
 -- The network's inputs for a batch (a tokenizer batch: input_ids, token_type_ids,
--- attention_mask as i64 [B, L]).
+-- attention_mask as i64 [B, L]).  opts.max_seq_len (default the module's), opts.padding:
+-- true (to max_seq_len, the default) or "longest" (to the longest text of the batch).
 function State:encode(items, opts)
   items = as_items(items, "encode")
-  return self.tokenizer:encode_batch(items, { max_seq_len = (opts and opts.max_seq_len) or self.max_seq_len })
+  opts = check_options(opts, embed_options, "encode", 2)
+  return self.tokenizer:encode_batch(items, { max_seq_len = opts.max_seq_len or self.max_seq_len,
+                                              padding = opts.padding })
 end
 
 -- pooled [B, H] (the pooler's output, or the [CLS] hidden state for a model without pooler),
--- sequence [B, L, H], and the tokenizer batch.
+-- sequence [B, L, H], and the tokenizer batch.  opts as encode's.
 function State:embed(texts, opts)
+  opts = check_options(opts, embed_options, "embed", 2)
   local b = self:encode(as_items(texts, "embed"), opts)
   local out = run_eval(self.model, function()
     return self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
@@ -139,13 +147,15 @@ end
 -- (tokens only: [CLS] ... [SEP], no padding).
 function M.predict(self, inputs, opts)
   inputs = as_items(inputs, "predict")
-  opts = opts or {}
-  local bs = tonumber(opts.batch_size) or 32
+  opts = check_options(opts, { batch_size = "integer", max_seq_len = "integer", padding = "string|boolean" }, "predict", 2)
+  local bs = opts.batch_size or 32
+  if bs < 1 then fail("predict: batch_size must be a positive integer, got %d", bs) end
+  local eopts = { max_seq_len = opts.max_seq_len, padding = opts.padding }
   local results = {}
   for s = 1, #inputs, bs do
     local chunk = {}
     for i = s, math.min(#inputs, s + bs - 1) do chunk[#chunk + 1] = inputs[i] end
-    local pooled, seq, b = self:embed(chunk, opts)
+    local pooled, seq, b = self:embed(chunk, eopts)
     local p, q, m = pooled:totable(), seq:totable(), b.attention_mask:totable()
     for i = 1, #chunk do
       local n = 0
@@ -167,12 +177,7 @@ end
 
 -- The network and tokenizer for fine-tuning.
 function M.context(self, opts)
-  opts = opts or {}
-  for k in pairs(opts) do
-    if k ~= "max_seq_len" and k ~= "trainable" then
-      fail("context: unknown option '%s' (expected max_seq_len, trainable)", tostring(k))
-    end
-  end
+  opts = check_options(opts, { max_seq_len = "integer", trainable = "boolean" }, "context", 2)
   local n = opts.max_seq_len or self.max_seq_len
   if type(n) ~= "number" or n < 2 or n > self.config.max_position_embeddings then
     fail("context: max_seq_len must be an integer in [2, %d], got %s", self.config.max_position_embeddings, tostring(n))
@@ -194,7 +199,78 @@ function M.serving(self, req)
   return M.predict(self, texts, { batch_size = type(req) == "table" and req.batch_size or nil })
 end
 
+-- ---- fill-mask (modules whose network has the masked-LM head: config.model.mlm_head) ----
+
+-- fill_mask(texts, {top_k = 5}) -> per text, a list with one entry per [MASK] token:
+-- {{token = "首", id = 1234, score = 0.91}, ... top_k of them, best first} (score: softmax
+-- probability over the vocabulary).
+function M.fill_mask(self, texts, opts)
+  if not self.model.mlm then fail("fill_mask: the module %s has no masked-LM head", tostring(self.dir)) end
+  texts = as_items(texts, "fill_mask")
+  opts = opts or {}
+  local k = opts.top_k or 5
+  if type(k) ~= "number" or k < 1 or k ~= math.floor(k) then fail("fill_mask: top_k must be a positive integer, got %s", tostring(k)) end
+  local mask_id = self.tokenizer.mask_id
+  if not mask_id then fail("fill_mask: the vocabulary has no [MASK] token") end
+  local results = {}
+  for i, text in ipairs(texts) do
+    local b = self:encode({ text }, opts.max_seq_len and { max_seq_len = opts.max_seq_len } or nil)
+    local ids = b.input_ids:totable()[1]
+    local pos = {}
+    for j, id in ipairs(ids) do if id == mask_id then pos[#pos + 1] = j - 1 end end
+    local fills = {}
+    if #pos > 0 then
+      local probs = run_eval(self.model, function()
+        local out = self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids, attention_mask = b.attention_mask }
+        return self.model:mlm_logits(out.sequence_output, hub.tensor(pos, "i64")):softmax(-1)
+      end):totable()
+      for m = 1, #pos do
+        local row, order = probs[m], {}
+        for id = 1, #row do order[id] = id end
+        table.sort(order, function(a, c) return row[a] > row[c] or (row[a] == row[c] and a < c) end)
+        local top = {}
+        for r = 1, math.min(k, #order) do
+          top[r] = { token = self.tokenizer:id_to_token(order[r] - 1), id = order[r] - 1, score = row[order[r]] }
+        end
+        fills[m] = top
+      end
+    end
+    results[i] = fills
+  end
+  return results
+end
+
+-- predict: for a module with the masked-LM head, a text holding [MASK] gives its fills
+-- ({fill_mask = fill_mask's list}); any other text its vectors as above.
+local embed_predict = M.predict
+function M.predict(self, inputs, opts)
+  inputs = as_items(inputs, "predict")
+  if not self.model.mlm then return embed_predict(self, inputs, opts) end
+  local results = {}
+  for i, t in ipairs(inputs) do
+    if type(t) == "string" and t:find("[MASK]", 1, true) then
+      results[i] = { text = t, fill_mask = M.fill_mask(self, { t }, { top_k = opts and opts.top_k })[1] }
+    else
+      results[i] = embed_predict(self, { t }, opts)[1]
+    end
+  end
+  return results
+end
+
+local embed_format = M.format
+function M.format(self, r)
+  if not r.fill_mask then return embed_format(self, r) end
+  local parts = {}
+  for m, top in ipairs(r.fill_mask) do
+    local c = {}
+    for _, e in ipairs(top) do c[#c + 1] = string.format("%s %.3f", e.token, e.score) end
+    parts[m] = string.format("[MASK]%d: %s", m, table.concat(c, ", "))
+  end
+  return r.text .. "\t" .. table.concat(parts, "  ")
+end
+
 State.predict = M.predict
 State.context = M.context
+State.fill_mask = M.fill_mask
 
 return M

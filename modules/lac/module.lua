@@ -19,16 +19,18 @@ local M = {}
 
 -- opts.user_dict: a user dictionary to load at once (a file or a list, as set_user_dict takes).
 function M.load(dir, opts)
+  opts = require("hub.core").check_options(opts, { user_dict = "string|table" }, "module 'lac'", 2)
   -- from_params checks every shape against word.dic and tag.dic; the tensors are used in place
   -- (the converter already wrote LAC-small's denormals as 0, so nothing is copied).
   local self = hub.lac.from_params(dir, hub.load_shared(dir .. "/lac.safetensors"), dir .. "/lac.safetensors: ")
-  if opts and opts.user_dict then self:set_user_dict(opts.user_dict) end
+  if opts.user_dict then self:set_user_dict(opts.user_dict) end
   return self
 end
 
--- texts: a list of strings (or one string); opts.batch_size (default 32).
+-- texts: a list of strings (or one string); opts.batch_size (default 32), opts.max_batch_chars
+-- (hub.lac's predict checks them).
 function M.predict(self, texts, opts)
-  return self:predict(texts, { batch_size = opts and opts.batch_size })
+  return self:predict(texts, opts)
 end
 
 function M.format(self, result) return hub.lac.format(result) end

@@ -312,8 +312,32 @@ int main(void) {
   expect_line(&s, "fresh");
   expect_prompt(&s, "> ");
 
-  /* Ctrl-C while code runs raises "interrupted!" (in the interpreter: JIT traces do not check
-   * hooks, hence jit.off). */
+  /* Ctrl-C while code runs raises "interrupted!", also in loops the JIT would compile (JIT
+   * traces do not check hooks: the REPL runs typed chunks in the interpreter). */
+  type_line(&s, "x = 0 for i = 1, 1e12 do x = x + i end");
+  wait_cooked(&s);
+  usleep(300000);
+  type(&s, "\x03");
+  expect_matching(&s, line_is_error_with, "interrupted", "expected 'interrupted' after Ctrl-C in a hot for loop");
+  expect_prompt(&s, "> ");
+  type_line(&s, "x > 0");
+  expect_line(&s, "true");
+  expect_prompt(&s, "> ");
+  type_line(&s, "function spin() local n = 0 while true do n = n + 1 end end");
+  expect_prompt(&s, "> ");
+  type_line(&s, "spin()");
+  wait_cooked(&s);
+  usleep(300000);
+  type(&s, "\x03");
+  expect_matching(&s, line_is_error_with, "interrupted", "expected 'interrupted' after Ctrl-C in a function's loop");
+  expect_prompt(&s, "> ");
+
+  /* Errors are one line: no traceback (hubrun --traceback or HUB_TRACEBACK=1 adds it). */
+  type_line(&s, "function deep() error('down here') end deep()");
+  expect_matching(&s, line_is_error_with, "down here", "expected an error line with 'down here'");
+  expect_prompt(&s, "> ");
+  if (strstr(s.buf, "stack traceback") != NULL) fail(&s, "an error printed a traceback without --traceback");
+
   type_line(&s, "jit.off() while true do end");
   wait_cooked(&s);
   usleep(300000);
@@ -327,6 +351,24 @@ int main(void) {
   finish(&s);
   if (!file_contains(history, "f(21)")) {
     fprintf(stderr, "FAIL: %s does not hold the typed lines\n", history);
+    return 1;
+  }
+
+  /* The history survives a process that is killed while code runs (a second Ctrl-C); libedit
+   * writes spaces as \040, so the checks look for words. */
+  start(&s, (const char *const[]){hub_home, NULL});
+  expect_prompt(&s, "> ");
+  type_line(&s, "marker_before_kill = 1");
+  expect_prompt(&s, "> ");
+  type_line(&s, "while true do end");
+  wait_cooked(&s);
+  usleep(200000);
+  kill(s.pid, SIGKILL);
+  waitpid(s.pid, NULL, 0);
+  s.pid = -1;
+  close(s.fd);
+  if (!file_contains(history, "marker_before_kill") || !file_contains(history, "while")) {
+    fprintf(stderr, "FAIL: %s lost the lines typed before the process was killed\n", history);
     return 1;
   }
 

@@ -2,7 +2,8 @@
  *
  * Each case runs $HUBRUN (set by ctest) as a child process with pipes on stdin, stdout and
  * stderr, waits at most 20 seconds for it, and checks its exit status and output: -e code,
- * script files with `arg` and `...`, scripts from stdin, error reports with tracebacks,
+ * script files with `arg` and `...`, scripts from stdin, one-line error reports naming the
+ * script's line (tracebacks only with --traceback or HUB_TRACEBACK=1),
  * os.exit, finalisers at exit, --version, --help, subcommand dispatch through
  * HUB_LUA_PATH/hub/cli/NAME.lua, unknown commands and options, and -i on a pipe.
  */
@@ -192,9 +193,28 @@ static void test_scripts(void) {
   run(&r, NULL, NULL, ARGV(bad));
   check(r.status == 1, &r, "a runtime error exits with status 1");
   check(strcmp(r.out, "before\n") == 0, &r, "output before the error is kept, none after");
-  check(strncmp(r.err, "hubrun: ", 8) == 0 && strstr(r.err, "bad.lua:1: kaboom") &&
-            strstr(r.err, "stack traceback:") && strstr(r.err, "in function 'inner'"),
-        &r, "the error prints 'hubrun: MESSAGE' and a traceback on stderr");
+  check(strncmp(r.err, "hubrun: ", 8) == 0 && strstr(r.err, "bad.lua:1: kaboom\n") &&
+            !strstr(r.err, "stack traceback:") && strchr(r.err, '\n') == r.err + strlen(r.err) - 1,
+        &r, "the error prints one line, 'hubrun: FILE:LINE: MESSAGE', on stderr");
+  run(&r, NULL, NULL, ARGV("--traceback", bad));
+  check(r.status == 1 && strstr(r.err, "bad.lua:1: kaboom") && strstr(r.err, "stack traceback:") &&
+            strstr(r.err, "in function 'inner'"),
+        &r, "--traceback adds the stack traceback");
+  run(&r, NULL, ENV("HUB_TRACEBACK=1"), ARGV(bad));
+  check(r.status == 1 && strstr(r.err, "stack traceback:") && strstr(r.err, "in function 'inner'"), &r,
+        "HUB_TRACEBACK=1 adds the stack traceback");
+
+  /* An error raised without a position (level 0, or by a C function) names the script's line. */
+  write_file(bad, "local hub = require 'hub'\n"
+                  "\n"
+                  "hub.module('no-such-module-anywhere')\n");
+  run(&r, NULL, NULL, ARGV(bad));
+  check(r.status == 1 && strstr(r.err, "bad.lua:3: module 'no-such-module-anywhere'"), &r,
+        "a message without a position gets the script's line");
+  run(&r, NULL, NULL, ARGV("-e", "local hub = require 'hub'\nlocal x = hub.zeros{2, 3}\nprint(x:sum(5))"));
+  check(r.status == 1 && strstr(r.err, "hubrun: (command line):3: sum: dimension 5 out of range") &&
+            !strstr(r.err, "core.lua"),
+        &r, "a library error names the user's line, not the library's");
 
   run(&r, NULL, NULL, ARGV("/nonexistent/dir/missing.lua"));
   check(r.status == 1 && strstr(r.err, "hubrun: cannot open /nonexistent/dir/missing.lua"), &r,

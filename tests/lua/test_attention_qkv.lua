@@ -158,4 +158,44 @@ has(function() return hub.attention_qkv(x, 2, hub.zeros { 2, 1, 1, 4 }) end, "do
 has(function() return hub.attention_qkv(x, 2, hub.zeros({ 2, 1, 1, 3 }, "bool")) end, "additive float tensor", "bool mask")
 has(function() return hub.attention_qkv(hub.zeros({ 2, 3, 12 }, "i64"), 2) end, "attention_qkv", "integer qkv")
 
+-- ---- masks whose key stride is not 1 (kernels/cpu/attention.c's strided-mask path) ----
+-- Each mask gives the same result as the same call on mask:contiguous() (the unit-stride path),
+-- and as the unfused chain softmax(q k^T * scale + mask) v.
+do
+  hub.manual_seed(7)
+  local B, H, Lq, Lk, Dh = 2, 3, 5, 6, 4
+  local q, k, v = hub.randn(B, H, Lq, Dh), hub.randn(B, H, Lk, Dh), hub.randn(B, H, Lk, Dh)
+  local function unfused(m)
+    local s = q:matmul(k:transpose(-2, -1)) * (1 / math.sqrt(Dh)) + m
+    return s:softmax(-1):matmul(v)
+  end
+  local hidden = {} -- some keys hidden from some queries (stored [Lk, Lq])
+  for j = 1, Lk do
+    hidden[j] = {}
+    for i = 1, Lq do hidden[j][i] = (i + 2 * j) % 4 == 0 and -1e4 or 0 end
+  end
+  local hide = hub.tensor(hidden)
+  local masks = {
+    { "transposed [Lk, Lq] -> [Lq, Lk]", (hub.randn(Lk, Lq) + hide):transpose(1, 2) },
+    { "transposed per batch [B, 1, Lq, Lk]", hub.randn(B, 1, Lk, Lq):transpose(3, 4) },
+    { "[Lq, 1] broadcast over the keys", hub.randn(Lq, 1) },
+    { "[B, H, Lq, 1] expanded over the keys", hub.randn(B, H, Lq, 1):expand(B, H, Lq, Lk) },
+    { "every other column of [Lq, 2 Lk]", hub.randn(Lq, 2 * Lk):reshape(Lq, Lk, 2):select(3, 1) },
+  }
+  for _, c in ipairs(masks) do
+    local name, m = c[1], c[2]
+    if m.shape[#m.shape] ~= 1 then ok(hub.C.hub_tensor_is_contiguous(m) == 0, name .. ": the mask is a strided view") end
+    local y = hub.attention(q, k, v, m)
+    local yc = hub.attention(q, k, v, m:contiguous())
+    ok(maxdiff(y, yc) < 1e-6, string.format("%s: same as on mask:contiguous() (%.3g)", name, maxdiff(y, yc)))
+    ok(maxdiff(y, unfused(m)) < 1e-5, string.format("%s: same as the unfused chain (%.3g)", name, maxdiff(y, unfused(m))))
+  end
+  -- through attention_qkv: a transposed [L, L] mask
+  local L = 5
+  local qkv = hub.randn(B, L, 3 * H * Dh)
+  local mt = hub.randn(L, L):transpose(1, 2)
+  ok(maxdiff(hub.attention_qkv(qkv, H, mt), hub.attention_qkv(qkv, H, mt:contiguous())) < 1e-6,
+    "attention_qkv with a transposed mask: same as on mask:contiguous()")
+end
+
 T.finish()

@@ -130,8 +130,29 @@ local function run_case(case)
       compare(case, b.name .. " embed sequence", seq, ref[b.name .. ".sequence_output"])
       local want = exp.has_pooler and ref[b.name .. ".pooled_output"] or ref[b.name .. ".sequence_output"]:select(2, 1)
       compare(case, b.name .. " embed pooled", pooled, want)
+      -- padding = "longest": as long as the longest text of the batch, the same values there
+      local lp, ls, lb = m:embed(items_of(b), { max_seq_len = b.max_seq_len, padding = "longest" })
+      local longest = 0
+      for _, row in ipairs(b.attention_mask) do
+        local n = 0
+        for _, v in ipairs(row) do n = n + v end
+        longest = math.max(longest, n)
+      end
+      check(ls:size(2) == longest and lb.input_ids:size(2) == longest,
+        string.format("%s: embed{padding = 'longest'} gives length %d, the longest text has %d tokens", name, ls:size(2), longest))
+      compare(case, b.name .. " embed longest sequence", ls,
+        ref[b.name .. ".sequence_output"]:narrow(2, 1, longest):contiguous())
+      compare(case, b.name .. " embed longest pooled", lp, want)
     end
   end
+
+  -- options are checked: a misspelt key or a wrong type is an error naming the allowed keys
+  local okp, perr = pcall(m.embed, m, { "text" }, { padding = "longest", max_seq_lenn = 8 })
+  check(not okp and tostring(perr):find("embed: unknown option 'max_seq_lenn' (expected one of max_seq_len, padding)", 1, true),
+    case .. ": embed with an unknown option: " .. tostring(perr))
+  okp, perr = pcall(m.predict, m, { "text" }, { batch_size = "2" })
+  check(not okp and tostring(perr):find("predict: option 'batch_size' must be an integer, got string 2", 1, true),
+    case .. ": predict with a string batch_size: " .. tostring(perr))
 
   -- gradients of the fixed loss, in eval mode (no dropout)
   local gb

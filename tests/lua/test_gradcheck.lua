@@ -103,6 +103,10 @@ case("matmul_3d_3d", { R { 2, 3, 4 }, R { 2, 4, 2 } }, function(x) return x[1]:m
 case("matmul_4d_2d", { R { 2, 2, 2, 3 }, R { 3, 2 } }, function(x) return x[1]:matmul(x[2]) end)
 case("matmul_3d_1KN", { R { 2, 3, 4 }, R { 1, 4, 2 } }, function(x) return x[1]:matmul(x[2]) end)
 case("matmul_transposed", { RT { 4, 3 }, RT { 2, 4 } }, function(x) return x[1]:matmul(x[2]) end)
+-- square operands: a gradient missing a transpose still has the right shape, only its values differ
+case("matmul_square", { R { 4, 4 }, R { 4, 4 } }, function(x) return x[1]:matmul(x[2]) end)
+case("matmul_square_batched", { R { 2, 3, 3 }, R { 2, 3, 3 } }, function(x) return x[1]:matmul(x[2]) end)
+case("matmul_square_transposed", { RT { 3, 3 }, R { 3, 3 } }, function(x) return x[1]:matmul(x[2]) end)
 case("linear_bias", { R { 3, 4 }, R { 2, 4 }, R { 2 } }, function(x) return x[1]:linear(x[2], x[3]) end)
 case("linear_nobias", { R { 3, 4 }, R { 2, 4 } }, function(x) return x[1]:linear(x[2]) end)
 case("linear_3d", { R { 2, 2, 4 }, R { 3, 4 }, R { 3 } }, function(x) return x[1]:linear(x[2], x[3]) end)

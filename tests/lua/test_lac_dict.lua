@@ -85,7 +85,12 @@ ok(lac.format { { word = { "a" }, tag = { "n" } }, { word = { "b" }, tag = { "v"
 local js = lac.json { { word = { "百度", 'a"b' }, tag = { "ORG", "n" } } }
 ok(js == '[{"word": ["百度", "a\\"b"], "tag": ["ORG", "n"]}]', "json: " .. js)
 ok(cjson.decode(js)[1].word[2] == 'a"b', "json parses back")
-ok(same(lac.utf8_chars("a百\255度"), { "a", "百", "\255", "度" }), "utf8 chars, a bad byte is one char")
+local FFFD = "\239\191\189"
+ok(same(lac.utf8_chars("a百\255度"), { "a", "百", FFFD, "度" }), "utf8 chars: a bad byte is one U+FFFD")
+-- maximal subparts, as Python's bytes.decode("utf-8", "replace") splits them
+ok(same(lac.utf8_chars("\228\184c\237\160\128\240\159\152\128\192\175\244\144"),
+        { FFFD, "c", FFFD, FFFD, FFFD, "\240\159\152\128", FFFD, FFFD, FFFD, FFFD }),
+  "utf8 chars: truncated, surrogate, overlong and out-of-range sequences")
 okc, err = pcall(lac.load, "/nonexistent/lac_small")
 ok(not okc and tostring(err):find("word.dic", 1, true), "missing model directory: " .. tostring(err))
 okc, err = pcall(lac.paddle_load, "/nonexistent/fc_0.w_0")

@@ -116,6 +116,7 @@ local bad = {
   { { toy, "--input_text", "a", "--batch_size", "x" }, "positive integer" },
   { { toy, "--input_text", "a", "--frobnicate" }, "unknown argument '--frobnicate'" },
   { { toy, "--input_file", tmp .. "/missing.txt" }, "cannot read" },
+  { { toy, "--input_file", tmp }, tmp .. ": cannot read the input file: Is a directory\n" },
   { { tmp .. "/nowhere", "--input_text", "a" }, "no module.json" },
   { { "no_such_module_xyz", "--input_text", "a" }, "no_such_module_xyz" },
   { { "--input_text", "a" }, "module name comes first" },
@@ -123,8 +124,9 @@ local bad = {
 }
 for _, case in ipairs(bad) do
   out, errs, rc = run((table.unpack or unpack)(case[1]))
-  ok(rc == 1 and errs:find("hubrun run: ", 1, true) and errs:find(case[2], 1, true) and not errs:find("traceback"),
-    "error '" .. case[2] .. "': rc " .. tostring(rc) .. " " .. errs)
+  ok(rc == 1 and errs:find("hubrun run: ", 1, true) and errs:find(case[2], 1, true) and not errs:find("traceback")
+     and select(2, errs:gsub("\n", "")) == 1,
+    "error '" .. case[2] .. "' in one line: rc " .. tostring(rc) .. " " .. errs)
 end
 out, errs, rc = run()
 ok(rc == 1 and out:find("usage", 1, true), "no arguments prints the usage and fails")
@@ -155,11 +157,32 @@ else
   out, errs, rc = run(lac_spec, "--input_file", tmp .. "/lac.txt", "--batch_size", "1")
   ok(rc == 0 and out == baidu .. "\n2019年国庆节/TIME 我/r 在/p 上海/LOC 参加/v 了/u 华为/ORG 发布会/n\n",
     "lac --input_file: " .. out .. errs)
+  -- invalid UTF-8 in the input: U+FFFD in the words, and --json stays valid JSON (a strict
+  -- UTF-8 decoder and JSON parser: Python's)
+  write(tmp .. "/bad-utf8.txt", "ab\255\254百度\228\184cd\n\237\160\128公司\n")
+  out, errs, rc = run(lac_spec, "--input_file", tmp .. "/bad-utf8.txt", "--json")
+  write(tmp .. "/bad-utf8.json", out)
+  local py = io.popen("/usr/bin/python3 -c 'import json, sys; r = json.loads(open(sys.argv[1], \"rb\").read().decode(\"utf-8\"));"
+    .. " print(\"\".join(w for x in r for w in x[\"word\"]))' " .. q(tmp .. "/bad-utf8.json") .. " 2>&1")
+  local joined = py:read("*a")
+  py:close()
+  local R = "\239\191\189"
+  ok(rc == 0 and joined == "ab" .. R .. R .. "百度" .. R .. "cd" .. R .. R .. R .. "公司\n",
+    "lac --json on invalid UTF-8 is valid JSON with U+FFFD: " .. joined .. errs)
   write(tmp .. "/user.dic", "高科技公司/NT\n")
   out, errs, rc = run(lac_spec, "--input_text", "百度是一家高科技公司", "--user_dict", tmp .. "/user.dic")
   ok(rc == 0 and out == "百度/ORG 是/v 一家/m 高科技公司/NT\n", "lac --user_dict: " .. out .. errs)
   local r = lac:predict({ "百度是一家高科技公司" })
   ok(r[1].word[1] == "百度" and r[1].tag[1] == "ORG" and lac:format(r[1]) == baidu, "hub.module lac from Lua")
+  -- options are checked: hub.module's (passed to load) and predict's
+  local oke, e = pcall(hub.module, lac_spec, { user_dcit = "x" })
+  ok(not oke and tostring(e):find("unknown option 'user_dcit' (expected user_dict)", 1, true), "hub.module lac, misspelt option: " .. tostring(e))
+  oke, e = pcall(lac.predict, lac, { "百度" }, { batchsize = 2 })
+  ok(not oke and tostring(e):find("predict: unknown option 'batchsize' (expected one of batch_size, max_batch_chars)", 1, true),
+    "lac:predict, misspelt option: " .. tostring(e))
+  oke, e = pcall(lac.predict, lac, { "百度" }, { batch_size = "2" })
+  ok(not oke and tostring(e):find("predict: option 'batch_size' must be a number, got string 2", 1, true),
+    "lac:predict, batch_size as a string: " .. tostring(e))
   -- The packaged weights (lac.safetensors) give what hub.lac gives on the Paddle files.
   local paddle_dir = hub.lac.default_dir()
   local fp = io.open(paddle_dir .. "/model_baseline/crfw", "rb")

@@ -63,8 +63,19 @@ end
 
 -- ---- fake modules and registries ---------------------------------------------------------------
 
+-- Checksums come from coreutils' sha256sum, not from the store's own sha256 (which is what the
+-- store checks against them).
+local function sha256sum(path)
+  local p = io.popen("sha256sum " .. q(path))
+  local line = p:read("*l")
+  p:close()
+  local sum = line and line:match("^(%x+)")
+  assert(sum and #sum == 64, "sha256sum failed on " .. path)
+  return sum
+end
+
 local function file_entry(path)
-  return { sha256 = store.sha256_file(path), size = tonumber(C.hub_fs_size(path)) }
+  return { sha256 = sha256sum(path), size = tonumber(C.hub_fs_size(path)) }
 end
 
 -- A module directory: module.lua whose predict returns "NAME-VERSION:<data>", data.txt of
@@ -341,6 +352,25 @@ make_module(sizebad, "corrupt", "1.0.0", 10, function(m) m.files["data.txt"].siz
 rc, out = hub("install " .. q(sizebad))
 ok(rc == 1 and out:find("data.txt: size 10 bytes, module.json says 11", 1, true), "file size checked", out)
 ok(#version_dirs("corrupt") == 0, "no corrupt module installed", table.concat(version_dirs("corrupt"), " "))
+-- a file changed after module.json was written, keeping its size: only the sha256 tells
+local tampered = tmp .. "/tampered"
+make_module(tampered, "tampered", "1.0.0", 10)
+local before = read(tampered .. "/data.txt")
+write(tampered .. "/data.txt", before:sub(1, 9) .. (before:sub(10) == "X" and "Y" or "X"))
+ok(#read(tampered .. "/data.txt") == #before, "the tampered file keeps its size")
+rc, out = hub("install " .. q(tampered))
+ok(rc == 1 and out:find("data.txt: sha256 mismatch", 1, true)
+   and out:find(sha256sum(tampered .. "/data.txt"), 1, true), "a tampered file of the same size is refused", out)
+ok(C.hub_fs_kind(home .. "/modules/tampered") == C.HUB_FS_NONE and not installed_json().tampered,
+  "nothing of the tampered module installed", table.concat(version_dirs("tampered"), " "))
+local okv, verr = pcall(store.verify, tampered, store.read_manifest(tampered))
+ok(not okv and tostring(verr):find("sha256 mismatch", 1, true), "store.verify on the tampered directory", tostring(verr))
+-- the store's sha256 is coreutils' (empty, one block, several blocks)
+for _, n in ipairs { 0, 55, 56, 64, 1000, 70000 } do
+  local f = tmp .. "/sha-" .. n
+  write(f, string.rep("hubrun\n", math.ceil(n / 7)):sub(1, n))
+  ok(store.sha256_file(f) == sha256sum(f), "store.sha256_file agrees with sha256sum on " .. n .. " bytes")
+end
 
 -- install from a directory (with --force replacing) and from a URL; download
 local local_dir = tmp .. "/mine"

@@ -11,7 +11,7 @@
 -- {batch_size = N}, and prints each result through the module's format (one line per input),
 -- or all of them as one JSON array with --json.  --user_dict F calls the module's
 -- set_user_dict(F) first (lac).  Errors print "hubrun run: MESSAGE" and exit with status 1.
-local M = {}
+local M = { summary = "run a module on text and print the results (lac: words and tags)" }
 
 local usage = [[
 usage: hubrun run NAME --input_text TEXT | --input_file FILE [options]
@@ -72,12 +72,14 @@ end
 local function read_inputs(path)
   local f, err = io.open(path, "rb")
   if not f then return nil, "cannot read the input file: " .. tostring(err) end
+  local data, rerr = f:read("*a") -- a directory opens, then fails here with "Is a directory"
+  f:close()
+  if not data then return nil, "cannot read the input file: " .. tostring(rerr or "read error") end
   local texts = {}
-  for line in f:lines() do
+  for line in data:gmatch("[^\n]+") do
     line = line:gsub("\r$", "")
     if line:match("%S") then texts[#texts + 1] = line end
   end
-  f:close()
   return texts
 end
 

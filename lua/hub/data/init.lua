@@ -121,7 +121,7 @@ end
 -- split(frac, {seed=, shuffle=true}): two data sets, the first with round(frac * n) examples.
 -- The split is a shuffled one (the same for the same seed) unless shuffle = false.
 function Dataset:split(frac, opts)
-  opts = opts or {}
+  opts = core.check_options(opts, { seed = "number", shuffle = "boolean" }, "split", 2)
   if type(frac) ~= "number" or frac < 0 or frac > 1 then
     error("split: fraction must be a number in [0, 1], got " .. tostring(frac), 2)
   end
@@ -143,7 +143,8 @@ end
 -- yielding one tensor per field (x, y, ...) and, last, the batch number (1-based).  Every example
 -- appears exactly once per pass (the last batch is smaller unless drop_last).
 function Dataset:batches(batch_size, opts)
-  opts = opts or {}
+  opts = core.check_options(opts, { shuffle = "boolean", seed = "number", epoch = "number", drop_last = "boolean" },
+    "batches", 2)
   if type(batch_size) ~= "number" or batch_size < 1 or batch_size ~= math.floor(batch_size) then
     error("batches: batch size must be a positive integer, got " .. tostring(batch_size), 2)
   end
@@ -185,7 +186,7 @@ end
 -- are skipped.  A field that is not a number, or a row with another number of fields than the
 -- first, is an error naming the file and the line.
 function data.csv(path, opts)
-  opts = opts or {}
+  opts = core.check_options(opts, { sep = "string", header = "boolean" }, "csv", 2)
   if type(path) ~= "string" then core.argerror(1, "csv", "a file name", type(path)) end
   local sep = opts.sep or ","
   local f, err = io.open(path, "rb")

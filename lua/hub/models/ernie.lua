@@ -23,6 +23,7 @@
 --   embeddings.{word,position,token_type,task_type}_embeddings.weight, embeddings.layer_norm.*
 --   encoder.layers.N.{attn.qkv, attn.out, norm1, linear1, linear2, norm2}.{weight,bias}
 --   pooler.dense.{weight,bias}
+--   mlm.dense.{weight,bias}, mlm.layer_norm.{weight,bias}, mlm.bias   (the masked-LM head)
 --
 -- The config (ernie.config normalises it; unknown keys are ignored, so a Hugging Face
 -- config.json can be passed as it is): vocab_size, hidden_size, num_hidden_layers,
@@ -31,7 +32,9 @@
 -- type_vocab_size (2), layer_norm_eps (1e-12), hidden_dropout_prob (0.1),
 -- attention_probs_dropout_prob (0.1), use_task_id (false) and task_type_vocab_size (3) for
 -- ERNIE 3.0, pad_token_id (0: the word embedding row that gets no gradient, as Hugging Face's
--- padding_idx), and hubrun's own `pooler` (true: the model has the pooler).
+-- padding_idx), initializer_range (0.02: ernie.init_weights' standard deviation), and hubrun's
+-- own `pooler` (true: the model has the pooler) and `mlm_head` (false: the model has BERT's
+-- masked-language-model head, see Ernie:mlm_logits).
 local raise = require "hub.core".raise
 local is_tensor = require "hub.core".is_tensor
 local hub = require "hub"
@@ -91,6 +94,11 @@ function M.config(c)
   o.use_task_id = c.use_task_id == true
   if o.use_task_id then o.task_type_vocab_size = need_int(c, "task_type_vocab_size", 3) end
   o.pooler = c.pooler ~= false
+  o.mlm_head = c.mlm_head == true
+  o.initializer_range = c.initializer_range or 0.02
+  if type(o.initializer_range) ~= "number" or o.initializer_range <= 0 then
+    cfg_error("'initializer_range' must be a positive number, got %s", tostring(o.initializer_range))
+  end
   local pet = c.position_embedding_type
   if pet ~= nil and pet ~= "absolute" then
     cfg_error("position_embedding_type '%s' is not supported (only absolute positions)", tostring(pet))
@@ -137,6 +145,25 @@ function Pooler:init(hidden) self.dense = nn.Linear(hidden, hidden) end
 
 function Pooler:forward(seq) return self.dense(seq:select(2, 1)):tanh() end
 
+-- ---- the masked-language-model head ----
+-- BERT's: transform = LayerNorm(act(dense(h))), then a decoder tied to the word embeddings
+-- (logits = transform · word_embeddingsᵀ + bias).  The decoder weight is the embeddings' own
+-- tensor, passed in by Ernie:mlm_logits, so it is one parameter and trains once.
+
+local MLMHead = nn.Module:extend("ErnieMLMHead")
+
+function MLMHead:init(c)
+  self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+  self.layer_norm = nn.LayerNorm(c.hidden_size, { eps = c.layer_norm_eps })
+  self:register_parameter("bias", hub.zeros(c.vocab_size):requires_grad())
+  rawset(self, "act", acts[c.hidden_act])
+end
+
+function MLMHead:forward(h, decoder_weight)
+  local x = self.layer_norm(h:linear_act(self.dense.weight, self.dense.bias, self.act))
+  return x:linear(decoder_weight, self.bias)
+end
+
 -- ---- the model ----
 
 local Ernie = nn.Module:extend("Ernie")
@@ -153,6 +180,7 @@ function Ernie:init(config)
     return layer
   end, c.num_hidden_layers)
   if c.pooler then self.pooler = Pooler(c.hidden_size) end
+  if c.mlm_head then self.mlm = MLMHead(c) end
 end
 
 -- An id input as an integer tensor [B, L] (tables are converted; 1-d means B = 1).
@@ -219,16 +247,60 @@ function Ernie:forward(inputs)
   return { sequence_output = x, pooled_output = self.pooler and self.pooler(x) or nil }
 end
 
+-- model:mlm_logits(sequence_output, positions?) -> [M, vocab_size]: the masked-LM head's
+-- logits at the given positions.  positions is an integer tensor of 0-based indices into the
+-- flattened [B * L] tokens (only the masked ones need the vocabulary-sized product); nil means
+-- every position ([B * L, vocab_size]).  The model must have been made with mlm_head = true.
+function Ernie:mlm_logits(seq, positions)
+  if not self.mlm then raise("ernie mlm_logits: the model has no masked-LM head (config mlm_head = true)") end
+  if not is_tensor(seq) or seq:dim() ~= 3 then raise("ernie mlm_logits: sequence_output must be a [B, L, H] tensor") end
+  local B, L, H = seq.shape[1], seq.shape[2], seq.shape[3]
+  local h = seq:reshape { B * L, H }
+  if positions ~= nil then
+    if not is_tensor(positions) or positions:dim() ~= 1 then
+      raise("ernie mlm_logits: positions must be a 1-d integer tensor of indices into the B * L tokens")
+    end
+    h = h:index_select(1, positions)
+  end
+  return self.mlm(h, self.embeddings.word_embeddings.weight)
+end
+
 function Ernie:extra_repr()
   local c = self.config
   return string.format("layers=%d, hidden=%d, heads=%d, ff=%d, act=%s%s", c.num_hidden_layers, c.hidden_size,
     c.num_attention_heads, c.intermediate_size, c.hidden_act, c.use_task_id and ", task ids" or "")
 end
 
+-- ernie.init_weights(model): BERT's initialisation, for pretraining from scratch: Linear and
+-- Embedding weights N(0, initializer_range), biases 0 (the pad row of the word embeddings too),
+-- LayerNorm 1 / 0.  Returns the model.
+function M.init_weights(model)
+  local std = model.config.initializer_range
+  local init = nn.init
+  model:apply(function(m)
+    if m.__name == "Linear" then
+      init.normal_(m.weight, std)
+      if m.bias then init.zeros_(m.bias) end
+    elseif m.__name == "Embedding" then
+      init.normal_(m.weight, std)
+    elseif m.__name == "LayerNorm" and m.weight then
+      init.ones_(m.weight); init.zeros_(m.bias)
+    elseif m.__name == "ErnieMLMHead" then
+      init.zeros_(m.bias)
+    end
+  end)
+  hub.no_grad(function()
+    local w = model.embeddings.word_embeddings.weight
+    w:narrow(1, model.config.pad_token_id + 1, 1):zero_()
+  end)
+  return model
+end
+
 -- ernie.new(config, {init = false}): without the random initialisation of the weights (their
 -- values are then undefined), for a model whose weights are loaded next -- it saves seconds on
 -- a BERT-base.  This swaps nn.init's normal_/uniform_ for no-ops while the layers are made.
 function M.new(config, opts)
+  opts = require("hub.core").check_options(opts, { init = "boolean" }, "ernie", 2)
   if not (opts and opts.init == false) then return Ernie(config) end
   local init = require "hub.nn.init_fns"
   local normal, uniform = init.normal_, init.uniform_

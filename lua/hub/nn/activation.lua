@@ -18,7 +18,7 @@ function Tanh:forward(x) return x:tanh() end
 
 local GELU = Module:extend("GELU")
 function GELU:init(opts)
-  opts = Module.check_options(opts, { "approximate" }, "GELU", 1)
+  opts = Module.check_options(opts, { approximate = "string" }, "GELU", 1)
   local a = opts.approximate or "none"
   if a ~= "none" and a ~= "tanh" then
     raise(string.format("GELU: approximate must be 'none' or 'tanh', got %s", tostring(a)))

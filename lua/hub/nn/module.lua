@@ -352,11 +352,7 @@ local function shape_str(t) return "[" .. table.concat(t.shape, ",") .. "]" end
 -- mis-shaped tensors always are.  Returns { missing = {...}, unexpected = {...} }.
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then core.argerror(1, "load_state_dict", "a table of name -> tensor", type(sd)) end
-  opts = opts or {}
-  if type(opts) ~= "table" then core.argerror(2, "load_state_dict", "an options table", type(opts)) end
-  for k in pairs(opts) do
-    if k ~= "strict" then raise(string.format("load_state_dict: unknown option '%s' (expected strict)", tostring(k))) end
-  end
+  opts = core.check_options(opts, { strict = "boolean" }, "load_state_dict", 2)
   local strict = opts.strict ~= false
   local own, expected = state_list(self), {}
   local missing, unexpected, mismatched = {}, {}, {}
@@ -441,19 +437,8 @@ install_metamethods(Module)
 -- Module itself is callable like any class (Module() is an empty container).
 setmetatable(Module, { __call = function(c, ...) return c:new(...) end, __tostring = function() return "class Module" end })
 
--- check_options(opts, allowed, fname): an options table with only the allowed keys, so a typo
--- ({bais = false}) is an error instead of being ignored.
-function Module.check_options(opts, allowed, fname, argn)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then core.argerror(argn or 2, fname, "an options table", type(opts)) end
-  for k in pairs(opts) do
-    local ok = false
-    for _, a in ipairs(allowed) do if a == k then ok = true end end
-    if not ok then
-      raise(string.format("%s: unknown option '%s' (expected one of %s)", fname, tostring(k), table.concat(allowed, ", ")))
-    end
-  end
-  return opts
-end
+-- check_options(opts, spec, fname): an options table with only the allowed keys, each of its
+-- type, so a typo ({bais = false}) is an error instead of being ignored (hub.core.check_options).
+Module.check_options = core.check_options
 
 return Module

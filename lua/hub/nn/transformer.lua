@@ -39,7 +39,7 @@ local activations = {
 
 local TransformerEncoderLayer = Module:extend("TransformerEncoderLayer")
 
-local layer_options = { "dropout", "activation", "norm_first", "eps" }
+local layer_options = { dropout = "number", activation = "string", norm_first = "boolean", eps = "number" }
 
 function TransformerEncoderLayer:init(d_model, n_heads, d_ff, opts)
   Linear.positive_int(d_model, 1, "TransformerEncoderLayer")
@@ -91,7 +91,7 @@ local TransformerEncoder = Module:extend("TransformerEncoder")
 
 function TransformerEncoder:init(config, n_layers, opts)
   Linear.positive_int(n_layers, 2, "TransformerEncoder")
-  opts = Module.check_options(opts, { "final_norm" }, "TransformerEncoder", 3)
+  opts = Module.check_options(opts, { final_norm = "boolean" }, "TransformerEncoder", 3)
   local make
   if type(config) == "function" then
     make = config

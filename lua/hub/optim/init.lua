@@ -48,7 +48,7 @@ local function excluded(no_decay, name, p)
 end
 
 -- Builds param_groups from the accepted forms of `params`.
-local function make_groups(params, defaults, fname)
+local function make_groups(params, defaults, fname, group_spec)
   local groups = {}
   local function group_of(list, overrides, names)
     local g = {}
@@ -77,7 +77,8 @@ local function make_groups(params, defaults, fname)
   elseif type(params) == "table" and (is_tensor(params[1]) or #params == 0) then
     groups[1] = group_of(params)
   elseif type(params) == "table" and type(params[1]) == "table" and params[1].params then
-    for _, g in ipairs(params) do
+    for i, g in ipairs(params) do
+      core.check_options(g, group_spec, string.format("%s: parameter group %d", fname, i), 1)
       local list = g.params
       if type(list) == "table" and type(list.named_parameters) == "function" then
         local l = {}
@@ -100,6 +101,11 @@ Optimizer.__index = Optimizer
 optim.Optimizer = Optimizer
 
 function optim.new_class(name, defaults, update)
+  -- the options: every default (of its type), a schedule and no_decay
+  local spec = { schedule = "function", no_decay = "table|function" }
+  for k, v in pairs(defaults) do spec[k] = type(v) end
+  local group_spec = { params = "table" }
+  for k, v in pairs(defaults) do group_spec[k] = type(v) end
   local cls = setmetatable({ name = name, defaults = defaults, update = update }, { __index = Optimizer })
   cls.__index = cls
   cls.__tostring = function(self)
@@ -111,22 +117,13 @@ function optim.new_class(name, defaults, update)
     return name .. " (" .. self.step_count .. " steps)\n" .. table.concat(parts, "\n")
   end
   setmetatable(cls, { __index = Optimizer, __call = function(c, params, opts)
-    opts = opts or {}
-    if type(opts) ~= "table" then core.argerror(2, name, "an options table", type(opts)) end
+    opts = core.check_options(opts, spec, name, 2)
     local d = {}
     for k, v in pairs(defaults) do d[k] = v end
     for k, v in pairs(opts) do
-      if k ~= "schedule" then
-        if defaults[k] == nil and k ~= "no_decay" then
-          core.raise(string.format("%s: unknown option '%s'", name, k))
-        end
-        d[k] = v
-      end
+      if k ~= "schedule" then d[k] = v end
     end
-    if opts.schedule ~= nil and type(opts.schedule) ~= "function" then
-      core.argerror(2, name, "schedule to be a function of the step", type(opts.schedule))
-    end
-    local self = setmetatable({ param_groups = make_groups(params, d, name), state = {},
+    local self = setmetatable({ param_groups = make_groups(params, d, name, group_spec), state = {},
                                 step_count = 0, schedule = opts.schedule }, c)
     return self
   end })
@@ -173,8 +170,11 @@ function Optimizer:parameters()
 end
 
 -- A plain table: { step_count, param_groups = {options...}, state = { [k] = {name = tensor | number} } }.
--- Tensors are clones, so the dict is a snapshot.
-function Optimizer:state_dict()
+-- Tensors are clones, so the dict is a snapshot; state_dict{ clone = false } hands out the live
+-- state tensors instead (for a caller that writes them out at once, as hub.checkpoint does,
+-- without a second copy of the optimiser's memory).
+function Optimizer:state_dict(opts)
+  local clone = not (opts and opts.clone == false)
   local groups = {}
   for i, g in ipairs(self.param_groups) do
     local c = {}
@@ -185,7 +185,7 @@ function Optimizer:state_dict()
   local state = {}
   for k, st in pairs(self.state) do
     local s = {}
-    for name, v in pairs(st) do s[name] = is_tensor(v) and v:clone() or v end
+    for name, v in pairs(st) do s[name] = (clone and is_tensor(v)) and v:clone() or v end
     state[k] = s
   end
   return { kind = self.name, step_count = self.step_count, param_groups = groups, state = state }

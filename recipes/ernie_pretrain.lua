@@ -1,0 +1,35 @@
+-- ernie_pretrain.lua: pretrains ernie-tiny-zh, hubrun's own small Chinese ERNIE, with ERNIE 1.0's
+-- knowledge masking (whole LAC words and entities) on the corpus scripts/fetch-corpus.sh builds.
+--
+--   hubrun recipes/ernie_pretrain.lua [--out runs/ernie-tiny-zh] [--steps 6000] [--batch_size 32]
+--                                     [--lr 5e-4] [--seed 1] [--threads N] [--stop_after N]
+--
+-- Killed or stopped, the same command resumes from the latest checkpoint in --out and continues
+-- bit-identically.  The finished run leaves OUT/model.safetensors, OUT/config.json,
+-- OUT/metrics.jsonl and OUT/curves.png; scripts/export-ernie-tiny.sh makes the module of it.
+-- docs/pretraining.md has the details and the figures of the committed model.
+local hub = require "hub"
+local args = hub.cli_args and hub.cli_args(arg) or {}
+if not hub.cli_args then
+  for i = 1, #arg, 2 do
+    local k = arg[i]:match("^%-%-([%w_]+)$")
+    if not k or arg[i + 1] == nil then error("usage: hubrun recipes/ernie_pretrain.lua [--option value]...", 0) end
+    args[k] = tonumber(arg[i + 1]) or arg[i + 1]
+  end
+end
+local data = os.getenv("HUB_DATA") or (hub.datasets.repo_dir() or "./") .. "build/data"
+local repo = hub.datasets.repo_dir() or "./"
+
+hub.pretrain.run {
+  -- ERNIE 3.0-tiny's shape: 4 layers, hidden 312, 12 heads, feed-forward 1248
+  model = { hidden_size = 312, num_hidden_layers = 4, num_attention_heads = 12, intermediate_size = 1248,
+            max_position_embeddings = 512, type_vocab_size = 2, hidden_act = "gelu" },
+  vocab = args.vocab or (repo .. "modules/ernie-tiny-zh/vocab.txt"),
+  train = args.train or (data .. "/corpus/train.txt"),
+  heldout = args.heldout or (data .. "/corpus/heldout.txt"),
+  out = args.out or "runs/ernie-tiny-zh",
+  steps = args.steps or 6000, batch_size = args.batch_size or 32, lr = args.lr or 5e-4,
+  warmup = 0.06, weight_decay = 0.01, clip = 1.0, seed = args.seed or 1,
+  threads = args.threads or 0, stop_after = args.stop_after or false,
+  checkpoint_every = args.checkpoint_every or 200, eval_every = args.eval_every or 500,
+}
