@@ -261,7 +261,11 @@ mt.__index = function(t, k)
   local p = props[k]
   if p ~= nil then return p(t) end
   if type(k) == "number" then return index_first(t, k, "index") end
-  core.raise(string.format("tensor has no field '%s'", tostring(k)))
+  if type(k) ~= "string" then
+    core.raise(string.format("cannot index a tensor with a %s (t[i] takes a number; see masked_select, index_select, gather)",
+      is_tensor(k) and "tensor" or type(k)))
+  end
+  core.raise(string.format("tensor has no field '%s'", k))
 end
 -- Whether t has a method or property k (the way to probe without the error of t.k).
 function T.has_field(t, k) return T[k] ~= nil or props[k] ~= nil end

@@ -90,6 +90,7 @@ errors(function() return x[1.5] end, "not an integer", "fractional index")
 errors(function() x[5] = 1 end, "index assignment: index 5 out of range", "assignment out of range")
 errors(function() x[1] = "a" end, "expected a number or a tensor", "assignment of a string")
 errors(function() return hub.tensor(3)[1] end, "0-d", "index of a 0-d tensor")
+errors(function() return x[x:gt(1)] end, "cannot index a tensor with a tensor", "index with a tensor")
 
 -- ---- fields, shapes, types ----
 errors(function() return x.shpae end, "tensor has no field 'shpae'", "unknown field names the field")
