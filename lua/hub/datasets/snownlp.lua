@@ -46,11 +46,11 @@ function M.pd_parse(line)
       stack[#stack + 1] = { id = next_id, tag = nil }
       tok = tok:sub(2)
     end
-    local closes = {}
+    local closes = {}   -- the compound tags closed after this word, innermost first
     while true do
-      local body, ctag = tok:match("^(.*/[%a]+)%]([%a]+)$")
-      if not body then break end
-      table.insert(closes, 1, ctag)   -- the innermost close is written first
+      local body, ctag = tok:match("^(.*)%]([%a]+)$")
+      if not body or not body:find("/") then break end
+      table.insert(closes, 1, ctag)   -- stripped from the end: outermost first
       tok = body
     end
     local w, tag = tok:match("^(.+)/([%a]+)$")
@@ -59,12 +59,10 @@ function M.pd_parse(line)
     for i, f in ipairs(stack) do frames[i] = f end
     local nw = textutil.normalize(w)
     if nw ~= "" then words[#words + 1] = { word = nw, tag = tag, frames = frames } end
-    -- closes holds the tags from the outermost to the innermost close of this token; the
-    -- innermost compound closes first.
-    for k = #closes, 1, -1 do
+    for _, ctag in ipairs(closes) do
       local f = stack[#stack]
-      if not f then error(string.format("']%s' closes no '['", closes[k]), 0) end
-      f.tag = closes[k]
+      if not f then error(string.format("']%s' closes no '['", ctag), 0) end
+      f.tag = ctag
       stack[#stack] = nil
     end
   end
