@@ -22,8 +22,8 @@
 -- (ignored by the loss).  Chinese characters are one token each; a Latin word or a number
 -- ("Windows", "1998") is labelled on its first piece, and the rest of its characters follow
 -- that tag (f:char_positions(i) gives, per token, the 0-based character it labels or -1, to
--- map predictions back).  Characters that no token starts (cut by truncation, or spaces) are
--- counted in f.chars_dropped.  Examples without a label (predict files) give no b.labels.
+-- map predictions back).  Characters after the last token (cut by truncation) are counted in
+-- f.chars_cut.  Examples without a label (predict files) give no b.labels.
 --
 -- Batches (f:batches(batch_size, opts)): the examples are shuffled with seed and epoch (a
 -- permutation from hub.data's splitmix64 stream 2*epoch+1), cut into buckets of
@@ -102,7 +102,7 @@ end
 local function build(examples, tk, o)
   local n = #examples
   local f = setmetatable({ n = n, kind = o.kind, num_labels = o.num_labels, max_seq_len = o.max_seq_len,
-    truncation = o.truncation, at_max_len = 0, chars_dropped = 0, pad_id = o.pad_id }, Features)
+    truncation = o.truncation, at_max_len = 0, chars_cut = 0, pad_id = o.pad_id }, Features)
   local ids, seg, starts = vec(n * 32 + 16), ffi.new("int32_t[?]", n + 1), ffi.new("int32_t[?]", n + 1)
   local tags, cpos
   local seq = o.kind == "sequence"
@@ -144,21 +144,22 @@ local function build(examples, tk, o)
       if seq then
         local label = examples[i].label
         local nch = label and #label or 0
-        local covered, last = 0, -1
+        local last, last_end = -1, 0
         for j = 0, len - 1 do
           local tag, cp = M.ignore_index, -1
           if j > 0 and j < len - 1 then
             local id = tonumber(eid[r * L + j])
             local s = tonumber(eoff[(r * L + j) * 2])
+            local e = tonumber(eoff[(r * L + j) * 2 + 1])
+            if e > last_end then last_end = e end
             if not cont[id] and s > last and s < nch then
               tag, cp, last = label[s + 1], s, s
-              covered = covered + 1
             end
           end
           push(tags, tag)
           push(cpos, cp)
         end
-        f.chars_dropped = f.chars_dropped + (nch - covered)
+        if nch > last_end then f.chars_cut = f.chars_cut + (nch - last_end) end
       end
     end
   end
@@ -244,7 +245,7 @@ local function save_cache(f, path, key)
     if f.ml_total > 0 then t.ml = tensor_of(f.ml, f.ml_total, I32, I32) end
   end
   hub.save(path, t, { metadata = { key = key, format = M.format_version, kind = f.kind, n = tostring(f.n),
-    at_max_len = tostring(f.at_max_len), chars_dropped = tostring(f.chars_dropped),
+    at_max_len = tostring(f.at_max_len), chars_cut = tostring(f.chars_cut),
     has_labels = tostring(f.has_labels) } })
 end
 
@@ -261,7 +262,7 @@ local function load_cache(path, key, o)
   if not ok or type(meta) ~= "table" or meta.key ~= key or meta.format ~= M.format_version then return nil end
   local n = tonumber(meta.n)
   local f = setmetatable({ n = n, kind = o.kind, num_labels = o.num_labels, max_seq_len = o.max_seq_len,
-    truncation = o.truncation, at_max_len = tonumber(meta.at_max_len), chars_dropped = tonumber(meta.chars_dropped),
+    truncation = o.truncation, at_max_len = tonumber(meta.at_max_len), chars_cut = tonumber(meta.chars_cut),
     has_labels = meta.has_labels == "true", from_cache = path, pad_id = o.pad_id }, Features)
   f.ids, f.total = to_i32(t.ids)
   f.seg = to_i32(t.seg)
