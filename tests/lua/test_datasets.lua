@@ -175,6 +175,14 @@ eq(ner("北京/ns  上海/ns"), "北京上海 B-LOC I-LOC B-LOC I-LOC", "NER: ad
 eq(ner("１９９８年/t  ＷＴＯ/nt  成员/n"), "1998年WTO成员 O O O O O B-ORG I-ORG I-ORG O O", "NER: full-width normalised per word")
 eq(pos("[中国/ns  政府/n]nt  发表/v  声明/n"), "中国政府发表声明 B-ns I-ns B-n I-n B-v I-v B-n I-n", "POS: word tags, not compound")
 eq(pos("江/nr  泽民/nr  摄/Vg"), "江泽民摄 B-nr B-nr I-nr B-Vg", "POS: every word begins with B-")
+local pieces = snownlp.split_sentences("他说：“好。”然后走了！北京人民广播。",
+  { "O", "O", "O", "O", "O", "O", "O", "O", "O", "O", "O", "O", "B-ORG", "I-ORG", "I-ORG", "I-ORG", "I-ORG", "I-ORG", "O" })
+local ptxt = {}
+for i, p in ipairs(pieces) do ptxt[i] = p[1] end
+eq(table.concat(ptxt, "|"), "他说：“好。”|然后走了！|北京人民广播。", "sentences: cut after 。！？, closing quote kept")
+eq(table.concat(pieces[3][2], " "), "B-ORG I-ORG I-ORG I-ORG I-ORG I-ORG O", "sentences: tags follow their characters")
+local inside = snownlp.split_sentences("甲。乙", { "B-ORG", "I-ORG", "I-ORG" })
+eq(inside[2][2][1], "B-ORG", "sentences: a piece starting inside an entity starts it afresh")
 errors(function() snownlp.pd_parse("中国/ns  政府") end, "not a word/tag token: '政府'", "PD: token without a tag")
 errors(function() snownlp.pd_parse("中国/ns]nt") end, "']nt' closes no '['", "PD: a close without an open")
 errors(function() snownlp.pd_parse("[中国/ns  政府/n") end, "'[' compound is not closed", "PD: an open without a close")
@@ -255,6 +263,15 @@ else
     if n ~= #x.label then lens_ok = false end
   end
   ok(lens_ok, "peoples_daily_ner: one tag per character")
+
+  local po = D.peoples_daily_pos()
+  eq(split_counts(po) .. " " .. #po.labels .. " " .. po.counts.pos_tags, "15444/2020/2020 88 44", "peoples_daily_pos: counts, 44 PKU tags")
+  local names = {}
+  for i, id in ipairs(po.train[2].label) do names[i] = po.labels[id + 1] end
+  eq(table.concat(names, " "), "B-nt I-nt I-nt I-nt B-n I-n I-n B-w B-n I-n B-n I-n B-nr B-nr I-nr", "peoples_daily_pos: a sentence's tags")
+  local ns = D.peoples_daily_ner { sentences = true }
+  eq(split_counts(ns), "37461/4694/4888", "peoples_daily_ner{sentences = true}: sentences per split")
+  eq(ns.counts.characters, nr.counts.characters, "sentences: no character lost")
 
   local tp = D.lohelp_topics_zh()
   eq(split_counts(tp), "8370/1283/1173", "lohelp_topics_zh: counts per split")

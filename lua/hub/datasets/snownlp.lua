@@ -17,6 +17,9 @@
 -- letters to ASCII), so every character keeps its word's tags, and the text of an example is
 -- the words joined.
 --
+-- Examples are the lines of the file (a line is a paragraph of an article: median about 70
+-- characters, some over 500); sentences = true cuts them after 。！？； into sentences
+-- (M.split_sentences), which fit max_seq_len 128 far better.
 -- NER (M.ner_tags): an entity is the outermost compound whose tag is nr, ns or nt (so
 -- "[中国/ns 政府/n]nt" is one ORG, not a LOC inside an ORG); words outside such compounds are
 -- entities by their own tag; consecutive nr words outside compounds are one person (the corpus
@@ -31,6 +34,34 @@ local dataset = require "hub.datasets.dataset"
 
 local M = {}
 
+local byte = string.byte
+
+-- The number of characters of a valid UTF-8 string (bytes that are not continuation bytes).
+local function nchars(s)
+  local n = 0
+  for i = 1, #s do
+    local b = byte(s, i)
+    if b < 128 or b >= 192 then n = n + 1 end
+  end
+  return n
+end
+
+-- "word/tag" -> word, tag (tag: ASCII letters after the last "/"), or nil.
+local function word_tag(tok)
+  local n = #tok
+  local i = n
+  while i > 1 do
+    local b = byte(tok, i)
+    if b == 47 then break end
+    if not ((b >= 65 and b <= 90) or (b >= 97 and b <= 122)) then return nil end
+    i = i - 1
+  end
+  if i <= 1 or i == n then return nil end
+  return tok:sub(1, i - 1), tok:sub(i + 1)
+end
+
+local NO_FRAMES = {}
+
 M.ner_labels = { "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG" }
 M.ner_map = { nr = "PER", ns = "LOC", nt = "ORG" }
 
@@ -40,30 +71,42 @@ M.ner_map = { nr = "PER", ns = "LOC", nt = "ORG" }
 -- (the caller adds file:line).
 function M.pd_parse(line)
   local words, stack, next_id = {}, {}, 0
-  for tok in line:gmatch("%S+") do
-    while tok:sub(1, 1) == "[" and tok:sub(2):find("^.+/") do
-      next_id = next_id + 1
-      stack[#stack + 1] = { id = next_id, tag = nil }
-      tok = tok:sub(2)
-    end
-    local closes = {}   -- the compound tags closed after this word, innermost first
-    while true do
-      local body, ctag = tok:match("^(.*)%]([%a]+)$")
-      if not body or not body:find("/") then break end
-      table.insert(closes, 1, ctag)   -- stripped from the end: outermost first
-      tok = body
-    end
-    local w, tag = tok:match("^(.+)/([%a]+)$")
-    if not w then error(string.format("not a word/tag token: '%s'", tok), 0) end
-    local frames = {}
-    for i, f in ipairs(stack) do frames[i] = f end
-    local nw = textutil.normalize(w)
-    if nw ~= "" then words[#words + 1] = { word = nw, tag = tag, frames = frames } end
-    for _, ctag in ipairs(closes) do
-      local f = stack[#stack]
-      if not f then error(string.format("']%s' closes no '['", ctag), 0) end
-      f.tag = ctag
-      stack[#stack] = nil
+  if line:find("[\t\r\n\v\f]") then line = line:gsub("[\t\r\n\v\f]", " ") end
+  local pos, len = 1, #line
+  while pos <= len do
+    -- tokens are separated by spaces (two in the file)
+    local sp = line:find(" ", pos, true)
+    local tok = line:sub(pos, (sp or len + 1) - 1)
+    pos = (sp or len) + 1
+    if tok ~= "" then
+      while tok:byte(1) == 91 and tok:sub(2):find("^.+/") do  -- "["
+        next_id = next_id + 1
+        stack[#stack + 1] = { id = next_id, tag = nil }
+        tok = tok:sub(2)
+      end
+      local closes = {}   -- the compound tags closed after this word, innermost first
+      while tok:find("]", 1, true) do
+        local body, ctag = tok:match("^(.*)%]([%a]+)$")
+        if not body or not body:find("/") then break end
+        table.insert(closes, 1, ctag)   -- stripped from the end: outermost first
+        tok = body
+      end
+      local w, tag = word_tag(tok)
+      if not w then error(string.format("not a word/tag token: '%s'", tok), 0) end
+      local frames = NO_FRAMES
+      if #stack > 0 then
+        frames = {}
+        for i, f in ipairs(stack) do frames[i] = f end
+      end
+      local nw = w
+      if w:find("[\194\226\239%c]") or w:find("\227\128\128", 1, true) then nw = textutil.normalize(w) end
+      if nw ~= "" then words[#words + 1] = { word = nw, tag = tag, frames = frames } end
+      for _, ctag in ipairs(closes) do
+        local f = stack[#stack]
+        if not f then error(string.format("']%s' closes no '['", ctag), 0) end
+        f.tag = ctag
+        stack[#stack] = nil
+      end
     end
   end
   if #stack > 0 then error("a '[' compound is not closed", 0) end
@@ -71,44 +114,62 @@ function M.pd_parse(line)
 end
 
 -- ner_tags(words) -> text, list of tag names (one per character)
+local B_OF = { PER = "B-PER", LOC = "B-LOC", ORG = "B-ORG" }
+local I_OF = { PER = "I-PER", LOC = "I-LOC", ORG = "I-ORG" }
+
 function M.ner_tags(words)
-  local text, tags = {}, {}
-  local prev_unit, person  -- the unit of the last character; the last word-level person unit
-  for k, w in ipairs(words) do
+  local text, tags, nt = {}, {}, 0
+  local map = M.ner_map
+  -- units: a compound is -id, a word k; the unit of the last character; the last word-level person
+  local prev_unit, person
+  for k = 1, #words do
+    local w = words[k]
     local unit, typ
-    for _, f in ipairs(w.frames) do  -- outermost entity compound wins
-      if M.ner_map[f.tag] then unit, typ = "c" .. f.id, M.ner_map[f.tag]; break end
+    local frames = w.frames
+    for i = 1, #frames do  -- outermost entity compound wins
+      local f = frames[i]
+      if map[f.tag] then unit, typ = -f.id, map[f.tag]; break end
     end
     local word_person = false
-    if not unit and M.ner_map[w.tag] then
-      typ = M.ner_map[w.tag]
+    if not unit and map[w.tag] then
+      typ = map[w.tag]
       if typ == "PER" then
-        unit = person or ("w" .. k)
+        unit = person or k
         word_person = true
       else
-        unit = "w" .. k
+        unit = k
       end
     end
     person = word_person and unit or nil
-    text[#text + 1] = w.word
-    for _ in textutil.chars(w.word) do
-      if not unit then tags[#tags + 1] = "O"
-      elseif unit == prev_unit then tags[#tags + 1] = "I-" .. typ
-      else tags[#tags + 1] = "B-" .. typ end
-      prev_unit = unit
+    text[k] = w.word
+    if not unit then
+      for _ = 1, nchars(w.word) do nt = nt + 1; tags[nt] = "O" end
+    else
+      local b, i = B_OF[typ], I_OF[typ]
+      for _ = 1, nchars(w.word) do
+        nt = nt + 1
+        tags[nt] = unit == prev_unit and i or b
+        prev_unit = unit
+      end
     end
+    if not unit then prev_unit = nil end
   end
   return table.concat(text), tags
 end
+
+local pos_b, pos_i = {}, {}
+setmetatable(pos_b, { __index = function(t, k) local v = "B-" .. k; t[k] = v; return v end })
+setmetatable(pos_i, { __index = function(t, k) local v = "I-" .. k; t[k] = v; return v end })
 
 -- pos_tags(words) -> text, list of tag names (B-<tag> / I-<tag>, one per character)
 function M.pos_tags(words)
   local text, tags = {}, {}
   for _, w in ipairs(words) do
     text[#text + 1] = w.word
+    local b, i = pos_b[w.tag], pos_i[w.tag]
     local first = true
-    for _ in textutil.chars(w.word) do
-      tags[#tags + 1] = (first and "B-" or "I-") .. w.tag
+    for _ = 1, nchars(w.word) do
+      tags[#tags + 1] = first and b or i
       first = false
     end
   end
@@ -138,9 +199,39 @@ function M.reviews_zh(opts)
   }
 end
 
+local enders = { ["。"] = true, ["！"] = true, ["？"] = true, ["；"] = true }
+local closers = { ["”"] = true, ["’"] = true, ["」"] = true, ["』"] = true, ["）"] = true, ["》"] = true }
+
+-- split_sentences(text, tags) -> list of { text, tags }: cut after 。！？； (closing quotes and
+-- brackets that follow stay with the sentence).  A piece that would start inside an entity
+-- (I-X) starts it afresh (B-X).
+function M.split_sentences(text, tags)
+  local chars = {}
+  for ch in textutil.chars(text) do chars[#chars + 1] = ch end
+  local out, from = {}, 1
+  local function emit(to)
+    if to < from then return end
+    local t, g = {}, {}
+    for k = from, to do t[#t + 1] = chars[k]; g[#g + 1] = tags[k] end
+    if g[1]:sub(1, 2) == "I-" then g[1] = "B-" .. g[1]:sub(3) end
+    out[#out + 1] = { table.concat(t), g }
+    from = to + 1
+  end
+  local k = 1
+  while k <= #chars do
+    if enders[chars[k]] then
+      while chars[k + 1] and (closers[chars[k + 1]] or enders[chars[k + 1]]) do k = k + 1 end
+      emit(k)
+    end
+    k = k + 1
+  end
+  emit(#chars)
+  return out
+end
+
 -- Reads 199801.txt into examples of tag names per split; fn = ner_tags or pos_tags.
 local function peoples_daily(name, opts, fn)
-  opts = require("hub.core").check_options(opts, { dir = "string" }, name, 2)
+  opts = require("hub.core").check_options(opts, { dir = "string", sentences = "boolean" }, name, 2)
   local path = raw_file("199801.txt", opts.dir)
   local pd = splits.peoples_daily(path)
   local out = { train = {}, dev = {}, test = {} }
@@ -153,6 +244,11 @@ local function peoples_daily(name, opts, fn)
       if not ok then error(string.format("%s: %s:%d: %s", name, path, lineno, words), 0) end
       local text, tags = fn(words)
       if text == "" then counts.empty = counts.empty + 1
+      elseif opts.sentences then
+        for m, p in ipairs(M.split_sentences(text, tags)) do
+          l[#l + 1] = { text_a = p[1], label = p[2], id = d.id .. ":" .. k .. "." .. m }
+          counts.characters = counts.characters + #p[2]
+        end
       else
         l[#l + 1] = { text_a = text, label = tags, id = d.id .. ":" .. k }
         counts.characters = counts.characters + #tags
