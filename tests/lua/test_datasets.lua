@@ -186,7 +186,7 @@ eq(inside[2][2][1], "B-ORG", "sentences: a piece starting inside an entity start
 errors(function() snownlp.pd_parse("中国/ns  政府") end, "not a word/tag token: '政府'", "PD: token without a tag")
 errors(function() snownlp.pd_parse("中国/ns]nt") end, "']nt' closes no '['", "PD: a close without an open")
 errors(function() snownlp.pd_parse("[中国/ns  政府/n") end, "'[' compound is not closed", "PD: an open without a close")
-eq(#snownlp.pd_parse("[/w  ]/w"), 2, "PD: bracket characters as words")
+eq(table.concat(snownlp.pd_parse("[/w  ]/w").word, " "), "[ ]", "PD: bracket characters as words")
 
 -- ---- the loaders on fixtures laid out as $HUB_DATA/corpus/raw ----
 local R = F .. "raw"

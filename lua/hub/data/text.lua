@@ -143,6 +143,9 @@ local function build(examples, tk, o)
       if o.max_seq_len > 0 and len >= o.max_seq_len then f.at_max_len = f.at_max_len + 1 end
       if seq then
         local label = examples[i].label
+        if label ~= nil and type(label) ~= "table" then
+          core.raise(string.format("featurize: example %d: a sequence label is a list of tag ids, got a %s", i, type(label)))
+        end
         local nch = label and #label or 0
         local last, last_end = -1, 0
         for j = 0, len - 1 do
@@ -154,6 +157,10 @@ local function build(examples, tk, o)
             if e > last_end then last_end = e end
             if not cont[id] and s > last and s < nch then
               tag, cp, last = label[s + 1], s, s
+              if type(tag) ~= "number" or tag ~= math.floor(tag) or tag < 0 or (o.num_labels > 0 and tag >= o.num_labels) then
+                core.raise(string.format("featurize: example %d: tag %s of character %d is not a tag id in 0..%d", i,
+                  tostring(tag), s + 1, o.num_labels - 1))
+              end
             end
           end
           push(tags, tag)
