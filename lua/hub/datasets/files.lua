@@ -170,257 +170,249 @@ local function label_name(v)
   return nil
 end
 
-local function read(fmt, opts)
+-- The checked options, with defaults filled in.
+local function settings(fmt, opts)
   if type(opts) ~= "table" then core.argerror(1, fmt, "an options table such as { path = 'data.tsv' }", type(opts)) end
   core.check_options(opts, spec, fmt, 1)
-  local on_error = opts.on_error or "raise"
-  if on_error ~= "raise" and on_error ~= "skip" then
-    core.raise(string.format("%s: on_error must be 'raise' or 'skip', got '%s'", fmt, tostring(on_error)))
+  local o = { fmt = fmt, on_error = opts.on_error or "raise", header = opts.header, kind = opts.kind,
+    sep = opts.sep or (fmt == "tsv" and "\t" or ",") }
+  if o.on_error ~= "raise" and o.on_error ~= "skip" then
+    core.raise(string.format("%s: on_error must be 'raise' or 'skip', got '%s'", fmt, tostring(o.on_error)))
   end
-  if opts.kind and not kinds[opts.kind] then
-    core.raise(string.format("%s: unknown kind '%s' (classification, pair, multi_label, regression, sequence)", fmt, opts.kind))
+  if o.kind and not kinds[o.kind] then
+    core.raise(string.format("%s: unknown kind '%s' (classification, pair, multi_label, regression, sequence)", fmt, o.kind))
   end
-  if opts.labels then
-    for i, l in ipairs(opts.labels) do
-      if type(l) ~= "string" then core.raise(string.format("%s: labels[%d] is a %s, expected a string", fmt, i, type(l))) end
-    end
+  for i, l in ipairs(opts.labels or {}) do
+    if type(l) ~= "string" then core.raise(string.format("%s: labels[%d] is a %s, expected a string", fmt, i, type(l))) end
   end
   if fmt == "jsonl" then
     for _, k in ipairs { "text_a", "text_b", "label" } do
       if type(opts[k]) == "number" then core.raise(string.format("jsonl: %s must name a JSON key, got the number %d", k, opts[k])) end
     end
   end
-  local files = files_of(fmt, opts)
-  local header = opts.header
-  if header == nil then header = fmt ~= "jsonl" end
-  local sep = opts.sep or (fmt == "tsv" and "\t" or ",")
-  if fmt == "csv" and #sep ~= 1 then core.raise("csv: sep must be one character, got '" .. sep .. "'") end
-  local kind = opts.kind
-  local label_sep = opts.label_sep or (kind == "sequence" and " " or ",")
-  local skipped = {}
-  local rows = {}   -- { split, text_a, text_b, label (raw), where }
+  if o.header == nil then o.header = fmt ~= "jsonl" end
+  if fmt == "csv" and #o.sep ~= 1 then core.raise("csv: sep must be one character, got '" .. o.sep .. "'") end
+  o.label_sep = opts.label_sep or (o.kind == "sequence" and " " or ",")
+  return o
+end
 
-  local skipped_files_seen = 0
-  for _, fs in ipairs(files) do
-    local split, path = fs[1], fs[2]
-    skipped_files_seen = skipped_files_seen + 1
-    local file_no = skipped_files_seen
-    local function bad(line, msg)
-      local m = string.format("%s: %s:%d: %s", fmt, path, line, msg)
-      if on_error == "raise" then error(m, 0) end
-      skipped[#skipped + 1] = { file = file_no, line = line, msg = m }
-    end
-    local s = read_all(path, fmt)
-    local cols_a, cols_b, cols_l, width
-    if fmt == "jsonl" then
-      local cjson = require "cjson"
-      local n = 0
-      for line in (s .. "\n"):gmatch("([^\n]*)\n") do
-        n = n + 1
-        if line:find("%S") then
-          local u = textutil.utf8_error(line)
-          local ok, obj
-          if u then bad(n, string.format("invalid UTF-8 at byte %d of the line", u))
-          else
-            ok, obj = pcall(cjson.decode, line)
-            if not ok then bad(n, "invalid JSON (" .. tostring(obj):gsub("^.-:%d+: ", "") .. ")")
-            elseif type(obj) ~= "table" or obj[1] ~= nil then bad(n, "expected a JSON object {\"text_a\": ..., \"label\": ...}")
-            else
-              local ka = opts.text_a or "text_a"
-              local kb = opts.text_b
-              if kb == nil then kb = obj.text_b ~= nil and "text_b" or false end
-              local kl = opts.label
-              if kl == nil then kl = "label" end
-              local b = kb and obj[kb]
-              if b == cjson.null then b = nil end
-              local l = kl and obj[kl]
-              if l == cjson.null then l = nil end
-              rows[#rows + 1] = { split = split, a = obj[ka], b = b, want_b = kb and true, l = l,
-                want_l = kl and true, path = path, line = n, bad = bad, ka = ka, kb = kb, kl = kl }
-            end
-          end
+-- Raw rows of a JSON Lines text: appended to rows as { a, b, l (label value), want_b, want_l,
+-- line, ka, kb } (ka, kb: the keys, for messages); bad(line, msg) for bad lines.
+local function jsonl_rows(s, opts, bad, rows)
+  local cjson = require "cjson"
+  local n = 0
+  for line in (s .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    if line:find("%S") then
+      local u = textutil.utf8_error(line)
+      local ok, obj
+      if u then bad(n, string.format("invalid UTF-8 at byte %d of the line", u))
+      else
+        ok, obj = pcall(cjson.decode, line)
+        if not ok then bad(n, "invalid JSON (" .. tostring(obj):gsub("^.-:%d+: ", "") .. ")")
+        elseif type(obj) ~= "table" or obj[1] ~= nil then bad(n, "expected a JSON object {\"text_a\": ..., \"label\": ...}")
+        else
+          local ka = opts.text_a or "text_a"
+          local kb = opts.text_b
+          if kb == nil then kb = obj.text_b ~= nil and "text_b" or false end
+          local kl = opts.label
+          if kl == nil then kl = "label" end
+          local b = kb and obj[kb]
+          if b == cjson.null then b = nil end
+          local l = kl and obj[kl]
+          if l == cjson.null then l = nil end
+          rows[#rows + 1] = { a = obj[ka], b = b, want_b = kb and true, l = l, want_l = kl and true, line = n, ka = ka, kb = kb }
         end
+      end
+    end
+  end
+end
+
+-- The column numbers of text_a, text_b and label in a TSV/CSV file (see the top of this file).
+local function columns(o, opts, path, recs)
+  local fmt, header = o.fmt, o.header
+  local first = recs[1]
+  if first and first.err then error(string.format("%s: %s:%d: %s", fmt, path, first.line, first.err), 0) end
+  if header and not first then error(string.format("%s: %s: empty file (a header line was expected)", fmt, path), 0) end
+  local width = first and #first.fields
+  local names = {}
+  if header then for i, name in ipairs(first.fields) do names[name] = i end end
+  local function col(v, default, what, optional)
+    if v == false then return nil end
+    if v == nil then v = default end
+    if v == nil then return nil end
+    if type(v) == "number" then
+      if width and (v < 1 or v > width or v ~= math.floor(v)) then
+        core.raise(string.format("%s: %s: %s = %s is not a column (1..%d)", fmt, path, what, tostring(v), width))
+      end
+      return v
+    end
+    if not header then core.raise(string.format("%s: %s: %s = '%s' names a column but header = false", fmt, path, what, v)) end
+    if names[v] then return names[v] end
+    if optional then return nil end
+    core.raise(string.format("%s: %s:1: no column '%s' in the header (%s)", fmt, path, v, table.concat(first.fields, ", ")))
+  end
+  if header then
+    return col(opts.text_a, "text_a", "text_a"), col(opts.text_b, opts.text_b == nil and "text_b" or nil, "text_b", opts.text_b == nil),
+      col(opts.label, "label", "label"), width
+  end
+  local three = width == 3 and opts.text_a == nil and opts.label == nil
+  return col(opts.text_a, 1, "text_a"), col(opts.text_b, three and 2 or nil, "text_b"),
+    col(opts.label, width and width >= 2 and width or nil, "label"), width
+end
+
+-- Raw rows of a TSV or CSV text (as jsonl_rows).
+local function table_rows(s, o, opts, path, bad, rows)
+  local recs = (o.fmt == "csv" and csv_records or tsv_records)(s, o.sep)
+  local ca, cb, cl, width = columns(o, opts, path, recs)
+  for r = o.header and 2 or 1, #recs do
+    local rec = recs[r]
+    local u = not rec.err and textutil.utf8_error(rec.raw)
+    if rec.err then bad(rec.line, rec.err)
+    elseif u then bad(rec.line, string.format("invalid UTF-8 at byte %d of the row", u))
+    elseif #rec.fields ~= width then
+      bad(rec.line, string.format("%d columns, expected %d%s", #rec.fields, width, o.header and " (as the header)" or " (as the first row)"))
+    else
+      local f = rec.fields
+      rows[#rows + 1] = { a = f[ca], b = cb and f[cb], want_b = cb ~= nil, l = cl and f[cl], want_l = cl ~= nil,
+        line = rec.line, ka = "text_a", kb = "text_b" }
+    end
+  end
+end
+
+-- The kind the rows call for: multi_label when a label is a list, pair with a text_b column.
+local function infer_kind(rows)
+  for _, r in ipairs(rows) do if type(r.l) == "table" then return "multi_label" end end
+  for _, r in ipairs(rows) do if r.want_b then return "pair" end end
+  return "classification"
+end
+
+-- The label names of a raw label value, or nil and a message.
+local function names_of(l, kind, label_sep)
+  if kind == "multi_label" or kind == "sequence" then
+    local list = {}
+    if type(l) == "string" then
+      local sp = label_sep == " " and "%S+" or ("[^" .. label_sep:gsub("%p", "%%%0") .. "]+")
+      for p in l:gmatch(sp) do
+        p = p:match("^%s*(.-)%s*$")
+        if p ~= "" then list[#list + 1] = p end
+      end
+    elseif type(l) == "table" then
+      for i, v in ipairs(l) do
+        local n = label_name(v)
+        if not n then return nil, string.format("label item %d is a %s, expected a name", i, type(v)) end
+        list[#list + 1] = n
       end
     else
-      local recs = (fmt == "csv" and csv_records or tsv_records)(s, sep)
-      if header and recs[1] and recs[1].err then error(string.format("%s: %s:%d: %s", fmt, path, recs[1].line, recs[1].err), 0) end
-      local first = 1
-      local names = {}
-      if header then
-        if #recs == 0 then error(string.format("%s: %s: empty file (a header line was expected)", fmt, path), 0) end
-        for i, name in ipairs(recs[1].fields) do names[name] = i end
-        width = #recs[1].fields
-        first = 2
-      elseif recs[1] then
-        if recs[1].err then error(string.format("%s: %s:%d: %s", fmt, path, recs[1].line, recs[1].err), 0) end
-        width = #recs[1].fields
-      end
-      local function col(v, default, what, optional)
-        if v == false then return nil end
-        if v == nil then v = default end
-        if v == nil then return nil end
-        if type(v) == "number" then
-          if width and (v < 1 or v > width or v ~= math.floor(v)) then
-            core.raise(string.format("%s: %s: %s = %s is not a column (1..%d)", fmt, path, what, tostring(v), width))
-          end
-          return v
-        end
-        if not header then core.raise(string.format("%s: %s: %s = '%s' names a column but header = false", fmt, path, what, v)) end
-        if names[v] then return names[v] end
-        if optional then return nil end
-        local have = {}
-        for _, h in ipairs(recs[1].fields) do have[#have + 1] = h end
-        core.raise(string.format("%s: %s:1: no column '%s' in the header (%s)", fmt, path, v, table.concat(have, ", ")))
-      end
-      if header then
-        cols_a = col(opts.text_a, "text_a", "text_a")
-        cols_b = col(opts.text_b, opts.text_b == nil and "text_b" or nil, "text_b", opts.text_b == nil)
-        cols_l = col(opts.label, "label", "label")
-      else
-        local three = width == 3
-        cols_a = col(opts.text_a, 1, "text_a")
-        cols_b = col(opts.text_b, three and opts.text_a == nil and opts.label == nil and 2 or nil, "text_b")
-        cols_l = col(opts.label, width and width >= 2 and width or nil, "label")
-      end
-      for r = first, #recs do
-        local rec = recs[r]
-        local u = not rec.err and textutil.utf8_error(rec.raw)
-        if rec.err then bad(rec.line, rec.err)
-        elseif u then bad(rec.line, string.format("invalid UTF-8 at byte %d of the row", u))
-        elseif #rec.fields ~= width then
-          bad(rec.line, string.format("%d columns, expected %d%s", #rec.fields, width, header and " (as the header)" or " (as the first row)"))
-        else
-          local f = rec.fields
-          rows[#rows + 1] = { split = split, a = f[cols_a], b = cols_b and f[cols_b], want_b = cols_b ~= nil,
-            l = cols_l and f[cols_l], want_l = cols_l ~= nil, path = path, line = rec.line, bad = bad,
-            ka = "text_a", kb = "text_b", kl = "label" }
-        end
-      end
+      return nil, string.format("label is a %s, expected %s", type(l), kind == "sequence" and "tags" or "names")
     end
+    return list
+  end
+  local n = label_name(l)
+  if not n then return nil, string.format("label is a %s, expected a name", type(l)) end
+  return { n }
+end
+
+-- A text field, or nil and a message.
+local function text_field(v, key, check_utf8)
+  if type(v) ~= "string" then
+    return nil, v == nil and string.format("no %s", key) or string.format("%s is a %s, expected a string", key, type(v))
+  end
+  if not v:find("%S") then return nil, string.format("empty %s", key) end
+  if check_utf8 and textutil.utf8_error(v) then return nil, string.format("invalid UTF-8 in %s", key) end
+  return v
+end
+
+-- The label of a raw row for kind, or nil and a message.
+local function label_of(r, a, o, labels, label_ids)
+  local kind = o.kind
+  if r.l == nil then return nil, "no label" end
+  if kind == "regression" then
+    local v = tonumber(r.l)
+    if v == nil or v ~= v or v == math.huge or v == -math.huge then
+      return nil, string.format("label '%s' is not a number", tostring(r.l))
+    end
+    return v
+  end
+  local ns, err = names_of(r.l, kind, o.label_sep)
+  if not ns then return nil, err end
+  local ids = {}
+  for _, n in ipairs(ns) do
+    local id = label_ids[n]
+    if id == nil then return nil, string.format("unknown label '%s' (labels: %s)", n, table.concat(labels, ", ")) end
+    ids[#ids + 1] = id
+  end
+  if kind == "multi_label" then
+    table.sort(ids)
+    local u = {}
+    for _, id in ipairs(ids) do if u[#u] ~= id then u[#u + 1] = id end end
+    return u
+  elseif kind == "sequence" then
+    local nch = 0
+    for _ in textutil.chars(a) do nch = nch + 1 end
+    if nch ~= #ids then return nil, string.format("%d tags for %d characters", #ids, nch) end
+    return ids
+  end
+  if #ids ~= 1 then return nil, "expected one label" end
+  return ids[1]
+end
+
+local function read(fmt, opts)
+  local o = settings(fmt, opts)
+  local files = files_of(fmt, opts)
+  local skipped, rows = {}, {}
+  for file_no, fs in ipairs(files) do
+    local split, path = fs[1], fs[2]
+    local function bad(line, msg)
+      local m = string.format("%s: %s:%d: %s", fmt, path, line, msg)
+      if o.on_error == "raise" then error(m, 0) end
+      skipped[#skipped + 1] = { file = file_no, line = line, msg = m }
+    end
+    local from = #rows + 1
+    local s = read_all(path, fmt)
+    if fmt == "jsonl" then jsonl_rows(s, opts, bad, rows) else table_rows(s, o, opts, path, bad, rows) end
+    for k = from, #rows do rows[k].split, rows[k].path, rows[k].bad = split, path, bad end
   end
 
-  -- The kind, then the labels.
-  if not kind then
-    kind = "classification"
-    for _, r in ipairs(rows) do
-      if type(r.l) == "table" then kind = "multi_label"; break end
-    end
-    if kind == "classification" then
-      for _, r in ipairs(rows) do if r.want_b then kind = "pair"; break end end
-    end
-  end
-  local function names_of(r)  -- the label names of a row, or nil, msg
-    local l = r.l
-    if kind == "multi_label" or kind == "sequence" then
-      local list = {}
-      if type(l) == "string" then
-        local sp = label_sep == " " and "%S+" or ("[^" .. label_sep:gsub("%p", "%%%0") .. "]+")
-        for p in l:gmatch(sp) do
-          p = p:match("^%s*(.-)%s*$")
-          if p ~= "" then list[#list + 1] = p end
-        end
-      elseif type(l) == "table" then
-        for i, v in ipairs(l) do
-          local n = label_name(v)
-          if not n then return nil, string.format("label item %d is a %s, expected a name", i, type(v)) end
-          list[#list + 1] = n
-        end
-      else
-        return nil, string.format("label is a %s, expected %s", type(l), kind == "sequence" and "tags" or "names")
-      end
-      return list
-    end
-    local n = label_name(l)
-    if not n then return nil, string.format("label is a %s, expected a name", type(l)) end
-    return { n }
-  end
-
+  o.kind = o.kind or infer_kind(rows)
   local labels = opts.labels and { unpack(opts.labels) } or nil
-  local label_ids = {}
-  if kind ~= "regression" and not labels then
+  if o.kind ~= "regression" and not labels then  -- every name found, sorted
     local seen, list = {}, {}
     for _, r in ipairs(rows) do
-      if r.l ~= nil then
-        local ns = names_of(r)
-        for _, n in ipairs(ns or {}) do if not seen[n] then seen[n] = true; list[#list + 1] = n end end
+      for _, n in ipairs(r.l ~= nil and names_of(r.l, o.kind, o.label_sep) or {}) do
+        if not seen[n] then seen[n] = true; list[#list + 1] = n end
       end
     end
     labels = sort_names(list)
   end
+  local label_ids = {}
   for i, n in ipairs(labels or {}) do label_ids[n] = i - 1 end
 
   local out = { train = {}, dev = {}, test = {} }
   for _, r in ipairs(rows) do
-    local function text(v, key)
-      if type(v) ~= "string" then
-        return nil, v == nil and string.format("no %s", key) or string.format("%s is a %s, expected a string", key, type(v))
-      end
-      if not v:find("%S") then return nil, string.format("empty %s", key) end
-      if fmt == "jsonl" then
-        local u = textutil.utf8_error(v)
-        if u then return nil, string.format("invalid UTF-8 in %s", key) end
-      end
-      return v
-    end
-    local a, err = text(r.a, r.ka)
-    local b
-    if a and r.want_b then b, err = text(r.b, r.kb) end
-    local label
-    if a and (b or not r.want_b) and r.want_l then
-      if r.l == nil then err = "no label"
-      elseif kind == "regression" then
-        label = tonumber(r.l)
-        if label == nil or label ~= label or label == math.huge or label == -math.huge then
-          err = string.format("label '%s' is not a number", tostring(r.l)); label = nil
-        end
-      else
-        local ns, e = names_of(r)
-        if not ns then err = e
-        else
-          local ids = {}
-          for _, n in ipairs(ns) do
-            local id = label_ids[n]
-            if id == nil then
-              err = string.format("unknown label '%s' (labels: %s)", n, table.concat(labels, ", ")); break
-            end
-            ids[#ids + 1] = id
-          end
-          if not err then
-            if kind == "multi_label" then
-              table.sort(ids)
-              local u = {}
-              for _, id in ipairs(ids) do if u[#u] ~= id then u[#u + 1] = id end end
-              label = u
-            elseif kind == "sequence" then
-              a = a:gsub("\2", "")
-              local nch = 0
-              for _ in textutil.chars(a) do nch = nch + 1 end
-              if nch ~= #ids then err = string.format("%d tags for %d characters", #ids, nch)
-              else label = ids end
-            elseif #ids ~= 1 then err = "expected one label"
-            else label = ids[1] end
-          end
-        end
-      end
-    end
+    local a, err = text_field(r.a, r.ka, fmt == "jsonl")
+    local b, label
+    if a and r.want_b then b, err = text_field(r.b, r.kb, fmt == "jsonl") end
+    if a and o.kind == "sequence" then a = a:gsub("\2", "") end   -- PaddleHub's character separator
+    if not err and r.want_l then label, err = label_of(r, a, o, labels, label_ids) end
     if err then r.bad(r.line, err)
     else
-      local split = r.split
-      if opts.split then split = splits.of("user:" .. a .. "\t" .. (b or "")) end
+      local split = opts.split and splits.of("user:" .. a .. "\t" .. (b or "")) or r.split
       local l = out[split]
       l[#l + 1] = { text_a = a, text_b = b, label = label, id = r.path .. ":" .. r.line }
     end
   end
+
   table.sort(skipped, function(x, y) if x.file ~= y.file then return x.file < y.file end return x.line < y.line end)
-  for i, s in ipairs(skipped) do skipped[i] = s.msg end
+  for i, sk in ipairs(skipped) do skipped[i] = sk.msg end
   if #skipped > 0 then
     io.stderr:write(string.format("%s: skipped %d bad row%s (first: %s)\n", fmt, #skipped, #skipped == 1 and "" or "s", skipped[1]))
   end
   local kept = #out.train + #out.dev + #out.test
   local sources = {}
   for i, f in ipairs(files) do sources[i] = f[2] end
-  local ds = dataset.new { name = opts.name or sources[1]:match("([^/]+)$"), kind = kind,
-    labels = kind == "regression" and {} or labels, train = out.train, dev = out.dev, test = out.test,
+  local ds = dataset.new { name = opts.name or sources[1]:match("([^/]+)$"), kind = o.kind,
+    labels = o.kind == "regression" and {} or labels, train = out.train, dev = out.dev, test = out.test,
     counts = { rows = kept + #skipped, skipped = #skipped }, source = #sources == 1 and sources[1] or sources }
   ds.skipped = skipped
   return ds
