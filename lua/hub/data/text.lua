@@ -192,7 +192,9 @@ local function build(examples, tk, o)
         local l = examples[i].label
         if type(l) ~= "table" then core.raise(string.format("featurize: example %d: multi-label label is a %s, expected a list", i, type(l))) end
         for _, id in ipairs(l) do
-          if id < 0 or id >= o.num_labels then core.raise(string.format("featurize: example %d: label id %d out of range", i, id)) end
+          if type(id) ~= "number" or id ~= math.floor(id) or id < 0 or id >= o.num_labels then
+            core.raise(string.format("featurize: example %d: label %s is not a class id in 0..%d", i, tostring(id), o.num_labels - 1))
+          end
           push(ml, id)
         end
       end
