@@ -153,6 +153,16 @@ eq(labels(sq.train), "{1,2,2,0,3,4}", "jsonl: sequence tags to ids")
 ok(sq.skipped[1] and sq.skipped[1]:find(tmp .. ":2: 1 tags for 2 characters", 1, true), "jsonl: tag count checked", sq.skipped[1])
 os.remove(tmp)
 
+-- multi-label and sequence rows in TSV (PaddleHub's \002-separated characters and tags)
+local tmp2 = os.tmpname()
+T.write_file(tmp2, "text_a\tlabel\n又吵又贵\tnoisy, expensive\n很安静\tquiet\n")
+local mt = D.tsv { path = tmp2, kind = "multi_label" }
+eq(table.concat(mt.labels, ",") .. " " .. labels(mt.train), "expensive,noisy,quiet {0,1}|{2}", "tsv: multi-label names split on ','")
+T.write_file(tmp2, "text_a\tlabel\n江\2泽\2民\tB-PER\2I-PER\2I-PER\n")
+local st = D.tsv { path = tmp2, kind = "sequence", label_sep = "\2", labels = snownlp.ner_labels }
+eq(st.train[1].text_a .. " " .. labels(st.train), "江泽民 {1,2,2}", "tsv: PaddleHub's sequence format")
+os.remove(tmp2)
+
 -- ---- People's Daily lines to tags ----
 local function ner(line)
   local text, tags = snownlp.ner_tags(snownlp.pd_parse(line))
