@@ -253,6 +253,8 @@ ok(nested, "subset: a smaller subset lies in a larger one of the same seed")
 eq(#ds:subset(500, 1).train, 100, "subset: n above the size gives all")
 eq(s20.counts.subset_of .. " " .. s20.counts.train, "100 20", "subset: counts")
 eq(ds.label_ids.b .. " " .. ds:label_name(0), "1 a", "label_ids and label_name")
+eq(s20:describe(), "toy (classification, 2 labels): train 20, dev 0, test 0\n  train      20  (a 16, b 4)\n" ..
+  "  dev         0  (a 0, b 0)\n  test        0  (a 0, b 0)\n  counts: subset_of 100", "describe: sizes, label counts, counts")
 errors(function() ds:subset(-1) end, "non-negative integer", "subset: bad n")
 
 -- ---- the real data sets ----

@@ -110,6 +110,40 @@ function Dataset:subset(n, seed)
   return with_train(self, out)
 end
 
+-- A multi-line summary: per split its size and, for classification and pair data, each
+-- label's count; then what the loader dropped or counted (ds.counts).
+function Dataset:describe()
+  local lines = { tostring(self) }
+  for _, split in ipairs { "train", "dev", "test" } do
+    local line = string.format("  %-5s %7d", split, #self[split])
+    if self.kind == "classification" or self.kind == "pair" then
+      local c, parts = self:label_counts(split), {}
+      for id, name in ipairs(self.labels) do parts[id] = string.format("%s %d", name, c[id - 1] or 0) end
+      line = line .. "  (" .. table.concat(parts, ", ") .. ")"
+    end
+    lines[#lines + 1] = line
+  end
+  local keys = {}
+  for k, v in pairs(self.counts) do
+    if k ~= "train" and k ~= "dev" and k ~= "test" then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = self.counts[k]
+    if type(v) == "table" then
+      local sub, ks = {}, {}
+      for kk in pairs(v) do ks[#ks + 1] = kk end
+      table.sort(ks)
+      for _, kk in ipairs(ks) do sub[#sub + 1] = kk .. " " .. tostring(v[kk]) end
+      v = "{" .. table.concat(sub, ", ") .. "}"
+    end
+    parts[#parts + 1] = k .. " " .. tostring(v)
+  end
+  if #parts > 0 then lines[#lines + 1] = "  counts: " .. table.concat(parts, "; ") end
+  return table.concat(lines, "\n")
+end
+
 -- Counts of each label id in a split (classification and pair), as { [id] = n }.
 function Dataset:label_counts(split)
   local c = {}

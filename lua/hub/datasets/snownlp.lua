@@ -244,7 +244,8 @@ local function peoples_daily(name, opts, fn)
   local path = raw_file("199801.txt", opts.dir)
   local pd = splits.peoples_daily(path)
   local out = { train = {}, dev = {}, test = {} }
-  local counts = { lines = pd.counts.lines, documents = pd.counts.documents, empty = 0, characters = 0 }
+  local counts = { lines = pd.counts.lines, documents = pd.counts.documents, empty = 0, characters = 0,
+    unit = opts.sentences and "sentence" or "line" }
   for _, d in ipairs(pd.documents) do
     local l = out[d.split]
     for k, line in ipairs(d.lines) do
