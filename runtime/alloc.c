@@ -99,6 +99,8 @@ static int64_t class_bytes(int cls) {
 
 void *hub_mem_alloc(int device, size_t nbytes) {
   if (device != HUB_CPU) return hub_errp("alloc: device %s has no allocator in this build", hub_device_name(device));
+  if (nbytes > (size_t)HUB_MAX_TENSOR_BYTES) /* beyond any machine; size classes would overflow */
+    return hub_errp("out of memory: cannot allocate %zu bytes", nbytes);
   size_t rounded;
   int cls = size_class(nbytes, &rounded);
   device_cache *c = &g_cpu;
@@ -114,7 +116,7 @@ void *hub_mem_alloc(int device, size_t nbytes) {
   pthread_mutex_unlock(&c->lock);
   if (!p) {
     p = os_alloc(rounded);
-    if (!p) return hub_errp("alloc: out of memory allocating %zu bytes", nbytes);
+    if (!p) return hub_errp("out of memory: cannot allocate %zu bytes", nbytes);
     __atomic_fetch_add(&c->stats.os_alloc_count, 1, __ATOMIC_RELAXED);
   }
   pthread_mutex_lock(&c->lock);
