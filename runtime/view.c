@@ -129,7 +129,7 @@ static int infer_shape(const char *op, const hub_tensor *t, int ndim, const int6
   } else if (prod != numel) {
     goto bad;
   }
-  return 0;
+  return hub_check_shape(op, ndim, out, t->dtype) < 0 ? -1 : 0;
 bad:;
   char s1[128], s2[256];
   size_t k = 0;
@@ -202,7 +202,7 @@ hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length) {
   if (!t) return hub_errp("narrow: tensor is nil");
   if ((dim = hub_norm_dim("narrow", dim, t->ndim)) < 0) return NULL;
   if (t->ndim == 0) return hub_errp("narrow: cannot narrow a 0-d tensor");
-  if (start < 0 || length < 0 || start + length > t->shape[dim])
+  if (start < 0 || length < 0 || start > t->shape[dim] || length > t->shape[dim] - start)
     return hub_errp("narrow: range [%lld, %lld) out of bounds for dimension %d of size %lld",
                     (long long)start + 1, (long long)(start + length) + 1, dim + 1, (long long)t->shape[dim]);
   int64_t sh[HUB_MAX_DIMS];

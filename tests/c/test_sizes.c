@@ -1,0 +1,143 @@
+/* test_sizes.c - the C API with sizes that overflow (issue 9's crash inputs): every constructor,
+ * view and expand refuses a shape whose element or byte count does not fit (hub_check_shape),
+ * views that would reach outside their storage are refused, integer fill values are checked,
+ * and the allocator answers "out of memory: cannot allocate N bytes" instead of crashing.  Each
+ * case checks the NULL/-1 result, the message and that nothing leaked; the valid edge cases
+ * (0-size dimensions beside huge ones, the largest shapes accepted) check their values. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hub.h"
+#include "check.h"
+
+#define P62 ((int64_t)1 << 62)
+#define P31 ((int64_t)1 << 31)
+#define P40 ((int64_t)1 << 40)
+
+static void test_constructors(void) {
+  int64_t live = hub_tensor_live_count();
+  /* zeros{2^62}: was a SIGSEGV in fill_run (numel * 4 bytes wrapped to 0) */
+  CHECK(hub_full(1, (int64_t[]){P62}, 0, HUB_F32) == NULL && has(hub_last_error(), "too large") &&
+            has(hub_last_error(), "[4611686018427387904]"),
+        "full 2^62: %s", hub_last_error());
+  CHECK(hub_randn(1, (int64_t[]){P62}, HUB_F32) == NULL && has(hub_last_error(), "too large"), "randn 2^62");
+  CHECK(hub_rand(1, (int64_t[]){P62}, HUB_F32) == NULL && has(hub_last_error(), "too large"), "rand 2^62");
+  CHECK(hub_randint(0, 10, 1, (int64_t[]){P62}, HUB_I64) == NULL && has(hub_last_error(), "too large"),
+        "randint 2^62");
+  CHECK(hub_tensor_empty(HUB_F32, 1, (int64_t[]){P62}, HUB_CPU) == NULL, "empty 2^62");
+  /* zeros{2^31, 2^31}: was a SIGFPE in cpu_iter_run */
+  CHECK(hub_tensor_new(HUB_F32, 2, (int64_t[]){P31, P31}, HUB_CPU) == NULL && has(hub_last_error(), "too large"),
+        "zeros 2^31 x 2^31: %s", hub_last_error());
+  /* zeros{2^40, 2^40}: numel wrapped to 0, then print() hung */
+  CHECK(hub_full(2, (int64_t[]){P40, P40}, 1, HUB_F32) == NULL && has(hub_last_error(), "too large"), "2^40 x 2^40");
+  /* zeros{3, 2^62}: numel was negative */
+  CHECK(hub_full(2, (int64_t[]){3, P62}, 0, HUB_U8) == NULL && has(hub_last_error(), "too large"), "3 x 2^62 u8");
+  /* a zero size cannot hide an overflowing product */
+  CHECK(hub_full(3, (int64_t[]){0, P40, P40}, 0, HUB_F32) == NULL && has(hub_last_error(), "too large"),
+        "0 x 2^40 x 2^40");
+  CHECK(hub_full(2, (int64_t[]){-3, 2}, 0, HUB_F32) == NULL && has(hub_last_error(), "negative size -3 in dimension 1"),
+        "negative size: %s", hub_last_error());
+  CHECK(hub_full(9, (int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}, 0, HUB_F32) == NULL &&
+            has(hub_last_error(), "9 dimensions"),
+        "9 dims");
+  CHECK(hub_full(-1, NULL, 0, HUB_F32) == NULL && has(hub_last_error(), "-1 dimensions"), "ndim -1");
+  CHECK(hub_full(2, NULL, 0, HUB_F32) == NULL && has(hub_last_error(), "shape is missing"), "shape NULL");
+  CHECK(hub_full(1, (int64_t[]){2}, 0, 99) == NULL && has(hub_last_error(), "unknown dtype 99"), "dtype 99");
+  /* valid: a 0-size dimension beside a large one is an empty tensor of the right shape */
+  hub_tensor *e = hub_full(2, (int64_t[]){0, P40}, 1, HUB_F32);
+  CHECK(e && hub_tensor_numel(e) == 0 && e->shape[1] == P40, "[0, 2^40] is an empty tensor");
+  hub_tensor_release(e);
+  /* accepted by the shape check but more than the machine has: the allocator's error */
+  hub_clear_error();
+  hub_tensor *big = hub_tensor_empty(HUB_U8, 1, (int64_t[]){P62 - 1}, HUB_CPU);
+  CHECK(big == NULL && has(hub_last_error(), "out of memory: cannot allocate 4611686018427387903 bytes"),
+        "allocator refuses 2^62-1 bytes: %s", hub_last_error());
+  CHECK(hub_tensor_live_count() == live, "no tensor leaked (%lld live, %lld before)",
+        (long long)hub_tensor_live_count(), (long long)live);
+}
+
+static void test_views(void) {
+  int64_t live = hub_tensor_live_count();
+  hub_tensor *one = hub_full(2, (int64_t[]){1, 1}, 1, HUB_F32);
+  /* ones(1, 1):expand{2^31, 2^31}:sum(): was a SIGSEGV in copy_run */
+  CHECK(hub_expand(one, 2, (int64_t[]){P31, P31}) == NULL && has(hub_last_error(), "expand: shape") &&
+            has(hub_last_error(), "too large"),
+        "expand 2^31 x 2^31: %s", hub_last_error());
+  CHECK(hub_expand(one, 3, (int64_t[]){4, P40, P40}) == NULL, "expand 3-d overflow");
+  CHECK(hub_expand(one, 2, NULL) == NULL && has(hub_last_error(), "shape is missing"), "expand NULL shape");
+  CHECK(hub_expand(one, -2, (int64_t[]){1}) == NULL, "expand ndim -2");
+  /* a large expand that fits is still a view and sums right */
+  hub_tensor *x = hub_expand(one, 2, (int64_t[]){1 << 12, 1 << 12});
+  hub_tensor *s = x ? hub_sum(x, 0, NULL, 0) : NULL;
+  CHECK(s && hub_tensor_get(s, 0) == (double)(1 << 24), "sum of a 4096 x 4096 expand = 2^24 (%g)",
+        s ? hub_tensor_get(s, 0) : -1.0);
+  hub_tensor_release(s);
+  hub_tensor_release(x);
+  /* reshape: a product that wraps around must not match numel */
+  hub_tensor *z = hub_full(1, (int64_t[]){0}, 0, HUB_F32);
+  CHECK(hub_reshape(z, 3, (int64_t[]){0, P40, P40}) == NULL && has(hub_last_error(), "reshape: shape") &&
+            has(hub_last_error(), "too large"),
+        "reshape of an empty tensor to an overflowing shape: %s", hub_last_error());
+  CHECK(hub_reshape(one, 3, (int64_t[]){P62, 4, 0}) == NULL, "reshape whose product overflows to 0");
+  CHECK(hub_reshape(one, 2, (int64_t[]){P62, P62}) == NULL, "reshape whose product overflows");
+  hub_tensor *r = hub_reshape(z, 2, (int64_t[]){0, P40});
+  CHECK(r && r->shape[1] == P40 && hub_tensor_numel(r) == 0, "reshape [0] to [0, 2^40]");
+  hub_tensor_release(r);
+  CHECK(hub_reshape(one, 2, NULL) == NULL && has(hub_last_error(), "shape is missing"), "reshape NULL shape");
+  /* narrow with a length that overflows start + length */
+  hub_tensor *v = hub_full(1, (int64_t[]){4}, 2, HUB_F32);
+  CHECK(hub_narrow(v, 0, 2, INT64_MAX) == NULL && has(hub_last_error(), "out of bounds"), "narrow start+length overflow: %s",
+        hub_last_error());
+  CHECK(hub_narrow(v, 0, INT64_MAX, 1) == NULL, "narrow start INT64_MAX");
+  /* get outside [0, numel) is NaN with an error, not a division by zero */
+  CHECK(isnan(hub_tensor_get(z, 0)) && has(hub_last_error(), "out of range"), "get on an empty tensor");
+  CHECK(isnan(hub_tensor_get(v, 4)) && isnan(hub_tensor_get(v, -1)), "get out of range");
+  /* wrap: strides whose extent overflows, or that reach before the data */
+  float buf[4] = {1, 2, 3, 4};
+  CHECK(hub_tensor_wrap(HUB_F32, 2, (int64_t[]){3, 2}, (int64_t[]){INT64_MAX, 1}, buf, NULL, NULL) == NULL &&
+            has(hub_last_error(), "overflows"),
+        "wrap with a stride whose extent overflows int64: %s", hub_last_error());
+  CHECK(hub_tensor_wrap(HUB_F32, 2, (int64_t[]){2, 2}, (int64_t[]){P62, 1}, buf, NULL, NULL) == NULL &&
+            has(hub_last_error(), "wrap: the strides reach"),
+        "wrap with an overflowing extent: %s", hub_last_error());
+  CHECK(hub_tensor_wrap(HUB_F32, 1, (int64_t[]){2}, (int64_t[]){-1}, buf, NULL, NULL) == NULL &&
+            has(hub_last_error(), "outside"),
+        "wrap with a negative stride: %s", hub_last_error());
+  CHECK(hub_tensor_wrap(HUB_F32, 1, (int64_t[]){2}, NULL, NULL, NULL, NULL) == NULL && has(hub_last_error(), "NULL"),
+        "wrap of NULL data");
+  hub_tensor *w = hub_tensor_wrap(HUB_F32, 2, (int64_t[]){2, 2}, (int64_t[]){1, 2}, buf, NULL, NULL);
+  CHECK(w && hub_tensor_get(w, 1) == 3 && hub_tensor_get(w, 2) == 2, "wrap column-major");
+  hub_tensor_release(w);
+  release_n(3, (hub_tensor *[]){one, z, v});
+  CHECK(hub_tensor_live_count() == live, "no tensor leaked");
+}
+
+static void test_int_values(void) {
+  CHECK(hub_full(1, (int64_t[]){2}, 300, HUB_U8) == NULL && has(hub_last_error(), "300 is out of range for u8"),
+        "full 300 u8: %s", hub_last_error());
+  CHECK(hub_full(1, (int64_t[]){2}, -1, HUB_U8) == NULL, "full -1 u8");
+  CHECK(hub_full(1, (int64_t[]){2}, 9223372036854775808.0, HUB_I64) == NULL && has(hub_last_error(), "i64"),
+        "full 2^63 i64: %s", hub_last_error());
+  CHECK(hub_full(1, (int64_t[]){2}, 2.5, HUB_I32) == NULL && has(hub_last_error(), "2.5 is not an integer (dtype i32)"),
+        "full 2.5 i32: %s", hub_last_error());
+  CHECK(hub_full(1, (int64_t[]){2}, NAN, HUB_I64) == NULL && has(hub_last_error(), "not a finite number"), "full nan i64");
+  CHECK(hub_full(1, (int64_t[]){2}, 2147483648.0, HUB_I32) == NULL, "full 2^31 i32");
+  hub_tensor *a = hub_full(1, (int64_t[]){2}, -9223372036854775808.0, HUB_I64);
+  CHECK(a && ((int64_t *)a->data)[1] == INT64_MIN, "full -2^63 i64 is exact");
+  hub_tensor *b = hub_full(1, (int64_t[]){2}, 255, HUB_U8);
+  CHECK(b && ((uint8_t *)b->data)[0] == 255, "full 255 u8");
+  hub_tensor *c = hub_full(1, (int64_t[]){2}, 2.5, HUB_F32);
+  CHECK(c && hub_tensor_get(c, 0) == 2.5, "float dtypes take any value");
+  CHECK(c && hub_fill_(c, NAN) == 0 && isnan(hub_tensor_get(c, 1)), "fill_ NaN into f32");
+  CHECK(b && hub_fill_(b, 256) == -1 && ((uint8_t *)b->data)[0] == 255, "fill_ 256 into u8 refused, tensor unchanged");
+  release_n(3, (hub_tensor *[]){a, b, c});
+}
+
+int main(void) {
+  test_constructors();
+  test_views();
+  test_int_values();
+  return check_summary();
+}
