@@ -468,12 +468,12 @@ hub_tensor *hub_randint(int64_t low, int64_t high, int ndim, const int64_t *shap
   hub_tensor *t = hub_tensor_empty(HUB_I64, ndim, shape, HUB_CPU);
   if (!t) return NULL;
   int64_t n = hub_tensor_numel(t);
-  uint64_t key, ctr, range = (uint64_t)(high - low);
+  uint64_t key, ctr, range = (uint64_t)high - (uint64_t)low; /* in unsigned: high - low may exceed INT64_MAX */
   hub_rng_reserve((uint64_t)n * 2, &key, &ctr);
   int64_t *p = t->data;
   for (int64_t i = 0; i < n; i++) {
     uint64_t r = ((uint64_t)hub_rng_u32(key, ctr + 2 * (uint64_t)i) << 32) | hub_rng_u32(key, ctr + 2 * (uint64_t)i + 1);
-    p[i] = low + (int64_t)(r % range);
+    p[i] = (int64_t)((uint64_t)low + r % range);
   }
   if (dtype != HUB_I64) {
     hub_tensor *c = hub_to_dtype(t, dtype);

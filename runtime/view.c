@@ -203,8 +203,9 @@ hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length) {
   if ((dim = hub_norm_dim("narrow", dim, t->ndim)) < 0) return NULL;
   if (t->ndim == 0) return hub_errp("narrow: cannot narrow a 0-d tensor");
   if (start < 0 || length < 0 || start > t->shape[dim] || length > t->shape[dim] - start)
-    return hub_errp("narrow: range [%lld, %lld) out of bounds for dimension %d of size %lld",
-                    (long long)start + 1, (long long)(start + length) + 1, dim + 1, (long long)t->shape[dim]);
+    return hub_errp("narrow: start %lld and length %lld out of bounds for dimension %d of size %lld",
+                    (long long)(start < INT64_MAX ? start + 1 : start), (long long)length, dim + 1,
+                    (long long)t->shape[dim]);
   int64_t sh[HUB_MAX_DIMS];
   memcpy(sh, t->shape, sizeof sh);
   sh[dim] = length;

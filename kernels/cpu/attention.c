@@ -73,6 +73,10 @@
 static inline float exp_poly(float x) {
   /* round to nearest by adding 1.5 * 2^23 (floorf is a library call without SSE4.1) */
   float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  /* keep the int conversion below defined when x is NaN or out of range (NaN/inf scores from
+   * NaN/inf inputs): a NaN n becomes -127, and r, so the result, stays NaN */
+  n = n >= -127.f ? n : -127.f;
+  n = n <= 128.f ? n : 128.f;
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float y = 1.9875691500e-4f;
   y = y * r + 1.3981999507e-3f;

@@ -391,6 +391,11 @@ end
 -- randint(low, high, shape[, dtype]): integers in [low, high), i64 by default.
 function hub.randint(low, high, shape, dtype)
   if type(low) ~= "number" or type(high) ~= "number" then core.argerror(1, "randint", "low and high numbers", type(low)) end
+  for _, v in ipairs { low, high } do
+    if v ~= v or v ~= math.floor(v) or v < -2^63 or v >= 2^63 then
+      core.raise(string.format("randint: low and high must be integers in [-2^63, 2^63), got %s", tostring(v)))
+    end
+  end
   local n, s = core.shape_arg(shape, "randint", 3)
   return wrap(C.hub_randint(low, high, n, s, core.dtype(dtype, I64, "randint")), 2)
 end

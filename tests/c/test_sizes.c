@@ -135,7 +135,52 @@ static void test_int_values(void) {
   release_n(3, (hub_tensor *[]){a, b, c});
 }
 
+/* found by fuzz_ops: split summed its sizes without an overflow check */
+static void test_split_overflow(void) {
+  hub_tensor *a = hub_full(1, (int64_t[]){4}, 1, HUB_F32), *out[2] = {0};
+  CHECK(hub_split(a, 0, 2, (int64_t[]){INT64_MAX, INT64_MAX}, out) == -1 && has(hub_last_error(), "sum to more") &&
+            !out[0] && !out[1],
+        "split with sizes summing past INT64_MAX: %s", hub_last_error());
+  CHECK(hub_split(a, 0, 2, (int64_t[]){1, 3}, out) == 0 && out[1]->shape[0] == 3, "split [1, 3]");
+  release_n(2, out);
+  hub_tensor_release(a);
+}
+
+/* found by fuzz_ops: attention_qkv computed 3 * heads without an overflow check */
+static void test_attention_heads(void) {
+  hub_tensor *q = hub_full(3, (int64_t[]){1, 2, 6}, 0.5, HUB_F32);
+  CHECK(hub_attention_qkv(q, NULL, INT64_MAX, 0, 0) == NULL && has(hub_last_error(), "heads"),
+        "attention_qkv with INT64_MAX heads: %s", hub_last_error());
+  CHECK(hub_attention_qkv(q, NULL, 4, 0, 0) == NULL && has(hub_last_error(), "with 4 heads"), "more heads than features");
+  hub_tensor *o = hub_attention_qkv(q, NULL, 2, 0, 0);
+  CHECK(o && o->shape[2] == 2 && fabs(hub_tensor_get(o, 0) - 0.5) < 1e-6, "2 heads of 1: output = v = 0.5");
+  hub_tensor_release(o);
+  hub_tensor_release(q);
+}
+
+/* found by fuzz_ops: high - low overflowed int64_t for low = INT64_MIN */
+static void test_randint_range(void) {
+  hub_manual_seed(3);
+  hub_tensor *t = hub_randint(INT64_MIN, 4, 1, (int64_t[]){64}, HUB_I64);
+  int ok = t != NULL, neg = 0;
+  for (int i = 0; ok && i < 64; i++) {
+    int64_t v = ((int64_t *)t->data)[i];
+    ok = v < 4;
+    neg += v < 0;
+  }
+  CHECK(ok && neg > 48, "randint(INT64_MIN, 4): all below 4, almost all negative (%d of 64)", neg);
+  hub_tensor_release(t);
+  t = hub_randint(INT64_MAX - 2, INT64_MAX, 1, (int64_t[]){16}, HUB_I64);
+  ok = t != NULL;
+  for (int i = 0; ok && i < 16; i++) ok = ((int64_t *)t->data)[i] >= INT64_MAX - 2 && ((int64_t *)t->data)[i] < INT64_MAX;
+  CHECK(ok, "randint(INT64_MAX - 2, INT64_MAX) in range");
+  hub_tensor_release(t);
+}
+
 int main(void) {
+  test_randint_range();
+  test_attention_heads();
+  test_split_overflow();
   test_constructors();
   test_views();
   test_int_values();
