@@ -13,7 +13,7 @@ if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
 fi
 if [[ "${1:-}" == "--fuzz" ]]; then
-  pkgs+=(clang-14 libclang-rt-14-dev libomp-14-dev python3)
+  pkgs+=(clang-14 libclang-rt-14-dev libomp-14-dev)
 fi
 
 missing=()
