@@ -158,6 +158,17 @@ static void test_attention_heads(void) {
   hub_tensor_release(q);
 }
 
+/* found by fuzz_ops: matmul of a batched [.., M, 0] by a [0, N] divided numel by K = 0 */
+static void test_matmul_empty_inner(void) {
+  hub_tensor *a = hub_full(3, (int64_t[]){2, 3, 0}, 0, HUB_F32), *b = hub_full(2, (int64_t[]){0, 4}, 0, HUB_F32);
+  hub_tensor *o = hub_matmul(a, b);
+  int zeros = o != NULL;
+  for (int64_t i = 0; o && i < hub_tensor_numel(o); i++) zeros &= hub_tensor_get(o, i) == 0;
+  CHECK(o && o->ndim == 3 && o->shape[0] == 2 && o->shape[1] == 3 && o->shape[2] == 4 && zeros,
+        "[2,3,0] x [0,4] = zeros [2,3,4]: %s", o ? "" : hub_last_error());
+  release_n(3, (hub_tensor *[]){a, b, o});
+}
+
 /* found by fuzz_ops: high - low overflowed int64_t for low = INT64_MIN */
 static void test_randint_range(void) {
   hub_manual_seed(3);
@@ -179,6 +190,7 @@ static void test_randint_range(void) {
 
 int main(void) {
   test_randint_range();
+  test_matmul_empty_inner();
   test_attention_heads();
   test_split_overflow();
   test_constructors();

@@ -96,6 +96,9 @@ T.ok(hub.tensor({ 2.5, 1e39 }):totable()[2] == math.huge, "f32 takes any number 
 local e = hub.zeros { 0, 2 ^ 40 }
 T.ok(e:numel() == 0 and e.shape[2] == 2 ^ 40, "zeros{0, 2^40} is empty with the right shape")
 T.ok(tostring(e):find("shape=[0,1099511627776]", 1, true) ~= nil, "and prints", tostring(e))
+-- found by fuzz_ops: a batched matmul with inner size 0 divided by zero (SIGFPE)
+local mz = hub.zeros(2, 3, 0):matmul(hub.zeros(0, 4))
+T.ok(mz.shape[1] == 2 and mz.shape[2] == 3 and mz.shape[3] == 4 and mz:sum():item() == 0, "zeros(2,3,0):matmul(zeros(0,4)) = zeros(2,3,4)")
 local x = hub.ones(1, 1):expand { 2 ^ 11, 2 ^ 11 }
 T.ok(x:sum():item() == 2 ^ 22, "a large expand that fits sums right")
 T.ok(#hub.tensor({}).shape == 1 and hub.tensor({}):numel() == 0, "tensor{} is an empty 1-d tensor")
