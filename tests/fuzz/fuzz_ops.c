@@ -140,7 +140,7 @@ static void step(reader *r) {
   hub_tensor *a = pool[s0], *b = pool[s1];
   int64_t shape[10] = {0};
   hub_clear_error();
-  switch (op % 40) {
+  switch (op % 42) {
     case 0: { /* constructors */
       int dt = dtype_arg(r), nd = shape_args(r, shape);
       switch (u8(r) % 7) {
@@ -251,6 +251,41 @@ static void step(reader *r) {
       if (small(a) && hub_tensor_numel(a) == 1) int_result(hub_backward(a, NULL));
       else if (small(a) && small(b)) int_result(hub_backward(a, b));
     } break;
+    case 39: { /* from raw bytes of the input, in any dtype: NaN/inf/denormal bit patterns */
+      int dt = dtype_arg(r), sdt = dtype_arg(r), nd = shape_args(r, shape);
+      hub_tensor *probe = hub_tensor_empty(HUB_U8, nd, shape, HUB_CPU); /* the shape check alone */
+      int64_t n = probe ? hub_tensor_numel(probe) : -1;
+      hub_tensor_release(probe);
+      hub_clear_error();
+      if (n >= 0 && n <= SMALL && sdt >= 0 && sdt < HUB_DTYPE_COUNT) {
+        size_t bytes = (size_t)n * hub_dtype_size(sdt);
+        uint8_t *src = calloc(1, bytes ? bytes : 1);
+        for (size_t i = 0; i < bytes && r->n; i++) src[i] = u8(r);
+        put(dst, hub_tensor_from_data(dt, nd, shape, src, sdt));
+        free(src);
+      } else {
+        put(dst, hub_tensor_from_data(dt, nd, shape, NULL, sdt));
+      }
+    } break;
+    case 40: { /* an as_strided-like tensor over caller memory: random strides, some 0 */
+      int nd = u8(r) % 5;
+      int64_t st[4], extent = 1;
+      int ok = 1;
+      for (int i = 0; i < nd; i++) {
+        shape[i] = u8(r) % 5;
+        st[i] = u8(r) % 7;
+        int64_t e;
+        if (__builtin_mul_overflow(shape[i] ? shape[i] - 1 : 0, st[i], &e) || __builtin_add_overflow(extent, e, &extent)) ok = 0;
+      }
+      if (ok && extent <= SMALL) {
+        float *buf = malloc(sizeof(float) * (size_t)extent);
+        for (int64_t i = 0; i < extent; i++) buf[i] = (float)(int8_t)u8(r);
+        hub_tensor *t = hub_tensor_wrap(HUB_F32, nd, shape, st, buf, free, buf);
+        if (!t) free(buf);
+        put(dst, t);
+      }
+    } break;
+    case 41: if (small(a)) int_result(u8(r) & 1 ? hub_normal_(a, value_arg(r), value_arg(r)) : hub_uniform_(a, value_arg(r), value_arg(r))); break;
     default: if (a) { /* element access and detach */
       int64_t i = size_arg(r);
       double v = hub_tensor_get(a, i);
