@@ -69,6 +69,12 @@ int hub_check_extent(const char *op, int ndim, const int64_t *shape, const int64
   return 0;
 }
 
+/* Frees a header that never got (or no longer holds) a storage. */
+static void header_drop(hub_tensor *t) {
+  free(t);
+  __atomic_fetch_sub(&g_live_tensors, 1, __ATOMIC_RELAXED);
+}
+
 static hub_tensor *header_new(const char *op, int dtype, int ndim, const int64_t *shape, int device) {
   if (hub_check_shape(op, ndim, shape, dtype) < 0) return NULL;
   hub_tensor *t = calloc(1, sizeof *t);
@@ -94,8 +100,7 @@ hub_tensor *hub_tensor_empty(int dtype, int ndim, const int64_t *shape, int devi
   size_t nbytes = (size_t)hub_tensor_numel(t) * hub_dtype_size(dtype);
   t->storage = hub_storage_new(device, nbytes);
   if (!t->storage) {
-    free(t);
-    __atomic_fetch_sub(&g_live_tensors, 1, __ATOMIC_RELAXED);
+    header_drop(t);
     return NULL;
   }
   t->data = t->storage->base;
@@ -147,20 +152,18 @@ hub_tensor *hub_tensor_wrap(int dtype, int ndim, const int64_t *shape, const int
         (extent > HUB_MAX_TENSOR_BYTES / (int64_t)hub_dtype_size(dtype) &&
          hub_err("wrap: the strides reach %lld elements (at most %lld)", (long long)extent,
                  (long long)(HUB_MAX_TENSOR_BYTES / (int64_t)hub_dtype_size(dtype))))) {
-      free(t);
-      __atomic_fetch_sub(&g_live_tensors, 1, __ATOMIC_RELAXED);
+      header_drop(t);
       return NULL;
     }
   }
   if (!data && extent > 0) {
-    free(t);
-    __atomic_fetch_sub(&g_live_tensors, 1, __ATOMIC_RELAXED);
+    header_drop(t);
     return hub_errp("wrap: data is NULL for a tensor of %lld elements", (long long)extent);
   }
   t->storage = calloc(1, sizeof *t->storage);
   if (!t->storage) {
-    free(t);
-    return hub_errp("tensor: out of memory");
+    header_drop(t);
+    return hub_errp("wrap: out of memory");
   }
   t->storage->base = data;
   t->storage->nbytes = (size_t)extent * hub_dtype_size(dtype);
@@ -180,8 +183,7 @@ hub_tensor *hub_tensor_alias(const hub_tensor *t, int ndim, const int64_t *shape
   /* the last line of defence for every view: it must lie inside the storage it aliases */
   if (hub_check_extent("view", ndim, v->shape, v->stride, offset,
                        (int64_t)(t->storage->nbytes / hub_dtype_size(t->dtype)), NULL)) {
-    free(v);
-    __atomic_fetch_sub(&g_live_tensors, 1, __ATOMIC_RELAXED);
+    header_drop(v);
     return NULL;
   }
   v->storage = t->storage;
