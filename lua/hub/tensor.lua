@@ -336,7 +336,11 @@ function hub.tensor(data, dtype)
   local n, s = core.shape_arg(shape, "tensor")
   local isfloat = dt <= 2
   local buf = ffi.new(isfloat and "float[?]" or "int64_t[?]", #flat > 0 and #flat or 1)
-  for i = 1, #flat do buf[i - 1] = flat[i] end
+  if dt == 6 then -- bool: any non-zero number (NaN too) is true, as in PyTorch; 0.5 must not truncate to 0
+    for i = 1, #flat do buf[i - 1] = flat[i] ~= 0 and 1 or 0 end
+  else
+    for i = 1, #flat do buf[i - 1] = flat[i] end
+  end
   return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and F32 or I64), 2)
 end
 

@@ -93,6 +93,9 @@ T.ok(b:totable()[1] == -2 ^ 63 and b:totable()[2] == 2 ^ 62, "i64 -2^63 and 2^62
 local c = hub.tensor({ -2 ^ 31, 2 ^ 31 - 1 }, "i32"):totable()
 T.ok(c[1] == -2 ^ 31 and c[2] == 2 ^ 31 - 1, "i32 limits exact")
 T.ok(hub.tensor({ 2.5, 1e39 }):totable()[2] == math.huge, "f32 takes any number (1e39 -> inf)")
+local bt = hub.tensor({ 0.5, 0, -2, 2 ^ 70, 0 / 0 }, "bool"):totable()
+T.ok(bt[1] == true and bt[2] == false and bt[3] == true and bt[4] == true and bt[5] == true,
+  "bool: non-zero (0.5, 2^70, NaN) is true, 0 is false")
 local e = hub.zeros { 0, 2 ^ 40 }
 T.ok(e:numel() == 0 and e.shape[2] == 2 ^ 40, "zeros{0, 2^40} is empty with the right shape")
 T.ok(tostring(e):find("shape=[0,1099511627776]", 1, true) ~= nil, "and prints", tostring(e))
