@@ -394,6 +394,10 @@ hub_tensor *hub_arange(double start, double end, double step, int dtype) {
   double nf = ceil((end - start) / step);
   if (!(nf >= 0) || nf > 1e12) return hub_errp("arange: bad range [%g, %g) with step %g", start, end, step);
   int64_t n = (int64_t)nf;
+  /* the first and last values must fit an integer dtype (set() would clamp them silently) */
+  if (n > 0 && (hub_check_int_value("arange", trunc(start), dtype) ||
+                hub_check_int_value("arange", trunc(start + (double)(n - 1) * step), dtype)))
+    return NULL;
   hub_tensor *t = hub_tensor_empty(dtype, 1, &n, HUB_CPU);
   if (!t) return NULL;
   for (int64_t i = 0; i < n; i++) hub_tensor_set(t, i, start + (double)i * step);

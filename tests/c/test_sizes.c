@@ -133,6 +133,14 @@ static void test_int_values(void) {
   CHECK(c && hub_fill_(c, NAN) == 0 && isnan(hub_tensor_get(c, 1)), "fill_ NaN into f32");
   CHECK(b && hub_fill_(b, 256) == -1 && ((uint8_t *)b->data)[0] == 255, "fill_ 256 into u8 refused, tensor unchanged");
   release_n(3, (hub_tensor *[]){a, b, c});
+  CHECK(hub_arange(0, 300, 1, HUB_U8) == NULL && has(hub_last_error(), "arange: value 299 is out of range for u8"),
+        "arange to 300 as u8: %s", hub_last_error());
+  CHECK(hub_arange(-1, 3, 1, HUB_U8) == NULL, "arange from -1 as u8");
+  hub_tensor *r = hub_arange(250, 256, 1, HUB_U8);
+  CHECK(r && hub_tensor_numel(r) == 6 && hub_tensor_get(r, 5) == 255, "arange 250..255 as u8");
+  hub_tensor_release(r);
+  CHECK(hub_arange(0, NAN, 1, HUB_F32) == NULL && has(hub_last_error(), "bad range"), "arange to NaN");
+  CHECK(hub_arange(0, INFINITY, 1, HUB_F32) == NULL, "arange to inf");
 }
 
 /* found by fuzz_ops: split summed its sizes without an overflow check */
