@@ -177,6 +177,19 @@ static void test_matmul_empty_inner(void) {
   release_n(3, (hub_tensor *[]){a, b, o});
 }
 
+/* found by fuzz_ops (a timeout): attention over empty tensors looped over B * Lq entries */
+static void test_attention_empty(void) {
+  long t0 = now_ms();
+  hub_tensor *q = hub_full(4, (int64_t[]){1 << 20, 1 << 20, 4, 0}, 0, HUB_F32);
+  hub_tensor *k = hub_full(4, (int64_t[]){1 << 20, 1 << 20, 0, 0}, 0, HUB_F32);
+  hub_tensor *v = hub_full(4, (int64_t[]){1 << 20, 1 << 20, 0, 0}, 0, HUB_F32);
+  hub_tensor *o = q && k && v ? hub_attention(q, k, v, NULL, 0) : NULL;
+  CHECK(o && hub_tensor_numel(o) == 0 && o->shape[2] == 4 && o->shape[3] == 0 && now_ms() - t0 < 5000,
+        "attention of [2^20, 2^20, 4, 0] tensors is empty and quick (%ld ms): %s", now_ms() - t0,
+        o ? "" : hub_last_error());
+  release_n(4, (hub_tensor *[]){q, k, v, o});
+}
+
 /* found by fuzz_ops: high - low overflowed int64_t for low = INT64_MIN */
 static void test_randint_range(void) {
   hub_manual_seed(3);
@@ -198,6 +211,7 @@ static void test_randint_range(void) {
 
 int main(void) {
   test_randint_range();
+  test_attention_empty();
   test_matmul_empty_inner();
   test_attention_heads();
   test_split_overflow();
