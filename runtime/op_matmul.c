@@ -59,7 +59,9 @@ static hub_tensor *mm_core(hub_tensor *a, hub_tensor *b) {
     /* Fold batch into rows: [B.., M, K] -> [B..*M, K]. */
     int64_t sh[HUB_MAX_DIMS];
     memcpy(sh, a->shape, sizeof sh);
-    hub_tensor *a2 = hub_tensor_alias(a, 2, (int64_t[]){hub_tensor_numel(a) / K, K}, NULL, a->offset);
+    int64_t rows = 1; /* not numel / K: K may be 0 */
+    for (int d = 0; d < a->ndim - 1; d++) rows *= a->shape[d];
+    hub_tensor *a2 = hub_tensor_alias(a, 2, (int64_t[]){rows, K}, NULL, a->offset);
     hub_tensor *o2 = a2 ? mm_raw("matmul", a2, b, NULL, -1) : NULL;
     hub_tensor_release(a2);
     if (!o2) return NULL;

@@ -18,6 +18,7 @@
 #include "cpu/strided.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_F16C_PATH 1
 #endif
@@ -176,7 +177,10 @@ static int have_f16c(void) {
   int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
   if (c < 0) {
     __builtin_cpu_init();
-    c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    /* f16c from cpuid (clang's __builtin_cpu_supports does not know it); avx from the builtin,
+     * which also checks that the OS saves the ymm registers */
+    unsigned a, b, cx, d;
+    c = __get_cpuid(1, &a, &b, &cx, &d) && (cx & bit_F16C) && __builtin_cpu_supports("avx");
     __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
   }
   return c;

@@ -213,8 +213,17 @@ function M.shape_arg(shape, fname, argn)
   local a = ffi.new("int64_t[?]", n > 0 and n or 1)
   for i = 1, n do
     local v = shape[i]
-    if type(v) ~= "number" or v ~= math.floor(v) then
-      M.argerror(argn or 1, fname, "integer sizes in the shape", type(v))
+    if type(v) ~= "number" then M.argerror(argn or 1, fname, "integer sizes in the shape", type(v)) end
+    -- converting NaN, inf or a number beyond int64_t to int64_t is undefined: refuse them here,
+    -- and leave negative and too-large products to the C side (hub_check_shape)
+    if v ~= v or v == math.huge or v == -math.huge then
+      M.raise(string.format("%s: size %s in dimension %d is not a finite integer", fname, tostring(v), i))
+    end
+    if v ~= math.floor(v) then
+      M.raise(string.format("%s: size %s in dimension %d is not an integer", fname, tostring(v), i))
+    end
+    if v >= 2^63 or v < -2^63 then
+      M.raise(string.format("%s: size %.0f in dimension %d does not fit in 64 bits", fname, v, i))
     end
     a[i - 1] = v
   end
