@@ -190,7 +190,7 @@ hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, 
 
 hub_tensor *hub_crf_viterbi(hub_tensor *em, hub_tensor *lengths, hub_tensor *mask, hub_tensor *tr,
                             hub_tensor *st, hub_tensor *en) {
-  const char *op = "crf_viterbi";
+  const char *op = "crf_decode";
   int64_t B = 0, L = 0, C = 0;
   if (check_emissions(op, em, &B, &L, &C) || check_scores(op, em, C, tr, st, en)) return NULL;
   int64_t *len = crf_lengths(op, lengths, mask, B, L, 0);
