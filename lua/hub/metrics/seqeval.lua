@@ -82,7 +82,7 @@ local function sentences(v, fname, what, labels, keep)
     if type(sent) ~= "table" then error(string.format("%s: %s sentence %d is a %s, expected an array of tags", fname, what, s, type(sent)), 4) end
     local tags = {}
     for t, x in ipairs(sent) do
-      if not keep or keep[s][t] then
+      if keep(s, t) then
         if type(x) == "number" then
           if not labels then error(string.format("%s: %s are tag ids; pass opts.labels (the tag names, id 0 first)", fname, what), 4) end
           local name = labels[x + 1]
@@ -101,22 +101,18 @@ local function sentences(v, fname, what, labels, keep)
   return out
 end
 
--- Which positions count: gold ids >= 0 within opts.lengths.
+-- Which positions count: a function (sentence, position) -> false where the gold id is negative
+-- or the position is past opts.lengths.
 local function positions(gold, lengths)
   if require("hub.core").is_tensor(gold) then gold = gold:totable() end
-  if type(gold) ~= "table" then return nil end
-  if type(gold[1]) == "string" then gold = { gold } end
+  if type(gold) == "table" and type(gold[1]) == "string" then gold = { gold } end
   local lens = lengths and common.flat(lengths, "entity_scores", "lengths", 5)
-  local keep = {}
-  for s, sent in ipairs(gold) do
-    keep[s] = {}
-    if type(sent) == "table" then
-      for t, x in ipairs(sent) do
-        keep[s][t] = not (type(x) == "number" and x < 0) and (not lens or t <= (lens[s] or 0))
-      end
-    end
+  return function(s, t)
+    if lens and t > (lens[s] or 0) then return false end
+    local sent = type(gold) == "table" and gold[s]
+    local x = type(sent) == "table" and sent[t]
+    return not (type(x) == "number" and x < 0)
   end
-  return keep
 end
 
 -- entity_scores(gold, predicted, {labels = nil, lengths = nil})
