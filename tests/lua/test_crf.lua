@@ -113,8 +113,59 @@ local function brute(em, n, C, tr, st, en)
   return logz, score, u, p, b0
 end
 
--- ---- 1. tiny cases against brute force ----
 local worst = { nll = 0, gem = 0, gtr = 0, gse = 0 }
+-- Checks crf_nll (values and gradients of sum_b w_b nll_b) and crf_decode on em [B, L, C] with
+-- tags (Lua arrays) and lengths against brute force; returns whether everything matched.
+local function check_brute(em, tr, st, en, tags, lengths, w, C, L)
+  local B = #lengths
+  local nll = hub.crf_nll(em, hub.tensor(tags, "i64"), hub.tensor(lengths, "i64"), tr, st, en)
+  nll:backward(hub.tensor(w))
+  local path = hub.crf_decode(em, lengths, tr, st, en):totable()
+  local E, TR, ST, EN = em:totable(), tr:totable(), st:totable(), en:totable()
+  local nl = flat(nll)
+  local gem_ref, gtr_ref, gst_ref, gen_ref = {}, {}, {}, {}
+  for i = 1, C do gst_ref[i], gen_ref[i] = 0, 0; gtr_ref[i] = {} for j = 1, C do gtr_ref[i][j] = 0 end end
+  local case_ok = true
+  for b = 1, B do
+    local n = lengths[b]
+    gem_ref[b] = {}
+    for t = 1, L do gem_ref[b][t] = {} for j = 1, C do gem_ref[b][t][j] = 0 end end
+    if n == 0 then
+      case_ok = case_ok and nl[b] == 0
+      for t = 1, L do case_ok = case_ok and path[b][t] == -1 end
+    else
+      local logz, score, u, p, best = brute(E[b], n, C, TR, ST, EN)
+      local gold = {}
+      for t = 1, n do gold[t] = tags[b][t] + 1 end
+      local ref = logz - score(gold)
+      local d = math.abs(nl[b] - ref)
+      worst.nll = math.max(worst.nll, d)
+      case_ok = case_ok and d <= 1e-5 + 1e-5 * math.abs(ref)
+      for t = 1, L do case_ok = case_ok and path[b][t] == (t <= n and best[t] or -1) end
+      for t = 1, n do
+        for j = 1, C do gem_ref[b][t][j] = w[b] * (u[t][j] - (gold[t] == j and 1 or 0)) end
+      end
+      for j = 1, C do
+        gst_ref[j] = gst_ref[j] + w[b] * (u[1][j] - (gold[1] == j and 1 or 0))
+        gen_ref[j] = gen_ref[j] + w[b] * (u[n][j] - (gold[n] == j and 1 or 0))
+      end
+      for t = 2, n do
+        for i = 1, C do for j = 1, C do gtr_ref[i][j] = gtr_ref[i][j] + w[b] * p[t][i][j] end end
+        gtr_ref[gold[t - 1]][gold[t]] = gtr_ref[gold[t - 1]][gold[t]] - w[b]
+      end
+    end
+  end
+  local function cmp(got, ref, key)
+    local g, d = close(flat(got), flat(ref), 1e-5, 1e-5)
+    worst[key] = math.max(worst[key], d)
+    return g
+  end
+  local good = case_ok and cmp(em.grad, gem_ref, "gem") and cmp(tr.grad, gtr_ref, "gtr")
+    and cmp(st.grad, gst_ref, "gse") and cmp(en.grad, gen_ref, "gse")
+  return good
+end
+
+-- ---- 1. tiny cases against brute force ----
 local ncase = 0
 for C = 1, 4 do
   for L = 1, 5 do
@@ -133,50 +184,7 @@ for C = 1, 4 do
         for t = 1, L do tags[b][t] = t <= lengths[b] and math.random(0, C - 1) or (b == 2 and -100 or 7) end
       end
       local w = { 0.7, -1.3, 2.1 }
-      local nll = hub.crf_nll(em, hub.tensor(tags, "i64"), hub.tensor(lengths, "i64"), tr, st, en)
-      nll:backward(hub.tensor(w))
-      local path = hub.crf_decode(em, lengths, tr, st, en):totable()
-      local E, TR, ST, EN = em:totable(), tr:totable(), st:totable(), en:totable()
-      local nl = flat(nll)
-      local gem_ref, gtr_ref, gst_ref, gen_ref = {}, {}, {}, {}
-      for i = 1, C do gst_ref[i], gen_ref[i] = 0, 0; gtr_ref[i] = {} for j = 1, C do gtr_ref[i][j] = 0 end end
-      local case_ok = true
-      for b = 1, B do
-        local n = lengths[b]
-        gem_ref[b] = {}
-        for t = 1, L do gem_ref[b][t] = {} for j = 1, C do gem_ref[b][t][j] = 0 end end
-        if n == 0 then
-          case_ok = case_ok and nl[b] == 0
-          for t = 1, L do case_ok = case_ok and path[b][t] == -1 end
-        else
-          local logz, score, u, p, best = brute(E[b], n, C, TR, ST, EN)
-          local gold = {}
-          for t = 1, n do gold[t] = tags[b][t] + 1 end
-          local ref = logz - score(gold)
-          local d = math.abs(nl[b] - ref)
-          worst.nll = math.max(worst.nll, d)
-          case_ok = case_ok and d <= 1e-5 + 1e-5 * math.abs(ref)
-          for t = 1, L do case_ok = case_ok and path[b][t] == (t <= n and best[t] or -1) end
-          for t = 1, n do
-            for j = 1, C do gem_ref[b][t][j] = w[b] * (u[t][j] - (gold[t] == j and 1 or 0)) end
-          end
-          for j = 1, C do
-            gst_ref[j] = gst_ref[j] + w[b] * (u[1][j] - (gold[1] == j and 1 or 0))
-            gen_ref[j] = gen_ref[j] + w[b] * (u[n][j] - (gold[n] == j and 1 or 0))
-          end
-          for t = 2, n do
-            for i = 1, C do for j = 1, C do gtr_ref[i][j] = gtr_ref[i][j] + w[b] * p[t][i][j] end end
-            gtr_ref[gold[t - 1]][gold[t]] = gtr_ref[gold[t - 1]][gold[t]] - w[b]
-          end
-        end
-      end
-      local function cmp(got, ref, key)
-        local g, d = close(flat(got), flat(ref), 1e-5, 1e-5)
-        worst[key] = math.max(worst[key], d)
-        return g
-      end
-      local good = case_ok and cmp(em.grad, gem_ref, "gem") and cmp(tr.grad, gtr_ref, "gtr")
-        and cmp(st.grad, gst_ref, "gse") and cmp(en.grad, gen_ref, "gse")
+      local good = check_brute(em, tr, st, en, tags, lengths, w, C, L)
       ok(good, string.format("brute force C=%d L=%d lengths {%s}: nll, decode and gradients", C, L,
         table.concat(lengths, ",")))
     end
@@ -184,6 +192,34 @@ for C = 1, 4 do
 end
 print(string.format("brute force: %d cases, max err nll %.2e, d/dem %.2e, d/dtrans %.2e, d/dstart,end %.2e",
   ncase, worst.nll, worst.gem, worst.gtr, worst.gse))
+
+-- extreme and forbidden scores, where the kernel's scaled exponentials underflow or the
+-- pairwise factors would overflow and it falls back to exact log-sum-exps: still the brute-force
+-- values (which are computed directly)
+do
+  local C, L = 3, 5
+  local cases = {
+    { start = { 0, -1000, -2000 }, trans = { { 0, -1000, -math.huge }, { -1000, 0, -800 }, { -1e4, -1e4, 0 } }, scale = 1 },
+    { start = { 0, 0, 0 }, trans = { { 0, -1e4, 2 }, { -1e4, 1, -1e4 }, { 3, -1e4, -1e4 } }, scale = 400 },
+    { start = { -700, 0, -1500 }, trans = { { -750, 0, -750 }, { -1e4, -760, 0 }, { 0, -1e4, -770 } }, scale = 300 },
+  }
+  for k, c in ipairs(cases) do
+    hub.manual_seed(100 + k)
+    local em = (hub.randn(2, L, C) * c.scale):requires_grad()
+    local tr = hub.tensor(c.trans):requires_grad()
+    local st = hub.tensor(c.start):requires_grad()
+    local en = hub.tensor({ 0, -900, 5 }):requires_grad()
+    -- gold paths of finite score: the brute-force best path of each sequence
+    local tags = {}
+    local E = em:totable()
+    for b = 1, 2 do
+      local _, _, _, _, best = brute(E[b], L, C, tr:totable(), st:totable(), en:totable())
+      tags[b] = best
+    end
+    tags[2][4], tags[2][5] = -100, -100
+    ok(check_brute(em, tr, st, en, tags, { L, 3 }, { 1.1, -0.6 }, C, L), "extreme scores case " .. k .. " against brute force")
+  end
+end
 
 -- log Z alone: nll + gold score (from the tensors) equals log Z by brute force, for every tag
 -- sequence the same (log Z does not depend on the tags)
