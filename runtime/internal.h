@@ -129,6 +129,13 @@ void hub_node_release(hub_node *n);
  * Recorded like hub_to_dtype and hub_contiguous, so gradients flow through it. */
 hub_tensor *hub_contiguous_f32(hub_tensor *t);
 
+/* ---- ops on any dtype (op_compare.c), not recorded ---- */
+/* a op b (a hub_binop) with both converted to dtype ct (f16/bf16 computed in f32), broadcast;
+ * bool for comparisons, logical ops and ct bool, else ct.  Errors are prefixed with name. */
+hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *b, int ct);
+/* op(x) for a hub_mapop; same dtype as x (bool for NOT / TRUTH). */
+hub_tensor *hub_map(const char *name, int op, hub_tensor *x);
+
 /* ---- small helpers ---- */
 static inline int64_t hub_numel_of(int ndim, const int64_t *shape) {
   int64_t n = 1;

@@ -256,6 +256,7 @@ static double load(const void *base, int dtype, int64_t k) {
     case HUB_I64: return (double)((const int64_t *)base)[k];
     case HUB_U8: return ((const uint8_t *)base)[k];
     case HUB_BOOL: return ((const uint8_t *)base)[k] != 0;
+    case HUB_F64: return ((const double *)base)[k];
   }
   return 0;
 }
@@ -282,6 +283,7 @@ int hub_tensor_set(hub_tensor *t, int64_t i, double v) {
     case HUB_I64: ((int64_t *)t->data)[k] = (int64_t)v; break;
     case HUB_U8: ((uint8_t *)t->data)[k] = (uint8_t)v; break;
     case HUB_BOOL: ((uint8_t *)t->data)[k] = v != 0; break;
+    case HUB_F64: ((double *)t->data)[k] = v; break;
   }
   return 0;
 }

@@ -6,7 +6,7 @@
  * coalesces dimensions and hands out runs along the innermost one.  Within a run, a copy
  * between equal dtypes moves raw elements of 1, 2, 4 or 8 bytes; a conversion goes through a
  * small buffer of doubles (load from the source dtype, store into the destination dtype), so
- * that there are 7 + 7 loops rather than 49; f32 <-> f16 / bf16, the pairs that weights take,
+ * that there are 8 + 8 loops rather than 64; f32 <-> f16 / bf16, the pairs that weights take,
  * convert directly (with the F16C instructions when the CPU has them).  f16 and bf16 go through hub_half_to_float and
  * friends; float to integer conversion truncates toward zero, clamps to the integer range and
  * maps NaN to 0; anything non-zero (NaN included) becomes true as bool.
@@ -54,6 +54,11 @@ static void load(double *buf, const void *p, int64_t st, int64_t n, int dt) {
   case HUB_U8:
   case HUB_BOOL: {
     const uint8_t *s = p;
+    for (int64_t i = 0; i < n; i++) buf[i] = s[i * st];
+    break;
+  }
+  case HUB_F64: {
+    const double *s = p;
     for (int64_t i = 0; i < n; i++) buf[i] = s[i * st];
     break;
   }
@@ -109,6 +114,11 @@ static void store(void *p, int64_t st, const double *buf, int64_t n, int dt) {
   case HUB_BOOL: {
     uint8_t *d = p;
     for (int64_t i = 0; i < n; i++) d[i * st] = buf[i] != 0;
+    break;
+  }
+  case HUB_F64: {
+    double *d = p;
+    for (int64_t i = 0; i < n; i++) d[i * st] = buf[i];
     break;
   }
   }

@@ -91,17 +91,29 @@ M.pace = pace
 
 local release = C.hub_tensor_release
 
+-- Lua holds a tensor as a `hub_tensor &` (a reference cdata), not as the `hub_tensor *` that C
+-- returns: LuaJIT gives t[i] on a pointer its own meaning (pointer arithmetic), while on a
+-- reference to the opaque struct it calls the metatype's __index, so t[i] can be t:select(1, i).
+-- A reference passes to every C parameter of type hub_tensor * (LuaJIT takes its address),
+-- fits in hub_tensor *[] arrays, and two references to one tensor compare equal.
+local ref_ct = ffi.typeof("hub_tensor &")
+
+-- Takes ownership of a new reference returned by C with the finaliser fin (default: release).
+function M.own(p, fin)
+  return ffi.gc(ffi.cast(ref_ct, p), fin or release)
+end
+
 -- Takes ownership of a new reference returned by C (NULL raises the C error).
 function M.wrap(p, level)
   if p == nil then M.raise(M.last_error()) end
   pace()
-  return ffi.gc(p, release)
+  return ffi.gc(ffi.cast(ref_ct, p), release)
 end
 
 -- Like wrap but NULL is nil without an error (for optional results such as .grad).
 function M.wrap_opt(p)
   if p == nil then return nil end
-  return ffi.gc(p, release)
+  return ffi.gc(ffi.cast(ref_ct, p), release)
 end
 
 -- Status code check.
@@ -109,9 +121,9 @@ function M.check(rc, level)
   if rc ~= 0 then M.raise(M.last_error()) end
 end
 
-local tensor_ct = ffi.typeof("hub_tensor *")
+local tensor_ct, struct_ct = ffi.typeof("hub_tensor *"), ffi.typeof("hub_tensor")
 function M.is_tensor(v)
-  return type(v) == "cdata" and ffi.istype(tensor_ct, v)
+  return type(v) == "cdata" and (ffi.istype(struct_ct, v) or ffi.istype(tensor_ct, v))
 end
 
 function M.argerror(n, fname, expected, got)

@@ -13,16 +13,20 @@ local T = {}          -- methods
 local props = {}      -- computed properties: t.shape, C.hub_tensor_dtype(t), ...
 local hub = {}        -- constructors and functions exported to the hub table
 
-local dtype_names = { [0] = "f32", "f16", "bf16", "i32", "i64", "u8", "bool" }
+local dtype_names = { [0] = "f32", "f16", "bf16", "i32", "i64", "u8", "bool", "f64" }
 local F32, I64 = 0, 4
 
 -- ---- properties ----
+-- Shape tables print as [2, 3] (tostring(x.shape), the REPL, string concatenation via tostring).
+local shape_mt = { __tostring = function(s) return "[" .. table.concat(s, ", ") .. "]" end }
 function props.shape(t)
   local s = {}
   for i = 0, C.hub_tensor_ndim(t) - 1 do s[i + 1] = tonumber(C.hub_tensor_size(t, i)) end
-  return s
+  return setmetatable(s, shape_mt)
 end
 function props.dtype(t) return dtype_names[C.hub_tensor_dtype(t)] end
+-- t:type() is the dtype string, as t.dtype.
+function T.type(t) return dtype_names[C.hub_tensor_dtype(t)] end
 function props.device(t) return ffi.string(C.hub_device_name(C.hub_tensor_device(t))) end
 function props.grad(t) return wrap_opt(C.hub_tensor_grad(t)) end
 function props.grad_fn(t)
@@ -170,7 +174,7 @@ function T.format(t, opts)
   if gf then header = header .. ", grad_fn=" .. gf elseif C.hub_tensor_requires_grad(t) ~= 0 then header = header .. ", requires_grad" end
   header = header .. ")"
   if C.hub_tensor_device(t) ~= 0 then return header end
-  local isfloat = C.hub_tensor_dtype(t) <= 2
+  local isfloat = C.hub_dtype_is_float(C.hub_tensor_dtype(t)) ~= 0
   local isbool = C.hub_tensor_dtype(t) == 6
   local elide = n > (opts.threshold or 1000)
   local edge = opts.edgeitems or 3
@@ -238,12 +242,45 @@ end
 
 -- ---- metatype ----
 local mt = {}
+-- t[i] is t:select(1, i): 1-based, negative from the end.
+local function index_first(t, i, what)
+  if i ~= math.floor(i) then core.raise(string.format("%s: index %s is not an integer", what, tostring(i))) end
+  local nd = C.hub_tensor_ndim(t)
+  if nd == 0 then core.raise(what .. ": cannot index a 0-d tensor (use item())") end
+  local n = tonumber(C.hub_tensor_size(t, 0))
+  local j = i < 0 and n + i + 1 or i
+  if i == 0 or j < 1 or j > n then
+    core.raise(string.format("%s: index %d out of range for dimension 1 of size %d (positions are 1..%d or -%d..-1)",
+      what, i, n, n, n))
+  end
+  return T.select(t, 1, j)
+end
 mt.__index = function(t, k)
   local m = T[k]
   if m ~= nil then return m end
   local p = props[k]
   if p ~= nil then return p(t) end
-  return nil
+  if type(k) == "number" then return index_first(t, k, "index") end
+  if type(k) ~= "string" then
+    core.raise(string.format("cannot index a tensor with a %s (t[i] takes a number; see masked_select, index_select, gather)",
+      is_tensor(k) and "tensor" or type(k)))
+  end
+  core.raise(string.format("tensor has no field '%s'", k))
+end
+-- Whether t has a method or property k (the way to probe without the error of t.k).
+function T.has_field(t, k) return T[k] ~= nil or props[k] ~= nil end
+-- t[i] = v copies v (a number or a tensor, broadcast) into t:select(1, i).
+mt.__newindex = function(t, k, v)
+  if type(k) ~= "number" then core.raise(string.format("cannot set field '%s' of a tensor", tostring(k))) end
+  local dst = index_first(t, k, "index assignment")
+  if type(v) == "number" or type(v) == "boolean" then
+    if type(v) == "boolean" then v = v and 1 or 0 end
+    check(C.hub_fill_(dst, v), 2)
+  elseif is_tensor(v) then
+    check(C.hub_copy_(dst, v), 2)
+  else
+    core.raise(string.format("index assignment: expected a number or a tensor, got %s", type(v)))
+  end
 end
 mt.__tostring = function(t) return T.format(t) end
 mt.__len = function(t) return C.hub_tensor_ndim(t) > 0 and tonumber(C.hub_tensor_size(t, 0)) or 0 end
@@ -282,15 +319,21 @@ local function flatten(data, fname)
   return shape, flat
 end
 
+-- Whether the first element of a nested table (or the value itself) is a boolean.
+local function first_is_bool(d)
+  while type(d) == "table" do d = d[1] end
+  return type(d) == "boolean"
+end
+
 function hub.tensor(data, dtype)
   if is_tensor(data) then return T.clone(data) end
-  local dt = core.dtype(dtype, F32, "tensor")
+  local dt = core.dtype(dtype, first_is_bool(data) and 6 or F32, "tensor")
   local shape, flat = flatten(data, "tensor")
   local n, s = core.shape_arg(shape, "tensor")
-  local isfloat = dt <= 2
-  local buf = ffi.new(isfloat and "float[?]" or "int64_t[?]", #flat > 0 and #flat or 1)
+  local isfloat = C.hub_dtype_is_float(dt) ~= 0
+  local buf = ffi.new(isfloat and "double[?]" or "int64_t[?]", #flat > 0 and #flat or 1)
   for i = 1, #flat do buf[i - 1] = flat[i] end
-  return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and F32 or I64), 2)
+  return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and 7 or I64), 2) -- 7: f64
 end
 
 local function shape_and_dtype(fname, a, ...)

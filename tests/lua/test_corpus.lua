@@ -179,6 +179,38 @@ errors(build_one("maint-guide-zh-cn"), "source maint-guide-zh-cn is missing", "a
 errors(build_one("maint-guide-zh-cn"), "scripts/fetch-corpus.sh maint-guide-zh-cn", "the error names the fetch command")
 os.execute("rm -rf '" .. bad .. "' '" .. out .. "'")
 
+-- ---- the command line: scripts/build-corpus.lua ----
+do
+  local HUBRUN = arg[-1]
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p '" .. dir .. "'")
+  local function run(args)
+    local p = io.popen(string.format("'%s' ../scripts/build-corpus.lua %s >'%s/out' 2>'%s/err'; echo $?", HUBRUN, args, dir, dir))
+    local rc = tonumber(p:read("*a"))
+    p:close()
+    return rc, slurp(dir .. "/out"), slurp(dir .. "/err")
+  end
+  local rc, outp, errp = run("--raw " .. RAW .. " --out " .. dir .. " --sources manpages-zh,reviews_zh --vocab " .. dir .. "/vocab.txt --size 300")
+  ok(rc == 0, "build-corpus.lua on the fixture", errp)
+  ok(outp:find("manpages%-zh +2 docs +9 sentences +71 Han") and outp:find("reviews_zh +5 docs") and
+     outp:find("total +7 docs +14 sentences +141 Han"), "build-corpus.lua prints the counts", outp)
+  -- at the default 2%, the review with bucket 7 is the only held-out document
+  eq(slurp(dir .. "/heldout.txt"), "这家酒店的服务非常周到，房间也很干净。\n\n", "CLI heldout.txt")
+  local tr = slurp(dir .. "/train.txt")
+  ok(tr:find("^demo %- 演示程序的用法说明\n") and tr:find("\n\n键盘手感一般，散热风扇噪音大。\n\n$"), "CLI train.txt", tr)
+  local _, nl = slurp(dir .. "/vocab.txt"):gsub("\n", "")
+  local said = tonumber(outp:match("vocab: (%d+) entries"))
+  ok(said == nl and nl > 150 and nl <= 300, "CLI vocab.txt: at most --size entries, as printed", outp)
+  rc, _, errp = run("--raw " .. dir .. "/none --out " .. dir)
+  ok(rc == 1 and errp:find("build-corpus: corpus: source manpages-zh is missing", 1, true), "CLI: missing sources", errp)
+  rc, _, errp = run("--sources manpages-zh,nope")
+  ok(rc == 1 and errp:find("unknown source 'nope'", 1, true), "CLI: unknown source", errp)
+  rc, _, errp = run("--bogus")
+  ok(rc == 1 and errp:find("unknown argument '--bogus'", 1, true), "CLI: unknown argument", errp)
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
 -- ---- the real data: split counts and ratios ----
 local data = os.getenv("HUB_DATA")
 if not data or data == "" then data = "../build/data" end
