@@ -159,6 +159,17 @@ typedef struct hub_backend {
    * path [B, T] i64 (-1 at padded positions). */
   int (*crf_decode)(const hub_tensor *emission, const hub_tensor *transition,
                     const int64_t *lengths, hub_tensor *path);
+  /* Linear-chain CRF negative log-likelihood (hub_crf_nll): emission [B, L, C] and transition
+   * [C+2, C] (start row, end row, then C rows: crf_decode's layout) contiguous f32; tags [B*L]
+   * and lengths [B] in host memory, each length in 0..L and each tag at t < length in 0..C-1
+   * (checked by the op); nll [B] f32.  The backward writes the gradient of sum_b gnll[b] *
+   * nll[b] into gemission ([B, L, C], 0 at padded positions) and gtransition ([C+2, C]); either
+   * may be NULL (not wanted). */
+  int (*crf_nll)(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                 const hub_tensor *transition, hub_tensor *nll);
+  int (*crf_nll_backward)(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                          const hub_tensor *transition, const hub_tensor *gnll,
+                          hub_tensor *gemission, hub_tensor *gtransition);
   /* Threads for this backend's parallel loops. */
   void (*set_num_threads)(int n);
 } hub_backend;

@@ -173,4 +173,23 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
 hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, double scale,
                               double p);
 
+/* ---- linear-chain CRF (op_crf.c) ----
+ * Scores of a tag path y over n positions: start[y0] + sum_t emissions[t, y_t] +
+ * sum_t transitions[y_(t-1), y_t] + end[y_(n-1)] (transitions[i, j]: from tag i to tag j).
+ * emissions [B, L, C] float; transitions [C, C], start [C], end [C] float; sequence b covers
+ * positions 0..n_b-1, with n_b from lengths [B] (i32/i64, 0..L) or from mask [B, L] (any dtype,
+ * nonzero = real; each row ones first, then zeros) - at most one of the two, all L when both are
+ * NULL. */
+/* The negative log-likelihood per sequence, log Z - score(gold), [B] f32, Z the sum of exp(score)
+ * over every path (the forward algorithm in log space, double precision).  tags [B, L] i32/i64,
+ * 0-based, in 0..C-1 at real positions (anything at padded ones).  A length-0 sequence gives 0.
+ * Differentiable in emissions, transitions, start and end (the forward-backward marginals minus
+ * the gold counts). */
+hub_tensor *hub_crf_nll(hub_tensor *emissions, hub_tensor *tags, hub_tensor *lengths, hub_tensor *mask,
+                        hub_tensor *transitions, hub_tensor *start, hub_tensor *end);
+/* The best path of each sequence (Viterbi, hub_crf_decode's kernel): [B, L] i64 tag ids, -1 at
+ * padded positions; ties go to the lowest tag id.  Not recorded. */
+hub_tensor *hub_crf_viterbi(hub_tensor *emissions, hub_tensor *lengths, hub_tensor *mask,
+                            hub_tensor *transitions, hub_tensor *start, hub_tensor *end);
+
 #endif

@@ -47,5 +47,7 @@ const hub_backend hub_cpu_backend = {
     .scale = cpu_scale,
     .gru = cpu_gru,
     .crf_decode = cpu_crf_decode,
+    .crf_nll = cpu_crf_nll,
+    .crf_nll_backward = cpu_crf_nll_backward,
     .set_num_threads = cpu_set_num_threads,
 };

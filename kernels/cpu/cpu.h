@@ -82,6 +82,12 @@ int cpu_gru(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, const
             int reverse, int origin_mode, hub_tensor *out);
 int cpu_crf_decode(const hub_tensor *emission, const hub_tensor *transition,
                    const int64_t *lengths, hub_tensor *path);
+/* crf_nll.c */
+int cpu_crf_nll(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                const hub_tensor *transition, hub_tensor *nll);
+int cpu_crf_nll_backward(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                         const hub_tensor *transition, const hub_tensor *gnll, hub_tensor *gemission,
+                         hub_tensor *gtransition);
 
 /* dnnl_cache.c: the shared engine, a per-thread stream and the primitive cache. */
 #include <oneapi/dnnl/dnnl.h>

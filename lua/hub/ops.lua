@@ -386,6 +386,36 @@ function hub.cross_entropy(logits, target, opts)
 end
 function hub.mse_loss(a, b) return wrap(C.hub_mse_loss(need_tensor(a, 1, "mse_loss"), need_tensor(b, 2, "mse_loss")), 2) end
 
+-- ---- linear-chain CRF ----
+-- The sequence lengths argument of the CRF functions: nil (every position counts), lengths [B]
+-- (a tensor or a Lua array of integers) or a mask [B, L] (ones first in each row, then zeros).
+local function crf_lengths(v, n, fname)
+  if v == nil then return nil, nil end
+  if type(v) == "table" and not is_tensor(v) then
+    for i = 1, #v do
+      if type(v[i]) ~= "number" then core.argerror(n, fname, "lengths as integers", type(v[i])) end
+    end
+    v = require("hub.tensor").hub.tensor(v, "i64")
+  end
+  if not is_tensor(v) then core.argerror(n, fname, "lengths [B] or a mask [B, L]", type(v)) end
+  if C.hub_tensor_ndim(v) == 2 then return nil, v end
+  return v, nil
+end
+-- crf_nll(emissions [B, L, C], tags [B, L], lengths_or_mask, transitions [C, C], start [C],
+-- end [C]): the negative log-likelihood of each sequence's tags, [B].
+function hub.crf_nll(em, tags, lm, tr, st, en)
+  local len, mask = crf_lengths(lm, 3, "crf_nll")
+  return wrap(C.hub_crf_nll(need_tensor(em, 1, "crf_nll"), need_tensor(tags, 2, "crf_nll"), len, mask,
+    need_tensor(tr, 4, "crf_nll"), need_tensor(st, 5, "crf_nll"), need_tensor(en, 6, "crf_nll")), 2)
+end
+-- crf_decode(emissions [B, L, C], lengths_or_mask, transitions, start, end): the Viterbi path,
+-- [B, L] i64 tag ids, -1 at padded positions.
+function hub.crf_decode(em, lm, tr, st, en)
+  local len, mask = crf_lengths(lm, 2, "crf_decode")
+  return wrap(C.hub_crf_viterbi(need_tensor(em, 1, "crf_decode"), len, mask, need_tensor(tr, 3, "crf_decode"),
+    need_tensor(st, 4, "crf_decode"), need_tensor(en, 5, "crf_decode")), 2)
+end
+
 -- ---- attention ----
 -- attention(q, k, v, mask?, scale?): softmax(q k^T * scale + mask) v
 function hub.attention(q, k, v, mask, scale)

@@ -214,6 +214,12 @@ case("cross_entropy_smoothing", { R({ 5, 4 }, 2), IDS { 1, 0, 3, 2, 1 } },
   function(x) return hub.cross_entropy(x[1], x[2], { label_smoothing = 0.1 }) end)
 case("cross_entropy_ignore_smoothing", { R({ 5, 4 }, 2), IDS { 1, 0, 3, 2, 1 } },
   function(x) return hub.cross_entropy(x[1], x[2], { ignore_index = 2, label_smoothing = 0.1 }) end)
+-- linear-chain CRF: emissions, transitions, start and end; padding (length 3 of 4) and a
+-- transposed (strided) emissions view
+case("crf_nll", { R({ 2, 4, 3 }, 1.5), IDS { { 0, 1, 2, 1 }, { 2, 0, 1, -1 } }, R { 3, 3 }, R { 3 }, R { 3 } },
+  function(x) return hub.crf_nll(x[1], x[2], { 4, 3 }, x[3], x[4], x[5]) end)
+case("crf_nll_strided", { RT { 2, 3, 3 }, IDS { { 1, 1, 0 }, { 2, 0, 0 } }, R { 3, 3 }, R { 3 }, R { 3 } },
+  function(x) return hub.crf_nll(x[1], x[2], nil, x[3], x[4], x[5]) end)
 case("mse_loss", { R { 3, 4 }, R { 3, 4 } }, function(x) return hub.mse_loss(x[1], x[2]) end)
 
 local pad = CONST(hub.tensor { { { { 0, 0, -1e9 } } }, { { { 0, 0, 0 } } } })
