@@ -90,6 +90,13 @@ hub_tensor *hub_scalar_for(const hub_tensor *t, double s) {
   int dt = t->dtype == HUB_F64 ? HUB_F64
            : hub_dtype_is_float(t->dtype) ? HUB_F32 : hub_result_type_scalar(t->dtype, s);
   if (dt < 0) return NULL;
+  /* an integral number outside an integer dtype's range wraps as in PyTorch (u8 + -3 = u8 + 253);
+   * fill_ itself refuses such values, so the value is brought into range first */
+  if (!hub_dtype_is_float(dt) && dt != HUB_BOOL && s >= -9223372036854775808.0 && s < 9223372036854775808.0) {
+    int64_t iv = (int64_t)s;
+    if (dt == HUB_U8) s = (double)(uint8_t)(uint64_t)iv;
+    else if (dt == HUB_I32) s = (double)(int32_t)(uint32_t)(uint64_t)iv;
+  }
   hub_tensor *r = hub_tensor_empty(dt, 0, NULL, t->device);
   if (r && hub_fill_(r, s) != 0) {
     hub_tensor_release(r);
