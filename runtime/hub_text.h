@@ -59,10 +59,11 @@ typedef enum hub_padding {
 } hub_padding;
 
 /* Loads a BERT vocab.txt: one token per line, the id is the line number from 0; trailing white
- * space (and "\r") is trimmed; when a token appears twice the later line's id wins (as HF).
+ * space (and "\r") is trimmed; a token that appears twice is an error naming the file and both
+ * lines (HF silently keeps the later id; empty lines may repeat).
  * The vocabulary must hold [UNK], [CLS], [SEP] and [PAD]; [MASK] is optional.  lower: 1 to
  * lower-case; strip_accents: 1 or 0, or -1 to follow lower (HF's default).  NULL + an error
- * naming the file (missing, empty, not UTF-8, or without a required token). */
+ * naming the file (missing, empty, not UTF-8, a duplicate token, or without a required token). */
 hub_wordpiece *hub_wordpiece_open(const char *vocab_path, int lower, int strip_accents);
 void hub_wordpiece_close(hub_wordpiece *w);
 

@@ -39,6 +39,19 @@ void hub_storage_retain(hub_storage *s);
 void hub_storage_release(hub_storage *s);
 
 /* ---- tensors (tensor.c) ---- */
+/* The largest tensor, in bytes, any constructor or view accepts: sizes are int64_t and byte
+ * offsets must stay representable after multiplying by the element size. */
+#define HUB_MAX_TENSOR_BYTES ((int64_t)1 << 62)
+/* Checked size arithmetic, the one place every constructor, view and expand goes through:
+ * ndim in [0, HUB_MAX_DIMS], every size >= 0 and the product of the non-zero sizes at most
+ * HUB_MAX_TENSOR_BYTES / element size (so numel * element size and every row-major stride fit
+ * in int64_t).  Returns numel, or -1 with an error naming `op`, the dimension and the size. */
+int64_t hub_check_shape(const char *op, int ndim, const int64_t *shape, int dtype);
+/* Checks that a strided view of numel > 0 elements (element offsets offset + sum i_d * stride_d)
+ * stays inside [0, limit) without overflowing; limit < 0 skips the upper bound.  Empty views are
+ * always valid.  Returns 0, or -1 with an error naming `op`; *hi gets the largest offset + 1. */
+int hub_check_extent(const char *op, int ndim, const int64_t *shape, const int64_t *stride,
+                     int64_t offset, int64_t limit, int64_t *hi);
 /* A contiguous tensor of the given shape, uninitialised; copies shape from `like` when ndim < 0. */
 hub_tensor *hub_tensor_empty_like(const hub_tensor *like, int dtype);
 /* A new view header over t's storage with the given geometry (no autograd). */
@@ -46,6 +59,9 @@ hub_tensor *hub_tensor_alias(const hub_tensor *t, int ndim, const int64_t *shape
                              const int64_t *stride, int64_t offset);
 /* Normalises a possibly negative dim; sets an error naming `op` when out of range. */
 int hub_norm_dim(const char *op, int dim, int ndim);
+/* 0, or -1 with an error naming op, value and dtype when v is not an integer that the integer
+ * dtype holds (NaN, inf, 2.5, 300 for u8, 2^63 for i64); float and bool dtypes take anything. */
+int hub_check_int_value(const char *op, double v, int dtype);
 /* Broadcast shape of a and b into out (returns ndim or -1 with an error naming op). */
 int hub_broadcast_shape(const char *op, const hub_tensor *a, const hub_tensor *b, int64_t *out);
 bool hub_same_shape(const hub_tensor *a, const hub_tensor *b);
@@ -129,7 +145,15 @@ void hub_node_release(hub_node *n);
  * Recorded like hub_to_dtype and hub_contiguous, so gradients flow through it. */
 hub_tensor *hub_contiguous_f32(hub_tensor *t);
 
+/* ---- ops on any dtype (op_compare.c), not recorded ---- */
+/* a op b (a hub_binop) with both converted to dtype ct (f16/bf16 computed in f32), broadcast;
+ * bool for comparisons, logical ops and ct bool, else ct.  Errors are prefixed with name. */
+hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *b, int ct);
+/* op(x) for a hub_mapop; same dtype as x (bool for NOT / TRUTH). */
+hub_tensor *hub_map(const char *name, int op, hub_tensor *x);
+
 /* ---- small helpers ---- */
+/* numel of a shape that hub_check_shape accepted (tensor shapes always are). */
 static inline int64_t hub_numel_of(int ndim, const int64_t *shape) {
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) n *= shape[i];

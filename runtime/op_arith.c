@@ -80,10 +80,47 @@ static int div_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return rc;
 }
 
+/* The result of a float op computed in f32, returned in dtype rt (f16 / bf16 when both operands
+ * were; the cast is recorded, so gradients flow through it).  Consumes out. */
+static hub_tensor *to_result(hub_tensor *out, int rt) {
+  if (!out || rt == HUB_F32 || !hub_dtype_is_float(rt)) return out;
+  hub_tensor *c = hub_to_dtype(out, rt);
+  hub_tensor_release(out);
+  return c;
+}
+
+static int check_operand(const char *op, const char *arg, const hub_tensor *t) {
+  if (!t) return hub_err("%s: %s is missing (nil)", op, arg);
+  return 0;
+}
+
+/* f64 results: computed in double by binary_any, recorded with the same backward functions. */
+static hub_tensor *binary_f64(const char *name, int op, hub_backward_fn bw, hub_tensor *a, hub_tensor *b) {
+  hub_tensor *a64 = hub_to_dtype(a, HUB_F64);
+  hub_tensor *b64 = a64 ? hub_to_dtype(b, HUB_F64) : NULL;
+  hub_tensor *out = b64 ? hub_binary_any(name, op, a64, b64, HUB_F64) : NULL;
+  if (out) {
+    hub_tensor *ins[2] = {a64, b64};
+    hub_node *node = hub_record(name, bw, 2, ins, out);
+    if (node && (op == HUB_BIN_MUL || op == HUB_BIN_DIV)) {
+      hub_node_save(node, a64);
+      hub_node_save(node, b64);
+    }
+  }
+  hub_tensor_release(a64);
+  hub_tensor_release(b64);
+  return out;
+}
+
 static hub_tensor *binary(const char *name, int op, hub_backward_fn bw, hub_tensor *a, hub_tensor *b) {
-  if (hub_check_float(name, "input", a) || hub_check_float(name, "other", b) ||
+  if (check_operand(name, "input", a) || check_operand(name, "other", b) ||
       hub_check_same_device(name, a, b))
     return NULL;
+  int rt = hub_promote_types(a->dtype, b->dtype);
+  if (rt < 0) return NULL;
+  if (op == HUB_BIN_DIV && !hub_dtype_is_float(rt)) rt = HUB_F32; /* true division */
+  if (!hub_dtype_is_float(rt)) return hub_binary_any(name, op, a, b, rt);
+  if (rt == HUB_F64) return binary_f64(name, op, bw, a, b);
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape(name, a, b, shape);
   if (nd < 0) return NULL;
@@ -110,7 +147,7 @@ static hub_tensor *binary(const char *name, int op, hub_backward_fn bw, hub_tens
   }
   hub_tensor_release(a32);
   hub_tensor_release(b32);
-  return out;
+  return to_result(out, rt);
 }
 
 hub_tensor *hub_add(hub_tensor *a, hub_tensor *b) { return binary("add", HUB_BIN_ADD, add_bw, a, b); }
@@ -137,6 +174,17 @@ int hub_add_(hub_tensor *a, hub_tensor *b, double alpha) {
       return hub_err("add_: cannot update a broadcast (expanded) tensor in place");
   const hub_backend *be = backend_of(a);
   if (!be) return -1;
+  if (a->dtype == HUB_F64) { /* in double: a = a + alpha * b */
+    HUB_NO_GRAD_BEGIN;
+    hub_tensor *b64 = hub_to_dtype(b, HUB_F64);
+    hub_tensor *s = !b64 ? NULL : alpha == 1.0 ? hub_tensor_retain(b64) : hub_mul_scalar(b64, alpha);
+    hub_tensor *r = s ? hub_binary_any("add_", HUB_BIN_ADD, a, s, HUB_F64) : NULL;
+    int rc64 = r ? be->copy(a, r) : -1;
+    HUB_NO_GRAD_END;
+    hub_tensor *tmp[3] = {b64, s, r};
+    hub_release_all(3, tmp);
+    return rc64;
+  }
   HUB_NO_GRAD_BEGIN;
   int rc = -1;
   hub_tensor *b32 = hub_to_dtype(b, HUB_F32);
@@ -165,11 +213,12 @@ static int unary_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   hub_tensor *x = n->saved[0];
   const hub_backend *be = backend_of(x);
   if (!be) return -1;
-  hub_tensor *g32 = hub_to_dtype(go[0], HUB_F32);
+  hub_tensor *g32 = hub_to_dtype(go[0], x->dtype);
   hub_tensor *g = g32 ? hub_contiguous(g32) : NULL;
-  hub_tensor *gx = g ? hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device) : NULL;
+  hub_tensor *gx = g ? hub_tensor_empty(x->dtype, x->ndim, x->shape, x->device) : NULL;
   int rc = -1;
-  if (gx) rc = be->unary_backward((int)n->i[0], x, g, gx, (float)n->f[0], (float)n->f[1]);
+  if (gx && x->dtype == HUB_F64) rc = be->unary_f64_backward((int)n->i[0], x, g, gx, n->f[0]);
+  else if (gx) rc = be->unary_backward((int)n->i[0], x, g, gx, (float)n->f[0], (float)n->f[1]);
   hub_tensor_release(g);
   hub_tensor_release(g32);
   if (rc) {
@@ -192,14 +241,16 @@ static hub_tensor *unary(const char *name, int op, double alpha, double beta, hu
   if (hub_check_float(name, "input", a)) return NULL;
   const hub_backend *be = backend_of(a);
   if (!be) return NULL;
-  hub_tensor *a32 = hub_to_dtype(a, HUB_F32), *x = NULL, *out = NULL;
+  int ct = a->dtype == HUB_F64 ? HUB_F64 : HUB_F32; /* f16 / bf16 are computed in f32 */
+  hub_tensor *a32 = hub_to_dtype(a, ct), *x = NULL, *out = NULL;
   if (a32) {
     HUB_NO_GRAD_BEGIN;
     x = hub_contiguous(a32);
     HUB_NO_GRAD_END;
   }
-  if (x) out = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
-  if (out && be->unary(op, x, out, (float)alpha, (float)beta) != 0) {
+  if (x) out = hub_tensor_empty(ct, x->ndim, x->shape, x->device);
+  if (out && (ct == HUB_F64 ? be->unary_f64(op, x, out, alpha, beta)
+                            : be->unary(op, x, out, (float)alpha, (float)beta)) != 0) {
     hub_tensor_release(out);
     out = NULL;
   }
@@ -218,21 +269,68 @@ static hub_tensor *unary(const char *name, int op, double alpha, double beta, hu
   return out;
 }
 
-hub_tensor *hub_add_scalar(hub_tensor *a, double s) { return unary("add_scalar", HUB_UN_LINEAR, 1.0, s, a); }
-hub_tensor *hub_mul_scalar(hub_tensor *a, double s) { return unary("mul_scalar", HUB_UN_LINEAR, s, 0.0, a); }
-hub_tensor *hub_rsub_scalar(hub_tensor *a, double s) { return unary("rsub_scalar", HUB_UN_LINEAR, -1.0, s, a); }
-hub_tensor *hub_rdiv_scalar(hub_tensor *a, double s) { return unary("rdiv_scalar", HUB_UN_RECIP, s, 0.0, a); }
-hub_tensor *hub_pow(hub_tensor *a, double p) { return unary("pow", HUB_UN_POW, p, 0.0, a); }
+/* A number next to a non-float tensor: an integer result is computed exactly (the number as a
+ * 0-d tensor of the result dtype, through binary_any); a float one by converting the tensor to
+ * f32 first (hub_result_type_scalar).  swap: the number is the left operand. */
+static hub_tensor *int_scalar(const char *name, int op, hub_tensor *a, double s, int swap) {
+  hub_tensor *st = hub_scalar_for(a, s);
+  if (!st) return NULL;
+  hub_tensor *out = swap ? hub_binary_any(name, op, st, a, st->dtype) : hub_binary_any(name, op, a, st, st->dtype);
+  hub_tensor_release(st);
+  return out;
+}
 
-hub_tensor *hub_neg(hub_tensor *a) { return unary("neg", HUB_UN_NEG, 0, 0, a); }
-hub_tensor *hub_exp(hub_tensor *a) { return unary("exp", HUB_UN_EXP, 0, 0, a); }
-hub_tensor *hub_log(hub_tensor *a) { return unary("log", HUB_UN_LOG, 0, 0, a); }
-hub_tensor *hub_sqrt(hub_tensor *a) { return unary("sqrt", HUB_UN_SQRT, 0, 0, a); }
-hub_tensor *hub_rsqrt(hub_tensor *a) { return unary("rsqrt", HUB_UN_RSQRT, 0, 0, a); }
-hub_tensor *hub_abs(hub_tensor *a) { return unary("abs", HUB_UN_ABS, 0, 0, a); }
+/* The unary op on a (f32 result cast back to a's dtype when a is f16 / bf16); an integer or bool
+ * a is converted to f32 first (the number or the op makes the result float). */
+static hub_tensor *float_unary(const char *name, int op, double alpha, double beta, hub_tensor *a) {
+  if (check_operand(name, "input", a)) return NULL;
+  if (hub_dtype_is_float(a->dtype)) return to_result(unary(name, op, alpha, beta, a), a->dtype);
+  hub_tensor *f = hub_to_dtype(a, HUB_F32);
+  hub_tensor *out = f ? unary(name, op, alpha, beta, f) : NULL;
+  hub_tensor_release(f);
+  return out;
+}
+
+static int int_result(const hub_tensor *a, double s) {
+  return a && !hub_dtype_is_float(a->dtype) && !hub_dtype_is_float(hub_result_type_scalar(a->dtype, s));
+}
+
+hub_tensor *hub_add_scalar(hub_tensor *a, double s) {
+  if (int_result(a, s)) return int_scalar("add_scalar", HUB_BIN_ADD, a, s, 0);
+  return float_unary("add_scalar", HUB_UN_LINEAR, 1.0, s, a);
+}
+hub_tensor *hub_mul_scalar(hub_tensor *a, double s) {
+  if (int_result(a, s)) return int_scalar("mul_scalar", HUB_BIN_MUL, a, s, 0);
+  return float_unary("mul_scalar", HUB_UN_LINEAR, s, 0.0, a);
+}
+hub_tensor *hub_rsub_scalar(hub_tensor *a, double s) {
+  if (int_result(a, s)) return int_scalar("rsub_scalar", HUB_BIN_SUB, a, s, 1);
+  return float_unary("rsub_scalar", HUB_UN_LINEAR, -1.0, s, a);
+}
+hub_tensor *hub_rdiv_scalar(hub_tensor *a, double s) { return float_unary("rdiv_scalar", HUB_UN_RECIP, s, 0.0, a); }
+hub_tensor *hub_pow(hub_tensor *a, double p) {
+  if (int_result(a, p)) {
+    if (p < 0) return hub_errp("pow: integers to negative integer powers are not allowed");
+    return int_scalar("pow", HUB_BIN_POW, a, p, 0);
+  }
+  return float_unary("pow", HUB_UN_POW, p, 0.0, a);
+}
+
+hub_tensor *hub_neg(hub_tensor *a) {
+  if (a && !hub_dtype_is_float(a->dtype)) return hub_map("neg", HUB_MAP_NEG, a);
+  return float_unary("neg", HUB_UN_NEG, 0, 0, a);
+}
+hub_tensor *hub_exp(hub_tensor *a) { return float_unary("exp", HUB_UN_EXP, 0, 0, a); }
+hub_tensor *hub_log(hub_tensor *a) { return float_unary("log", HUB_UN_LOG, 0, 0, a); }
+hub_tensor *hub_sqrt(hub_tensor *a) { return float_unary("sqrt", HUB_UN_SQRT, 0, 0, a); }
+hub_tensor *hub_rsqrt(hub_tensor *a) { return float_unary("rsqrt", HUB_UN_RSQRT, 0, 0, a); }
+hub_tensor *hub_abs(hub_tensor *a) {
+  if (a && !hub_dtype_is_float(a->dtype)) return hub_map("abs", HUB_MAP_ABS, a);
+  return float_unary("abs", HUB_UN_ABS, 0, 0, a);
+}
 hub_tensor *hub_relu(hub_tensor *a) { return unary("relu", HUB_UN_RELU, 0, 0, a); }
-hub_tensor *hub_tanh(hub_tensor *a) { return unary("tanh", HUB_UN_TANH, 0, 0, a); }
-hub_tensor *hub_sigmoid(hub_tensor *a) { return unary("sigmoid", HUB_UN_SIGMOID, 0, 0, a); }
+hub_tensor *hub_tanh(hub_tensor *a) { return float_unary("tanh", HUB_UN_TANH, 0, 0, a); }
+hub_tensor *hub_sigmoid(hub_tensor *a) { return float_unary("sigmoid", HUB_UN_SIGMOID, 0, 0, a); }
 hub_tensor *hub_gelu(hub_tensor *a, int approximate) {
   return unary("gelu", approximate ? HUB_UN_GELU_TANH : HUB_UN_GELU_ERF, 0, 0, a);
 }
@@ -275,6 +373,37 @@ static int where_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return rc;
 }
 
+/* cond ? a : b for an integer or bool result dtype rt (not differentiable): b broadcast into the
+ * output, then the elements of a where cond is set scattered over it. */
+static hub_tensor *where_int(const hub_backend *be, hub_tensor *cond, hub_tensor *a, hub_tensor *b,
+                             int nd, const int64_t *shape, int rt) {
+  HUB_NO_GRAD_BEGIN;
+  hub_tensor *ca = hub_to_dtype(a, rt), *cb = ca ? hub_to_dtype(b, rt) : NULL;
+  hub_tensor *ea = cb ? hub_expand_raw(ca, nd, shape) : NULL;
+  hub_tensor *eb = ea ? hub_expand_raw(cb, nd, shape) : NULL;
+  hub_tensor *ec = eb ? hub_expand_raw(cond, nd, shape) : NULL;
+  hub_tensor *xa = ec ? hub_contiguous(ea) : NULL;
+  hub_tensor *mc = xa ? hub_map("where", HUB_MAP_TRUTH, ec) : NULL;
+  hub_tensor *cnt = mc ? hub_sum(mc, 0, NULL, 0) : NULL;
+  hub_tensor *out = cnt ? hub_tensor_empty(rt, nd, shape, a->device) : NULL, *sel = NULL;
+  int rc = out ? be->copy(out, eb) : -1;
+  if (rc == 0) {
+    int64_t k = (int64_t)hub_tensor_get(cnt, 0);
+    sel = hub_tensor_empty(rt, 1, &k, a->device);
+    rc = sel ? be->masked_select(xa, mc, sel) : -1;
+    if (rc == 0) rc = be->masked_scatter(out, mc, sel);
+  }
+  HUB_NO_GRAD_END;
+  hub_tensor *tmp[8] = {ca, cb, ea, eb, ec, xa, mc, cnt};
+  hub_release_all(8, tmp);
+  hub_tensor_release(sel);
+  if (rc) {
+    hub_tensor_release(out);
+    return NULL;
+  }
+  return out;
+}
+
 /* out = cond ? a : b.  When `like` is given, the result must have its shape (masked_fill). */
 static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *cond, hub_tensor *a,
                             hub_tensor *b, const hub_tensor *like) {
@@ -282,9 +411,11 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
   if (cond->dtype != HUB_BOOL && cond->dtype != HUB_U8)
     return hub_errp("%s: expected %s to be a bool or u8 tensor, got %s", name, cond_arg,
                     hub_dtype_name(cond->dtype));
-  if (hub_check_float(name, "input", a) || hub_check_float(name, "other", b) ||
+  if (check_operand(name, "input", a) || check_operand(name, "other", b) ||
       hub_check_same_device(name, cond, a) || hub_check_same_device(name, a, b))
     return NULL;
+  int rt = hub_promote_types(a->dtype, b->dtype);
+  if (rt < 0) return NULL;
   int64_t shape[HUB_MAX_DIMS];
   hub_tensor *ts[3] = {cond, a, b};
   int nd = broadcast_n(name, 3, ts, shape);
@@ -296,6 +427,19 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
   }
   const hub_backend *be = backend_of(a);
   if (!be) return NULL;
+  if (!hub_dtype_is_float(rt)) return where_int(be, cond, a, b, nd, shape, rt);
+  if (rt == HUB_F64) { /* in double, through the any-dtype path, with where's gradient */
+    hub_tensor *a64 = hub_to_dtype(a, HUB_F64), *b64 = a64 ? hub_to_dtype(b, HUB_F64) : NULL;
+    hub_tensor *out = b64 ? where_int(be, cond, a64, b64, nd, shape, HUB_F64) : NULL;
+    if (out) {
+      hub_tensor *ins[2] = {a64, b64};
+      hub_node *node = hub_record(name, where_bw, 2, ins, out);
+      if (node) hub_node_save(node, cond);
+    }
+    hub_tensor_release(a64);
+    hub_tensor_release(b64);
+    return out;
+  }
   hub_tensor *a32 = hub_to_dtype(a, HUB_F32);
   hub_tensor *b32 = a32 ? hub_to_dtype(b, HUB_F32) : NULL;
   hub_tensor *ec = b32 ? hub_expand_raw(cond, nd, shape) : NULL;
@@ -313,7 +457,7 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
   }
   hub_tensor *tmp[5] = {ec, ea, eb, a32, b32};
   hub_release_all(5, tmp);
-  return out;
+  return to_result(out, rt);
 }
 
 hub_tensor *hub_where(hub_tensor *cond, hub_tensor *a, hub_tensor *b) {
@@ -321,8 +465,8 @@ hub_tensor *hub_where(hub_tensor *cond, hub_tensor *a, hub_tensor *b) {
 }
 
 hub_tensor *hub_masked_fill(hub_tensor *a, hub_tensor *mask, double value) {
-  if (hub_check_float("masked_fill", "input", a)) return NULL;
-  hub_tensor *v = hub_tensor_empty(HUB_F32, 0, NULL, a->device);
+  if (check_operand("masked_fill", "input", a)) return NULL;
+  hub_tensor *v = hub_tensor_empty(hub_dtype_is_float(a->dtype) ? HUB_F32 : a->dtype, 0, NULL, a->device);
   if (!v) return NULL;
   hub_tensor *out = NULL;
   if (hub_fill_(v, value) == 0) out = where_op("masked_fill", "mask", mask, v, a, a);

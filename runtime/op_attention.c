@@ -258,7 +258,9 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   if (hub_check_float("attention_qkv", "qkv", qkv) || hub_check_same_device("attention_qkv", qkv, mask))
     return NULL;
   if (heads < 1) return hub_errp("attention_qkv: heads must be >= 1, got %lld", (long long)heads);
-  if (qkv->ndim != 3 || qkv->shape[2] % (3 * heads) != 0)
+  /* heads <= features / 3 first: 3 * heads must not overflow, nor B * heads * L * L below */
+  if (qkv->ndim != 3 || (heads > qkv->shape[2] / 3 && !(qkv->shape[2] == 0 && heads == 1)) ||
+      qkv->shape[2] % (3 * heads) != 0)
     return hub_errp("attention_qkv: qkv must be [B, L, 3 * heads * head_dim] with %lld heads, got %s",
                     (long long)heads, hub_shape_str(qkv, s1, sizeof s1));
   if (!(p >= 0.0 && p < 1.0)) return hub_errp("attention_qkv: dropout probability %g is not in [0, 1)", p);

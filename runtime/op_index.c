@@ -284,6 +284,8 @@ int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **
   int64_t total = 0;
   for (int j = 0; j < n; j++) {
     if (sizes[j] < 0) return hub_err("split: size %d is negative (%lld)", j + 1, (long long)sizes[j]);
+    if (sizes[j] > a->shape[d] - total) /* also keeps the sum from overflowing */
+      return hub_err("split: sizes sum to more than dimension %d's size %lld", d + 1, (long long)a->shape[d]);
     total += sizes[j];
   }
   if (total != a->shape[d]) {

@@ -59,7 +59,9 @@ static hub_tensor *mm_core(hub_tensor *a, hub_tensor *b) {
     /* Fold batch into rows: [B.., M, K] -> [B..*M, K]. */
     int64_t sh[HUB_MAX_DIMS];
     memcpy(sh, a->shape, sizeof sh);
-    hub_tensor *a2 = hub_tensor_alias(a, 2, (int64_t[]){hub_tensor_numel(a) / K, K}, NULL, a->offset);
+    int64_t rows = 1; /* not numel / K: K may be 0 */
+    for (int d = 0; d < a->ndim - 1; d++) rows *= a->shape[d];
+    hub_tensor *a2 = hub_tensor_alias(a, 2, (int64_t[]){rows, K}, NULL, a->offset);
     hub_tensor *o2 = a2 ? mm_raw("matmul", a2, b, NULL, -1) : NULL;
     hub_tensor_release(a2);
     if (!o2) return NULL;
@@ -100,7 +102,7 @@ static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tens
   ash[nb] = a->shape[a->ndim - 2], ash[nb + 1] = a->shape[a->ndim - 1];
   bsh[nb] = b->shape[b->ndim - 2], bsh[nb + 1] = b->shape[b->ndim - 1];
   hub_tensor *ae = hub_expand_raw(a, nb + 2, ash), *be = hub_expand_raw(b, nb + 2, bsh);
-  hub_tensor *out = ae && be ? hub_tensor_empty(HUB_F32, nb + 2, osh, a->device) : NULL;
+  hub_tensor *out = ae && be ? hub_tensor_empty(a->dtype == HUB_F64 ? HUB_F64 : HUB_F32, nb + 2, osh, a->device) : NULL;
   const hub_backend *be_ = out ? hub_backend_for(a->device) : NULL;
   if (out && (!be_ || be_->matmul(ae, be, bias, act, out) != 0)) {
     hub_tensor_release(out);
@@ -118,7 +120,12 @@ hub_tensor *hub_matmul(hub_tensor *a0, hub_tensor *b0) {
       hub_check_same_device("matmul", a0, b0))
     return NULL;
   if (a0->ndim == 0 || b0->ndim == 0) return hub_errp("matmul: both operands need at least one dimension (got a 0-d tensor); use mul for scalars");
-  hub_tensor *a = as_f32(a0), *b = as_f32(b0), *out = NULL;
+  hub_tensor *a, *b, *out = NULL;
+  if (a0->dtype == HUB_F64 || b0->dtype == HUB_F64) { /* f64: computed in double (f64.c) */
+    a = hub_to_dtype(a0, HUB_F64), b = hub_to_dtype(b0, HUB_F64);
+  } else {
+    a = as_f32(a0), b = as_f32(b0);
+  }
   if (!a || !b) goto done;
   if (a->ndim >= 2 && b->ndim >= 2) {
     out = mm_core(a, b);
@@ -180,6 +187,20 @@ static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, h
   if (b0 && (b0->ndim != 1 || b0->shape[0] != w0->shape[0]))
     return hub_errp("%s: bias %s does not match weight %s (expected [%lld])", op, hub_shape_str(b0, s1, sizeof s1),
                     hub_shape_str(w0, s2, sizeof s2), (long long)w0->shape[0]);
+  if (x0->dtype == HUB_F64 || w0->dtype == HUB_F64 || (b0 && b0->dtype == HUB_F64)) {
+    /* f64: x w^T (+ b) composed of the f64 ops, each with its gradient */
+    hub_tensor *t = hub_transpose(w0, 0, 1), *p = t ? hub_matmul(x0, t) : NULL;
+    hub_tensor *r = p && b0 ? hub_add(p, b0) : (p ? hub_tensor_retain(p) : NULL);
+    hub_tensor *res = NULL;
+    if (r && act >= 0) {
+      res = act == HUB_UN_RELU ? hub_relu(r) : act == HUB_UN_TANH ? hub_tanh(r) : hub_gelu(r, act == HUB_UN_GELU_TANH);
+    } else if (r) {
+      res = hub_tensor_retain(r);
+    }
+    hub_tensor *tmp[3] = {t, p, r};
+    hub_release_all(3, tmp);
+    return res;
+  }
   hub_tensor *x = as_f32(x0), *w = as_f32(w0), *b = b0 ? as_f32(b0) : NULL, *out = NULL;
   hub_tensor *x2 = NULL, *wt = NULL, *o2 = NULL, *xc = NULL;
   if (!x || !w || (b0 && !b)) goto done;

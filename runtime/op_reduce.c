@@ -74,7 +74,7 @@ static hub_tensor *reduce_raw(int op, hub_tensor *x, const bool *red, hub_tensor
     int64_t v3[3] = {outer, gs[g], inner}, s3[3] = {gs[g] * inner, inner, 1};
     int64_t o3[3] = {outer, 1, inner};
     hub_tensor *view = hub_tensor_alias(cur, 3, v3, s3, cur->offset);
-    hub_tensor *res = hub_tensor_empty(HUB_F32, 3, o3, x->device);
+    hub_tensor *res = hub_tensor_empty(x->dtype, 3, o3, x->device);
     hub_tensor *ix = (op == HUB_RED_MAX && idx) ? hub_tensor_empty(HUB_I64, 3, o3, x->device) : NULL;
     int rc = (!view || !res || (op == HUB_RED_MAX && idx && !ix)) ? -1
                                                                   : be->reduce(op, view, 1, res, ix);
@@ -98,7 +98,7 @@ static hub_tensor *reduce_raw(int op, hub_tensor *x, const bool *red, hub_tensor
     reduced = true;
   }
   if (!reduced) { /* only size-1 dims were reduced: a copy */
-    hub_tensor *res = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
+    hub_tensor *res = hub_tensor_empty(x->dtype, x->ndim, x->shape, x->device);
     if (!res || be->copy(res, cur)) {
       hub_tensor_release(res);
       hub_tensor_release(cur);
@@ -131,7 +131,7 @@ static int expand_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
   if (!gout[0]) {
-    gin[0] = hub_tensor_new(HUB_F32, e->ndim, e->shape, HUB_CPU);
+    gin[0] = hub_tensor_new(e->dtype == HUB_F64 ? HUB_F64 : HUB_F32, e->ndim, e->shape, HUB_CPU);
     return gin[0] ? 0 : -1;
   }
   int64_t kshape[HUB_MAX_DIMS];
@@ -158,7 +158,7 @@ static hub_tensor *sum_mean(const char *op, int redop, hub_tensor *a, int ndims,
   if (!a) return hub_errp("%s: tensor is NULL", op);
   bool red[HUB_MAX_DIMS];
   if (parse_dims(op, a, ndims, dims, red)) return NULL;
-  hub_tensor *x = hub_contiguous_f32(a);
+  hub_tensor *x = a->dtype == HUB_F64 ? hub_contiguous(a) : hub_contiguous_f32(a);
   if (!x) return NULL;
   hub_tensor *r = reduce_raw(redop, x, red, NULL);
   if (!r) {
@@ -205,7 +205,8 @@ hub_tensor *hub_mean(hub_tensor *a, int ndims, const int *dims, int keepdim) {
 static int max_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
-  hub_tensor *gx = hub_tensor_new(HUB_F32, e->ndim, e->shape, HUB_CPU);
+  int f64 = e->dtype == HUB_F64;
+  hub_tensor *gx = hub_tensor_new(f64 ? HUB_F64 : HUB_F32, e->ndim, e->shape, HUB_CPU);
   if (!gx) return -1;
   if (gout[0]) {
     hub_tensor *idx = n->saved[0];
@@ -213,8 +214,7 @@ static int max_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
       hub_tensor_release(gx);
       return hub_err("max: backward is only implemented on cpu");
     }
-    hub_tensor *g = gout[0]->dtype == HUB_F32 ? hub_contiguous(gout[0])
-                                              : hub_to_dtype(gout[0], HUB_F32);
+    hub_tensor *g = hub_to_dtype(gout[0], gx->dtype);
     hub_tensor *gc = g ? hub_contiguous(g) : NULL;
     hub_tensor_release(g);
     if (!gc) {
@@ -225,13 +225,12 @@ static int max_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
     int64_t outer = 1, inner = 1, len = e->ndim ? e->shape[dim] : 1;
     for (int i = 0; i < dim; i++) outer *= e->shape[i];
     for (int i = dim + 1; i < e->ndim; i++) inner *= e->shape[i];
-    const float *gp = gc->data;
     const int64_t *ip = idx->data;
-    float *xp = gx->data;
     for (int64_t a = 0; a < outer; a++)
       for (int64_t j = 0; j < inner; j++) {
-        int64_t o = a * inner + j;
-        xp[(a * len + ip[o]) * inner + j] += gp[o];
+        int64_t o = a * inner + j, t = (a * len + ip[o]) * inner + j;
+        if (f64) ((double *)gx->data)[t] += ((const double *)gc->data)[o];
+        else ((float *)gx->data)[t] += ((const float *)gc->data)[o];
       }
     hub_tensor_release(gc);
   }
@@ -253,7 +252,7 @@ static int max_impl(const char *op, hub_tensor *a, int dim, int keepdim, hub_ten
   } else if (dim != 0 && dim != -1) {
     return hub_err("%s: dim %d out of range for 0-d tensor", op, dim);
   }
-  hub_tensor *x = hub_contiguous_f32(a);
+  hub_tensor *x = a->dtype == HUB_F64 ? hub_contiguous(a) : hub_contiguous_f32(a);
   if (!x) return -1;
   hub_tensor *idx = NULL, *r;
   if (a->ndim == 0) { /* a scalar: itself, at position 0 */

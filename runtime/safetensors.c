@@ -472,6 +472,7 @@ hub_tensor *hub_st_get(hub_st_file *f, const char *name, int dtype) {
 /* ---- writing ---- */
 
 static const char *file_dtype_name(int dtype) {
+  if (dtype == HUB_F64) return "F64"; /* written as it is; read back as f32, like every F64 file */
   for (int i = 0; i < ST_NDTYPES; i++)
     if (st_dtypes[i].native && st_dtypes[i].hub == dtype) return st_dtypes[i].name;
   return NULL;

@@ -17,19 +17,73 @@ static int64_t g_live_tensors;
 
 int64_t hub_tensor_live_count(void) { return __atomic_load_n(&g_live_tensors, __ATOMIC_RELAXED); }
 
-static hub_tensor *header_new(int dtype, int ndim, const int64_t *shape, int device) {
-  if (dtype < 0 || dtype >= HUB_DTYPE_COUNT) return hub_errp("tensor: unknown dtype %d", dtype);
+/* ---- checked sizes ---- */
+
+int64_t hub_check_shape(const char *op, int ndim, const int64_t *shape, int dtype) {
+  if (dtype < 0 || dtype >= HUB_DTYPE_COUNT) return hub_err("%s: unknown dtype %d", op, dtype);
   if (ndim < 0 || ndim > HUB_MAX_DIMS)
-    return hub_errp("tensor: %d dimensions (at most %d are supported)", ndim, HUB_MAX_DIMS);
+    return hub_err("%s: %d dimensions (at most %d are supported)", op, ndim, HUB_MAX_DIMS);
+  if (ndim > 0 && !shape) return hub_err("%s: shape is missing (NULL) for %d dimensions", op, ndim);
+  const int64_t limit = HUB_MAX_TENSOR_BYTES / (int64_t)hub_dtype_size(dtype);
+  int64_t prod = 1, numel = 1; /* prod: of the non-zero sizes, so a 0 cannot hide an overflow */
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0) return hub_err("%s: negative size %lld in dimension %d", op, (long long)shape[i], i + 1);
+    if (shape[i] == 0) {
+      numel = 0;
+      continue;
+    }
+    if (__builtin_mul_overflow(prod, shape[i], &prod) || prod > limit) {
+      char buf[256];
+      size_t k = (size_t)snprintf(buf, sizeof buf, "[");
+      for (int j = 0; j < ndim && k < sizeof buf; j++)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, j ? ",%lld" : "%lld", (long long)shape[j]);
+      if (k < sizeof buf) snprintf(buf + k, sizeof buf - k, "]");
+      return hub_err("%s: shape %s is too large (at most %lld elements of %s: 2^62 bytes)", op, buf,
+                     (long long)limit, hub_dtype_name(dtype));
+    }
+  }
+  return numel ? prod : 0;
+}
+
+int hub_check_extent(const char *op, int ndim, const int64_t *shape, const int64_t *stride,
+                     int64_t offset, int64_t limit, int64_t *hi_out) {
+  int64_t lo = offset, hi = offset;
+  if (hi_out) *hi_out = 0;
   for (int i = 0; i < ndim; i++)
-    if (shape[i] < 0) return hub_errp("tensor: negative size %lld in dimension %d", (long long)shape[i], i + 1);
+    if (shape[i] == 0) { /* an empty view touches nothing; its offset must still be sane */
+      if (offset < 0 || offset > HUB_MAX_TENSOR_BYTES / 8)
+        return hub_err("%s: offset %lld out of range", op, (long long)offset);
+      return 0;
+    }
+  for (int i = 0; i < ndim; i++) {
+    int64_t ext;
+    if (__builtin_mul_overflow(shape[i] - 1, stride[i], &ext) ||
+        (ext >= 0 ? __builtin_add_overflow(hi, ext, &hi) : __builtin_add_overflow(lo, ext, &lo)))
+      return hub_err("%s: the view's extent overflows (size %lld, stride %lld in dimension %d)", op,
+                     (long long)shape[i], (long long)stride[i], i + 1);
+  }
+  if (lo < 0 || (limit >= 0 && hi >= limit))
+    return hub_err("%s: the view reaches elements [%lld, %lld] outside its storage of %lld elements", op,
+                   (long long)lo, (long long)hi, (long long)limit);
+  if (hi_out) *hi_out = hi + 1;
+  return 0;
+}
+
+/* Frees a header that never got (or no longer holds) a storage. */
+static void header_drop(hub_tensor *t) {
+  free(t);
+  __atomic_fetch_sub(&g_live_tensors, 1, __ATOMIC_RELAXED);
+}
+
+static hub_tensor *header_new(const char *op, int dtype, int ndim, const int64_t *shape, int device) {
+  if (hub_check_shape(op, ndim, shape, dtype) < 0) return NULL;
   hub_tensor *t = calloc(1, sizeof *t);
-  if (!t) return hub_errp("tensor: out of memory");
+  if (!t) return hub_errp("%s: out of memory", op);
   t->dtype = dtype;
   t->ndim = ndim;
   t->device = device;
   t->refcount = 1;
-  int64_t st = 1;
+  int64_t st = 1; /* cannot overflow: hub_check_shape bounded the product */
   for (int i = ndim - 1; i >= 0; i--) {
     t->shape[i] = shape[i];
     t->stride[i] = st;
@@ -41,13 +95,12 @@ static hub_tensor *header_new(int dtype, int ndim, const int64_t *shape, int dev
 
 hub_tensor *hub_tensor_empty(int dtype, int ndim, const int64_t *shape, int device) {
   if (device != HUB_CPU && !hub_backend_for(device)) return NULL;
-  hub_tensor *t = header_new(dtype, ndim, shape, device);
+  hub_tensor *t = header_new("tensor", dtype, ndim, shape, device);
   if (!t) return NULL;
   size_t nbytes = (size_t)hub_tensor_numel(t) * hub_dtype_size(dtype);
   t->storage = hub_storage_new(device, nbytes);
   if (!t->storage) {
-    free(t);
-    __atomic_fetch_sub(&g_live_tensors, 1, __ATOMIC_RELAXED);
+    header_drop(t);
     return NULL;
   }
   t->data = t->storage->base;
@@ -90,16 +143,30 @@ static void no_free(void *ctx) { (void)ctx; }
 
 hub_tensor *hub_tensor_wrap(int dtype, int ndim, const int64_t *shape, const int64_t *stride,
                             void *data, void (*free_fn)(void *), void *ctx) {
-  hub_tensor *t = header_new(dtype, ndim, shape, HUB_CPU);
+  hub_tensor *t = header_new("wrap", dtype, ndim, shape, HUB_CPU);
   if (!t) return NULL;
-  if (stride) memcpy(t->stride, stride, sizeof(int64_t) * (size_t)ndim);
+  int64_t extent = hub_tensor_numel(t);
+  if (stride) {
+    memcpy(t->stride, stride, sizeof(int64_t) * (size_t)ndim);
+    if (hub_check_extent("wrap", ndim, t->shape, t->stride, 0, -1, &extent) ||
+        (extent > HUB_MAX_TENSOR_BYTES / (int64_t)hub_dtype_size(dtype) &&
+         hub_err("wrap: the strides reach %lld elements (at most %lld)", (long long)extent,
+                 (long long)(HUB_MAX_TENSOR_BYTES / (int64_t)hub_dtype_size(dtype))))) {
+      header_drop(t);
+      return NULL;
+    }
+  }
+  if (!data && extent > 0) {
+    header_drop(t);
+    return hub_errp("wrap: data is NULL for a tensor of %lld elements", (long long)extent);
+  }
   t->storage = calloc(1, sizeof *t->storage);
   if (!t->storage) {
-    free(t);
-    return hub_errp("tensor: out of memory");
+    header_drop(t);
+    return hub_errp("wrap: out of memory");
   }
   t->storage->base = data;
-  t->storage->nbytes = (size_t)hub_tensor_numel(t) * hub_dtype_size(dtype);
+  t->storage->nbytes = (size_t)extent * hub_dtype_size(dtype);
   t->storage->refcount = 1;
   t->storage->device = HUB_CPU;
   t->storage->free_fn = free_fn ? free_fn : no_free;
@@ -110,9 +177,15 @@ hub_tensor *hub_tensor_wrap(int dtype, int ndim, const int64_t *shape, const int
 
 hub_tensor *hub_tensor_alias(const hub_tensor *t, int ndim, const int64_t *shape,
                              const int64_t *stride, int64_t offset) {
-  hub_tensor *v = header_new(t->dtype, ndim, shape, t->device);
+  hub_tensor *v = header_new("view", t->dtype, ndim, shape, t->device);
   if (!v) return NULL;
   if (stride) memcpy(v->stride, stride, sizeof(int64_t) * (size_t)ndim);
+  /* the last line of defence for every view: it must lie inside the storage it aliases */
+  if (hub_check_extent("view", ndim, v->shape, v->stride, offset,
+                       (int64_t)(t->storage->nbytes / hub_dtype_size(t->dtype)), NULL)) {
+    header_drop(v);
+    return NULL;
+  }
   v->storage = t->storage;
   hub_storage_retain(t->storage);
   v->offset = offset;
@@ -217,6 +290,7 @@ int hub_check_same_device(const char *op, const hub_tensor *a, const hub_tensor 
 
 hub_tensor *hub_expand_raw(const hub_tensor *t, int ndim, const int64_t *shape) {
   if (ndim < t->ndim) return hub_errp("expand: cannot expand a %d-d tensor to %d dimensions", t->ndim, ndim);
+  if (hub_check_shape("expand", ndim, shape, t->dtype) < 0) return NULL;
   int64_t st[HUB_MAX_DIMS];
   for (int i = 0; i < ndim; i++) {
     int j = t->ndim - ndim + i;
@@ -256,12 +330,17 @@ static double load(const void *base, int dtype, int64_t k) {
     case HUB_I64: return (double)((const int64_t *)base)[k];
     case HUB_U8: return ((const uint8_t *)base)[k];
     case HUB_BOOL: return ((const uint8_t *)base)[k] != 0;
+    case HUB_F64: return ((const double *)base)[k];
   }
   return 0;
 }
 
 double hub_tensor_get(const hub_tensor *t, int64_t i) {
   if (t->device != HUB_CPU) return NAN;
+  if (i < 0 || i >= hub_tensor_numel(t)) {
+    hub_err("get: index %lld out of range for %lld elements", (long long)i, (long long)hub_tensor_numel(t));
+    return NAN;
+  }
   return load(t->data, t->dtype, elem_offset(t, i));
 }
 
@@ -282,6 +361,7 @@ int hub_tensor_set(hub_tensor *t, int64_t i, double v) {
     case HUB_I64: ((int64_t *)t->data)[k] = (int64_t)v; break;
     case HUB_U8: ((uint8_t *)t->data)[k] = (uint8_t)v; break;
     case HUB_BOOL: ((uint8_t *)t->data)[k] = v != 0; break;
+    case HUB_F64: ((double *)t->data)[k] = v; break;
   }
   return 0;
 }
@@ -316,6 +396,10 @@ hub_tensor *hub_arange(double start, double end, double step, int dtype) {
   double nf = ceil((end - start) / step);
   if (!(nf >= 0) || nf > 1e12) return hub_errp("arange: bad range [%g, %g) with step %g", start, end, step);
   int64_t n = (int64_t)nf;
+  /* the first and last values must fit an integer dtype (set() would clamp them silently) */
+  if (n > 0 && (hub_check_int_value("arange", trunc(start), dtype) ||
+                hub_check_int_value("arange", trunc(start + (double)(n - 1) * step), dtype)))
+    return NULL;
   hub_tensor *t = hub_tensor_empty(dtype, 1, &n, HUB_CPU);
   if (!t) return NULL;
   for (int64_t i = 0; i < n; i++) hub_tensor_set(t, i, start + (double)i * step);
@@ -392,12 +476,12 @@ hub_tensor *hub_randint(int64_t low, int64_t high, int ndim, const int64_t *shap
   hub_tensor *t = hub_tensor_empty(HUB_I64, ndim, shape, HUB_CPU);
   if (!t) return NULL;
   int64_t n = hub_tensor_numel(t);
-  uint64_t key, ctr, range = (uint64_t)(high - low);
+  uint64_t key, ctr, range = (uint64_t)high - (uint64_t)low; /* in unsigned: high - low may exceed INT64_MAX */
   hub_rng_reserve((uint64_t)n * 2, &key, &ctr);
   int64_t *p = t->data;
   for (int64_t i = 0; i < n; i++) {
     uint64_t r = ((uint64_t)hub_rng_u32(key, ctr + 2 * (uint64_t)i) << 32) | hub_rng_u32(key, ctr + 2 * (uint64_t)i + 1);
-    p[i] = low + (int64_t)(r % range);
+    p[i] = (int64_t)((uint64_t)low + r % range);
   }
   if (dtype != HUB_I64) {
     hub_tensor *c = hub_to_dtype(t, dtype);

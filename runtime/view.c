@@ -6,6 +6,7 @@
  * transpose back, inverse permutation, narrow -> write into a zero tensor, expand -> sum_to.
  * Copies (contiguous, clone, dtype casts, copy_, fill_) go through the backend's copy/fill.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -105,7 +106,9 @@ static bool view_strides(const hub_tensor *t, int ndim, const int64_t *shape, in
 
 static int infer_shape(const char *op, const hub_tensor *t, int ndim, const int64_t *shape, int64_t *out) {
   if (ndim < 0 || ndim > HUB_MAX_DIMS) return hub_err("%s: %d dimensions (at most %d)", op, ndim, HUB_MAX_DIMS);
+  if (ndim > 0 && !shape) return hub_err("%s: shape is missing (NULL)", op);
   int infer = -1;
+  bool overflow = false;
   int64_t prod = 1;
   for (int i = 0; i < ndim; i++) {
     out[i] = shape[i];
@@ -114,18 +117,19 @@ static int infer_shape(const char *op, const hub_tensor *t, int ndim, const int6
       infer = i;
     } else if (shape[i] < 0) {
       return hub_err("%s: negative size %lld", op, (long long)shape[i]);
-    } else {
-      prod *= shape[i];
+    } else if (__builtin_mul_overflow(prod, shape[i], &prod)) {
+      overflow = true; /* cannot match any tensor's numel */
     }
   }
   int64_t numel = hub_tensor_numel(t);
+  if (overflow) goto bad;
   if (infer >= 0) {
     if (prod == 0 || numel % prod) goto bad;
     out[infer] = numel / prod;
   } else if (prod != numel) {
     goto bad;
   }
-  return 0;
+  return hub_check_shape(op, ndim, out, t->dtype) < 0 ? -1 : 0;
 bad:;
   char s1[128], s2[256];
   size_t k = 0;
@@ -198,9 +202,10 @@ hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length) {
   if (!t) return hub_errp("narrow: tensor is nil");
   if ((dim = hub_norm_dim("narrow", dim, t->ndim)) < 0) return NULL;
   if (t->ndim == 0) return hub_errp("narrow: cannot narrow a 0-d tensor");
-  if (start < 0 || length < 0 || start + length > t->shape[dim])
-    return hub_errp("narrow: range [%lld, %lld) out of bounds for dimension %d of size %lld",
-                    (long long)start + 1, (long long)(start + length) + 1, dim + 1, (long long)t->shape[dim]);
+  if (start < 0 || length < 0 || start > t->shape[dim] || length > t->shape[dim] - start)
+    return hub_errp("narrow: start %lld and length %lld out of bounds for dimension %d of size %lld",
+                    (long long)(start < INT64_MAX ? start + 1 : start), (long long)length, dim + 1,
+                    (long long)t->shape[dim]);
   int64_t sh[HUB_MAX_DIMS];
   memcpy(sh, t->shape, sizeof sh);
   sh[dim] = length;
@@ -211,7 +216,8 @@ hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length) {
 
 hub_tensor *hub_expand(hub_tensor *t, int ndim, const int64_t *shape) {
   if (!t) return hub_errp("expand: tensor is nil");
-  if (ndim > HUB_MAX_DIMS) return hub_errp("expand: %d dimensions (at most %d)", ndim, HUB_MAX_DIMS);
+  if (ndim < 0 || ndim > HUB_MAX_DIMS) return hub_errp("expand: %d dimensions (at most %d)", ndim, HUB_MAX_DIMS);
+  if (ndim > 0 && !shape) return hub_errp("expand: shape is missing (NULL)");
   int64_t sh[HUB_MAX_DIMS];
   for (int i = 0; i < ndim; i++) {
     int j = t->ndim - ndim + i;
@@ -266,8 +272,27 @@ int hub_copy_(hub_tensor *dst, hub_tensor *src) {
   return rc;
 }
 
+/* A value for an integer dtype must be an integer that the dtype holds: converting anything
+ * else silently (300 -> 44 in u8, 2^63 -> INT64_MIN) gives wrong numbers without a word. */
+int hub_check_int_value(const char *op, double v, int dtype) {
+  double lo, hi; /* [lo, hi): exact powers of two, so the comparisons are exact */
+  long long max;
+  switch (dtype) {
+    case HUB_I32: lo = -2147483648.0, hi = 2147483648.0, max = INT32_MAX; break;
+    case HUB_I64: lo = -9223372036854775808.0, hi = 9223372036854775808.0, max = INT64_MAX; break;
+    case HUB_U8: lo = 0, hi = 256, max = 255; break;
+    default: return 0;
+  }
+  if (!isfinite(v)) return hub_err("%s: value %g is not a finite number (dtype %s)", op, v, hub_dtype_name(dtype));
+  if (v != floor(v)) return hub_err("%s: value %.17g is not an integer (dtype %s)", op, v, hub_dtype_name(dtype));
+  if (v < lo || v >= hi)
+    return hub_err("%s: value %.17g is out of range for %s (%.0f to %lld)", op, v, hub_dtype_name(dtype), lo, max);
+  return 0;
+}
+
 int hub_fill_(hub_tensor *t, double value) {
   if (!t) return hub_err("fill: tensor is nil");
+  if (hub_check_int_value("fill", value, t->dtype)) return -1;
   const hub_backend *b = hub_backend_for(t->device);
   return b ? b->fill(t, value) : -1;
 }

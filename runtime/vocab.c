@@ -2,7 +2,8 @@
  *
  * The file is read whole; line k (from 0) is the token of id k.  Trailing white space and "\r"
  * are trimmed (HF's Rust loader trims the same way), an empty line is an (unmatchable) token,
- * and a token written twice keeps the later id for token-to-id, as HF's dictionaries do.  Each
+ * and a token written twice is an error naming both lines: HF would silently keep the later id,
+ * leaving the earlier one unreachable, which always means a broken vocabulary.  Each
  * token is inserted with its id, then each of its proper prefixes (at UTF-8 character
  * boundaries) with id -1 unless already present.  Lines that are not valid UTF-8 are an error:
  * no text could ever match them and they mean the file is not a vocabulary.
@@ -59,19 +60,20 @@ int64_t hub_vocab_id(const hub_vocab *v, const char *tok, uint64_t len) {
   return sl ? sl->id : -1;
 }
 
-/* Inserts key arena[off..off+len) in ns; id >= 0 overwrites, id -1 only fills a new slot. */
-static void insert(hub_vocab *v, int ns, uint32_t off, uint32_t len, int32_t id) {
+/* Inserts key arena[off..off+len) in ns; id >= 0 overwrites, id -1 only fills a new slot.  Returns the id the key had before (-1 for a new key or a prefix entry). */
+static int32_t insert(hub_vocab *v, int ns, uint32_t off, uint32_t len, int32_t id) {
   uint64_t h = key_hash(ns, v->arena + off, len);
   for (uint64_t i = slot_of(h, v->mask);; i = (i + 1) & v->mask) {
     hub_vocab_slot *sl = &v->slots[i];
     if (!sl->hash) {
       *sl = (hub_vocab_slot){.hash = h, .off = off, .len = len, .id = id, .ns = ns};
       if (len > v->max_len[ns]) v->max_len[ns] = len;
-      return;
+      return -1;
     }
     if (sl->hash == h && sl->len == len && sl->ns == ns && memcmp(v->arena + sl->off, v->arena + off, len) == 0) {
-      if (id >= 0) sl->id = id;
-      return;
+      int32_t old = sl->id;
+      if (id >= 0) sl->id = id; /* only empty lines may repeat: the later id wins, as in HF */
+      return old;
     }
   }
 }
@@ -164,12 +166,18 @@ int hub_vocab_load(hub_vocab *v, const char *path) {
   }
   free(data);
 
-  /* Tokens first (so a later duplicate overwrites the id), then the prefixes. */
+  /* Tokens first (a duplicate is an error; empty lines may repeat), then the prefixes. */
   for (int64_t id = 0; id < lines; id++) {
     const char *tok = v->arena + v->tok_off[id], *key;
     uint64_t len = strlen(tok);
     int ns = split_token(tok, len, &key);
-    insert(v, ns, (uint32_t)(key - v->arena), (uint32_t)(len - (uint64_t)(key - tok)), (int32_t)id);
+    int32_t old = insert(v, ns, (uint32_t)(key - v->arena), (uint32_t)(len - (uint64_t)(key - tok)), (int32_t)id);
+    if (old >= 0 && len > 0) {
+      int err = hub_err("wordpiece: vocab file '%s' line %lld: token '%s' is already on line %lld (a vocabulary "
+                        "must not repeat a token)", path, (long long)id + 1, tok, (long long)old + 1);
+      hub_vocab_free(v);
+      return err;
+    }
   }
   for (int64_t id = 0; id < lines; id++) {
     const char *tok = v->arena + v->tok_off[id], *key;

@@ -168,6 +168,54 @@ local function build_lac(out, lac_dir)
   })
 end
 
+-- A plain Lua table as an ordered object with sorted keys (lists stay lists), for module.json.
+local function sorted_obj(v)
+  if type(v) ~= "table" then return v end
+  if #v > 0 or next(v) == nil then
+    local l = {}
+    for i, x in ipairs(v) do l[i] = sorted_obj(x) end
+    return l
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local o = obj()
+  for _, k in ipairs(keys) do o[#o + 1] = { k, sorted_obj(v[k]) } end
+  return o
+end
+
+-- ernie-tiny-zh: hubrun's own pretrained Chinese ERNIE (recipes/ernie_pretrain.lua, then
+-- hub.pretrain.export into modules/ernie-tiny-zh: model.safetensors in f16, config.json, and the
+-- vocabulary the corpus builder made), packed with the encoder modules' module.lua.  Its sentence
+-- vectors are the mean of the token states (the masked-LM objective trains no pooler).
+local function build_ernie_tiny(out, src)
+  local f = io.open(src .. "/config.json", "rb")
+  if not f then die(src .. "/config.json not found") end
+  local cfg = require("cjson").decode(f:read("*a"))
+  f:close()
+  local config = {
+    model = cfg, tokenizer = { lower = true }, max_seq_len = 128,
+    pooling = { modes = { "mean" }, normalize = false },
+  }
+  return build_module(out, {
+    name = "ernie-tiny-zh", version = "1.0.0",
+    fields = {
+      { "name", "ernie-tiny-zh" }, { "version", "1.0.0" }, { "type", "nlp/semantic_model" },
+      { "summary", string.format("hubrun's own Chinese ERNIE (%d layers, hidden %d, %d heads; vocab %d), pretrained "
+        .. "with knowledge masking on Debian's Chinese docs, People's Daily and reviews; fill-mask and sentence vectors",
+        cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.vocab_size) },
+      { "author", "hubrun" }, { "license", "Apache-2.0" },
+      { "hubrun", ">=0.1.0" }, { "entry", "module.lua" },
+      { "source", "recipes/ernie_pretrain.lua (docs/pretraining.md)" },
+      { "config", sorted_obj(config) },
+    },
+  }, {
+    { "module.lua", copy_to(REPO .. "/modules/ernie/module.lua") },
+    { "model.safetensors", copy_to(src .. "/model.safetensors") },
+    { "vocab.txt", copy_to(src .. "/vocab.txt") },
+  })
+end
+
 -- ---- the index ----
 
 local function read_json(path)
@@ -237,18 +285,19 @@ local opts = {}
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--out" or a == "--lac" then
+  if a == "--out" or a == "--lac" or a == "--ernie-tiny" then
     opts[a:sub(3)] = arg[i + 1] or die(a .. " needs a value")
     i = i + 2
   elseif a == "--index-only" then
     opts.index_only = true
     i = i + 1
   else
-    die("unknown argument '" .. a .. "' (usage: build-registry.lua --out DIR [--lac LAC_SMALL_DIR] [--index-only])")
+    die("unknown argument '" .. a .. "' (usage: build-registry.lua --out DIR [--lac LAC_SMALL_DIR] [--ernie-tiny DIR] [--index-only])")
   end
 end
 if not opts.out then die("--out DIR is required") end
 local out = abspath(opts.out):gsub("/+$", "")
 check(C.hub_fs_mkdirs(out), "mkdir " .. out)
 if opts.lac and not opts.index_only then build_lac(out, abspath(opts.lac)) end
+if opts["ernie-tiny"] and not opts.index_only then build_ernie_tiny(out, abspath(opts["ernie-tiny"])) end
 write_index(out)

@@ -14,7 +14,9 @@ sum_i sum(out_i * W_i) is back-propagated, and the gradients of the inputs marke
 stored.
 
 Format (compact JSON):
-  {"version": 1, "cases": [{
+  {"version": 1, "promotion": {"pairs": [[dtype a, dtype b, torch.result_type]],
+                               "scalars": [[dtype, Python number, torch.result_type]]},
+   "cases": [{
      "name": "matmul_2d_2d", "op": "matmul", "args": {...},
      "inputs":  [{"shape": [3,5], "dtype": "f32", "data": [flat row-major], "grad": true,
                   "t": true (optional: the op sees leaf.transpose(-2,-1), a strided view)}],
@@ -89,6 +91,15 @@ def num_f32(v):
     return float(str(np.float32(v)))
 
 
+def num_exact64(v):
+    """An f64 value written exactly (17 significant digits)."""
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return float("%.17g" % v)
+
+
 def num_f64(v):
     if math.isnan(v):
         return "nan"
@@ -97,13 +108,20 @@ def num_f64(v):
     return float("%.9g" % v)
 
 
+# float64 references of f32 computations are reported as f32 (the dtype hub computes in); real
+# f64 tensors (cases with f64=True, the promotion table) use DT64.
 DT = {torch.float32: "f32", torch.float64: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
       torch.int64: "i64", torch.int32: "i32", torch.uint8: "u8", torch.bool: "bool"}
 
+DT64 = dict(DT)
+DT64[torch.float64] = "f64"
 
-def enc(t, exact_f32=False):
+def enc(t, exact_f32=False, f64=False):
     t = t.detach()
     flat = t.reshape(-1)
+    if f64 and t.dtype == F64:
+        return {"shape": list(t.shape), "dtype": "f64",
+                "data": [num_exact64(float(v)) for v in flat.tolist()]}
     if t.dtype.is_floating_point:
         conv = num_f32 if (exact_f32 or t.dtype != F64) else num_f64
         data = [conv(float(v)) for v in flat.double().tolist()]
@@ -120,10 +138,11 @@ def enc(t, exact_f32=False):
 CASES = []
 
 
-def case(name, op, inputs, fn, args=None, grad=None, tol=None, ref64=True):
+def case(name, op, inputs, fn, args=None, grad=None, tol=None, ref64=True, f64=False):
     """inputs: list of tensors or (tensor, opts) with opts {"t": bool, "grad": bool}.
     fn(*xs) -> tensor or list of tensors, with torch semantics.  Float inputs require gradients
-    unless grad says otherwise (grad: list of bools)."""
+    unless grad says otherwise (grad: list of bools).  f64: float inputs are hub f64 tensors
+    (dtype "f64", exact values) and f64 outputs are reported as f64."""
     specs, leaves, xs = [], [], []
     for i, inp in enumerate(inputs):
         opts = {}
@@ -138,7 +157,7 @@ def case(name, op, inputs, fn, args=None, grad=None, tol=None, ref64=True):
         leaves.append(leaf)
         x = leaf.transpose(-2, -1) if opts.get("t") else leaf
         xs.append(x)
-        spec = enc(inp, exact_f32=True)
+        spec = enc(leaf, f64=True) if (f64 and isf) else enc(inp, exact_f32=True)
         spec["grad"] = bool(want)
         if opts.get("t"):
             spec["t"] = True
@@ -160,11 +179,11 @@ def case(name, op, inputs, fn, args=None, grad=None, tol=None, ref64=True):
     for leaf, spec in zip(leaves, specs):
         if spec["grad"]:
             g = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
-            grads.append(enc(g))
+            grads.append(enc(g, f64=f64))
         else:
             grads.append(None)
     c = {"name": name, "op": op, "args": args or {}, "inputs": specs,
-         "outputs": [enc(o) for o in outs], "weights": weights, "grads": grads}
+         "outputs": [enc(o, f64=f64) for o in outs], "weights": weights, "grads": grads}
     if tol:
         c["tol"] = tol
     CASES.append(c)
@@ -393,6 +412,188 @@ case("cast_i64_f32", "to", [IDS([0, -3, 5, 16777217, 123456789])], lambda x: x.t
 case("add_inplace_alpha", "add_", [R(3, 4), R(3, 4)], lambda a, b: a.detach() + 0.5 * b.detach(),
      {"alpha": 0.5}, grad=[False, False])
 
+# ---- type promotion, comparisons, logic and everyday ops (issue 9) ----
+# Mixed dtypes: the output dtype is checked too (f64 references are reported as f32, the dtype hub
+# computes in); cases whose dtype depends on f16 are made with ref64=False.
+def I(vals, dtype=torch.int64):
+    return torch.tensor(vals, dtype=dtype)
+
+
+def SMALL(*shape):
+    """Integers -2..2 as f32: equal values across operands, for comparisons."""
+    return torch.randint(-2, 3, shape).float()
+
+
+ia = I([[3, -7, 0], [5, 2, -1]])
+ib = I([2, 3, -4])
+case("mul_f32_i64_mask", "mul", [R(2, 3), I([[1, 1, 0], [1, 0, 0]])], torch.mul)
+case("add_i64_i64", "add", [ia, ib], torch.add)
+case("sub_i32_u8", "sub", [I([[3, -7, 0], [5, 2, -1]], torch.int32), I([2, 3, 4], torch.uint8)], torch.sub)
+case("mul_bool_i64", "mul", [MASK([True, False, True]), ib], torch.mul)
+case("div_i64_i64_true_division", "div", [ia, ib], torch.div)
+case("add_i64_f32_grad", "add", [ib, R(2, 3)], torch.add)
+case("add_f16_f32", "add", [R(2, 3).half(), R(2, 3)], torch.add, ref64=False)
+# torch rounds the f16 gradient products in f16, hub computes them in f32: 1 f16 ulp apart
+case("mul_f16_f16", "mul", [R(2, 3).half(), R(2, 3).half()], torch.mul, ref64=False,
+     tol={"atol": 1e-3, "rtol": 1e-3})
+case("add_bf16_f16", "add", [R(2, 3).bfloat16(), R(2, 3).half()], torch.add, ref64=False)
+case("add_scalar_i64", "add_scalar", [ia], lambda x: x + 1, {"s": 1})
+case("add_scalar_i64_float", "add_scalar", [ia], lambda x: x + 0.5, {"s": 0.5})
+case("mul_scalar_i64_float", "mul_scalar", [ia], lambda x: x * 0.5, {"s": 0.5})
+case("rsub_scalar_i64", "rsub_scalar", [ia], lambda x: 3 - x, {"s": 3})
+case("div_scalar_i64", "div_scalar", [ia], lambda x: x / 2, {"s": 2})
+case("add_scalar_bool", "add_scalar", [MASK([True, False])], lambda x: x + 1, {"s": 1})
+case("add_scalar_u8_wraps", "add_scalar", [I([250, 3], torch.uint8)], lambda x: x + 10, {"s": 10})
+case("pow_i64_2", "pow", [ia], lambda x: x ** 2, {"p": 2})
+case("add_scalar_f16", "add_scalar", [R(2, 3).half()], lambda x: x + 2, {"s": 2}, ref64=False)
+
+for name in ["eq", "ne", "lt", "le", "gt", "ge"]:
+    f = getattr(torch, name)
+    case(name + "_broadcast", name, [SMALL(3, 4), SMALL(4)], f, grad=[False, False])
+    case(name + "_i64_f32", name, [I([[0, 1, 2], [-1, 2, 5]]), torch.tensor([0.5, 1.0, 2.0])], f,
+         grad=[False, False])
+    case(name + "_scalar_i64", name, [ia], lambda x, f=f: f(x, 2), {"s": 2})
+    case(name + "_scalar_f32", name, [SMALL(2, 3) * 0.5], lambda x, f=f: f(x, 0.5), {"s": 0.5},
+         grad=[False])
+case("logical_and_bool_i64", "logical_and", [MASK([[True, False, True], [False, False, True]]),
+     I([0, 5, -1])], torch.logical_and)
+case("logical_or_f32", "logical_or", [SMALL(2, 3), SMALL(3)], torch.logical_or, grad=[False, False])
+case("logical_not_f32", "logical_not", [SMALL(2, 3)], torch.logical_not, grad=[False])
+case("logical_not_i64", "logical_not", [ia], torch.logical_not)
+anyin = MASK([[False, False, True], [False, False, False]])
+case("any_all", "any", [anyin], torch.any, {})
+case("any_dim1", "any", [anyin], lambda x: torch.any(x, 1), {"dim": 1})
+case("any_dim0_keepdim", "any", [anyin], lambda x: torch.any(x, 0, keepdim=True), {"dim": 0, "keepdim": True})
+allin = MASK([[True, True, True], [True, False, True]])
+case("all_all", "all", [allin], torch.all, {})
+case("all_dim1", "all", [allin], lambda x: torch.all(x, 1), {"dim": 1})
+case("all_dim-2_f32", "all", [SMALL(3, 4)], lambda x: torch.all(x, -2), {"dim": -2}, grad=[False])
+case("where_f32_i64", "where", [MASK([[True, False, True], [False, True, True]]), R(2, 3), I([7, 8, 9])],
+     lambda c, a, b: torch.where(c, a, b))
+case("where_i64_i64", "where", [MASK([True, False, True]), ia, I([[10], [20]])],
+     lambda c, a, b: torch.where(c, a, b))
+case("where_scalar_other", "where", [MASK([[True, False, True], [False, True, False]]), R(2, 3)],
+     lambda c, a: torch.where(c, a, torch.tensor(0.25)), {"s": 0.25})
+case("masked_select_same", "masked_select", [R(2, 3), MASK([[True, False, True], [False, True, True]])],
+     torch.masked_select)
+case("masked_select_mask_broadcast", "masked_select", [R(2, 3), MASK([False, True, True])],
+     torch.masked_select)
+case("masked_select_input_broadcast", "masked_select", [R(3), MASK([[True, False, True], [True, True, False]])],
+     torch.masked_select)
+case("masked_select_i64", "masked_select", [ia, MASK([True, False, True])], torch.masked_select)
+case("min_dim1", "min", [DISTINCT(3, 5)], lambda x: list(torch.min(x, 1)), {"dim": 1})
+case("min_dim0_keepdim", "min", [DISTINCT(3, 5)], lambda x: list(torch.min(x, 0, keepdim=True)),
+     {"dim": 0, "keepdim": True})
+case("min_all", "min", [DISTINCT(3, 4)], lambda x: torch.min(x), {})
+case("min_i64_dim-1", "min", [ia], lambda x: list(torch.min(x, -1)), {"dim": -1})
+case("argmin_dim1", "argmin", [DISTINCT(3, 5)], lambda x: torch.argmin(x, 1), {"dim": 1}, grad=[False])
+case("max_i64_dim0", "max", [ia], lambda x: list(torch.max(x, 0)), {"dim": 0})
+case("clamp_both", "clamp", [R(3, 4, scale=2)], lambda x: torch.clamp(x, -0.55, 0.85),
+     {"lo": -0.55, "hi": 0.85})
+case("clamp_min_only", "clamp", [R(3, 4)], lambda x: torch.clamp(x, min=0.05), {"lo": 0.05})
+case("clamp_max_only", "clamp", [R(3, 4)], lambda x: torch.clamp(x, max=-0.05), {"hi": -0.05})
+case("clamp_i64", "clamp", [ia], lambda x: torch.clamp(x, -2, 3), {"lo": -2, "hi": 3})
+case("clamp_i64_float_bound", "clamp", [ia], lambda x: torch.clamp(x, -2.5, 3), {"lo": -2.5, "hi": 3})
+halves = torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.7, 2.2, 0.0, -3.0, 1.0, 7.49, -0.2])
+for name in ["sign", "floor", "ceil", "round"]:
+    case(name, name, [halves.reshape(3, 4)], getattr(torch, name))
+    case(name + "_i64", name, [ia], getattr(torch, name))
+case("abs_i64", "abs", [ia], torch.abs)
+case("neg_i64", "neg", [ia], torch.neg)
+case("pow_tensor_tensor", "pow_tensor", [P(3, 4), R(3, 4)], torch.pow)
+case("pow_tensor_broadcast", "pow_tensor", [P(2, 3), R(3)], torch.pow)
+case("pow_tensor_zero_base", "pow_tensor", [torch.tensor([0.0, 0.0, 2.0]), torch.tensor([2.0, 1.5, 3.0])],
+     torch.pow)
+case("rpow_scalar", "rpow", [R(3, 4)], lambda x: 2 ** x, {"s": 2})
+case("rpow_scalar_i64", "rpow", [I([0, 1, 3, 10])], lambda x: 2 ** x, {"s": 2})
+case("pow_i64_i64", "pow_tensor", [ia, I([2, 3, 1])], torch.pow)
+case("fmod", "fmod", [R(3, 4, scale=3), NZ(3, 4)], torch.fmod)
+case("remainder", "remainder", [R(3, 4, scale=3), NZ(3, 4)], torch.remainder)
+case("fmod_i64", "fmod", [ia, ib], torch.fmod)
+case("remainder_i64", "remainder", [ia, ib], torch.remainder)
+case("remainder_scalar", "remainder", [R(3, 4, scale=3)], lambda x: x % 2, {"s": 2})
+case("remainder_scalar_i64", "remainder", [ia], lambda x: x % 2, {"s": 2})
+case("fmod_scalar", "fmod", [R(3, 4, scale=3)], lambda x: torch.fmod(x, 2), {"s": 2})
+for op, f, x, sv in (("add_", lambda x: x + 1, ia, 1), ("sub_", lambda x: x - 2, ia, 2),
+                     ("mul_", lambda x: x * 2, ia, 2), ("mul_", lambda x: x * 2.5, R(2, 3), 2.5),
+                     ("div_", lambda x: x / 4, R(2, 3), 4), ("add_", lambda x: x + 0.5, R(2, 3), 0.5)):
+    case("inplace_%s%s_%s" % (op, sv, DT[x.dtype]), "inplace", [x], lambda x, f=f: f(x.detach()),
+         {"op": op, "s": sv}, grad=[False])
+
+# gather / scatter / sort / topk / cumsum / stack (dims are torch's, converted by the Lua test)
+gi = I([[0, 2, 2, 1], [3, 0, 1, 1], [2, 2, 0, 3]])
+case("gather_dim1", "gather", [R(3, 4), gi], lambda x, i: torch.gather(x, 1, i), {"dim": 1})
+case("gather_dim0", "gather", [R(4, 4), gi], lambda x, i: torch.gather(x, 0, i), {"dim": 0})
+case("gather_index_smaller", "gather", [R(3, 5), I([[4, 0], [1, 1]])], lambda x, i: torch.gather(x, 1, i),
+     {"dim": 1})
+case("gather_dim-1_3d_i64", "gather", [I([[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]]),
+     I([[[2, 0], [1, 1]], [[0, 0], [2, 1]]])], lambda x, i: torch.gather(x, -1, i), {"dim": -1})
+si = I([[2, 0], [1, 2]])
+case("scatter_dim1", "scatter", [R(2, 3), I([[2, 0, 1], [1, 2, 0]]), R(2, 3)],
+     lambda a, i, s: a.scatter(1, i, s), {"dim": 1})
+case("scatter_dim0_index_shorter", "scatter", [R(3, 2), si, R(2, 2)], lambda a, i, s: a.scatter(0, i, s),
+     {"dim": 0})
+case("scatter_value", "scatter", [R(2, 3), I([[2], [0]])], lambda a, i: a.scatter(1, i, 0.5),
+     {"dim": 1, "value": 0.5})
+case("scatter_add_duplicates", "scatter_add", [R(2, 3), I([[0, 0, 2, 0], [1, 1, 1, 2]]), R(2, 4)],
+     lambda a, i, s: a.scatter_add(1, i, s), {"dim": 1})
+case("scatter_add_dim0", "scatter_add", [R(3, 2), I([[2, 0], [2, 2], [0, 1]]), R(3, 2)],
+     lambda a, i, s: a.scatter_add(0, i, s), {"dim": 0})
+case("sort_dim-1", "sort", [DISTINCT(3, 5)], lambda x: list(torch.sort(x, -1)), {"dim": -1})
+case("sort_dim0_descending", "sort", [DISTINCT(4, 3)], lambda x: list(torch.sort(x, 0, descending=True)),
+     {"dim": 0, "descending": True})
+case("sort_i64", "sort", [I([[5, -2, 9, 0], [3, 3, 1, 7]])], lambda x: list(torch.sort(x, stable=True, dim=-1)),
+     {"dim": -1})
+case("argsort_dim1_descending", "argsort", [DISTINCT(3, 4)], lambda x: torch.argsort(x, 1, descending=True),
+     {"dim": 1, "descending": True}, grad=[False])
+case("topk_3", "topk", [DISTINCT(2, 6)], lambda x: list(torch.topk(x, 3)), {"k": 3})
+case("topk_smallest_dim0", "topk", [DISTINCT(5, 3)], lambda x: list(torch.topk(x, 2, 0, largest=False)),
+     {"k": 2, "dim": 0, "largest": False})
+case("cumsum_dim1", "cumsum", [R(3, 4)], lambda x: torch.cumsum(x, 1), {"dim": 1})
+case("cumsum_dim0_3d", "cumsum", [R(3, 2, 2)], lambda x: torch.cumsum(x, 0), {"dim": 0})
+case("cumsum_i64", "cumsum", [ia], lambda x: torch.cumsum(x, -1), {"dim": -1})
+case("cumsum_bool", "cumsum", [MASK([True, False, True, True])], lambda x: torch.cumsum(x, 0), {"dim": 0})
+case("stack_dim0", "stack", [R(2, 3), R(2, 3), R(2, 3)], lambda *ts: torch.stack(ts, 0), {"dim": 0})
+case("stack_dim-1", "stack", [R(2, 3), R(2, 3)], lambda *ts: torch.stack(ts, -1), {"dim": -1})
+case("stack_dim1", "stack", [R(2, 3), R(2, 3)], lambda *ts: torch.stack(ts, 1), {"dim": 1})
+
+# ---- f64 (CPU): values and gradients in double, compared to 1e-12 ----
+T64 = {"atol": 1e-12, "rtol": 1e-12}
+case("f64_add_broadcast", "add", [R(2, 1, 3), R(4, 3)], torch.add, f64=True, tol=T64)
+case("f64_mul", "mul", [R(3, 4), R(3, 4)], torch.mul, f64=True, tol=T64)
+case("f64_div", "div", [R(3, 4), NZ(3, 4)], torch.div, f64=True, tol=T64)
+case("f64_mul_scalar", "mul_scalar", [R(3, 4)], lambda x: x * 0.1, {"s": 0.1}, f64=True, tol=T64)
+for name in ("exp", "tanh", "sigmoid"):
+    case("f64_" + name, name, [R(3, 4)], getattr(torch, name), f64=True, tol=T64)
+case("f64_log", "log", [P(3, 4)], torch.log, f64=True, tol=T64)
+case("f64_gelu", "gelu", [R(3, 4)], lambda x: F.gelu(x), f64=True, tol=T64)
+case("f64_pow_2.5", "pow", [P(3, 4)], lambda x: x ** 2.5, {"p": 2.5}, f64=True, tol=T64)
+case("f64_pow_tensor", "pow_tensor", [P(3, 4), R(3, 4)], torch.pow, f64=True, tol=T64)
+case("f64_matmul_2d", "matmul", [R(3, 5), R(5, 4)], torch.matmul, f64=True, tol=T64)
+case("f64_matmul_batched_bT", "matmul", [R(2, 3, 5), (R(2, 4, 5), {"t": True})], torch.matmul, f64=True, tol=T64)
+case("f64_linear", "linear", [R(3, 4), R(5, 4), R(5)], lambda x, w, b: F.linear(x, w, b), f64=True, tol=T64)
+case("f64_sum_dim1", "sum", [R(2, 3, 4)], lambda x: torch.sum(x, 1), {"dims": [1]}, f64=True, tol=T64)
+case("f64_mean_all", "mean", [R(2, 3, 4)], torch.mean, {}, f64=True, tol=T64)
+case("f64_max_dim1", "max", [DISTINCT(3, 5)], lambda x: list(torch.max(x, 1)), {"dim": 1}, f64=True, tol=T64)
+case("f64_where", "where", [MASK([[True, False, True], [False, True, True]]), R(2, 3), R(3)],
+     lambda c, a, b: torch.where(c, a, b), f64=True, tol=T64)
+case("f64_cumsum", "cumsum", [R(3, 4)], lambda x: torch.cumsum(x, 1), {"dim": 1}, f64=True, tol=T64)
+case("f64_gather", "gather", [R(3, 4), gi], lambda x, i: torch.gather(x, 1, i), {"dim": 1}, f64=True, tol=T64)
+case("f64_clamp", "clamp", [R(3, 4)], lambda x: torch.clamp(x, -0.5, 0.5), {"lo": -0.5, "hi": 0.5}, f64=True, tol=T64)
+case("f64_times_f32", "mul", [R(2, 3).double(), R(3)], torch.mul, ref64=False, f64=True, tol=T64)
+case("f64_plus_i64", "add", [R(2, 3).double(), ib], torch.add, ref64=False, f64=True, tol=T64)
+
+# ---- the promotion table: torch.result_type on every dtype pair and on Python scalars ----
+PDT = [torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.uint8, torch.bool, F64]
+promotion = {"pairs": [], "scalars": []}
+for a in PDT:
+    for b in PDT:
+        r = torch.result_type(torch.zeros(2, dtype=a), torch.zeros(2, dtype=b))
+        promotion["pairs"].append([DT64[a], DT64[b], DT64[r]])
+    for sv in (2, -3, 0, 2.5, -0.5):
+        r = torch.result_type(torch.zeros(2, dtype=a), sv)
+        promotion["scalars"].append([DT64[a], sv, DT64[r]])
+
 # ---- dropout statistics: values are random, the Lua test checks the statistics ----
 CASES.append({"name": "dropout_stats_p0.3", "op": "dropout_stats", "args": {"p": 0.3, "n": 20000},
               "inputs": [], "outputs": [], "weights": [], "grads": []})
@@ -401,7 +602,7 @@ here = os.path.dirname(os.path.abspath(__file__))
 out_path = os.path.join(here, "..", "tests", "fixtures", "ops.json")
 os.makedirs(os.path.dirname(out_path), exist_ok=True)
 doc = {"version": 1, "generator": "scripts/gen_op_fixtures.py", "torch": torch.__version__,
-       "cases": CASES}
+       "cases": CASES, "promotion": promotion}
 with open(out_path, "w") as f:
     json.dump(doc, f, separators=(",", ":"), allow_nan=False)
     f.write("\n")

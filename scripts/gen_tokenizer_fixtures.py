@@ -162,11 +162,12 @@ CASES = [
     "ﾊﾝｶｸ ｶﾀｶﾅ", "\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22", "\u0627\u0644\u0639\u0631\u0628\u064a\u0629",
 ]
 
+# No token twice: hubrun's loader refuses duplicates (HF would keep the later id).
 EDGE_VOCAB = SPECIALS + [
     "a", "b", "c", "e", "i", "x", "y", "z", "w", "v", "u", "t", "s", "o", "##a", "##b", "##c",
     "##e", "##x", "##s", "ab", "##ab", "##\u0301", "##\u0307", "##\u0327", "\u1100", "\u1112",
     "##\u1161", "##\u11ab", "\u1112\u1161", "is", "##tan", "##bul", "Ab", "##B", "cole", "##cole",
-    "ca", "##fe", "na", "##ive", ".", ",", "'", "?", "!", "t", "n", "##t", "don", "it", "s",
+    "ca", "##fe", "na", "##ive", ".", ",", "'", "?", "!", "n", "##t", "don", "it",
     "\u4e00", "\u8c48", "\u4e3d", "f", "##9", "##00", "A", "\u00e9", "\u00c9", "E", "\u0399", "\u03b9",
     "[", "]", "mask", "hello", "world", "zero", "##width", "end", "here", "tab", "nl", "\u03c3",
     "\u03c2", "\u03bf", "##\u03b4", "\u03bf\u03b4\u03bf\u03c3", "\u00df", "ss",

@@ -3,6 +3,7 @@
 # everything is already installed, so `make` stays fast on a prepared machine.
 #   scripts/install-deps.sh          build + test dependencies
 #   scripts/install-deps.sh --bench  also the Python references used by bench/ and fixture scripts
+#   scripts/install-deps.sh --fuzz   also clang, its libFuzzer/sanitizer runtimes and OpenMP (make fuzz)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config git
@@ -10,6 +11,9 @@ pkgs=(build-essential cmake pkg-config git
       libcurl4-openssl-dev libpng-dev libutf8proc-dev libmicrohttpd-dev libedit-dev)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
+fi
+if [[ "${1:-}" == "--fuzz" ]]; then
+  pkgs+=(clang-14 libclang-rt-14-dev libomp-14-dev)
 fi
 
 missing=()

@@ -73,6 +73,10 @@
 static inline float exp_poly(float x) {
   /* round to nearest by adding 1.5 * 2^23 (floorf is a library call without SSE4.1) */
   float n = (x * 1.44269504088896341f + 12582912.f) - 12582912.f;
+  /* keep the int conversion below defined when x is NaN or out of range (NaN/inf scores from
+   * NaN/inf inputs): a NaN n becomes -127, and r, so the result, stays NaN */
+  n = n >= -127.f ? n : -127.f;
+  n = n <= 128.f ? n : 128.f;
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float y = 1.9875691500e-4f;
   y = y * r + 1.3981999507e-3f;
@@ -186,8 +190,11 @@ static inline int64_t entry_off(const hub_attn *a, const int64_t *s, int64_t e) 
 int cpu_attention(const hub_attn *a, const float *Q, const float *K, const float *V, float *O,
                   float *P) {
   const int64_t E = a->B * a->H, Lq = a->Lq, Lk = a->Lk, D = a->D, Dv = a->Dv;
-  if (E == 0 || Lq == 0) return 0;
+  /* nothing to write: with Dv == 0 (and no probabilities wanted) the output is empty even when
+   * E * Lq is huge (q [2^30, 2^30, 0] is a legal empty tensor), so looping over it would hang */
+  if (E == 0 || Lq == 0 || (Dv == 0 && !P)) return 0;
   if (Lk == 0) {
+    if (Dv == 0) return 0;
     for (int64_t e = 0; e < E; e++)
       for (int64_t i = 0; i < Lq; i++) memset(O + entry_off(a, a->so, e) + i * a->so[2], 0, sizeof(float) * (size_t)Dv);
     return 0;
@@ -249,6 +256,7 @@ int cpu_attention_backward(const hub_attn *a, const float *Q, const float *K, co
   const int64_t E = a->B * a->H, Lq = a->Lq, Lk = a->Lk, D = a->D, Dv = a->Dv;
   if (E == 0) return 0;
   if (Lq == 0 || Lk == 0) { /* empty products: the gradients are zero */
+    if (Lq * D == 0 && Lk * D == 0 && Lk * Dv == 0) return 0; /* and empty: E may be huge */
     for (int64_t e = 0; e < E; e++) {
       zero_entry(a, GQ, a->sq, e, Lq, D);
       zero_entry(a, GK, a->sk, e, Lk, D);

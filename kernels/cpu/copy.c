@@ -6,7 +6,7 @@
  * coalesces dimensions and hands out runs along the innermost one.  Within a run, a copy
  * between equal dtypes moves raw elements of 1, 2, 4 or 8 bytes; a conversion goes through a
  * small buffer of doubles (load from the source dtype, store into the destination dtype), so
- * that there are 7 + 7 loops rather than 49; f32 <-> f16 / bf16, the pairs that weights take,
+ * that there are 8 + 8 loops rather than 64; f32 <-> f16 / bf16, the pairs that weights take,
  * convert directly (with the F16C instructions when the CPU has them).  f16 and bf16 go through hub_half_to_float and
  * friends; float to integer conversion truncates toward zero, clamps to the integer range and
  * maps NaN to 0; anything non-zero (NaN included) becomes true as bool.
@@ -18,6 +18,7 @@
 #include "cpu/strided.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_F16C_PATH 1
 #endif
@@ -54,6 +55,11 @@ static void load(double *buf, const void *p, int64_t st, int64_t n, int dt) {
   case HUB_U8:
   case HUB_BOOL: {
     const uint8_t *s = p;
+    for (int64_t i = 0; i < n; i++) buf[i] = s[i * st];
+    break;
+  }
+  case HUB_F64: {
+    const double *s = p;
     for (int64_t i = 0; i < n; i++) buf[i] = s[i * st];
     break;
   }
@@ -111,6 +117,11 @@ static void store(void *p, int64_t st, const double *buf, int64_t n, int dt) {
     for (int64_t i = 0; i < n; i++) d[i * st] = buf[i] != 0;
     break;
   }
+  case HUB_F64: {
+    double *d = p;
+    for (int64_t i = 0; i < n; i++) d[i * st] = buf[i];
+    break;
+  }
   }
 }
 
@@ -166,7 +177,10 @@ static int have_f16c(void) {
   int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
   if (c < 0) {
     __builtin_cpu_init();
-    c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    /* f16c from cpuid (clang's __builtin_cpu_supports does not know it); avx from the builtin,
+     * which also checks that the OS saves the ymm registers */
+    unsigned a, b, cx, d;
+    c = __get_cpuid(1, &a, &b, &cx, &d) && (cx & bit_F16C) && __builtin_cpu_supports("avx");
     __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
   }
   return c;

@@ -13,6 +13,23 @@ int cpu_fill(hub_tensor *t, double v);
 int cpu_binary(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
 int cpu_axpy(hub_tensor *a, const hub_tensor *b, float alpha);
 int cpu_where(const hub_tensor *cond, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+/* elementwise.c (any dtype) */
+int cpu_binary_any(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+int cpu_map(int op, const hub_tensor *x, hub_tensor *y);
+int cpu_masked_select(const hub_tensor *x, const hub_tensor *mask, hub_tensor *out);
+int cpu_masked_scatter(hub_tensor *dst, const hub_tensor *mask, const hub_tensor *src);
+/* sort.c */
+int cpu_gather_dim(const hub_tensor *x, const hub_tensor *index, hub_tensor *out);
+int cpu_scatter_dim(hub_tensor *dst, const hub_tensor *index, const hub_tensor *src, int add);
+int cpu_sort(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices);
+int cpu_cumsum(const hub_tensor *x, int reverse, hub_tensor *out);
+/* f64.c (plain loops for f64 tensors) */
+int cpu_unary_f64(int op, const hub_tensor *x, hub_tensor *y, double alpha, double beta);
+int cpu_unary_f64_backward(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
+                           double alpha);
+int cpu_matmul_f64(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, int act,
+                   hub_tensor *out);
+int cpu_reduce_f64(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx);
 /* unary.c (oneDNN eltwise) */
 int cpu_unary(int op, const hub_tensor *x, hub_tensor *y, float alpha, float beta);
 int cpu_unary_backward(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
@@ -65,6 +82,12 @@ int cpu_gru(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, const
             int reverse, int origin_mode, hub_tensor *out);
 int cpu_crf_decode(const hub_tensor *emission, const hub_tensor *transition,
                    const int64_t *lengths, hub_tensor *path);
+/* crf_nll.c */
+int cpu_crf_nll(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                const hub_tensor *transition, hub_tensor *nll);
+int cpu_crf_nll_backward(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                         const hub_tensor *transition, const hub_tensor *gnll, hub_tensor *gemission,
+                         hub_tensor *gtransition);
 
 /* dnnl_cache.c: the shared engine, a per-thread stream and the primitive cache. */
 #include <oneapi/dnnl/dnnl.h>

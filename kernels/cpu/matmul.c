@@ -142,6 +142,7 @@ static int make_attr(dnnl_primitive_attr_t *attr, int act) {
 
 int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bias, int act,
                hub_tensor *out) {
+  if (out->dtype == HUB_F64) return cpu_matmul_f64(a0, b0, bias, act, out);
   int n = out->ndim;
   int64_t M = out->shape[n - 2], N = out->shape[n - 1], K = a0->shape[n - 1];
   if (hub_tensor_numel(out) == 0) return 0;

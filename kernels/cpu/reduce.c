@@ -94,6 +94,7 @@ static double sum_long_row(const float *x, int64_t n) {
 }
 
 int cpu_reduce(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx) {
+  if (x->dtype == HUB_F64) return cpu_reduce_f64(op, x, dim, out, idx);
   if (x->dtype != HUB_F32 || out->dtype != HUB_F32)
     return hub_err("reduce: cpu kernel expects f32 tensors");
   if (idx && idx->dtype != HUB_I64) return hub_err("reduce: index output must be i64");

@@ -100,7 +100,8 @@ static inline void cpu_thread_range(int64_t n, int64_t *b, int64_t *e) {
 typedef void (*cpu_run_fn)(void *ctx, const int64_t *off, int64_t len);
 
 static inline void cpu_iter_run(const cpu_iter *it, cpu_run_fn fn, void *ctx) {
-  int64_t n = it->rows * it->inner;
+  int64_t n = it->rows * it->inner; /* bounded by hub_check_shape: no overflow */
+  if (n <= 0) return;                 /* an empty operand: no row to divide by */
 #pragma omp parallel if (n >= CPU_PAR_MIN)
   {
     int64_t e, end, idx[HUB_MAX_DIMS], off[CPU_ITER_MAX_OPS], run[CPU_ITER_MAX_OPS];

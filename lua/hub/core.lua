@@ -91,17 +91,29 @@ M.pace = pace
 
 local release = C.hub_tensor_release
 
+-- Lua holds a tensor as a `hub_tensor &` (a reference cdata), not as the `hub_tensor *` that C
+-- returns: LuaJIT gives t[i] on a pointer its own meaning (pointer arithmetic), while on a
+-- reference to the opaque struct it calls the metatype's __index, so t[i] can be t:select(1, i).
+-- A reference passes to every C parameter of type hub_tensor * (LuaJIT takes its address),
+-- fits in hub_tensor *[] arrays, and two references to one tensor compare equal.
+local ref_ct = ffi.typeof("hub_tensor &")
+
+-- Takes ownership of a new reference returned by C with the finaliser fin (default: release).
+function M.own(p, fin)
+  return ffi.gc(ffi.cast(ref_ct, p), fin or release)
+end
+
 -- Takes ownership of a new reference returned by C (NULL raises the C error).
 function M.wrap(p, level)
   if p == nil then M.raise(M.last_error()) end
   pace()
-  return ffi.gc(p, release)
+  return ffi.gc(ffi.cast(ref_ct, p), release)
 end
 
 -- Like wrap but NULL is nil without an error (for optional results such as .grad).
 function M.wrap_opt(p)
   if p == nil then return nil end
-  return ffi.gc(p, release)
+  return ffi.gc(ffi.cast(ref_ct, p), release)
 end
 
 -- Status code check.
@@ -109,9 +121,9 @@ function M.check(rc, level)
   if rc ~= 0 then M.raise(M.last_error()) end
 end
 
-local tensor_ct = ffi.typeof("hub_tensor *")
+local tensor_ct, struct_ct = ffi.typeof("hub_tensor *"), ffi.typeof("hub_tensor")
 function M.is_tensor(v)
-  return type(v) == "cdata" and ffi.istype(tensor_ct, v)
+  return type(v) == "cdata" and (ffi.istype(struct_ct, v) or ffi.istype(tensor_ct, v))
 end
 
 function M.argerror(n, fname, expected, got)
@@ -201,8 +213,17 @@ function M.shape_arg(shape, fname, argn)
   local a = ffi.new("int64_t[?]", n > 0 and n or 1)
   for i = 1, n do
     local v = shape[i]
-    if type(v) ~= "number" or v ~= math.floor(v) then
-      M.argerror(argn or 1, fname, "integer sizes in the shape", type(v))
+    if type(v) ~= "number" then M.argerror(argn or 1, fname, "integer sizes in the shape", type(v)) end
+    -- converting NaN, inf or a number beyond int64_t to int64_t is undefined: refuse them here,
+    -- and leave negative and too-large products to the C side (hub_check_shape)
+    if v ~= v or v == math.huge or v == -math.huge then
+      M.raise(string.format("%s: size %s in dimension %d is not a finite integer", fname, tostring(v), i))
+    end
+    if v ~= math.floor(v) then
+      M.raise(string.format("%s: size %s in dimension %d is not an integer", fname, tostring(v), i))
+    end
+    if v >= 2^63 or v < -2^63 then
+      M.raise(string.format("%s: size %.0f in dimension %d does not fit in 64 bits", fname, v, i))
     end
     a[i - 1] = v
   end

@@ -20,12 +20,13 @@ mt.__mul = ops.methods.mul
 mt.__div = ops.methods.div
 mt.__unm = function(a) return ops.methods.neg(a) end
 mt.__pow = function(a, p) return ops.methods.pow(a, p) end
+mt.__mod = function(a, b) return ops.methods.remainder(a, b) end
 -- LuaJIT 2.1 (Debian 12's snapshot and later ones alike) miscompiles chains of arithmetic
 -- metamethods on cdata (`r * 2 + 1` in a hot function loses track of stack slots and crashes
 -- at a later GC).  Keeping the operator metamethods out of the JIT avoids it; method calls
 -- (x:add(y)) and everything else stay compiled.
 if jit then
-  for _, k in ipairs { "__add", "__sub", "__mul", "__div", "__unm", "__pow" } do jit.off(mt[k]) end
+  for _, k in ipairs { "__add", "__sub", "__mul", "__div", "__unm", "__pow", "__mod" } do jit.off(mt[k]) end
 end
 
 hub.version = ffi.string(C.hub_version())

@@ -251,7 +251,7 @@ function M.load(dir)
   for _, name in ipairs(M.PARAMS) do
     local t = C.hub_paddle_load(dir .. "/model_baseline/" .. name)
     if t == nil then core.raise("lac.load: " .. core.last_error()) end
-    P[name] = ffi.gc(t, C.hub_tensor_release)
+    P[name] = core.own(t, C.hub_tensor_release)
   end
   return M.from_params(dir, P, dir .. "/model_baseline/")
 end

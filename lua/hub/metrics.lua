@@ -2,6 +2,13 @@
 --
 --   local acc = hub.metrics.accuracy(model(x), y)      -- logits [N, C] and labels [N] -> 0..1
 --
+-- This file holds accuracy and gathers the others, one file per family under hub/metrics/:
+-- classification.lua (precision, recall, F1: binary, micro, macro, weighted, per class; and
+-- multi-label from sigmoid outputs and a threshold), regression.lua (mse, mae, pearson,
+-- spearman) and seqeval.lua (entity-level scores of BIO/BIOES tag sequences as seqeval computes
+-- them).  docs/metrics.md describes each; tests/lua/test_metrics.lua compares them with
+-- scikit-learn, scipy and seqeval.
+--
 -- Predictions may be logits or scores (a float tensor whose last dimension is the classes: the
 -- argmax over it is taken), or class ids (an integer tensor or a Lua array).  Labels are 0-based
 -- class ids (a tensor or a Lua array), as everywhere in hub.  The comparison runs in Lua over
@@ -47,6 +54,10 @@ function metrics.accuracy(pred, labels)
     if p[i] == l[i] then right = right + 1 end
   end
   return right / #p
+end
+
+for _, family in ipairs { "classification", "regression", "seqeval" } do
+  for k, f in pairs(require("hub.metrics." .. family)) do metrics[k] = f end
 end
 
 return metrics

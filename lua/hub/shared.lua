@@ -41,7 +41,7 @@ function M.load_shared(path, opts)
       local t = C.hub_st_get_index(f, i, d)
       if t == nil then error(core.last_error(), 0) end
       retain(f)
-      out[ffi.string(C.hub_st_name(f, i))] = ffi.gc(t, function(p) release(p); close(f) end)
+      out[ffi.string(C.hub_st_name(f, i))] = core.own(t, function(p) release(p); close(f) end)
     end
   end)
   local meta = {}

@@ -13,16 +13,20 @@ local T = {}          -- methods
 local props = {}      -- computed properties: t.shape, C.hub_tensor_dtype(t), ...
 local hub = {}        -- constructors and functions exported to the hub table
 
-local dtype_names = { [0] = "f32", "f16", "bf16", "i32", "i64", "u8", "bool" }
+local dtype_names = { [0] = "f32", "f16", "bf16", "i32", "i64", "u8", "bool", "f64" }
 local F32, I64 = 0, 4
 
 -- ---- properties ----
+-- Shape tables print as [2, 3] (tostring(x.shape), the REPL, string concatenation via tostring).
+local shape_mt = { __tostring = function(s) return "[" .. table.concat(s, ", ") .. "]" end }
 function props.shape(t)
   local s = {}
   for i = 0, C.hub_tensor_ndim(t) - 1 do s[i + 1] = tonumber(C.hub_tensor_size(t, i)) end
-  return s
+  return setmetatable(s, shape_mt)
 end
 function props.dtype(t) return dtype_names[C.hub_tensor_dtype(t)] end
+-- t:type() is the dtype string, as t.dtype.
+function T.type(t) return dtype_names[C.hub_tensor_dtype(t)] end
 function props.device(t) return ffi.string(C.hub_device_name(C.hub_tensor_device(t))) end
 function props.grad(t) return wrap_opt(C.hub_tensor_grad(t)) end
 function props.grad_fn(t)
@@ -170,7 +174,7 @@ function T.format(t, opts)
   if gf then header = header .. ", grad_fn=" .. gf elseif C.hub_tensor_requires_grad(t) ~= 0 then header = header .. ", requires_grad" end
   header = header .. ")"
   if C.hub_tensor_device(t) ~= 0 then return header end
-  local isfloat = C.hub_tensor_dtype(t) <= 2
+  local isfloat = C.hub_dtype_is_float(C.hub_tensor_dtype(t)) ~= 0
   local isbool = C.hub_tensor_dtype(t) == 6
   local elide = n > (opts.threshold or 1000)
   local edge = opts.edgeitems or 3
@@ -238,18 +242,96 @@ end
 
 -- ---- metatype ----
 local mt = {}
+-- t[i] is t:select(1, i): 1-based, negative from the end.
+local function index_first(t, i, what)
+  if i ~= math.floor(i) then core.raise(string.format("%s: index %s is not an integer", what, tostring(i))) end
+  local nd = C.hub_tensor_ndim(t)
+  if nd == 0 then core.raise(what .. ": cannot index a 0-d tensor (use item())") end
+  local n = tonumber(C.hub_tensor_size(t, 0))
+  local j = i < 0 and n + i + 1 or i
+  if i == 0 or j < 1 or j > n then
+    core.raise(string.format("%s: index %d out of range for dimension 1 of size %d (positions are 1..%d or -%d..-1)",
+      what, i, n, n, n))
+  end
+  return T.select(t, 1, j)
+end
 mt.__index = function(t, k)
   local m = T[k]
   if m ~= nil then return m end
   local p = props[k]
   if p ~= nil then return p(t) end
-  return nil
+  if type(k) == "number" then return index_first(t, k, "index") end
+  if type(k) ~= "string" then
+    core.raise(string.format("cannot index a tensor with a %s (t[i] takes a number; see masked_select, index_select, gather)",
+      is_tensor(k) and "tensor" or type(k)))
+  end
+  core.raise(string.format("tensor has no field '%s'", k))
+end
+-- Whether t has a method or property k (the way to probe without the error of t.k).
+function T.has_field(t, k) return T[k] ~= nil or props[k] ~= nil end
+-- t[i] = v copies v (a number or a tensor, broadcast) into t:select(1, i).
+mt.__newindex = function(t, k, v)
+  if type(k) ~= "number" then core.raise(string.format("cannot set field '%s' of a tensor", tostring(k))) end
+  local dst = index_first(t, k, "index assignment")
+  if type(v) == "number" or type(v) == "boolean" then
+    if type(v) == "boolean" then v = v and 1 or 0 end
+    check(C.hub_fill_(dst, v), 2)
+  elseif is_tensor(v) then
+    check(C.hub_copy_(dst, v), 2)
+  else
+    core.raise(string.format("index assignment: expected a number or a tensor, got %s", type(v)))
+  end
 end
 mt.__tostring = function(t) return T.format(t) end
 mt.__len = function(t) return C.hub_tensor_ndim(t) > 0 and tonumber(C.hub_tensor_size(t, 0)) or 0 end
 ffi.metatype("hub_tensor", mt)
 
 -- ---- constructors ----
+-- A nested table must be a sequence at every level: a hole ({1, nil, 3}) or a key that is not
+-- 1..n ({x = 1}) would otherwise be dropped silently by the # operator.
+local function check_sequence(x, fname, path)
+  local n, count = #x, 0
+  for k in pairs(x) do
+    if type(k) ~= "number" or k ~= math.floor(k) or k < 1 then
+      core.raise(string.format("%s: the table at %s has the non-array key %s (expected a sequence 1..n)",
+        fname, path == "" and "the top level" or path, type(k) == "string" and string.format("%q", k) or tostring(k)))
+    end
+    count = count + 1
+  end
+  if count ~= n then
+    local hole = 1
+    while x[hole] ~= nil do hole = hole + 1 end
+    core.raise(string.format("%s: the table at %s has a hole: element %d is nil", fname,
+      path == "" and "the top level" or path, hole))
+  end
+end
+
+-- The range [lo, hi] of the integer dtypes (hi of i64 is 2^63 - 1, so values must stay < 2^63).
+local int_range = { [3] = { -2^31, 2^31 - 1, "i32" }, [4] = { -2^63, 2^63, "i64" }, [5] = { 0, 255, "u8" } }
+
+-- Refuses values that an integer dtype would silently change: 300 or -1 as u8, 2^63 as i64, 2.5.
+local function check_int_values(flat, shape, dt, fname)
+  local r = int_range[dt]
+  if not r then return end
+  local lo, hi, name = r[1], r[2], r[3]
+  for i = 1, #flat do
+    local v = flat[i]
+    local bad
+    if v ~= v or v == math.huge or v == -math.huge then bad = "is not a finite number (dtype " .. name .. ")"
+    elseif v ~= math.floor(v) then bad = "is not an integer (dtype " .. name .. ")"
+    elseif v < lo or v > hi or (dt == 4 and v >= 2^63) then
+      bad = string.format("is out of range for %s (%s to %s)", name, name == "i64" and "-2^63" or string.format("%d", lo),
+        name == "i64" and "2^63-1" or string.format("%d", hi))
+    end
+    if bad then
+      local idx, path = i - 1, ""
+      for d = #shape, 1, -1 do path = "[" .. (idx % shape[d] + 1) .. "]" .. path; idx = math.floor(idx / shape[d]) end
+      local shown = (v == v and math.abs(v) >= 1e15 and math.abs(v) < math.huge) and string.format("%.0f", v) or tostring(v)
+      core.raise(string.format("%s: %s = %s %s", fname, path == "" and "value" or "element " .. path, shown, bad))
+    end
+  end
+end
+
 local function flatten(data, fname)
   -- Returns shape (table) and a flat Lua array of numbers from a nested table or a number.
   if type(data) == "number" or type(data) == "boolean" then
@@ -272,6 +354,7 @@ local function flatten(data, fname)
       flat[#flat + 1] = x
       return
     end
+    if type(x) == "table" then check_sequence(x, fname, path) end
     if type(x) ~= "table" or #x ~= shape[depth] then
       core.raise(string.format("%s: ragged nested table at %s (expected %d elements, got %s)", fname, path,
         shape[depth], type(x) == "table" and tostring(#x) or type(x)))
@@ -282,15 +365,26 @@ local function flatten(data, fname)
   return shape, flat
 end
 
+-- Whether the first element of a nested table (or the value itself) is a boolean.
+local function first_is_bool(d)
+  while type(d) == "table" do d = d[1] end
+  return type(d) == "boolean"
+end
+
 function hub.tensor(data, dtype)
   if is_tensor(data) then return T.clone(data) end
-  local dt = core.dtype(dtype, F32, "tensor")
+  local dt = core.dtype(dtype, first_is_bool(data) and 6 or F32, "tensor")
   local shape, flat = flatten(data, "tensor")
+  check_int_values(flat, shape, dt, "tensor")
   local n, s = core.shape_arg(shape, "tensor")
-  local isfloat = dt <= 2
-  local buf = ffi.new(isfloat and "float[?]" or "int64_t[?]", #flat > 0 and #flat or 1)
-  for i = 1, #flat do buf[i - 1] = flat[i] end
-  return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and F32 or I64), 2)
+  local isfloat = C.hub_dtype_is_float(dt) ~= 0
+  local buf = ffi.new(isfloat and "double[?]" or "int64_t[?]", #flat > 0 and #flat or 1)
+  if dt == 6 then -- bool: any non-zero number (NaN too) is true, as in PyTorch; 0.5 must not truncate to 0
+    for i = 1, #flat do buf[i - 1] = flat[i] ~= 0 and 1 or 0 end
+  else
+    for i = 1, #flat do buf[i - 1] = flat[i] end
+  end
+  return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and 7 or I64), 2) -- 7: f64
 end
 
 local function shape_and_dtype(fname, a, ...)
@@ -344,6 +438,11 @@ end
 -- randint(low, high, shape[, dtype]): integers in [low, high), i64 by default.
 function hub.randint(low, high, shape, dtype)
   if type(low) ~= "number" or type(high) ~= "number" then core.argerror(1, "randint", "low and high numbers", type(low)) end
+  for _, v in ipairs { low, high } do
+    if v ~= v or v ~= math.floor(v) or v < -2^63 or v >= 2^63 then
+      core.raise(string.format("randint: low and high must be integers in [-2^63, 2^63), got %s", tostring(v)))
+    end
+  end
   local n, s = core.shape_arg(shape, "randint", 3)
   return wrap(C.hub_randint(low, high, n, s, core.dtype(dtype, I64, "randint")), 2)
 end

@@ -324,7 +324,8 @@ static void test_unary_inputs(void) {
     ref[i] = tanh(hv[i]);
     dref[i] = 1 - ref[i] * ref[i];
   }
-  CHECK(compare("tanh f16", y, ref, 12, 1e-6, 1e-7) && y->dtype == HUB_F32, "tanh of f16 input");
+  /* computed in f32, returned in f16 as torch does: within f16 rounding (2^-11 relative) */
+  CHECK(compare("tanh f16", y, ref, 12, 1e-3, 1e-4) && y->dtype == HUB_F16, "tanh of f16 input");
   hub_tensor *ones = hub_full(2, (int64_t[]){3, 4}, 1.0, HUB_F32);
   CHECK(y && hub_backward(y, ones) == 0, "tanh f16 backward: %s", hub_last_error());
   hub_tensor *g = hub_tensor_grad(h);
@@ -339,7 +340,7 @@ static void test_unary_inputs(void) {
   y = hub_sigmoid(bf);
   double *bv = values(bf);
   for (int i = 0; i < 12; i++) ref[i] = 1 / (1 + exp(-bv[i]));
-  CHECK(compare("sigmoid bf16", y, ref, 12, 1e-6, 1e-7), "sigmoid of bf16 input");
+  CHECK(compare("sigmoid bf16", y, ref, 12, 8e-3, 1e-4) && y->dtype == HUB_BF16, "sigmoid of bf16 input");
   free(bv);
   hub_tensor_release(y);
   hub_tensor_release(bf);
@@ -695,9 +696,12 @@ static void test_errors(void) {
           "%s broadcast error: '%s'", names[op], hub_last_error());
     hub_tensor_release(y);
     hub_clear_error();
+    /* f32 [2,3] with i64 [3] is promoted to f32: 1 op 1 everywhere */
     y = bin_apply(op, a, ids);
-    CHECK(!y && has(hub_last_error(), names[op]) && has(hub_last_error(), "i64"), "%s dtype error: '%s'", names[op],
-          hub_last_error());
+    double one = bin_ref(op, 1.0, 1.0);
+    int okv = y && y->dtype == HUB_F32 && y->ndim == 2;
+    for (int i = 0; okv && i < 6; i++) okv = hub_tensor_get(y, i) == one;
+    CHECK(okv, "%s f32 with i64 promotes to f32: '%s'", names[op], hub_last_error());
     hub_tensor_release(y);
   }
   static const struct { const char *name; int kind; } un[] = {
@@ -706,9 +710,18 @@ static void test_errors(void) {
       {"mul_scalar", U_MULS}, {"rsub_scalar", U_RSUBS}, {"rdiv_scalar", U_RDIVS}, {"pow", U_POW}};
   for (size_t k = 0; k < sizeof un / sizeof *un; k++) {
     hub_clear_error();
+    /* relu and gelu need floats; neg, abs and the scalar forms with an integral number keep
+     * i64 (torch's rule for Python scalars); the others compute in f32 */
     y = un_apply(un[k].kind, 2, ids);
-    CHECK(!y && has(hub_last_error(), un[k].name) && has(hub_last_error(), "float") && has(hub_last_error(), "i64"),
-          "%s dtype error: '%s'", un[k].name, hub_last_error());
+    int kind = un[k].kind;
+    if (kind == U_RELU || kind == U_GELU) {
+      CHECK(!y && has(hub_last_error(), un[k].name) && has(hub_last_error(), "float") && has(hub_last_error(), "i64"),
+            "%s dtype error: '%s'", un[k].name, hub_last_error());
+    } else {
+      int want = (kind == U_NEG || kind == U_ABS || kind == U_ADDS || kind == U_MULS || kind == U_RSUBS ||
+                  kind == U_POW) ? HUB_I64 : HUB_F32;
+      CHECK(y && y->dtype == want, "%s of i64 gives %s: '%s'", un[k].name, hub_dtype_name(want), hub_last_error());
+    }
     hub_tensor_release(y);
     hub_clear_error();
     y = un_apply(un[k].kind, 2, NULL);

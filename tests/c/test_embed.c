@@ -95,7 +95,7 @@ static const char toyserve_lua[] =
     "  load = function(dir) return { w = hub.load_shared(dir .. '/../weights.safetensors').w } end,\n"
     "  predict = function(self, texts) return texts end,\n"
     "  serving = function(self, req)\n"
-    "    if req.ptr then return { ptr = tostring(ffi.cast('uintptr_t', self.w)) } end\n"
+    "    if req.ptr then return { ptr = tostring(ffi.cast('uintptr_t', ffi.cast('hub_tensor *', self.w))) } end\n"
     "    return { echo = req.say }\n"
     "  end,\n"
     "}\n";

@@ -295,6 +295,13 @@ int main(void) {
   expect_line(&s, "1\tnil\ta");
   expect_prompt(&s, "> ");
 
+  /* shapes print as [2, 3]; t[i][j]:item() is a number */
+  type_line(&s, "t = hub.tensor{{1, 2, 3}, {4, 5, 6}}");
+  expect_prompt(&s, "> ");
+  type_line(&s, "t.shape, t:size(), t[2][3]:item()");
+  expect_line(&s, "[2, 3]\t[2, 3]\t6");
+  expect_prompt(&s, "> ");
+
   /* Ctrl-C at the prompt drops the typed text; on a continuation it drops the whole chunk. */
   wait_raw(&s);
   type(&s, "abc");

@@ -154,7 +154,8 @@ static void test_dtypes(void) {
   CHECK(((uint16_t *)bf->data)[4] == 0x3dcd, "bf16 rounding %04x", ((uint16_t *)bf->data)[4]);
   CHECK(fabs(hub_tensor_get(h, 4) - 0.0999755859375) < 1e-12, "f16 back to float");
   CHECK(hub_tensor_get(i, 1) == -2, "f32 -> i64 truncates");
-  CHECK(hub_dtype_from_name("f64") < 0 && strstr(hub_last_error(), "f64"), "unknown dtype named");
+  CHECK(hub_dtype_from_name("f128") < 0 && strstr(hub_last_error(), "f128"), "unknown dtype named");
+  CHECK(hub_dtype_from_name("f64") == HUB_F64 && hub_dtype_from_name("double") == HUB_F64, "f64 and its alias");
   hub_tensor *all[] = {x, h, bf, i};
   for (int k = 0; k < 4; k++) hub_tensor_release(all[k]);
 }

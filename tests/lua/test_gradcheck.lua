@@ -167,6 +167,41 @@ case("masked_fill", { R { 2, 3, 4 }, MASK { { true }, { false }, { true } } },
   function(x) return x[1]:masked_fill(x[2], -1.5) end)
 case("where", { MASK { { { true, false, true, false } }, { { false, false, true, true } } }, R { 3, 4 }, R { 2, 3, 1 } },
   function(x) return hub.where(x[1], x[2], x[3]) end)
+-- issue 9: promotion, selection and the everyday ops
+case("where_f32_i64", { MASK { { true, false, true }, { false, true, true } }, R { 2, 3 }, IDS { 7, 8, 9 } },
+  function(x) return hub.where(x[1], x[2], x[3]) end)
+case("where_scalar", { MASK { { true, false, true }, { false, true, true } }, R { 2, 3 } },
+  function(x) return hub.where(x[1], 0.5, x[2]) end)
+case("mul_f32_i64", { R { 2, 3 }, IDS { { 1, 0, 2 }, { 3, 1, 0 } } }, function(x) return x[1] * x[2] end)
+case("masked_select", { R { 2, 3 }, MASK { { true, false, true }, { false, true, true } } },
+  function(x) return x[1]:masked_select(x[2]) end)
+case("masked_select_broadcast", { R { 3 }, MASK { { true, false, true }, { true, true, false } } },
+  function(x) return x[1]:masked_select(x[2]) end)
+case("clamp", { DISTINCT { 3, 4 } }, function(x) return x[1]:clamp(-0.3, 0.4) end)
+case("clamp_min", { DISTINCT { 3, 4 } }, function(x) return x[1]:clamp(0.2) end)
+case("min_dim2", { DISTINCT { 3, 5 } }, function(x) local v = x[1]:min(2); return v end)
+case("min_all", { DISTINCT { 3, 4 } }, function(x) return x[1]:min() end)
+case("pow_tensor", { P { 3, 4 }, R { 3, 4 } }, function(x) return x[1] ^ x[2] end)
+case("pow_tensor_broadcast", { P { 2, 3 }, R { 3 } }, function(x) return x[1] ^ x[2] end)
+case("rpow_scalar", { R { 3, 4 } }, function(x) return 2 ^ x[1] end)
+-- a / b kept >= 0.05 away from integers, where fmod and remainder jump
+local MA = spec_of(hub.tensor { { 1.3, -2.7, 0.4 }, { 3.9, -0.8, 2.2 } })
+local MB = spec_of(hub.tensor { { 0.7, 1.1, -0.9 }, { 1.6, 0.6, -1.3 } })
+case("fmod", { MA, MB }, function(x) return x[1]:fmod(x[2]) end)
+case("remainder", { MA, MB }, function(x) return x[1] % x[2] end)
+case("remainder_scalar", { MA }, function(x) return x[1] % 0.7 end)
+case("gather_dim2", { R { 3, 4 }, IDS { { 0, 2, 2 }, { 3, 0, 1 }, { 1, 1, 0 } } },
+  function(x) return x[1]:gather(2, x[2]) end)
+case("gather_dim1", { R { 3, 2 }, IDS { { 2, 0 }, { 2, 2 } } }, function(x) return x[1]:gather(1, x[2]) end)
+case("scatter", { R { 2, 3 }, IDS { { 2, 0 }, { 1, 2 } }, R { 2, 2 } },
+  function(x) return x[1]:scatter(2, x[2], x[3]) end)
+case("scatter_add", { R { 2, 3 }, IDS { { 0, 0, 2, 0 }, { 1, 1, 1, 2 } }, R { 2, 4 } },
+  function(x) return x[1]:scatter_add(2, x[2], x[3]) end)
+case("sort_values", { DISTINCT { 3, 4 } }, function(x) local v = x[1]:sort(2, true); return v end)
+case("topk_values", { DISTINCT { 4, 3 } }, function(x) local v = x[1]:topk(2, 1); return v end)
+case("cumsum_dim2", { R { 3, 4 } }, function(x) return x[1]:cumsum(2) end)
+case("cumsum_dim1_strided", { RT { 4, 3 } }, function(x) return x[1]:cumsum(1) end)
+case("stack_dim2", { R { 2, 3 }, R { 2, 3 } }, function(x) return hub.stack(x, 2) end)
 case("concat_dim2", { R { 2, 3 }, R { 2, 1 }, RT { 2, 2 } }, function(x) return hub.concat(x, 2) end)
 case("concat_dim1", { R { 1, 3 }, R { 2, 3 } }, function(x) return hub.concat(x, 1) end)
 case("split_sizes", { R { 5, 4 } }, function(x) return x[1]:split({ 2, 3 }, 1) end)
@@ -179,6 +214,12 @@ case("cross_entropy_smoothing", { R({ 5, 4 }, 2), IDS { 1, 0, 3, 2, 1 } },
   function(x) return hub.cross_entropy(x[1], x[2], { label_smoothing = 0.1 }) end)
 case("cross_entropy_ignore_smoothing", { R({ 5, 4 }, 2), IDS { 1, 0, 3, 2, 1 } },
   function(x) return hub.cross_entropy(x[1], x[2], { ignore_index = 2, label_smoothing = 0.1 }) end)
+-- linear-chain CRF: emissions, transitions, start and end; padding (length 3 of 4) and a
+-- transposed (strided) emissions view
+case("crf_nll", { R({ 2, 4, 3 }, 1.5), IDS { { 0, 1, 2, 1 }, { 2, 0, 1, -1 } }, R { 3, 3 }, R { 3 }, R { 3 } },
+  function(x) return hub.crf_nll(x[1], x[2], { 4, 3 }, x[3], x[4], x[5]) end)
+case("crf_nll_strided", { RT { 2, 3, 3 }, IDS { { 1, 1, 0 }, { 2, 0, 0 } }, R { 3, 3 }, R { 3 }, R { 3 } },
+  function(x) return hub.crf_nll(x[1], x[2], nil, x[3], x[4], x[5]) end)
 case("mse_loss", { R { 3, 4 }, R { 3, 4 } }, function(x) return hub.mse_loss(x[1], x[2]) end)
 
 local pad = CONST(hub.tensor { { { { 0, 0, -1e9 } } }, { { { 0, 0, 0 } } } })

@@ -194,11 +194,18 @@ do
   errors(function() hub.tokenizer.wordpiece { vocab = bad } end, "line 5 is not valid UTF-8", "vocab not UTF-8")
   errors(function() hub.tokenizer.wordpiece {} end, "option 'vocab'", "no vocab option")
   errors(function() hub.tokenizer.wordpiece "v.txt" end, "bad argument #1 to 'wordpiece'", "wordpiece(string)")
-  -- CRLF lines, duplicates (the later id wins), no final newline, no [MASK]
-  local crlf = write_vocab("[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\nab\r\nab\r\n##c")
+  -- a token written twice (even with different trailing white space) is refused, naming both lines
+  local dup = write_vocab("[PAD]\n[UNK]\n[CLS]\n[SEP]\nab\n##ab\nab \n##c")
+  errors(function() hub.tokenizer.wordpiece { vocab = dup } end,
+    "vocab file '" .. dup .. "' line 7: token 'ab' is already on line 5", "vocab with a duplicate token")
+  local dup2 = write_vocab("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[UNK]")
+  errors(function() hub.tokenizer.wordpiece { vocab = dup2 } end, "line 5: token '[UNK]' is already on line 2",
+    "vocab with a duplicate special token")
+  -- CRLF lines, empty lines (may repeat), no final newline, no [MASK]
+  local crlf = write_vocab("[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\nab\r\n\r\n\r\n##c")
   local t = hub.tokenizer.wordpiece { vocab = crlf }
-  ok(t.vocab_size == 7 and t:token_to_id("ab") == 5 and t:id_to_token(4) == "ab" and t.mask_id == nil,
-     "CRLF, duplicate, last line without newline, no [MASK]")
+  ok(t.vocab_size == 8 and t:token_to_id("ab") == 4 and t:id_to_token(4) == "ab" and t:token_to_id("##c") == 7 and t.mask_id == nil,
+     "CRLF, empty lines, last line without newline, no [MASK]")
   ok(join((t:tokenize("abc [MASK]"))) == "ab ##c [UNK] [UNK] [UNK]", "without [MASK] in the vocab it is text")
 end
 

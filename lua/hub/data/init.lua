@@ -4,6 +4,7 @@
 --   local train, test = ds:split(0.8, { seed = 0 })            -- shuffled 80/20 split
 --   for xb, yb in train:batches(32, { shuffle = true }) do ... end
 --   local rows = hub.data.csv("file.csv")                      -- { {1, 2, 3}, ... }
+--   hub.data.text                                              -- text features: data/text.lua
 --
 -- A TensorDataset holds tensors whose first dimension is the example index.  Batches are built
 -- with index_select and an i64 index tensor, so they are copies and may be used freely.
@@ -232,5 +233,10 @@ function data.csv(path, opts)
   f:close()
   return rows, header
 end
+
+-- hub.data.text (tokenized text features, bucketed batches) loads on first use.
+setmetatable(data, { __index = function(t, k)
+  if k == "text" then local m = require "hub.data.text"; rawset(t, k, m); return m end
+end })
 
 return data

@@ -28,5 +28,6 @@ return {
   MultiHeadAttention = require "hub.nn.attention",
   TransformerEncoderLayer = tr.TransformerEncoderLayer,
   TransformerEncoder = tr.TransformerEncoder,
+  CRF = require "hub.nn.crf",
   init = require "hub.nn.init_fns",
 }

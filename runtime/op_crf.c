@@ -1,0 +1,206 @@
+/* op_crf.c - linear-chain CRF training and decoding with separate score tensors: hub_crf_nll
+ * (the negative log-likelihood, differentiable) and hub_crf_viterbi (the best path), contracts
+ * in hub_ops.h.
+ *
+ * Both take transitions [C, C], start [C] and end [C] and join them into the one [C+2, C] table
+ * that Paddle's layout and the existing kernels use (row 0 start, row 1 end, row 2+i the scores
+ * from tag i): for the NLL through hub_concat, which is recorded, so the gradient of the table
+ * flows back to the three parameters; for decoding under no_grad, then hub_crf_decode (op_rnn.c,
+ * kernels/cpu/crf.c) - there is one Viterbi.  Sequence lengths come as lengths [B] or as a mask
+ * [B, L] whose ones must come first in each row (a prefix: a CRF scores contiguous positions);
+ * either is read into a host array of int64, as op_rnn.c does, and checked.  The tags are read
+ * into host memory too and checked against C at the positions that count (padded positions may
+ * hold anything, -100 for example).  The NLL node keeps the contiguous f32 emissions and table
+ * and the host arrays (its ctx); its backward reruns the forward algorithm in the kernel
+ * (kernels/cpu/crf_nll.c) rather than storing the [B, L, C] forward table.
+ */
+#include <stdlib.h>
+
+#include "backend.h"
+
+/* The lengths of B sequences padded to L, from lengths [B] (i32/i64, each in 0..L) or from a
+ * mask [B, L] of any dtype (nonzero = a real position, each row a prefix), or all L when both
+ * are NULL; a malloc'ed array of B + extra int64 (the extra left for the caller). */
+static int64_t *crf_lengths(const char *op, hub_tensor *lengths, hub_tensor *mask, int64_t B, int64_t L,
+                            int64_t extra) {
+  char s[128];
+  if (lengths && mask) return hub_errp("%s: pass lengths or mask, not both", op);
+  int64_t *len = malloc(sizeof(int64_t) * (size_t)(B + extra > 0 ? B + extra : 1));
+  if (!len) return hub_errp("%s: out of memory", op);
+  if (lengths) {
+    if (hub_check_index(op, "lengths", lengths)) goto fail;
+    if (lengths->ndim != 1 || lengths->shape[0] != B) {
+      hub_err("%s: lengths must be [%lld] (one per sequence), got %s", op, (long long)B,
+              hub_shape_str(lengths, s, sizeof s));
+      goto fail;
+    }
+    if (hub_tensor_read(lengths, len, HUB_I64)) goto fail;
+    for (int64_t b = 0; b < B; b++)
+      if (len[b] < 0 || len[b] > L) {
+        hub_err("%s: lengths[%lld] = %lld is outside 0..%lld (the padded length)", op, (long long)b,
+                (long long)len[b], (long long)L);
+        goto fail;
+      }
+  } else if (mask) {
+    if (mask->device != HUB_CPU) {
+      hub_err("%s: mask must be on the cpu, got %s", op, hub_device_name(mask->device));
+      goto fail;
+    }
+    if (mask->ndim != 2 || mask->shape[0] != B || mask->shape[1] != L) {
+      hub_err("%s: mask must be [B, L] = [%lld, %lld] like the emissions, got %s", op, (long long)B,
+              (long long)L, hub_shape_str(mask, s, sizeof s));
+      goto fail;
+    }
+    for (int64_t b = 0; b < B; b++) {
+      int64_t n = 0;
+      while (n < L && hub_tensor_get(mask, b * L + n) != 0) n++;
+      for (int64_t t = n + 1; t < L; t++)
+        if (hub_tensor_get(mask, b * L + t) != 0) {
+          hub_err("%s: mask row %lld is not a prefix of ones: position %lld is 0 but position %lld is not "
+                  "(0-based; a CRF needs each sequence's positions first, padding after)",
+                  op, (long long)b, (long long)n, (long long)t);
+          goto fail;
+        }
+      len[b] = n;
+    }
+  } else {
+    for (int64_t b = 0; b < B; b++) len[b] = L;
+  }
+  return len;
+fail:
+  free(len);
+  return NULL;
+}
+
+/* Checks transitions [C, C], start [C], end [C] (float, on the emissions' device). */
+static int check_scores(const char *op, hub_tensor *em, int64_t C, hub_tensor *tr, hub_tensor *st, hub_tensor *en) {
+  char s[128];
+  if (hub_check_float(op, "transitions", tr) || hub_check_float(op, "start", st) || hub_check_float(op, "end", en) ||
+      hub_check_same_device(op, em, tr) || hub_check_same_device(op, em, st) || hub_check_same_device(op, em, en))
+    return -1;
+  if (tr->ndim != 2 || tr->shape[0] != C || tr->shape[1] != C)
+    return hub_err("%s: transitions must be [C, C] = [%lld, %lld] for %lld tags, got %s", op, (long long)C,
+                   (long long)C, (long long)C, hub_shape_str(tr, s, sizeof s));
+  if (st->ndim != 1 || st->shape[0] != C)
+    return hub_err("%s: start must be [C] = [%lld], got %s", op, (long long)C, hub_shape_str(st, s, sizeof s));
+  if (en->ndim != 1 || en->shape[0] != C)
+    return hub_err("%s: end must be [C] = [%lld], got %s", op, (long long)C, hub_shape_str(en, s, sizeof s));
+  return 0;
+}
+
+/* The [C+2, C] table start; end; transitions as a contiguous f32 tensor (recorded when grad
+ * mode is on). */
+static hub_tensor *join_scores(hub_tensor *tr0, hub_tensor *st0, hub_tensor *en0, int64_t C) {
+  int64_t row[2] = {1, C};
+  hub_tensor *tr = hub_contiguous_f32(tr0), *st = tr ? hub_contiguous_f32(st0) : NULL,
+             *en = st ? hub_contiguous_f32(en0) : NULL;
+  hub_tensor *s = en ? hub_reshape(st, 2, row) : NULL, *e = s ? hub_reshape(en, 2, row) : NULL;
+  hub_tensor *cat = e ? hub_concat(3, (hub_tensor *[]){s, e, tr}, 0) : NULL;
+  hub_tensor *out = cat ? hub_contiguous_f32(cat) : NULL;
+  hub_release_all(6, (hub_tensor *[]){tr, st, en, s, e, cat});
+  return out;
+}
+
+/* The emissions [B, L, C] checked; returns 0 and sets B, L, C. */
+static int check_emissions(const char *op, hub_tensor *em, int64_t *B, int64_t *L, int64_t *C) {
+  char s[128];
+  if (hub_check_float(op, "emissions", em)) return -1;
+  if (em->ndim != 3 || em->shape[2] == 0)
+    return hub_err("%s: emissions must be [B, L, C] with C > 0 tags, got %s", op, hub_shape_str(em, s, sizeof s));
+  if (em->device != HUB_CPU) return hub_err("%s: not implemented on %s", op, hub_device_name(em->device));
+  *B = em->shape[0], *L = em->shape[1], *C = em->shape[2];
+  if (*C > (1 << 20)) return hub_err("%s: %lld tags is too many", op, (long long)*C);
+  return 0;
+}
+
+/* saved: 0 emissions [B, L, C], 1 table [C+2, C] (contiguous f32); ctx: lengths [B] then tags
+ * [B*L] (int64, host). */
+static int crf_nll_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
+  if (!gout[0]) return 0;
+  hub_tensor *em = n->saved[0], *tab = n->saved[1];
+  const hub_backend *be = hub_backend_for(em->device);
+  if (!be) return -1;
+  const int64_t *len = n->ctx, *tags = len + em->shape[0];
+  HUB_NO_GRAD_BEGIN;
+  hub_tensor *g = hub_contiguous_f32(gout[0]);
+  hub_tensor *gem = hub_node_needs(n, 0) ? hub_tensor_empty(HUB_F32, 3, em->shape, em->device) : NULL;
+  hub_tensor *gtab = hub_node_needs(n, 1) ? hub_tensor_empty(HUB_F32, 2, tab->shape, em->device) : NULL;
+  int rc = -1;
+  if (g && (gem || !hub_node_needs(n, 0)) && (gtab || !hub_node_needs(n, 1)))
+    rc = be->crf_nll_backward(em, tags, len, tab, g, gem, gtab);
+  HUB_NO_GRAD_END;
+  hub_tensor_release(g);
+  if (rc) {
+    hub_release_all(2, (hub_tensor *[]){gem, gtab});
+    return -1;
+  }
+  gin[0] = gem;
+  gin[1] = gtab;
+  return 0;
+}
+
+hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, hub_tensor *mask,
+                        hub_tensor *tr0, hub_tensor *st0, hub_tensor *en0) {
+  const char *op = "crf_nll";
+  char s1[128], s2[128];
+  int64_t B = 0, L = 0, C = 0;
+  if (check_emissions(op, em0, &B, &L, &C) || check_scores(op, em0, C, tr0, st0, en0)) return NULL;
+  if (hub_check_index(op, "tags", tags) || hub_check_same_device(op, em0, tags)) return NULL;
+  if (tags->ndim != 2 || tags->shape[0] != B || tags->shape[1] != L)
+    return hub_errp("%s: tags must be [B, L] = [%lld, %lld] for emissions %s, got %s", op, (long long)B, (long long)L,
+                    hub_shape_str(em0, s1, sizeof s1), hub_shape_str(tags, s2, sizeof s2));
+  const hub_backend *be = hub_backend_for(em0->device);
+  if (!be) return NULL;
+  if (!be->crf_nll || !be->crf_nll_backward)
+    return hub_errp("%s: not implemented on %s", op, hub_device_name(em0->device));
+  int64_t *len = crf_lengths(op, lengths, mask, B, L, B * L);
+  if (!len) return NULL;
+  int64_t *y = len + B;
+  if (hub_tensor_read(tags, y, HUB_I64)) {
+    free(len);
+    return NULL;
+  }
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < len[b]; t++)
+      if (y[b * L + t] < 0 || y[b * L + t] >= C) {
+        hub_err("%s: tags[%lld, %lld] = %lld is outside 0..%lld (%lld tags; 0-based sequence and position)", op,
+                (long long)b, (long long)t, (long long)y[b * L + t], (long long)(C - 1), (long long)C);
+        free(len);
+        return NULL;
+      }
+  hub_tensor *em = hub_contiguous_f32(em0), *tab = em ? join_scores(tr0, st0, en0, C) : NULL;
+  hub_tensor *nll = tab ? hub_tensor_empty(HUB_F32, 1, &B, em0->device) : NULL;
+  if (!nll || be->crf_nll(em, y, len, tab, nll)) {
+    hub_release_all(3, (hub_tensor *[]){em, tab, nll});
+    free(len);
+    return NULL;
+  }
+  hub_node *n = hub_record(op, crf_nll_backward, 2, (hub_tensor *[]){em, tab}, nll);
+  if (n) {
+    hub_node_save(n, em);
+    hub_node_save(n, tab);
+    n->ctx = len;
+    n->ctx_free = free;
+  } else {
+    free(len);
+  }
+  hub_release_all(2, (hub_tensor *[]){em, tab});
+  return nll;
+}
+
+hub_tensor *hub_crf_viterbi(hub_tensor *em, hub_tensor *lengths, hub_tensor *mask, hub_tensor *tr,
+                            hub_tensor *st, hub_tensor *en) {
+  const char *op = "crf_decode";
+  int64_t B = 0, L = 0, C = 0;
+  if (check_emissions(op, em, &B, &L, &C) || check_scores(op, em, C, tr, st, en)) return NULL;
+  int64_t *len = crf_lengths(op, lengths, mask, B, L, 0);
+  if (!len) return NULL;
+  hub_tensor *lt = hub_tensor_wrap(HUB_I64, 1, &B, NULL, len, NULL, NULL), *path = NULL;
+  HUB_NO_GRAD_BEGIN;
+  hub_tensor *tab = lt ? join_scores(tr, st, en, C) : NULL;
+  if (tab) path = hub_crf_decode(em, tab, lt);
+  HUB_NO_GRAD_END;
+  hub_release_all(2, (hub_tensor *[]){tab, lt});
+  free(len);
+  return path;
+}

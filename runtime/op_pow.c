@@ -1,0 +1,128 @@
+/* op_pow.c - elementwise ops between two tensors beyond + - * /: pow (tensor ^ tensor and
+ * number ^ tensor), fmod and remainder, with broadcasting, promotion and gradients.
+ *
+ * Integer results are computed exactly by the backend's binary_any in their own dtype (no
+ * autograd).  Float results are computed in f32: both operands go through the recorded
+ * hub_to_dtype, binary_any computes, and a node is recorded whose backward is written with the
+ * ops themselves (grad mode is off during backward) and sums each gradient down to its input's
+ * shape.  The node saves the two inputs, never the output (no reference cycle):
+ *   pow:        d/da = b a^(b-1);   d/db = a^b log(a), taken as 0 where a == 0 (as torch)
+ *   fmod:       d/da = 1;           d/db = -trunc(a / b)
+ *   remainder:  d/da = 1;           d/db = -floor(a / b)
+ */
+#include <math.h>
+
+#include "backend.h"
+
+static int give_owned(hub_node *n, int i, hub_tensor *g, hub_tensor **gi) {
+  if (!g) return -1;
+  gi[i] = hub_sum_to(g, n->edges[i].ndim, n->edges[i].shape);
+  hub_tensor_release(g);
+  return gi[i] ? 0 : -1;
+}
+
+static hub_tensor *to_result(hub_tensor *out, int rt) {
+  if (!out || rt == HUB_F32 || !hub_dtype_is_float(rt)) return out;
+  hub_tensor *c = hub_to_dtype(out, rt);
+  hub_tensor_release(out);
+  return c;
+}
+
+static int pow_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_tensor *a = n->saved[0], *b = n->saved[1], *g = go[0];
+  if (!g) return 0;
+  if (hub_node_needs(n, 0)) {
+    hub_tensor *bm1 = hub_add_scalar(b, -1.0);
+    hub_tensor *p = bm1 ? hub_pow_tensor(a, bm1) : NULL;
+    hub_tensor *bp = p ? hub_mul(b, p) : NULL;
+    int rc = give_owned(n, 0, bp ? hub_mul(g, bp) : NULL, gi);
+    hub_tensor *tmp[3] = {bm1, p, bp};
+    hub_release_all(3, tmp);
+    if (rc) return -1;
+  }
+  if (hub_node_needs(n, 1)) {
+    hub_tensor *p = hub_pow_tensor(a, b);
+    hub_tensor *la = p ? hub_log(a) : NULL;
+    hub_tensor *t = la ? hub_mul(p, la) : NULL;
+    hub_tensor *zero = t ? hub_tensor_new(HUB_F32, 0, NULL, a->device) : NULL;
+    hub_tensor *z = zero ? hub_eq(a, zero) : NULL;
+    hub_tensor *w = z ? hub_where(z, zero, t) : NULL;
+    int rc = give_owned(n, 1, w ? hub_mul(g, w) : NULL, gi);
+    hub_tensor *tmp[6] = {p, la, t, zero, z, w};
+    hub_release_all(6, tmp);
+    if (rc) return -1;
+  }
+  return 0;
+}
+
+/* saved: a, b; i[0]: 1 for remainder (floor), 0 for fmod (trunc). */
+static int mod_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  hub_tensor *a = n->saved[0], *b = n->saved[1], *g = go[0];
+  if (!g) return 0;
+  if (hub_node_needs(n, 0) && give_owned(n, 0, hub_tensor_retain(g), gi)) return -1;
+  if (hub_node_needs(n, 1)) {
+    hub_tensor *q = hub_div(a, b);
+    hub_tensor *r = NULL;
+    if (q && n->i[0]) {
+      r = hub_floor(q);
+    } else if (q) { /* trunc(q) = q - fmod(q, 1) */
+      hub_tensor *one = hub_tensor_new(HUB_F32, 0, NULL, a->device);
+      hub_tensor *f = one && hub_fill_(one, 1.0) == 0 ? hub_fmod(q, one) : NULL;
+      r = f ? hub_sub(q, f) : NULL;
+      hub_tensor_release(f);
+      hub_tensor_release(one);
+    }
+    hub_tensor *gr = r ? hub_mul(g, r) : NULL;
+    int rc = give_owned(n, 1, gr ? hub_neg(gr) : NULL, gi);
+    hub_tensor_release(gr);
+    hub_tensor_release(r);
+    hub_tensor_release(q);
+    if (rc) return -1;
+  }
+  return 0;
+}
+
+static hub_tensor *float_binary(const char *name, int op, hub_backward_fn bw, hub_tensor *a,
+                                hub_tensor *b) {
+  if (!a) return hub_errp("%s: input is missing (nil)", name);
+  if (!b) return hub_errp("%s: other is missing (nil)", name);
+  int rt = hub_promote_types(a->dtype, b->dtype);
+  if (rt < 0) return NULL;
+  if (!hub_dtype_is_float(rt)) return hub_binary_any(name, op, a, b, rt);
+  int ct = rt == HUB_F64 ? HUB_F64 : HUB_F32;
+  hub_tensor *a32 = hub_to_dtype(a, ct);
+  hub_tensor *b32 = a32 ? hub_to_dtype(b, ct) : NULL;
+  hub_tensor *out = b32 ? hub_binary_any(name, op, a32, b32, ct) : NULL;
+  if (out) {
+    hub_tensor *ins[2] = {a32, b32};
+    hub_node *node = hub_record(name, bw, 2, ins, out);
+    if (node) {
+      hub_node_save(node, a32);
+      hub_node_save(node, b32);
+      node->i[0] = op == HUB_BIN_REMAINDER;
+    }
+  }
+  hub_tensor_release(a32);
+  hub_tensor_release(b32);
+  return to_result(out, rt);
+}
+
+hub_tensor *hub_pow_tensor(hub_tensor *a, hub_tensor *b) {
+  return float_binary("pow", HUB_BIN_POW, pow_bw, a, b);
+}
+hub_tensor *hub_fmod(hub_tensor *a, hub_tensor *b) {
+  return float_binary("fmod", HUB_BIN_FMOD, mod_bw, a, b);
+}
+hub_tensor *hub_remainder(hub_tensor *a, hub_tensor *b) {
+  return float_binary("remainder", HUB_BIN_REMAINDER, mod_bw, a, b);
+}
+
+hub_tensor *hub_rpow_scalar(hub_tensor *a, double s) {
+  if (!a) return hub_errp("pow: exponent is missing (nil)");
+  hub_tensor *st = hub_scalar_for(a, s);
+  if (!st) return NULL;
+  hub_tensor *out = hub_pow_tensor(st, a);
+  hub_tensor_release(st);
+  if (out && hub_dtype_is_float(a->dtype)) out = to_result(out, a->dtype);
+  return out;
+}
