@@ -5,7 +5,7 @@
 #
 #   scripts/build-registry.sh [BUILD_DIR]      # BUILD_DIR holds hubrun (default: build)
 #
-# Today those are lac and all-minilm-l6-v2.
+# Today those are lac, all-minilm-l6-v2 and (once its weights are committed) ernie-tiny-zh.
 #   lac: Baidu's LAC-small weights come out of Debian's python3-jieba (fetched by
 #   scripts/fetch-lac.sh into the data cache, $HUB_DATA or build/data), are converted from
 #   PaddlePaddle's parameter files to lac.safetensors by scripts/build-registry.lua (run by
@@ -83,6 +83,33 @@ if [ "$stale" = 1 ]; then
   fi
 else
   say "all-minilm-l6-v2: $ml_dir is up to date"
+fi
+
+# ernie-tiny-zh: hubrun's own pretrained Chinese ERNIE, committed in modules/ernie-tiny-zh
+# (model.safetensors in f16 and config.json from recipes/ernie_pretrain.lua + hub.pretrain.export,
+# vocab.txt from the corpus builder; docs/pretraining.md), packed by build-registry.lua.
+et_src=$REPO/modules/ernie-tiny-zh
+et_dir=$OUT/ernie-tiny-zh/1.0.0
+if [ -s "$et_src/model.safetensors" ] && [ -s "$et_src/config.json" ]; then
+  stale=1
+  if [ -s "$et_dir/module.json" ]; then
+    stale=0
+    for src in "$et_src/model.safetensors" "$et_src/config.json" "$et_src/vocab.txt" "$REPO/modules/ernie/module.lua" \
+               "$REPO/scripts/build-registry.lua" "$0"; do
+      [ "$src" -nt "$et_dir/module.json" ] && stale=1
+    done
+  fi
+  if [ "$stale" = 1 ]; then
+    "$HUBRUN" "$REPO/scripts/build-registry.lua" --out "$OUT" --ernie-tiny "$et_src"
+    built=1
+    got=$(cd "$REPO" && "$HUBRUN" run "$et_dir" --input_text "北京是中国的[MASK]都")
+    case "$got" in "北京是中国的[MASK]都"*"[MASK]1: "*) ;; *) die "the built ernie-tiny-zh module answers '$got'" ;; esac
+    say "ernie-tiny-zh checked: $got"
+  else
+    say "ernie-tiny-zh: $et_dir is up to date"
+  fi
+else
+  say "modules/ernie-tiny-zh has no trained weights yet (recipes/ernie_pretrain.lua): ernie-tiny-zh left out of the registry"
 fi
 
 if [ "$built" = 1 ] || [ ! -s "$OUT/index.json" ]; then
