@@ -9,13 +9,21 @@
 -- OUT/metrics.jsonl and OUT/curves.png; scripts/export-ernie-tiny.sh makes the module of it.
 -- docs/pretraining.md has the details and the figures of the committed model.
 local hub = require "hub"
-local args = hub.cli_args and hub.cli_args(arg) or {}
-if not hub.cli_args then
-  for i = 1, #arg, 2 do
-    local k = arg[i]:match("^%-%-([%w_]+)$")
-    if not k or arg[i + 1] == nil then error("usage: hubrun recipes/ernie_pretrain.lua [--option value]...", 0) end
-    args[k] = tonumber(arg[i + 1]) or arg[i + 1]
+local args = {}
+local i = 1
+while i <= #arg do
+  if arg[i] == "-h" or arg[i] == "--help" then
+    print("usage: hubrun recipes/ernie_pretrain.lua [--out DIR] [--steps N] [--batch_size N] [--lr X] [--seed N]\n"
+      .. "  [--threads N] [--stop_after N] [--checkpoint_every N] [--eval_every N] [--vocab F] [--train F] [--heldout F]\n"
+      .. "Pretrains ernie-tiny-zh (docs/pretraining.md); run again with the same --out to resume.")
+    os.exit(0)
   end
+  local k = arg[i]:match("^%-%-([%w_]+)$")
+  local known = { out = 1, steps = 1, batch_size = 1, lr = 1, seed = 1, threads = 1, stop_after = 1, checkpoint_every = 1,
+                  eval_every = 1, vocab = 1, train = 1, heldout = 1 }
+  if not k or not known[k] or arg[i + 1] == nil then error("ernie_pretrain: bad argument '" .. arg[i] .. "' (see --help)", 0) end
+  args[k] = tonumber(arg[i + 1]) or arg[i + 1]
+  i = i + 2
 end
 local data = os.getenv("HUB_DATA") or (hub.datasets.repo_dir() or "./") .. "build/data"
 local repo = hub.datasets.repo_dir() or "./"
