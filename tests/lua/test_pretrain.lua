@@ -160,6 +160,29 @@ ok(math.abs(n_keep / nm - 0.1) < 0.015, string.format("kept share %.4f ~ 0.1", n
 print(string.format("masking: %d of %d real tokens (%.4f); mask %.3f random %.3f keep %.3f", total_masked, total_real, ratio,
   n_mask / nm, n_rand / nm, n_keep / nm))
 
+-- basic-level masking (ERNIE 1.0's first stage): single tokens, so the budget is always met
+-- exactly, and some multi-token word is masked in part
+local bo = masking.options { seed = 3, epoch = 0, vocab_size = tk.vocab_size, mask_id = MASK, special_ids = special_ids,
+                             first_normal = 104, basic = true }
+local exact, split, never_sp = true, false, true
+for epoch = 0, 49 do
+  for s = 1, seqs.n do
+    local ids, units, n = seq(s)
+    local m = masking.mask_sequence(ids, units, n, masking.rng(3, epoch, s), bo)
+    local real = 0
+    for j = 1, n do if units[j] >= 0 and not special[ids[j]] then real = real + 1 end end
+    if #m ~= math.max(1, math.floor(real * 0.15 + 0.5)) then exact = false end
+    local chosen = {}
+    for _, e in ipairs(m) do chosen[e[1]] = true; if special[ids[e[1]]] then never_sp = false end end
+    for j = 2, n do
+      if units[j] >= 0 and units[j] == units[j - 1] and (chosen[j] ~= nil) ~= (chosen[j - 1] ~= nil) then split = true end
+    end
+  end
+end
+ok(exact, "basic masking takes exactly round(15%) of the real tokens of every sequence")
+ok(split, "basic masking masks single tokens of multi-token words")
+ok(never_sp, "basic masking never masks special tokens")
+
 -- determinism and dynamic masking
 local ids, units, n = seq(1)
 local function key(m) local t = {} for _, e in ipairs(m) do t[#t + 1] = e[1] .. ":" .. e[3] end return table.concat(t, ",") end

@@ -7,6 +7,10 @@
 --     vocab = "vocab.txt", train = "corpus/train.txt", heldout = "corpus/heldout.txt",
 --     out = "runs/ernie-tiny-zh", steps = 6000, batch_size = 32, lr = 5e-4 }
 --
+-- ERNIE 1.0's curriculum: the first `basic_steps` steps mask single tokens (basic-level
+-- masking), the rest whole words and entities (knowledge masking); held-out evaluation always
+-- uses knowledge masking.
+--
 -- The loop: AdamW (no decay on biases and LayerNorm), linear warm-up then linear decay,
 -- gradient clipping; every step one batch of `batch_size` sequences in an order shuffled per
 -- epoch from the seed, masked afresh per epoch.  Every `log_every` steps a line goes to
@@ -32,7 +36,7 @@ local DEFAULTS = {
   steps = 1000, batch_size = 32, max_seq_len = 128, lr = 5e-4, warmup = 0.06, weight_decay = 0.01,
   clip = 1.0, seed = 1, mask_ratio = 0.15, log_every = 20, eval_every = 500,
   eval_sequences = 1024, eval_batch_size = 64, checkpoint_every = 200, keep_checkpoints = 2, threads = 0,
-  progress = true, quiet = false,
+  progress = true, quiet = false, basic_steps = 0,
 }
 local SPEC = {
   model = "table", vocab = "string", train = "string", heldout = "string", out = "string", steps = "integer",
@@ -40,7 +44,7 @@ local SPEC = {
   clip = "number", betas = "table", seed = "integer", mask_ratio = "number", log_every = "integer",
   eval_every = "integer", eval_sequences = "integer", eval_batch_size = "integer", checkpoint_every = "integer",
   keep_checkpoints = "integer", threads = "integer", lac = "table", progress = "boolean", stop_after = "integer|boolean",
-  quiet = "boolean",
+  quiet = "boolean", basic_steps = "integer",
 }
 
 local function options(o)
@@ -158,7 +162,8 @@ function M.run(o)
   if latest then log { event = "resume", step = step, from = latest } end
   if step == 0 then
     log { event = "start", step = 0, config = cfg, options = { steps = o.steps, batch_size = o.batch_size, lr = o.lr,
-      warmup = o.warmup, weight_decay = o.weight_decay, clip = o.clip, seed = o.seed, max_seq_len = o.max_seq_len },
+      warmup = o.warmup, weight_decay = o.weight_decay, clip = o.clip, seed = o.seed, max_seq_len = o.max_seq_len,
+      basic_steps = o.basic_steps },
       train_sequences = train.n, heldout_sequences = held and held.n or 0, parameters = model:num_parameters() }
     if held then
       local e = M.evaluate(model, held, eo)
@@ -182,6 +187,7 @@ function M.run(o)
     local idx = {}
     for i = pos + 1, pos + o.batch_size do idx[#idx + 1] = order[i] end
     mo.epoch = epoch
+    mo.basic = step < o.basic_steps
     local b = masking.batch(train, idx, mo)
     local out = model:forward { input_ids = b.input_ids, attention_mask = b.attention_mask }
     local logits = model:mlm_logits(out.sequence_output, b.positions)

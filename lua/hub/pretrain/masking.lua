@@ -14,6 +14,9 @@
 -- replaced by [MASK] with probability 0.8, by a random non-special token with 0.1, and kept
 -- with 0.1; it is predicted in every case.
 --
+-- With o.basic = true every token is its own unit: ERNIE 1.0's basic-level masking, the first
+-- stage of its curriculum (single characters, then phrases and entities).
+--
 -- Masking is dynamic and reproducible: the random numbers of sequence i in epoch e come from a
 -- generator keyed by (seed, e, i) alone, so the masks do not depend on batch order, threads or
 -- resuming, and every epoch masks differently.  Batches are padded to their longest sequence.
@@ -57,6 +60,7 @@ function M.mask_sequence(ids, units, n, rnd, o)
   local real = 0
   for j = 1, n do
     local u = units[j]
+    if o.basic and u >= 0 then u = j end
     if u >= 0 and not o.special[ids[j]] then
       local list = unit_pos[u]
       if not list then list = {}; unit_pos[u] = list; order[#order + 1] = u end
