@@ -11,14 +11,15 @@
  * anyway) instead of giving them back and faulting them in again (BERT-base, batch 8: ~100 ms
  * of page faults a 2.8 s step with a fixed 1 GiB bound).  hub_mem_set_cache_limit sets a fixed
  * bound instead (a server that wants memory back, say).  A free block stores the link
- * to the next one in its first bytes (CPU memory only; a device backend keeps its own lists).
+ * to the next one in its first bytes (CPU memory only).  This is the CPU backend's buffer
+ * interface (hub_cpu_alloc / hub_cpu_free); hub_mem_alloc sends other devices to theirs.
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "backend.h"
 
 enum { N_CLASSES = 16 + 8 * 64 };
 
@@ -104,8 +105,7 @@ static int64_t class_bytes(int cls) {
   return ((int64_t)1 << lg) + (int64_t)sub * (((int64_t)1 << lg) / 8);
 }
 
-void *hub_mem_alloc(int device, size_t nbytes) {
-  if (device != HUB_CPU) return hub_errp("alloc: device %s has no allocator in this build", hub_device_name(device));
+void *hub_cpu_alloc(size_t nbytes) {
   if (nbytes > (size_t)HUB_MAX_ALLOC_BYTES) /* beyond any machine; size classes would overflow */
     return hub_errp("out of memory: cannot allocate %zu bytes", nbytes);
   size_t rounded;
@@ -134,7 +134,7 @@ void *hub_mem_alloc(int device, size_t nbytes) {
   return p;
 }
 
-void hub_mem_free(int device, void *p, size_t nbytes) {
+void hub_cpu_free(void *p, size_t nbytes) {
   if (!p) return;
   size_t rounded;
   int cls = size_class(nbytes, &rounded);
@@ -192,6 +192,25 @@ void hub_mem_set_cache_limit(int device, int64_t bytes) {
   int64_t over = bytes >= 0 && g_cpu.stats.cached_bytes > bytes;
   pthread_mutex_unlock(&g_cpu.lock);
   if (over) hub_mem_empty_cache(device);
+}
+
+/* Other devices: their backend's buffer interface (which keeps its own cache, if any). */
+void *hub_mem_alloc(int device, size_t nbytes) {
+  if (device == HUB_CPU) return hub_cpu_alloc(nbytes);
+  const hub_backend *b = hub_backend_for(device);
+  if (!b) return NULL;
+  if (!b->buffer.alloc) return hub_errp("alloc: the %s backend has no allocator", b->name);
+  return b->buffer.alloc(nbytes);
+}
+
+void hub_mem_free(int device, void *p, size_t nbytes) {
+  if (!p) return;
+  if (device == HUB_CPU) {
+    hub_cpu_free(p, nbytes);
+    return;
+  }
+  const hub_backend *b = hub_backend_for(device);
+  if (b && b->buffer.free) b->buffer.free(p, nbytes);
 }
 
 /* ---- storages ---- */

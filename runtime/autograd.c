@@ -49,6 +49,7 @@ static void node_free_saved(hub_node *n) {
     n->saved[i] = NULL;
   }
   n->n_saved = 0;
+  if (n->state_size) memset(n->state, 0, n->state_size); /* its tensor fields were in saved[] */
   if (n->ctx && n->ctx_free) n->ctx_free(n->ctx);
   n->ctx = NULL;
 }
@@ -89,19 +90,23 @@ void hub_node_release(hub_node *n) {
   if (stack != stack_local) free(stack);
 }
 
-hub_node *hub_record_multi(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
-                           int n_out, hub_tensor *const *outs) {
-  if (t_grad_disabled) return NULL;
+/* The node's typed state sits in the same allocation, after the node (16-byte aligned). */
+enum { STATE_OFFSET = (sizeof(hub_node) + 15) / 16 * 16 };
+
+static int record(const char *name, hub_backward_fn bw, size_t state_size, int n_in,
+                  hub_tensor *const *inputs, int n_out, hub_tensor *const *outs, hub_node **node) {
+  *node = NULL;
+  if (t_grad_disabled) return 0;
   bool any = false;
   for (int i = 0; i < n_in; i++)
     if (inputs[i] && inputs[i]->requires_grad) any = true;
-  if (!any) return NULL;
-  hub_node *n = calloc(1, sizeof *n);
+  if (!any) return 0;
+  hub_node *n = calloc(1, STATE_OFFSET + state_size);
   hub_edge *edges = calloc((size_t)(n_in ? n_in : 1), sizeof *edges);
   if (!n || !edges) {
     free(n);
     free(edges);
-    return NULL; /* out of memory: the result simply carries no gradient */
+    return hub_err("%s: out of memory recording the autograd node", name);
   }
   n->refcount = 0;
   n->n_in = n_in;
@@ -109,6 +114,8 @@ hub_node *hub_record_multi(const char *name, hub_backward_fn bw, int n_in, hub_t
   n->name = name;
   n->backward = bw;
   n->edges = edges;
+  n->state = state_size ? (char *)n + STATE_OFFSET : NULL;
+  n->state_size = state_size;
   n->seq = __atomic_add_fetch(&g_seq, 1, __ATOMIC_RELAXED);
   __atomic_fetch_add(&g_live_nodes, 1, __ATOMIC_RELAXED);
   for (int i = 0; i < n_in; i++) {
@@ -136,18 +143,35 @@ hub_node *hub_record_multi(const char *name, hub_backward_fn bw, int n_in, hub_t
     o->requires_grad = 1;
     hub_node_retain(n);
   }
-  return n;
+  *node = n;
+  return 0;
 }
 
-hub_node *hub_record(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
-                     hub_tensor *out) {
-  return hub_record_multi(name, bw, n_in, inputs, 1, &out);
+int hub_record_multi(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
+                     int n_out, hub_tensor *const *outs, hub_node **node) {
+  return record(name, bw, 0, n_in, inputs, n_out, outs, node);
+}
+
+int hub_record(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
+               hub_tensor *out, hub_node **node) {
+  return record(name, bw, 0, n_in, inputs, 1, &out, node);
+}
+
+int hub_record_op(const hub_op_def *op, hub_tensor *const *inputs, int n_out, hub_tensor *const *outs,
+                  hub_node **node) {
+  return record(op->name, op->backward, op->state_size, op->arity, inputs, n_out, outs, node);
 }
 
 int hub_node_save(hub_node *n, hub_tensor *t) {
   if (n->n_saved >= HUB_NODE_SAVED) return hub_err("autograd: node %s saves too many tensors", n->name);
   n->saved[n->n_saved] = hub_tensor_retain(t);
   return n->n_saved++;
+}
+
+int hub_node_keep(hub_node *n, hub_tensor **field, hub_tensor *t) {
+  if (hub_node_save(n, t) < 0) return -1;
+  *field = t;
+  return 0;
 }
 
 bool hub_node_needs(const hub_node *n, int i) {

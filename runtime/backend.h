@@ -1,25 +1,37 @@
-/* backend.h - the per-device table of kernels (ggml's backend idea).
+/* backend.h - the interface every device implements (ggml-backend's split, our names).
  *
- * The op layer (runtime/op_*.c) checks arguments, allocates outputs and records autograd nodes;
- * the computation itself goes through the table of the tensors' device.  A kernel receives
- * tensors whose shapes are already checked and whose outputs are allocated (contiguous unless
- * stated), returns 0 or -1 with hub_err().  Inputs may be strided views unless a slot says
- * "contiguous"; the op layer makes them contiguous where the kernel requires it.  The CPU table
- * is kernels/cpu/backend_cpu.c; a CUDA table would sit in kernels/cuda/.
+ * A backend is three things, none of which grows when an op is added:
+ *   - a buffer interface that owns the device's memory: alloc/free, copies host -> device,
+ *     device -> host and device -> device, memset, synchronize.  The caching allocator
+ *     (alloc.c) keeps the CPU's free lists; other devices keep their own.  hub_to_device
+ *     copies through it.
+ *   - a `supports(kernel, dtype)` answer.  The op layer asks it (hub_dispatch) before it
+ *     calls a kernel and fails with "gru is not implemented for cuda" instead of calling an
+ *     empty slot.
+ *   - a table of kernels indexed by kernel id.  Kernels take tensors (never raw pointers) whose
+ *     shapes are already checked and whose outputs are allocated (contiguous unless stated),
+ *     and return 0 or -1 with hub_err().  Inputs may be strided views unless the contract says
+ *     "contiguous"; the op layer makes them so where the kernel requires it.
+ *
+ * The kernel ids, their C signatures and the dtypes each accepts are listed once, in
+ * HUB_KERNELS below; an id, a typedef hub_kfn_<ID> and a dtype mask come out of it.  Paddle's
+ * GRU and CRF and the optimiser updates are kernels of the same table (the "extension" part
+ * of the list): adding one is a line here and a line in each backend's table, not a field of
+ * the interface.  The CPU table is kernels/cpu/backend_cpu.c; a CUDA one goes in kernels/cuda/.
  */
 #ifndef HUB_BACKEND_H
 #define HUB_BACKEND_H
 
 #include "internal.h"
 
-/* ADD..DIV: the f32 `binary` slot; all of them: `binary_any` (EQ..OR give bool results). */
+/* ADD..DIV: the f32 `BINARY` kernel; all of them: `BINARY_ANY` (EQ..OR give bool results). */
 typedef enum hub_binop {
   HUB_BIN_ADD, HUB_BIN_SUB, HUB_BIN_MUL, HUB_BIN_DIV,
   HUB_BIN_POW, HUB_BIN_FMOD, HUB_BIN_REMAINDER, HUB_BIN_MIN, HUB_BIN_MAX,
   HUB_BIN_EQ, HUB_BIN_NE, HUB_BIN_LT, HUB_BIN_LE, HUB_BIN_GT, HUB_BIN_GE, HUB_BIN_AND, HUB_BIN_OR
 } hub_binop;
 
-/* Elementwise functions on any dtype (the `map` slot); NOT and TRUTH give bool (x == 0, x != 0). */
+/* Elementwise functions on any dtype (the `MAP` kernel); NOT and TRUTH give bool (x == 0, x != 0). */
 typedef enum hub_mapop {
   HUB_MAP_NEG, HUB_MAP_ABS, HUB_MAP_SIGN, HUB_MAP_FLOOR, HUB_MAP_CEIL, HUB_MAP_ROUND,
   HUB_MAP_NOT, HUB_MAP_TRUTH
@@ -36,147 +48,171 @@ typedef enum hub_unop {
 
 typedef enum hub_redop { HUB_RED_SUM, HUB_RED_MEAN, HUB_RED_MAX } hub_redop;
 
-/* The geometry of a fused attention call (runtime/op_attention.c builds it).  Entry e = b*H + h
- * (b < B, h < H) of q is the [Lq, D] matrix at q + b*sq[0] + h*sq[1] with row stride sq[2] and
- * unit column stride; k [Lk, D], v [Lk, Dv] and out [Lq, Dv] likewise with sk, sv and so.  In the
- * backward, gq, gk and gv have the strides of q, k and v, and gout those of out; every element of
- * every entry of gq, gk and gv is written.  mask: an additive f32 [B*H, Lq, Lk] view (0 strides
- * broadcast) or NULL.  probs: contiguous [B*H, Lq, Lk], the softmax before dropout, written by the
- * forward and read by the backward.  Dropout with probability p (0: none) on the probabilities,
- * scaled by 1/(1-p): element (e, i, j) is kept when hub_rng_uniform(key, counter + (e*Lq + i)*Lk
- * + j) >= p - the stream hub_dropout would use on a [B, H, Lq, Lk] tensor - so the backward
+/* The parameters of a fused attention call (runtime/op_attention.c builds them).  The operands
+ * are 4-d strided views: q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv] and out [B, H, Lq,
+ * Dv], each with unit stride in its last dimension (any strides elsewhere: attention_qkv reads
+ * q, k and v out of one packed projection).  In the backward, gq, gk and gv are views of q's, k's
+ * and v's geometry and gout of out's; every element of gq, gk and gv is written (any may be NULL:
+ * not wanted).  mask: an additive f32 [B*H, Lq, Lk] view (0 strides broadcast) or NULL.  probs:
+ * contiguous f32 [B*H, Lq, Lk], the softmax before dropout, written by the forward and read by
+ * the backward.  Dropout with probability p (0: none) on the probabilities, scaled by 1/(1-p):
+ * element (e, i, j) with e = b*H + h is kept when hub_rng_uniform(key, counter + (e*Lq + i)*Lk +
+ * j) >= p - the stream hub_dropout would use on a [B, H, Lq, Lk] tensor - so the backward
  * regenerates the mask instead of storing it. */
 typedef struct hub_attn {
-  int64_t B, H, Lq, Lk, D, Dv;
-  int64_t sq[3], sk[3], sv[3], so[3];
   const hub_tensor *mask;
   float scale, p;
   uint64_t key, counter;
 } hub_attn;
 
+/* dtype masks for the kernel list */
+#define HUB_DT(d) (1u << (d))
+#define HUB_DT_F32 HUB_DT(HUB_F32)
+#define HUB_DT_F32_F64 (HUB_DT(HUB_F32) | HUB_DT(HUB_F64))
+#define HUB_DT_ANY ((1u << HUB_DTYPE_COUNT) - 1u)
+
+/* X(ID, return type, parameters, dtypes accepted by its main operand): the kernels a backend may
+ * implement, with their contracts. */
+#define HUB_KERNELS(X)                                                                            \
+  /* dst = src elementwise with dtype conversion; same shape (src may have 0 strides). */        \
+  X(COPY, int, (hub_tensor *dst, const hub_tensor *src), HUB_DT_ANY)                              \
+  X(FILL, int, (hub_tensor *t, double v), HUB_DT_ANY)                                             \
+  /* out = a op b (ADD..DIV); a and b already expanded to out's shape (0 strides); f32. */       \
+  X(BINARY, int, (int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out), HUB_DT_F32) \
+  /* out = a op b for any hub_binop; a and b of one dtype expanded to out's shape; out bool for   \
+   * comparisons, logical ops and bool operands, else a's dtype.  Integer arithmetic wraps; an    \
+   * integer fmod/remainder by zero or a negative integer power is an error (not a signal). */    \
+  X(BINARY_ANY, int, (int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out), HUB_DT_ANY) \
+  /* y = op(x) for a hub_mapop; x strided, y of x's shape and dtype (bool for NOT and TRUTH). */ \
+  X(MAP, int, (int op, const hub_tensor *x, hub_tensor *y), HUB_DT_ANY)                          \
+  /* out[k] = the k-th element of x (contiguous) where mask (contiguous bool/u8, x's shape) is    \
+   * set; masked_scatter is the reverse: dst[i] = src[k] at the k-th set position. */             \
+  X(MASKED_SELECT, int, (const hub_tensor *x, const hub_tensor *mask, hub_tensor *out), HUB_DT_ANY) \
+  X(MASKED_SCATTER, int, (hub_tensor *dst, const hub_tensor *mask, const hub_tensor *src), HUB_DT_ANY) \
+  /* Along the middle dimension of contiguous [outer, n, inner] operands with an i64 index        \
+   * [outer, k, inner] (each in [0, n), checked before anything is written): gather: out[o, j, i] \
+   * = x[o, index[o, j, i], i] (any dtype); scatter: dst[o, index[o, j, i], i] = src[o, j, i], or \
+   * += when add (f32, i64, i32); serial, in index order. */                                      \
+  X(GATHER_DIM, int, (const hub_tensor *x, const hub_tensor *index, hub_tensor *out), HUB_DT_ANY) \
+  X(SCATTER_DIM, int, (hub_tensor *dst, const hub_tensor *index, const hub_tensor *src, int add), HUB_DT_ANY) \
+  /* Stable sort of each line of x [outer, n, inner] (f32 or i64, contiguous) along the middle    \
+   * dimension: values (x's dtype) and positions (i64); NaN is the largest. */                    \
+  X(SORT, int, (const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices), HUB_DT_ANY) \
+  /* Running sum along the middle dimension (from the end when reverse); f32 or i64. */          \
+  X(CUMSUM, int, (const hub_tensor *x, int reverse, hub_tensor *out), HUB_DT_ANY)                \
+  /* The unary functions and their derivatives for f64 tensors (contiguous), alpha and beta in    \
+   * double.  MATMUL and REDUCE take f64 operands too (out of the same dtype). */                 \
+  X(UNARY_F64, int, (int op, const hub_tensor *x, hub_tensor *y, double alpha, double beta), HUB_DT(HUB_F64)) \
+  X(UNARY_F64_BACKWARD, int, (int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx, double alpha), HUB_DT(HUB_F64)) \
+  /* a += alpha * b in place; b expanded to a's shape; f32. */                                    \
+  X(AXPY, int, (hub_tensor *a, const hub_tensor *b, float alpha), HUB_DT_F32)                     \
+  /* y = op(x) (x contiguous f32, y contiguous f32); gx = gy * op'(x) likewise. */               \
+  X(UNARY, int, (int op, const hub_tensor *x, hub_tensor *y, float alpha, float beta), HUB_DT_F32) \
+  X(UNARY_BACKWARD, int, (int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx, float alpha, float beta), HUB_DT_F32) \
+  /* out[..., M, N] = act(a[..., M, K] b[..., K, N] (+ bias[N])); a and b strided views with      \
+   * batch dimensions already expanded to out's (0 strides allowed); out contiguous.  act is -1   \
+   * (none) or HUB_UN_RELU, HUB_UN_TANH, HUB_UN_GELU_ERF or HUB_UN_GELU_TANH. */                   \
+  X(MATMUL, int, (const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, int act, hub_tensor *out), HUB_DT_F32_F64) \
+  /* Reduces x (contiguous) over dim into out (same ndim, size 1 at dim, contiguous).  For MAX,   \
+   * idx (i64, like out) receives the first position of the maximum (may be NULL). */             \
+  X(REDUCE, int, (int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx), HUB_DT_F32_F64) \
+  /* y = softmax or log_softmax of x over dim (contiguous f32). */                                \
+  X(SOFTMAX, int, (const hub_tensor *x, int dim, int log, hub_tensor *y), HUB_DT_F32)             \
+  X(SOFTMAX_BACKWARD, int, (const hub_tensor *y, const hub_tensor *gy, int dim, int log, hub_tensor *gx), HUB_DT_F32) \
+  /* x viewed as [rows, n] (contiguous); w, b [n] or NULL; mean, rstd [rows] f32 outputs; in the  \
+   * backward gw, gb may be NULL (not wanted). */                                                 \
+  X(LAYER_NORM, int, (const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps, hub_tensor *y, hub_tensor *mean, hub_tensor *rstd), HUB_DT_F32) \
+  X(LAYER_NORM_BACKWARD, int, (const hub_tensor *x, const hub_tensor *w, const hub_tensor *mean, const hub_tensor *rstd, const hub_tensor *gy, hub_tensor *gx, hub_tensor *gw, hub_tensor *gb), HUB_DT_F32) \
+  /* mask (u8, contiguous) = uniform >= p from the reserved stream; y = x * mask / (1 - p);       \
+   * backward: gx = gy * mask / (1 - p). */                                                        \
+  X(DROPOUT, int, (const hub_tensor *x, float p, uint64_t key, uint64_t counter, hub_tensor *y, hub_tensor *mask), HUB_DT_F32) \
+  X(DROPOUT_BACKWARD, int, (const hub_tensor *gy, const hub_tensor *mask, float p, hub_tensor *gx), HUB_DT_F32) \
+  /* x viewed as [outer, n, inner] (contiguous); ids [k] i64/i32 in [0, n) (checked here); out    \
+   * [outer, k, inner].  scatter_add: gx [outer, n, inner] += gy [outer, k, inner] at ids. */     \
+  X(GATHER, int, (const hub_tensor *x, const hub_tensor *ids, hub_tensor *out), HUB_DT_ANY)       \
+  X(SCATTER_ADD, int, (hub_tensor *gx, const hub_tensor *ids, const hub_tensor *gy), HUB_DT_F32)  \
+  /* out = cond ? a : b; all expanded to out's shape; cond bool/u8. */                            \
+  X(WHERE, int, (const hub_tensor *cond, const hub_tensor *a, const hub_tensor *b, hub_tensor *out), HUB_DT_F32) \
+  /* logits [N, C] contiguous; target [N]; loss scalar out; lse [N] saved for backward; count of  \
+   * targets that are not ignore_index written to *count. */                                      \
+  X(CROSS_ENTROPY, int, (const hub_tensor *logits, const hub_tensor *target, int64_t ignore_index, float smoothing, hub_tensor *loss, hub_tensor *lse, int64_t *count), HUB_DT_F32) \
+  X(CROSS_ENTROPY_BACKWARD, int, (const hub_tensor *logits, const hub_tensor *target, const hub_tensor *lse, int64_t ignore_index, float smoothing, float gscale, hub_tensor *glogits), HUB_DT_F32) \
+  /* Fused scaled-dot-product attention over the B*H entries; see hub_attn above. */             \
+  X(ATTENTION, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, hub_tensor *out, hub_tensor *probs), HUB_DT_F32) \
+  X(ATTENTION_BACKWARD, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk, hub_tensor *gv), HUB_DT_F32) \
+  /* ---- extensions: the optimiser updates (hub_optim.h), all tensors contiguous f32 of one    \
+   * shape; sum of squares (double accumulation); t *= s in place ---- */                         \
+  X(SGD_STEP, int, (hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first), HUB_DT_F32) \
+  X(ADAM_STEP, int, (hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor *v, float lr, float beta1, float beta2, float eps, float weight_decay, int decoupled, int64_t step), HUB_DT_F32) \
+  X(SUM_SQUARES, double, (const hub_tensor *t), HUB_DT_F32)                                       \
+  X(SCALE, int, (hub_tensor *t, float s), HUB_DT_F32)                                             \
+  /* ---- extensions: Paddle's models (hub_paddle.h) ----                                         \
+   * GRU: x [B, T, 3H], w [H, 3H] (Wg [H, 2H] then Wc [H, H]), b [3H] or NULL, out [B, T, H], all \
+   * contiguous f32; lengths [B] in host memory, each in 0..T (checked by the op).  Padded        \
+   * positions of out are written 0. */                                                           \
+  X(GRU, int, (const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, const int64_t *lengths, int reverse, int origin_mode, hub_tensor *out), HUB_DT_F32) \
+  /* Viterbi: emission [B, T, C], transition [C+2, C] contiguous f32; lengths [B] host memory;    \
+   * path [B, T] i64 (-1 at padded positions). */                                                \
+  X(CRF_DECODE, int, (const hub_tensor *emission, const hub_tensor *transition, const int64_t *lengths, hub_tensor *path), HUB_DT_F32) \
+  /* Linear-chain CRF negative log-likelihood: emission [B, L, C] and transition [C+2, C] (start  \
+   * row, end row, then C rows) contiguous f32; tags [B*L] and lengths [B] in host memory (checked \
+   * by the op); nll [B] f32.  The backward writes the gradient of sum_b gnll[b] * nll[b] into    \
+   * gemission ([B, L, C], 0 at padded positions) and gtransition ([C+2, C]); either may be NULL. */ \
+  X(CRF_NLL, int, (const hub_tensor *emission, const int64_t *tags, const int64_t *lengths, const hub_tensor *transition, hub_tensor *nll), HUB_DT_F32) \
+  X(CRF_NLL_BACKWARD, int, (const hub_tensor *emission, const int64_t *tags, const int64_t *lengths, const hub_tensor *transition, const hub_tensor *gnll, hub_tensor *gemission, hub_tensor *gtransition), HUB_DT_F32)
+
+#define HUB__KERNEL_ID(ID, R, P, DT) HUB_K_##ID,
+typedef enum hub_kernel_id { HUB_KERNELS(HUB__KERNEL_ID) HUB_KERNEL_COUNT } hub_kernel_id;
+#undef HUB__KERNEL_ID
+#define HUB__KERNEL_FN(ID, R, P, DT) typedef R(*hub_kfn_##ID) P;
+HUB_KERNELS(HUB__KERNEL_FN)
+#undef HUB__KERNEL_FN
+
+/* A kernel slot holds any function; HUB_K casts it back to the listed signature. */
+typedef void (*hub_kernel_fn)(void);
+#define HUB_K(be, ID) ((hub_kfn_##ID)(be)->kernels[HUB_K_##ID])
+/* For a backend's table: [HUB_K_GRU] = HUB_KERNEL(GRU, cpu_gru); a function whose signature
+ * differs from the list's is a compile error (the conditional needs compatible pointer types). */
+#define HUB_KERNEL(ID, fn) [HUB_K_##ID] = (hub_kernel_fn)(1 ? (fn) : (hub_kfn_##ID)0)
+
+/* Kernel names ("gru") and the dtypes each accepts (the fourth column of HUB_KERNELS). */
+const char *hub_kernel_name(int kernel);
+unsigned hub_kernel_dtypes(int kernel);
+
+/* The memory of one device.  Sizes in bytes; pointers are device addresses (host addresses for
+ * the CPU).  Every function returns 0 or -1 with hub_err(); alloc returns NULL with hub_err(). */
+typedef struct hub_buffer_iface {
+  void *(*alloc)(size_t nbytes);                                /* 64-byte aligned */
+  void (*free)(void *p, size_t nbytes);                         /* nbytes as allocated */
+  int (*copy_in)(void *dst, const void *host, size_t nbytes);   /* host -> device */
+  int (*copy_out)(void *host, const void *src, size_t nbytes);  /* device -> host */
+  int (*copy_d2d)(void *dst, const void *src, size_t nbytes);   /* within the device */
+  int (*memset_bytes)(void *dst, int byte, size_t nbytes);
+  int (*synchronize)(void);                                     /* waits for queued work */
+} hub_buffer_iface;
+
 typedef struct hub_backend {
   const char *name;
-  /* dst = src elementwise with dtype conversion; same shape (src may have 0 strides). */
-  int (*copy)(hub_tensor *dst, const hub_tensor *src);
-  int (*fill)(hub_tensor *t, double v);
-  /* out = a op b; a and b already expanded to out's shape (0 strides); f32. */
-  int (*binary)(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
-  /* out = a op b for any hub_binop; a and b of one dtype (f32, i32, i64, u8 or bool) expanded
-   * to out's shape; out bool for comparisons, logical ops and bool operands, else a's dtype.
-   * Integer arithmetic wraps; an integer fmod/remainder by zero or a negative integer power is
-   * an error (not a signal). */
-  int (*binary_any)(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
-  /* y = op(x) for a hub_mapop; x strided (f32, i32, i64, u8 or bool), y of x's shape and dtype
-   * (bool for NOT and TRUTH). */
-  int (*map)(int op, const hub_tensor *x, hub_tensor *y);
-  /* out[k] = the k-th element of x (contiguous) where mask (contiguous bool/u8, x's shape) is
-   * set; masked_scatter is the reverse: dst[i] = src[k] at the k-th set position. */
-  int (*masked_select)(const hub_tensor *x, const hub_tensor *mask, hub_tensor *out);
-  int (*masked_scatter)(hub_tensor *dst, const hub_tensor *mask, const hub_tensor *src);
-  /* Along the middle dimension of contiguous [outer, n, inner] operands with an i64 index
-   * [outer, k, inner] (each in [0, n), checked before anything is written):
-   * gather: out[o, j, i] = x[o, index[o, j, i], i] (any dtype);
-   * scatter: dst[o, index[o, j, i], i] = src[o, j, i], or += when add (f32, i64, i32); serial,
-   * in index order. */
-  int (*gather_dim)(const hub_tensor *x, const hub_tensor *index, hub_tensor *out);
-  int (*scatter_dim)(hub_tensor *dst, const hub_tensor *index, const hub_tensor *src, int add);
-  /* Stable sort of each line of x [outer, n, inner] (f32 or i64, contiguous) along the middle
-   * dimension: values (x's dtype) and positions (i64); NaN is the largest. */
-  int (*sort)(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices);
-  /* Running sum along the middle dimension (from the end when reverse); f32 or i64. */
-  int (*cumsum)(const hub_tensor *x, int reverse, hub_tensor *out);
-  /* The unary functions and their derivatives for f64 tensors (contiguous), alpha and beta in
-   * double.  The matmul and reduce slots take f64 operands too (out of the same dtype). */
-  int (*unary_f64)(int op, const hub_tensor *x, hub_tensor *y, double alpha, double beta);
-  int (*unary_f64_backward)(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
-                            double alpha);
-  /* a += alpha * b in place; b expanded to a's shape; f32. */
-  int (*axpy)(hub_tensor *a, const hub_tensor *b, float alpha);
-  /* y = op(x) (x contiguous f32, y contiguous f32). */
-  int (*unary)(int op, const hub_tensor *x, hub_tensor *y, float alpha, float beta);
-  /* gx = gy * op'(x) (x, gy, gx contiguous f32). */
-  int (*unary_backward)(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx,
-                        float alpha, float beta);
-  /* out[..., M, N] = act(a[..., M, K] b[..., K, N] (+ bias[N])); a and b strided views with
-   * batch dimensions already expanded to out's (0 strides allowed); out contiguous f32.  act is
-   * -1 (none) or HUB_UN_RELU, HUB_UN_TANH, HUB_UN_GELU_ERF or HUB_UN_GELU_TANH (no gradient:
-   * hub_linear_act uses it only when nothing is recorded). */
-  int (*matmul)(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, int act,
-                hub_tensor *out);
-  /* Reduces x (contiguous f32) over dim into out (same ndim, size 1 at dim, contiguous).
-   * For HUB_RED_MAX, idx (i64, like out) receives the first position of the maximum (may be NULL). */
-  int (*reduce)(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx);
-  /* y = softmax or log_softmax of x over dim (contiguous f32). */
-  int (*softmax)(const hub_tensor *x, int dim, int log, hub_tensor *y);
-  int (*softmax_backward)(const hub_tensor *y, const hub_tensor *gy, int dim, int log,
-                          hub_tensor *gx);
-  /* x viewed as [rows, n] (contiguous); w, b [n] or NULL; mean, rstd [rows] f32 outputs. */
-  int (*layer_norm)(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps,
-                    hub_tensor *y, hub_tensor *mean, hub_tensor *rstd);
-  /* gw, gb may be NULL (not wanted). */
-  int (*layer_norm_backward)(const hub_tensor *x, const hub_tensor *w, const hub_tensor *mean,
-                             const hub_tensor *rstd, const hub_tensor *gy, hub_tensor *gx,
-                             hub_tensor *gw, hub_tensor *gb);
-  /* mask (u8, contiguous) = uniform >= p from the reserved stream; y = x * mask / (1 - p). */
-  int (*dropout)(const hub_tensor *x, float p, uint64_t key, uint64_t counter, hub_tensor *y,
-                 hub_tensor *mask);
-  /* out = gy * mask / (1 - p). */
-  int (*dropout_backward)(const hub_tensor *gy, const hub_tensor *mask, float p, hub_tensor *gx);
-  /* x viewed as [outer, n, inner] (contiguous); ids [k] i64/i32 in [0, n) (checked here);
-   * out [outer, k, inner]. */
-  int (*gather)(const hub_tensor *x, const hub_tensor *ids, hub_tensor *out);
-  /* gx [outer, n, inner] += gy [outer, k, inner] at ids (duplicates accumulate). */
-  int (*scatter_add)(hub_tensor *gx, const hub_tensor *ids, const hub_tensor *gy);
-  /* out = cond ? a : b; all expanded to out's shape; cond bool/u8. */
-  int (*where)(const hub_tensor *cond, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
-  /* logits [N, C] contiguous; target [N]; loss scalar out; lse [N] saved for backward;
-   * count of targets that are not ignore_index written to *count. */
-  int (*cross_entropy)(const hub_tensor *logits, const hub_tensor *target, int64_t ignore_index,
-                       float smoothing, hub_tensor *loss, hub_tensor *lse, int64_t *count);
-  int (*cross_entropy_backward)(const hub_tensor *logits, const hub_tensor *target,
-                                const hub_tensor *lse, int64_t ignore_index, float smoothing,
-                                float gscale, hub_tensor *glogits);
-  /* Fused scaled-dot-product attention over the B*H entries (b, h); see hub_attn below. */
-  int (*attention)(const hub_attn *a, const float *q, const float *k, const float *v, float *out,
-                   float *probs);
-  int (*attention_backward)(const hub_attn *a, const float *q, const float *k, const float *v,
-                            const float *probs, const float *gout, float *gq, float *gk, float *gv);
-  /* Fused optimiser updates (hub_optim.h); all tensors contiguous f32 of one shape. */
-  int (*sgd_step)(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum,
-                  float dampening, float weight_decay, int nesterov, int first);
-  int (*adam_step)(hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor *v, float lr,
-                   float beta1, float beta2, float eps, float weight_decay, int decoupled,
-                   int64_t step);
-  /* Sum of squares (double accumulation) of a contiguous f32 tensor; t *= s in place. */
-  double (*sum_squares)(const hub_tensor *t);
-  int (*scale)(hub_tensor *t, float s);
-  /* Paddle's GRU (hub_paddle.h): x [B, T, 3H], w [H, 3H] (Wg [H, 2H] then Wc [H, H]), b [3H] or
-   * NULL, out [B, T, H], all contiguous f32; lengths [B] in host memory, each in 0..T (checked by
-   * the op).  Padded positions of out are written 0. */
-  int (*gru)(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, const int64_t *lengths,
-             int reverse, int origin_mode, hub_tensor *out);
-  /* Viterbi: emission [B, T, C], transition [C+2, C] contiguous f32; lengths [B] host memory;
-   * path [B, T] i64 (-1 at padded positions). */
-  int (*crf_decode)(const hub_tensor *emission, const hub_tensor *transition,
-                    const int64_t *lengths, hub_tensor *path);
-  /* Linear-chain CRF negative log-likelihood (hub_crf_nll): emission [B, L, C] and transition
-   * [C+2, C] (start row, end row, then C rows: crf_decode's layout) contiguous f32; tags [B*L]
-   * and lengths [B] in host memory, each length in 0..L and each tag at t < length in 0..C-1
-   * (checked by the op); nll [B] f32.  The backward writes the gradient of sum_b gnll[b] *
-   * nll[b] into gemission ([B, L, C], 0 at padded positions) and gtransition ([C+2, C]); either
-   * may be NULL (not wanted). */
-  int (*crf_nll)(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
-                 const hub_tensor *transition, hub_tensor *nll);
-  int (*crf_nll_backward)(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
-                          const hub_tensor *transition, const hub_tensor *gnll,
-                          hub_tensor *gemission, hub_tensor *gtransition);
-  /* Threads for this backend's parallel loops. */
+  int device;
+  hub_buffer_iface buffer;
+  /* 1 when this backend runs `kernel` on operands of `dtype`; NULL: when the slot is filled and
+   * dtype is in the kernel's list (hub_backend_supports). */
+  int (*supports)(const struct hub_backend *b, int kernel, int dtype);
+  /* Threads for this backend's parallel loops (may be NULL). */
   void (*set_num_threads)(int n);
+  hub_kernel_fn kernels[HUB_KERNEL_COUNT];
 } hub_backend;
 
-/* The table for a device, or NULL with an error when that backend is not built/available. */
+/* The backend of a device, or NULL with an error when it is not built or not present. */
 const hub_backend *hub_backend_for(int device);
-/* Registration (called by each backend once). */
+/* Registration (called by each backend once it found its device). */
 void hub_backend_register(int device, const hub_backend *b);
+int hub_backend_supports(const hub_backend *b, int kernel, int dtype);
+/* What the op layer calls before it dispatches: the backend of `device` when it supports
+ * `kernel` on `dtype` (dtype < 0: not checked); else NULL with "<op> is not implemented for
+ * cuda" or "<op>: dtype f16 is not supported by the cpu backend".  op NULL: the kernel's name.
+ * Registered backends get their empty slots filled with stubs that fail the same way, so a
+ * partly filled table never crashes. */
+const hub_backend *hub_dispatch(const char *op, int kernel, int device, int dtype);
 
 #endif

@@ -31,8 +31,11 @@ struct hub_storage {
   void (*free_fn)(void *); /* set for wrapped memory; NULL for allocator memory */
   void *ctx;
 };
-/* 64-byte aligned, served from the per-device cache when possible. NULL + error when out of memory. */
+/* 64-byte aligned, through the device's buffer interface (for the CPU: the caching allocator,
+ * hub_cpu_alloc).  NULL + error when out of memory. */
 void *hub_mem_alloc(int device, size_t nbytes);
+void *hub_cpu_alloc(size_t nbytes);
+void hub_cpu_free(void *p, size_t nbytes);
 void hub_mem_free(int device, void *p, size_t nbytes);
 hub_storage *hub_storage_new(int device, size_t nbytes);
 void hub_storage_retain(hub_storage *s);
@@ -115,8 +118,11 @@ struct hub_node {
   hub_edge *edges;                      /* n_in */
   hub_tensor *saved[HUB_NODE_SAVED];    /* retained; released after backward */
   int32_t n_saved;
-  double f[HUB_NODE_ARGS];              /* scalar arguments */
-  int64_t i[HUB_NODE_ARGS];             /* integer arguments */
+  void *state;                          /* the op's typed backward state (hub_op_def.state_size
+                                         * bytes, zeroed, in the node's own allocation) or NULL */
+  size_t state_size;
+  double f[HUB_NODE_ARGS];              /* scalar arguments (ops not yet on typed state) */
+  int64_t i[HUB_NODE_ARGS];             /* integer arguments (ops not yet on typed state) */
   void *ctx;                            /* extra state, freed with ctx_free */
   void (*ctx_free)(void *);
   hub_tensor **grads;                   /* n_out gradient slots, used during backward */
@@ -124,17 +130,49 @@ struct hub_node {
   int32_t consumed;                     /* backward already ran through it */
 };
 
-/* Creates a node if grad mode is on and any input requires grad, else returns NULL (not an
- * error).  The node is attached to `out` (out->grad_fn, out->requires_grad); the returned pointer
- * is borrowed (out owns it).  inputs[i] may be NULL for optional arguments. */
-hub_node *hub_record(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
-                     hub_tensor *out);
-/* The same for an op with several outputs. */
-hub_node *hub_record_multi(const char *name, hub_backward_fn bw, int n_in,
-                           hub_tensor *const *inputs, int n_out, hub_tensor *const *outs);
-/* Keeps t for the backward (retained); returns its slot. */
-int hub_node_save(hub_node *n, hub_tensor *t);
+#if defined(__GNUC__)
+#define HUB_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define HUB_MUST_CHECK
+#endif
+
+/* One entry of the op table: what the recording and the dispatch of an op need, declared once
+ * beside the op (HUB_OP_DEF) and listed in ops/op_table.c. */
+typedef struct hub_op_def {
+  const char *name;         /* in errors and in grad_fn names */
+  int arity;                /* tensor inputs the node has edges to */
+  unsigned dtypes;          /* the dtypes its inputs may have (HUB_DT masks of backend.h) */
+  int kernel;               /* the forward's kernel id (hub_kernel_id), -1 when composed of ops */
+  hub_backward_fn backward; /* NULL: records nothing */
+  size_t state_size;        /* sizeof its typed backward state */
+} hub_op_def;
+#define HUB_OP_DEF(id, ...) const hub_op_def hub_op_##id = {__VA_ARGS__}
+
+/* Recording.  When grad mode is on and an input requires grad, makes a node attached to the
+ * outputs (out->grad_fn, requires_grad) and sets *node (borrowed: the outputs own it); else sets
+ * *node NULL.  inputs[i] may be NULL for optional arguments.  Returns 0, or -1 with an error when
+ * memory runs out - never a result that silently carries no gradient.  hub_record_op takes the
+ * name, arity and backward from the op table and gives the node a zeroed typed state
+ * (HUB_NODE_STATE). */
+int hub_record(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
+               hub_tensor *out, hub_node **node) HUB_MUST_CHECK;
+int hub_record_multi(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
+                     int n_out, hub_tensor *const *outs, hub_node **node) HUB_MUST_CHECK;
+int hub_record_op(const hub_op_def *op, hub_tensor *const *inputs, int n_out,
+                  hub_tensor *const *outs, hub_node **node) HUB_MUST_CHECK;
+#define HUB_NODE_STATE(n, type) ((type *)(n)->state)
+/* Keeps t for the backward (retained); returns its slot, or -1 with an error. */
+int hub_node_save(hub_node *n, hub_tensor *t) HUB_MUST_CHECK;
+/* The same into a field of the typed state: *field = t, released with the node's saved tensors. */
+int hub_node_keep(hub_node *n, hub_tensor **field, hub_tensor *t) HUB_MUST_CHECK;
 bool hub_node_needs(const hub_node *n, int input);
+/* Releases *out and sets it NULL when rc != 0 (an op whose recording failed returns NULL). */
+static inline void hub_fail_release(int rc, hub_tensor **out) {
+  if (rc && *out) {
+    hub_tensor_release(*out);
+    *out = NULL;
+  }
+}
 void hub_node_retain(hub_node *n);
 void hub_node_release(hub_node *n);
 /* Runs fn with grad mode off and restores it. Used by backward functions composed of ops. */

@@ -41,9 +41,14 @@ static int give_owned(hub_node *n, int i, hub_tensor *g, hub_tensor **gi) {
   return rc;
 }
 
-static const hub_backend *backend_of(const hub_tensor *t) { return hub_backend_for(t->device); }
 
 /* ---- binary ops ---- */
+
+/* The typed backward state of mul and div: their two operands (never the output, so no
+ * reference cycle forms between a tensor and its own node). */
+typedef struct binary_state {
+  hub_tensor *a, *b;
+} binary_state;
 
 static int add_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (give(n, 0, go[0], gi)) return -1;
@@ -57,7 +62,8 @@ static int sub_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
 }
 
 static int mul_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  hub_tensor *a = n->saved[0], *b = n->saved[1];
+  const binary_state *s = HUB_NODE_STATE(n, binary_state);
+  hub_tensor *a = s->a, *b = s->b;
   if (hub_node_needs(n, 0) && give_owned(n, 0, hub_mul(go[0], b), gi)) return -1;
   if (hub_node_needs(n, 1) && give_owned(n, 1, hub_mul(go[0], a), gi)) return -1;
   return 0;
@@ -65,7 +71,8 @@ static int mul_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
 
 /* d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -(g/b) * a / b. */
 static int div_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  hub_tensor *a = n->saved[0], *b = n->saved[1];
+  const binary_state *s = HUB_NODE_STATE(n, binary_state);
+  hub_tensor *a = s->a, *b = s->b;
   hub_tensor *ga = hub_div(go[0], b);
   if (!ga) return -1;
   int rc = give(n, 0, ga, gi);
@@ -78,6 +85,24 @@ static int div_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   }
   hub_tensor_release(ga);
   return rc;
+}
+
+#define HUB_DT_FLOATS (HUB_DT(HUB_F32) | HUB_DT(HUB_F16) | HUB_DT(HUB_BF16) | HUB_DT(HUB_F64))
+HUB_OP_DEF(add, .name = "add", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_BINARY, .backward = add_bw);
+HUB_OP_DEF(sub, .name = "sub", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_BINARY, .backward = sub_bw);
+HUB_OP_DEF(mul, .name = "mul", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_BINARY, .backward = mul_bw,
+           .state_size = sizeof(binary_state));
+HUB_OP_DEF(div, .name = "div", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_BINARY, .backward = div_bw,
+           .state_size = sizeof(binary_state));
+
+/* Records a binary op on out; mul and div keep their operands.  0 or -1 (out of memory). */
+static int record_binary(const hub_op_def *def, hub_tensor *a, hub_tensor *b, hub_tensor *out) {
+  hub_node *node;
+  hub_tensor *ins[2] = {a, b};
+  if (hub_record_op(def, ins, 1, &out, &node)) return -1;
+  if (!node || !def->state_size) return 0;
+  binary_state *s = HUB_NODE_STATE(node, binary_state);
+  return hub_node_keep(node, &s->a, a) || hub_node_keep(node, &s->b, b) ? -1 : 0;
 }
 
 /* The result of a float op computed in f32, returned in dtype rt (f16 / bf16 when both operands
@@ -95,24 +120,18 @@ static int check_operand(const char *op, const char *arg, const hub_tensor *t) {
 }
 
 /* f64 results: computed in double by binary_any, recorded with the same backward functions. */
-static hub_tensor *binary_f64(const char *name, int op, hub_backward_fn bw, hub_tensor *a, hub_tensor *b) {
+static hub_tensor *binary_f64(const hub_op_def *def, int op, hub_tensor *a, hub_tensor *b) {
   hub_tensor *a64 = hub_to_dtype(a, HUB_F64);
   hub_tensor *b64 = a64 ? hub_to_dtype(b, HUB_F64) : NULL;
-  hub_tensor *out = b64 ? hub_binary_any(name, op, a64, b64, HUB_F64) : NULL;
-  if (out) {
-    hub_tensor *ins[2] = {a64, b64};
-    hub_node *node = hub_record(name, bw, 2, ins, out);
-    if (node && (op == HUB_BIN_MUL || op == HUB_BIN_DIV)) {
-      hub_node_save(node, a64);
-      hub_node_save(node, b64);
-    }
-  }
+  hub_tensor *out = b64 ? hub_binary_any(def->name, op, a64, b64, HUB_F64) : NULL;
+  if (out) hub_fail_release(record_binary(def, a64, b64, out), &out);
   hub_tensor_release(a64);
   hub_tensor_release(b64);
   return out;
 }
 
-static hub_tensor *binary(const char *name, int op, hub_backward_fn bw, hub_tensor *a, hub_tensor *b) {
+static hub_tensor *binary(const hub_op_def *def, int op, hub_tensor *a, hub_tensor *b) {
+  const char *name = def->name;
   if (check_operand(name, "input", a) || check_operand(name, "other", b) ||
       hub_check_same_device(name, a, b))
     return NULL;
@@ -120,40 +139,33 @@ static hub_tensor *binary(const char *name, int op, hub_backward_fn bw, hub_tens
   if (rt < 0) return NULL;
   if (op == HUB_BIN_DIV && !hub_dtype_is_float(rt)) rt = HUB_F32; /* true division */
   if (!hub_dtype_is_float(rt)) return hub_binary_any(name, op, a, b, rt);
-  if (rt == HUB_F64) return binary_f64(name, op, bw, a, b);
+  if (rt == HUB_F64) return binary_f64(def, op, a, b);
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape(name, a, b, shape);
   if (nd < 0) return NULL;
-  const hub_backend *be = backend_of(a);
+  const hub_backend *be = hub_dispatch(name, def->kernel, a->device, HUB_F32);
   if (!be) return NULL;
   hub_tensor *a32 = hub_to_dtype(a, HUB_F32);
   hub_tensor *b32 = a32 ? hub_to_dtype(b, HUB_F32) : NULL;
   hub_tensor *ea = b32 ? hub_expand_raw(a32, nd, shape) : NULL;
   hub_tensor *eb = ea ? hub_expand_raw(b32, nd, shape) : NULL;
   hub_tensor *out = eb ? hub_tensor_empty(HUB_F32, nd, shape, a->device) : NULL;
-  if (out && be->binary(op, ea, eb, out) != 0) {
+  if (out && HUB_K(be, BINARY)(op, ea, eb, out) != 0) {
     hub_tensor_release(out);
     out = NULL;
   }
   hub_tensor_release(ea);
   hub_tensor_release(eb);
-  if (out) {
-    hub_tensor *ins[2] = {a32, b32};
-    hub_node *node = hub_record(name, bw, 2, ins, out);
-    if (node && (op == HUB_BIN_MUL || op == HUB_BIN_DIV)) {
-      hub_node_save(node, a32);
-      hub_node_save(node, b32);
-    }
-  }
+  if (out) hub_fail_release(record_binary(def, a32, b32, out), &out);
   hub_tensor_release(a32);
   hub_tensor_release(b32);
   return to_result(out, rt);
 }
 
-hub_tensor *hub_add(hub_tensor *a, hub_tensor *b) { return binary("add", HUB_BIN_ADD, add_bw, a, b); }
-hub_tensor *hub_sub(hub_tensor *a, hub_tensor *b) { return binary("sub", HUB_BIN_SUB, sub_bw, a, b); }
-hub_tensor *hub_mul(hub_tensor *a, hub_tensor *b) { return binary("mul", HUB_BIN_MUL, mul_bw, a, b); }
-hub_tensor *hub_div(hub_tensor *a, hub_tensor *b) { return binary("div", HUB_BIN_DIV, div_bw, a, b); }
+hub_tensor *hub_add(hub_tensor *a, hub_tensor *b) { return binary(&hub_op_add, HUB_BIN_ADD, a, b); }
+hub_tensor *hub_sub(hub_tensor *a, hub_tensor *b) { return binary(&hub_op_sub, HUB_BIN_SUB, a, b); }
+hub_tensor *hub_mul(hub_tensor *a, hub_tensor *b) { return binary(&hub_op_mul, HUB_BIN_MUL, a, b); }
+hub_tensor *hub_div(hub_tensor *a, hub_tensor *b) { return binary(&hub_op_div, HUB_BIN_DIV, a, b); }
 
 /* a += alpha * b, not recorded.  b broadcasts to a's shape.  An f16/bf16 `a` is updated through
  * an f32 temporary (the kernel computes in f32). */
@@ -172,14 +184,14 @@ int hub_add_(hub_tensor *a, hub_tensor *b, double alpha) {
   for (int d = 0; d < a->ndim; d++)
     if (a->stride[d] == 0 && a->shape[d] > 1)
       return hub_err("add_: cannot update a broadcast (expanded) tensor in place");
-  const hub_backend *be = backend_of(a);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_COPY, a->device, -1);
   if (!be) return -1;
   if (a->dtype == HUB_F64) { /* in double: a = a + alpha * b */
     HUB_NO_GRAD_BEGIN;
     hub_tensor *b64 = hub_to_dtype(b, HUB_F64);
     hub_tensor *s = !b64 ? NULL : alpha == 1.0 ? hub_tensor_retain(b64) : hub_mul_scalar(b64, alpha);
     hub_tensor *r = s ? hub_binary_any("add_", HUB_BIN_ADD, a, s, HUB_F64) : NULL;
-    int rc64 = r ? be->copy(a, r) : -1;
+    int rc64 = r ? HUB_K(be, COPY)(a, r) : -1;
     HUB_NO_GRAD_END;
     hub_tensor *tmp[3] = {b64, s, r};
     hub_release_all(3, tmp);
@@ -192,11 +204,11 @@ int hub_add_(hub_tensor *a, hub_tensor *b, double alpha) {
   hub_tensor *tmp = NULL;
   if (eb) {
     if (a->dtype == HUB_F32) {
-      rc = be->axpy(a, eb, (float)alpha);
+      rc = HUB_K(be, AXPY)(a, eb, (float)alpha);
     } else {
       tmp = hub_tensor_empty(HUB_F32, a->ndim, a->shape, a->device);
-      if (tmp && be->copy(tmp, a) == 0 && be->axpy(tmp, eb, (float)alpha) == 0)
-        rc = be->copy(a, tmp);
+      if (tmp && HUB_K(be, COPY)(tmp, a) == 0 && HUB_K(be, AXPY)(tmp, eb, (float)alpha) == 0)
+        rc = HUB_K(be, COPY)(a, tmp);
     }
   }
   hub_tensor_release(tmp);
@@ -208,17 +220,27 @@ int hub_add_(hub_tensor *a, hub_tensor *b, double alpha) {
 
 /* ---- unary ops ---- */
 
+/* The typed backward state of the unary functions: which function, its parameters, and (for
+ * those not affine in x) the contiguous input. */
+typedef struct unary_state {
+  hub_tensor *x;
+  int op;
+  double alpha, beta; /* affine ops: alpha is the derivative (-1 for neg) */
+} unary_state;
+
 /* gx = gy * op'(x) by the backend, with x the saved contiguous f32 input. */
 static int unary_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  hub_tensor *x = n->saved[0];
-  const hub_backend *be = backend_of(x);
+  const unary_state *s = HUB_NODE_STATE(n, unary_state);
+  hub_tensor *x = s->x;
+  const hub_backend *be = hub_dispatch(n->name, x->dtype == HUB_F64 ? HUB_K_UNARY_F64_BACKWARD : HUB_K_UNARY_BACKWARD,
+                                       x->device, x->dtype);
   if (!be) return -1;
   hub_tensor *g32 = hub_to_dtype(go[0], x->dtype);
   hub_tensor *g = g32 ? hub_contiguous(g32) : NULL;
   hub_tensor *gx = g ? hub_tensor_empty(x->dtype, x->ndim, x->shape, x->device) : NULL;
   int rc = -1;
-  if (gx && x->dtype == HUB_F64) rc = be->unary_f64_backward((int)n->i[0], x, g, gx, n->f[0]);
-  else if (gx) rc = be->unary_backward((int)n->i[0], x, g, gx, (float)n->f[0], (float)n->f[1]);
+  if (gx && x->dtype == HUB_F64) rc = HUB_K(be, UNARY_F64_BACKWARD)(s->op, x, g, gx, s->alpha);
+  else if (gx) rc = HUB_K(be, UNARY_BACKWARD)(s->op, x, g, gx, (float)s->alpha, (float)s->beta);
   hub_tensor_release(g);
   hub_tensor_release(g32);
   if (rc) {
@@ -229,17 +251,22 @@ static int unary_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return 0;
 }
 
-/* For ops affine in x: the gradient is alpha * g (f[0] holds alpha). */
+/* For ops affine in x: the gradient is alpha * g. */
 static int affine_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  double alpha = n->f[0];
+  double alpha = HUB_NODE_STATE(n, unary_state)->alpha;
   if (alpha == 1.0) return give(n, 0, go[0], gi);
   if (alpha == -1.0) return give_owned(n, 0, hub_neg(go[0]), gi);
   return give_owned(n, 0, hub_mul_scalar(go[0], alpha), gi);
 }
 
+HUB_OP_DEF(unary, .name = "unary", .arity = 1, .dtypes = HUB_DT_FLOATS, .kernel = HUB_K_UNARY,
+           .backward = unary_bw, .state_size = sizeof(unary_state));
+HUB_OP_DEF(affine, .name = "affine", .arity = 1, .dtypes = HUB_DT_FLOATS, .kernel = HUB_K_UNARY,
+           .backward = affine_bw, .state_size = sizeof(unary_state));
+
 static hub_tensor *unary(const char *name, int op, double alpha, double beta, hub_tensor *a) {
   if (hub_check_float(name, "input", a)) return NULL;
-  const hub_backend *be = backend_of(a);
+  const hub_backend *be = hub_dispatch(name, a->dtype == HUB_F64 ? HUB_K_UNARY_F64 : HUB_K_UNARY, a->device, -1);
   if (!be) return NULL;
   int ct = a->dtype == HUB_F64 ? HUB_F64 : HUB_F32; /* f16 / bf16 are computed in f32 */
   hub_tensor *a32 = hub_to_dtype(a, ct), *x = NULL, *out = NULL;
@@ -249,20 +276,26 @@ static hub_tensor *unary(const char *name, int op, double alpha, double beta, hu
     HUB_NO_GRAD_END;
   }
   if (x) out = hub_tensor_empty(ct, x->ndim, x->shape, x->device);
-  if (out && (ct == HUB_F64 ? be->unary_f64(op, x, out, alpha, beta)
-                            : be->unary(op, x, out, (float)alpha, (float)beta)) != 0) {
+  if (out && (ct == HUB_F64 ? HUB_K(be, UNARY_F64)(op, x, out, alpha, beta)
+                            : HUB_K(be, UNARY)(op, x, out, (float)alpha, (float)beta)) != 0) {
     hub_tensor_release(out);
     out = NULL;
   }
   if (out) {
     bool affine = op == HUB_UN_NEG || op == HUB_UN_LINEAR;
-    hub_node *node = hub_record(name, affine ? affine_bw : unary_bw, 1, &a32, out);
-    if (node) {
-      node->i[0] = op;
-      node->f[0] = op == HUB_UN_NEG ? -1.0 : alpha;
-      node->f[1] = beta;
-      if (!affine) hub_node_save(node, x);
+    /* one table entry per backward; the node carries the function's own name */
+    hub_op_def def = affine ? hub_op_affine : hub_op_unary;
+    def.name = name;
+    hub_node *node;
+    int rc = hub_record_op(&def, &a32, 1, &out, &node);
+    if (rc == 0 && node) {
+      unary_state *s = HUB_NODE_STATE(node, unary_state);
+      s->op = op;
+      s->alpha = op == HUB_UN_NEG ? -1.0 : alpha;
+      s->beta = beta;
+      if (!affine) rc = hub_node_keep(node, &s->x, x);
     }
+    hub_fail_release(rc, &out);
   }
   hub_tensor_release(x);
   hub_tensor_release(a32);
@@ -386,12 +419,12 @@ static hub_tensor *where_int(const hub_backend *be, hub_tensor *cond, hub_tensor
   hub_tensor *mc = xa ? hub_map("where", HUB_MAP_TRUTH, ec) : NULL;
   hub_tensor *cnt = mc ? hub_sum(mc, 0, NULL, 0) : NULL;
   hub_tensor *out = cnt ? hub_tensor_empty(rt, nd, shape, a->device) : NULL, *sel = NULL;
-  int rc = out ? be->copy(out, eb) : -1;
+  int rc = out ? HUB_K(be, COPY)(out, eb) : -1;
   if (rc == 0) {
     int64_t k = (int64_t)hub_tensor_get(cnt, 0);
     sel = hub_tensor_empty(rt, 1, &k, a->device);
-    rc = sel ? be->masked_select(xa, mc, sel) : -1;
-    if (rc == 0) rc = be->masked_scatter(out, mc, sel);
+    rc = sel ? HUB_K(be, MASKED_SELECT)(xa, mc, sel) : -1;
+    if (rc == 0) rc = HUB_K(be, MASKED_SCATTER)(out, mc, sel);
   }
   HUB_NO_GRAD_END;
   hub_tensor *tmp[8] = {ca, cb, ea, eb, ec, xa, mc, cnt};
@@ -425,7 +458,7 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
     return hub_errp("%s: %s of shape %s cannot be broadcast to the input's shape %s", name, cond_arg,
                     hub_shape_str(cond, s1, sizeof s1), hub_shape_str(like, s2, sizeof s2));
   }
-  const hub_backend *be = backend_of(a);
+  const hub_backend *be = hub_dispatch(name, HUB_K_WHERE, a->device, -1);
   if (!be) return NULL;
   if (!hub_dtype_is_float(rt)) return where_int(be, cond, a, b, nd, shape, rt);
   if (rt == HUB_F64) { /* in double, through the any-dtype path, with where's gradient */
@@ -433,8 +466,10 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
     hub_tensor *out = b64 ? where_int(be, cond, a64, b64, nd, shape, HUB_F64) : NULL;
     if (out) {
       hub_tensor *ins[2] = {a64, b64};
-      hub_node *node = hub_record(name, where_bw, 2, ins, out);
-      if (node) hub_node_save(node, cond);
+      hub_node *node;
+      int rc = hub_record(name, where_bw, 2, ins, out, &node);
+      if (rc == 0 && node) rc = hub_node_save(node, cond) < 0;
+      hub_fail_release(rc, &out);
     }
     hub_tensor_release(a64);
     hub_tensor_release(b64);
@@ -446,14 +481,16 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
   hub_tensor *ea = ec ? hub_expand_raw(a32, nd, shape) : NULL;
   hub_tensor *eb = ea ? hub_expand_raw(b32, nd, shape) : NULL;
   hub_tensor *out = eb ? hub_tensor_empty(HUB_F32, nd, shape, a->device) : NULL;
-  if (out && be->where(ec, ea, eb, out) != 0) {
+  if (out && HUB_K(be, WHERE)(ec, ea, eb, out) != 0) {
     hub_tensor_release(out);
     out = NULL;
   }
   if (out) {
     hub_tensor *ins[2] = {a32, b32};
-    hub_node *node = hub_record(name, where_bw, 2, ins, out);
-    if (node) hub_node_save(node, cond);
+    hub_node *node;
+    int rc = hub_record(name, where_bw, 2, ins, out, &node);
+    if (rc == 0 && node) rc = hub_node_save(node, cond) < 0;
+    hub_fail_release(rc, &out);
   }
   hub_tensor *tmp[5] = {ec, ea, eb, a32, b32};
   hub_release_all(5, tmp);

@@ -28,6 +28,20 @@ static hub_tensor *view3(const hub_tensor *t, int64_t a, int64_t b, int64_t c) {
   return hub_tensor_alias(t, 3, sh, st, t->offset);
 }
 
+/* t's storage seen as [B, H, L, D] with strides st (unit last stride) from element off of t. */
+static hub_tensor *view4(const hub_tensor *t, int64_t B, int64_t H, int64_t L, int64_t D,
+                         int64_t s0, int64_t s1, int64_t s2, int64_t off) {
+  int64_t sh[4] = {B, H, L, D}, st[4] = {s0, s1, s2, 1};
+  return hub_tensor_alias(t, 4, sh, st, t->offset + off);
+}
+
+/* A contiguous [B, L, D] tensor as [B, 1, L, D]. */
+static hub_tensor *as4(const hub_tensor *t) {
+  if (!t) return NULL;
+  const int64_t B = t->shape[0], L = t->shape[1], D = t->shape[2];
+  return view4(t, B, 1, L, D, L * D, 0, D, 0);
+}
+
 /* The mask as an f32 [B, Lq, Lk] view (0 strides where broadcast); full is [..., Lq, Lk]. */
 static hub_tensor *mask_view(const hub_backend *be, hub_tensor *mask, int nd, const int64_t *full,
                              int64_t B) {
@@ -62,7 +76,7 @@ static hub_tensor *mask_view(const hub_backend *be, hub_tensor *mask, int nd, co
   cs[nd - 2] = mq, cs[nd - 1] = mk;
   hub_tensor *src = hub_tensor_alias(e, nd, cs, e->stride, e->offset);
   hub_tensor *c = src ? hub_tensor_empty(HUB_F32, nd, cs, e->device) : NULL;
-  int rc = c ? be->copy(c, src) : -1;
+  int rc = c ? HUB_K(be, COPY)(c, src) : -1;
   hub_tensor_release(src);
   hub_tensor_release(e);
   if (rc) {
@@ -96,18 +110,23 @@ static int check_mask(const char *op, const hub_tensor *mask, int nd, const int6
                  hub_shape_str(mask, s1, sizeof s1), s2);
 }
 
-/* saved: 0 q, 1 k, 2 v (contiguous f32 [B, L, D] views), 3 probs; f: 0 scale. */
+/* The typed backward state of attention: q, k, v as contiguous f32 [B, L, D] views, the
+ * probabilities, the scale. */
+typedef struct attention_state {
+  hub_tensor *q, *k, *v, *probs;
+  double scale;
+} attention_state;
+
 static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gout[0]) return 0; /* no gradient reached the output: nothing flows back */
-  hub_tensor *q = n->saved[0], *k = n->saved[1], *v = n->saved[2], *p = n->saved[3];
-  const hub_backend *be = hub_backend_for(q->device);
+  const attention_state *st = HUB_NODE_STATE(n, attention_state);
+  hub_tensor *q = st->q, *k = st->k, *v = st->v, *p = st->probs;
+  const hub_backend *be = hub_dispatch("attention", HUB_K_ATTENTION_BACKWARD, q->device, HUB_F32);
   if (!be) return -1;
-  const int64_t B = q->shape[0], Lq = q->shape[1], D = q->shape[2], Lk = k->shape[1], Dv = v->shape[2];
-  hub_attn a = {.B = B, .H = 1, .Lq = Lq, .Lk = Lk, .D = D, .Dv = Dv,
-                .sq = {Lq * D, 0, D}, .sk = {Lk * D, 0, D}, .sv = {Lk * Dv, 0, Dv}, .so = {Lq * Dv, 0, Dv},
-                .scale = (float)n->f[0]};
+  const int64_t B = q->shape[0], Lq = q->shape[1], Dv = v->shape[2];
+  hub_attn a = {.scale = (float)st->scale};
   hub_tensor *g = hub_contiguous_f32(gout[0]);
-  hub_tensor *full[3] = {NULL, NULL, NULL};
+  hub_tensor *full[3] = {NULL, NULL, NULL}, *v4[8] = {NULL};
   int rc = g ? 0 : -1;
   for (int i = 0; i < 3 && rc == 0; i++) {
     if (!hub_node_needs(n, i)) continue;
@@ -115,10 +134,19 @@ static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) 
     full[i] = hub_tensor_empty(HUB_F32, e->ndim, e->shape, q->device);
     if (!full[i]) rc = -1;
   }
-  if (rc == 0)
-    rc = be->attention_backward(&a, q->data, k->data, v->data, p->data, g->data,
-                                full[0] ? full[0]->data : NULL, full[1] ? full[1]->data : NULL,
-                                full[2] ? full[2]->data : NULL);
+  if (rc == 0) {
+    v4[0] = as4(q), v4[1] = as4(k), v4[2] = as4(v);
+    v4[3] = view4(g, B, 1, Lq, Dv, Lq * Dv, 0, Dv, 0);
+    for (int i = 0; i < 3; i++) {
+      const hub_tensor *like = i == 0 ? q : i == 1 ? k : v;
+      if (full[i]) v4[4 + i] = view4(full[i], like->shape[0], 1, like->shape[1], like->shape[2],
+                                     like->shape[1] * like->shape[2], 0, like->shape[2], 0);
+    }
+    if (!v4[0] || !v4[1] || !v4[2] || !v4[3] || (full[0] && !v4[4]) || (full[1] && !v4[5]) || (full[2] && !v4[6]))
+      rc = -1;
+  }
+  if (rc == 0) rc = HUB_K(be, ATTENTION_BACKWARD)(&a, v4[0], v4[1], v4[2], p, v4[3], v4[4], v4[5], v4[6]);
+  hub_release_all(8, v4);
   hub_tensor_release(g);
   if (rc) {
     hub_release_all(3, full);
@@ -127,6 +155,9 @@ static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) 
   for (int i = 0; i < 3; i++) gin[i] = full[i];
   return 0;
 }
+
+HUB_OP_DEF(attention, .name = "attention", .arity = 3, .dtypes = HUB_DT_ANY, .kernel = HUB_K_ATTENTION,
+           .backward = attention_backward, .state_size = sizeof(attention_state));
 
 hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tensor *mask,
                           double scale) {
@@ -163,7 +194,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   full[nd - 1] = Lk;
   if (mask && check_mask("attention", mask, nd, full)) return NULL;
   if (!(scale > 0)) scale = D > 0 ? 1.0 / sqrt((double)D) : 1.0;
-  const hub_backend *be = hub_backend_for(q->device);
+  const hub_backend *be = hub_dispatch("attention", HUB_K_ATTENTION, q->device, -1);
   if (!be) return NULL;
 
   hub_tensor *in[3] = {hub_contiguous_f32(q), hub_contiguous_f32(k), hub_contiguous_f32(v)};
@@ -185,21 +216,22 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   q3 = view3(in[0], B, Lq, D);
   k3 = view3(in[1], B, Lk, D);
   v3 = view3(in[2], B, Lk, Dv);
-  o3 = out ? view3(out, B, Lq, Dv) : NULL;
-  if (!probs || !q3 || !k3 || !v3 || !o3) goto done;
-  hub_attn a = {.B = B, .H = 1, .Lq = Lq, .Lk = Lk, .D = D, .Dv = Dv,
-                .sq = {Lq * D, 0, D}, .sk = {Lk * D, 0, D}, .sv = {Lk * Dv, 0, Dv}, .so = {Lq * Dv, 0, Dv},
-                .mask = m3, .scale = (float)scale};
-  if (be->attention(&a, q3->data, k3->data, v3->data, o3->data, probs->data)) goto done;
+  o3 = out ? view4(out, B, 1, Lq, Dv, Lq * Dv, 0, Dv, 0) : NULL;
+  hub_tensor *q4 = q3 ? as4(q3) : NULL, *k4 = k3 ? as4(k3) : NULL, *v4 = v3 ? as4(v3) : NULL;
+  if (!probs || !q4 || !k4 || !v4 || !o3) goto done4;
+  hub_attn a = {.mask = m3, .scale = (float)scale};
+  if (HUB_K(be, ATTENTION)(&a, q4, k4, v4, o3, probs)) goto done4;
   rc = 0;
-  hub_node *n = hub_record("attention", attention_backward, 3, in, out);
-  if (n) {
-    hub_node_save(n, q3);
-    hub_node_save(n, k3);
-    hub_node_save(n, v3);
-    hub_node_save(n, probs);
-    n->f[0] = scale;
+  hub_node *n;
+  rc = hub_record_op(&hub_op_attention, in, 1, &out, &n);
+  if (rc == 0 && n) {
+    attention_state *st = HUB_NODE_STATE(n, attention_state);
+    st->scale = scale;
+    rc = hub_node_keep(n, &st->q, q3) || hub_node_keep(n, &st->k, k3) || hub_node_keep(n, &st->v, v3) ||
+         hub_node_keep(n, &st->probs, probs);
   }
+done4:
+  hub_release_all(3, (hub_tensor *[]){q4, k4, v4});
 done:
   hub_release_all(3, in);
   hub_tensor_release(q3);
@@ -217,40 +249,53 @@ done:
 
 /* ---- attention_qkv: multi-head self-attention on a packed projection ---- */
 
-/* The geometry of qkv [B, L, 3, H, Dh] read as q, k, v entries (b, h) and of out [B, L, H, Dh]. */
-static hub_attn qkv_geom(int64_t B, int64_t L, int64_t H, int64_t Dh) {
-  const int64_t Dm = H * Dh, row = 3 * Dm;
-  hub_attn a = {.B = B, .H = H, .Lq = L, .Lk = L, .D = Dh, .Dv = Dh,
-                .sq = {L * row, Dh, row}, .sk = {L * row, Dh, row}, .sv = {L * row, Dh, row},
-                .so = {L * Dm, Dh, Dm}};
-  return a;
+/* q, k and v of qkv [B, L, 3, H, Dh] (and its gradient) as [B, H, L, Dh] views: entry (b, h)
+ * of q starts at b * L * 3Dm + h * Dh with row stride 3Dm; k and v Dm and 2Dm further. */
+static int qkv_views(const hub_tensor *t, int64_t H, hub_tensor **q, hub_tensor **k, hub_tensor **v) {
+  const int64_t B = t->shape[0], L = t->shape[1], row = t->shape[2], Dm = row / 3, Dh = Dm / H;
+  *q = view4(t, B, H, L, Dh, L * row, Dh, row, 0);
+  *k = view4(t, B, H, L, Dh, L * row, Dh, row, Dm);
+  *v = view4(t, B, H, L, Dh, L * row, Dh, row, 2 * Dm);
+  return *q && *k && *v ? 0 : -1;
 }
 
-/* saved: 0 qkv (contiguous f32 [B, L, 3*Dm]), 1 probs; f: 0 scale, 1 p; i: 0 H, 1 key, 2 counter */
+/* The typed backward state of attention_qkv: the packed projection (contiguous f32 [B, L, 3*Dm]),
+ * the probabilities, and the parameters (dropout's stream, to regenerate its mask). */
+typedef struct attention_qkv_state {
+  hub_tensor *qkv, *probs;
+  int64_t heads;
+  double scale, p;
+  uint64_t key, counter;
+} attention_qkv_state;
+
 static int attention_qkv_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gout[0] || !hub_node_needs(n, 0)) return 0;
-  hub_tensor *qkv = n->saved[0], *p = n->saved[1];
-  const hub_backend *be = hub_backend_for(qkv->device);
+  const attention_qkv_state *st = HUB_NODE_STATE(n, attention_qkv_state);
+  hub_tensor *qkv = st->qkv, *p = st->probs;
+  const hub_backend *be = hub_dispatch("attention_qkv", HUB_K_ATTENTION_BACKWARD, qkv->device, HUB_F32);
   if (!be) return -1;
-  const int64_t B = qkv->shape[0], L = qkv->shape[1], H = n->i[0], Dh = qkv->shape[2] / (3 * H), Dm = H * Dh;
-  hub_attn a = qkv_geom(B, L, H, Dh);
-  a.scale = (float)n->f[0];
-  a.p = (float)n->f[1];
-  a.key = (uint64_t)n->i[1];
-  a.counter = (uint64_t)n->i[2];
+  const int64_t B = qkv->shape[0], L = qkv->shape[1], H = st->heads, Dm = qkv->shape[2] / 3;
+  hub_attn a = {.scale = (float)st->scale, .p = (float)st->p, .key = st->key, .counter = st->counter};
   hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *gq = g ? hub_tensor_empty(HUB_F32, 3, qkv->shape, qkv->device) : NULL;
-  float *base = gq ? gq->data : NULL;
-  const float *x = qkv->data;
-  if (!gq || be->attention_backward(&a, x, x + Dm, x + 2 * Dm, p->data, g->data, base, base + Dm, base + 2 * Dm)) {
-    hub_tensor_release(g);
+  hub_tensor *v[7] = {NULL};
+  int rc = -1;
+  if (gq && qkv_views(qkv, H, &v[0], &v[1], &v[2]) == 0 && qkv_views(gq, H, &v[3], &v[4], &v[5]) == 0 &&
+      (v[6] = view4(g, B, H, L, Dm / H, L * Dm, Dm / H, Dm, 0)) != NULL)
+    rc = HUB_K(be, ATTENTION_BACKWARD)(&a, v[0], v[1], v[2], p, v[6], v[3], v[4], v[5]);
+  hub_release_all(7, v);
+  hub_tensor_release(g);
+  if (rc) {
     hub_tensor_release(gq);
     return -1;
   }
-  hub_tensor_release(g);
   gin[0] = gq;
   return 0;
 }
+
+HUB_OP_DEF(attention_qkv, .name = "attention_qkv", .arity = 1, .dtypes = HUB_DT_ANY,
+           .kernel = HUB_K_ATTENTION, .backward = attention_qkv_backward,
+           .state_size = sizeof(attention_qkv_state));
 
 hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, double scale,
                               double p) {
@@ -268,7 +313,7 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   int64_t full[4] = {B, H, L, L};
   if (mask && check_mask("attention_qkv", mask, 4, full)) return NULL;
   if (!(scale > 0)) scale = Dh > 0 ? 1.0 / sqrt((double)Dh) : 1.0;
-  const hub_backend *be = hub_backend_for(qkv->device);
+  const hub_backend *be = hub_dispatch("attention", HUB_K_ATTENTION, qkv->device, -1);
   if (!be) return NULL;
 
   hub_tensor *x = hub_contiguous_f32(qkv), *m3 = NULL, *out = NULL, *probs = NULL;
@@ -284,23 +329,21 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   out = hub_tensor_empty(HUB_F32, 3, osh, qkv->device);
   probs = hub_tensor_empty(HUB_F32, 3, psh, qkv->device);
   if (!out || !probs) goto done;
-  hub_attn a = qkv_geom(B, L, H, Dh);
-  a.mask = m3;
-  a.scale = (float)scale;
-  a.p = (float)p;
+  hub_attn a = {.mask = m3, .scale = (float)scale, .p = (float)p};
   if (p > 0) hub_rng_reserve((uint64_t)(B * H * L * L), &a.key, &a.counter);
-  const float *xd = x->data;
-  if (be->attention(&a, xd, xd + Dm, xd + 2 * Dm, out->data, probs->data)) goto done;
+  hub_tensor *v[4] = {NULL};
+  int krc = -1;
+  if (qkv_views(x, H, &v[0], &v[1], &v[2]) == 0 && (v[3] = view4(out, B, H, L, Dh, L * Dm, Dh, Dm, 0)) != NULL)
+    krc = HUB_K(be, ATTENTION)(&a, v[0], v[1], v[2], v[3], probs);
+  hub_release_all(4, v);
+  if (krc) goto done;
   rc = 0;
-  hub_node *n = hub_record("attention_qkv", attention_qkv_backward, 1, &x, out);
-  if (n) {
-    hub_node_save(n, x);
-    hub_node_save(n, probs);
-    n->f[0] = scale;
-    n->f[1] = p;
-    n->i[0] = H;
-    n->i[1] = (int64_t)a.key;
-    n->i[2] = (int64_t)a.counter;
+  hub_node *n;
+  rc = hub_record_op(&hub_op_attention_qkv, &x, 1, &out, &n);
+  if (rc == 0 && n) {
+    attention_qkv_state *st = HUB_NODE_STATE(n, attention_qkv_state);
+    *st = (attention_qkv_state){.heads = H, .scale = scale, .p = p, .key = a.key, .counter = a.counter};
+    rc = hub_node_keep(n, &st->qkv, x) || hub_node_keep(n, &st->probs, probs);
   }
 done:
   hub_tensor_release(x);

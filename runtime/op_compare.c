@@ -44,7 +44,7 @@ hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape(name, a, b, shape);
   if (nd < 0) return NULL;
-  const hub_backend *be = hub_backend_for(a->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_BINARY_ANY, a->device, -1);
   if (!be) return NULL;
   int out_dt = (op >= HUB_BIN_EQ || ct == HUB_BOOL) ? HUB_BOOL : ct;
   hub_tensor *ca = cast_raw(a, ct);
@@ -52,7 +52,7 @@ hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *
   hub_tensor *ea = cb ? hub_expand_raw(ca, nd, shape) : NULL;
   hub_tensor *eb = ea ? hub_expand_raw(cb, nd, shape) : NULL;
   hub_tensor *out = eb ? hub_tensor_empty(out_dt, nd, shape, a->device) : NULL;
-  if (out && be->binary_any(op, ea, eb, out) != 0) {
+  if (out && HUB_K(be, BINARY_ANY)(op, ea, eb, out) != 0) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", hub_last_error());
     hub_err("%s: %s", name, msg);
@@ -66,13 +66,13 @@ hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *
 
 hub_tensor *hub_map(const char *name, int op, hub_tensor *x) {
   if (check_any(name, "input", x)) return NULL;
-  const hub_backend *be = hub_backend_for(x->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_MAP, x->device, -1);
   if (!be) return NULL;
   int ct = (x->dtype == HUB_F16 || x->dtype == HUB_BF16) ? HUB_F32 : x->dtype;
   hub_tensor *cx = cast_raw(x, ct);
   int out_dt = (op == HUB_MAP_NOT || op == HUB_MAP_TRUTH) ? HUB_BOOL : ct;
   hub_tensor *out = cx ? hub_tensor_empty(out_dt, cx->ndim, cx->shape, x->device) : NULL;
-  if (out && be->map(op, cx, out) != 0) {
+  if (out && HUB_K(be, MAP)(op, cx, out) != 0) {
     hub_tensor_release(out);
     out = NULL;
   }
@@ -153,14 +153,14 @@ static int masked_select_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
   hub_tensor *mask = n->saved[0];
-  const hub_backend *be = hub_backend_for(mask->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_MASKED_SCATTER, mask->device, -1);
   int gdt = e->dtype == HUB_F64 ? HUB_F64 : HUB_F32;
   hub_tensor *gx = be ? hub_tensor_new(gdt, e->ndim, e->shape, mask->device) : NULL;
   if (!gx) return -1;
   if (go[0]) {
     hub_tensor *gc = hub_to_dtype(go[0], gdt), *g = gc ? hub_contiguous(gc) : NULL;
     hub_tensor_release(gc);
-    int rc = g ? be->masked_scatter(gx, mask, g) : -1;
+    int rc = g ? HUB_K(be, MASKED_SCATTER)(gx, mask, g) : -1;
     hub_tensor_release(g);
     if (rc) {
       hub_tensor_release(gx);
@@ -187,7 +187,7 @@ hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask) {
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape("masked_select", a, mask, shape);
   if (nd < 0) return NULL;
-  const hub_backend *be = hub_backend_for(a->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_MASKED_SELECT, a->device, -1);
   if (!be) return NULL;
   hub_tensor *ea = hub_expand(a, nd, shape); /* recorded: its backward sums back to a's shape */
   hub_tensor *xa = ea ? hub_contiguous(ea) : NULL;
@@ -202,14 +202,16 @@ hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask) {
   if (cnt) {
     int64_t k = (int64_t)hub_tensor_get(cnt, 0);
     out = hub_tensor_empty(a->dtype, 1, &k, a->device);
-    if (out && be->masked_select(xa, mb, out) != 0) {
+    if (out && HUB_K(be, MASKED_SELECT)(xa, mb, out) != 0) {
       hub_tensor_release(out);
       out = NULL;
     }
   }
   if (out) {
-    hub_node *node = hub_record("masked_select", masked_select_bw, 1, &xa, out);
-    if (node) hub_node_save(node, mb);
+    hub_node *node;
+    int rc = hub_record("masked_select", masked_select_bw, 1, &xa, out, &node);
+    if (rc == 0 && node) rc = hub_node_save(node, mb) < 0;
+    hub_fail_release(rc, &out);
   }
   hub_tensor *tmp[5] = {ea, xa, em, mb, cnt};
   hub_release_all(5, tmp);
@@ -257,12 +259,14 @@ hub_tensor *hub_clamp(hub_tensor *a, double lo, double hi) {
     out = r1 ? hub_binary_any("clamp", HUB_BIN_MIN, r1, th, ct) : NULL;
   }
   if (out && hub_dtype_is_float(a->dtype)) {
-    hub_node *node = hub_record("clamp", clamp_bw, 1, &x, out);
-    if (node) {
-      hub_node_save(node, x);
+    hub_node *node;
+    int rc = hub_record("clamp", clamp_bw, 1, &x, out, &node);
+    if (rc == 0 && node) {
+      rc = hub_node_save(node, x) < 0;
       node->f[0] = lo;
       node->f[1] = hi;
     }
+    hub_fail_release(rc, &out);
   }
   hub_tensor *tmp[4] = {x, tl, th, r1};
   hub_release_all(4, tmp);
@@ -286,7 +290,8 @@ static int zero_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
 
 static hub_tensor *piecewise(const char *name, int op, hub_tensor *a) {
   hub_tensor *out = hub_map(name, op, a);
-  if (out && hub_dtype_is_float(a->dtype)) hub_record(name, zero_bw, 1, &a, out);
+  hub_node *node;
+  if (out && hub_dtype_is_float(a->dtype)) hub_fail_release(hub_record(name, zero_bw, 1, &a, out, &node), &out);
   return out;
 }
 

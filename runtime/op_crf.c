@@ -107,7 +107,6 @@ static int check_emissions(const char *op, hub_tensor *em, int64_t *B, int64_t *
   if (hub_check_float(op, "emissions", em)) return -1;
   if (em->ndim != 3 || em->shape[2] == 0)
     return hub_err("%s: emissions must be [B, L, C] with C > 0 tags, got %s", op, hub_shape_str(em, s, sizeof s));
-  if (em->device != HUB_CPU) return hub_err("%s: not implemented on %s", op, hub_device_name(em->device));
   *B = em->shape[0], *L = em->shape[1], *C = em->shape[2];
   if (*C > (1 << 20)) return hub_err("%s: %lld tags is too many", op, (long long)*C);
   return 0;
@@ -118,7 +117,7 @@ static int check_emissions(const char *op, hub_tensor *em, int64_t *B, int64_t *
 static int crf_nll_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gout[0]) return 0;
   hub_tensor *em = n->saved[0], *tab = n->saved[1];
-  const hub_backend *be = hub_backend_for(em->device);
+  const hub_backend *be = hub_dispatch("crf_nll", HUB_K_CRF_NLL_BACKWARD, em->device, HUB_F32);
   if (!be) return -1;
   const int64_t *len = n->ctx, *tags = len + em->shape[0];
   HUB_NO_GRAD_BEGIN;
@@ -127,7 +126,7 @@ static int crf_nll_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   hub_tensor *gtab = hub_node_needs(n, 1) ? hub_tensor_empty(HUB_F32, 2, tab->shape, em->device) : NULL;
   int rc = -1;
   if (g && (gem || !hub_node_needs(n, 0)) && (gtab || !hub_node_needs(n, 1)))
-    rc = be->crf_nll_backward(em, tags, len, tab, g, gem, gtab);
+    rc = HUB_K(be, CRF_NLL_BACKWARD)(em, tags, len, tab, g, gem, gtab);
   HUB_NO_GRAD_END;
   hub_tensor_release(g);
   if (rc) {
@@ -149,10 +148,8 @@ hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, 
   if (tags->ndim != 2 || tags->shape[0] != B || tags->shape[1] != L)
     return hub_errp("%s: tags must be [B, L] = [%lld, %lld] for emissions %s, got %s", op, (long long)B, (long long)L,
                     hub_shape_str(em0, s1, sizeof s1), hub_shape_str(tags, s2, sizeof s2));
-  const hub_backend *be = hub_backend_for(em0->device);
-  if (!be) return NULL;
-  if (!be->crf_nll || !be->crf_nll_backward)
-    return hub_errp("%s: not implemented on %s", op, hub_device_name(em0->device));
+  const hub_backend *be = hub_dispatch(op, HUB_K_CRF_NLL, em0->device, HUB_F32);
+  if (!be || !hub_dispatch(op, HUB_K_CRF_NLL_BACKWARD, em0->device, HUB_F32)) return NULL;
   int64_t *len = crf_lengths(op, lengths, mask, B, L, B * L);
   if (!len) return NULL;
   int64_t *y = len + B;
@@ -170,20 +167,21 @@ hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, 
       }
   hub_tensor *em = hub_contiguous_f32(em0), *tab = em ? join_scores(tr0, st0, en0, C) : NULL;
   hub_tensor *nll = tab ? hub_tensor_empty(HUB_F32, 1, &B, em0->device) : NULL;
-  if (!nll || be->crf_nll(em, y, len, tab, nll)) {
+  if (!nll || HUB_K(be, CRF_NLL)(em, y, len, tab, nll)) {
     hub_release_all(3, (hub_tensor *[]){em, tab, nll});
     free(len);
     return NULL;
   }
-  hub_node *n = hub_record(op, crf_nll_backward, 2, (hub_tensor *[]){em, tab}, nll);
-  if (n) {
-    hub_node_save(n, em);
-    hub_node_save(n, tab);
+  hub_node *n;
+  int rc = hub_record(op, crf_nll_backward, 2, (hub_tensor *[]){em, tab}, nll, &n);
+  if (rc == 0 && n) {
     n->ctx = len;
     n->ctx_free = free;
+    rc = hub_node_save(n, em) < 0 || hub_node_save(n, tab) < 0;
   } else {
     free(len);
   }
+  hub_fail_release(rc, &nll);
   hub_release_all(2, (hub_tensor *[]){em, tab});
   return nll;
 }

@@ -63,14 +63,14 @@ static int gather_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   hub_tensor *gx = hub_tensor_new(HUB_F32, e->ndim, e->shape, ids->device);
   if (!gx) return -1;
   if (gout[0] && outer * k * inner > 0) {
-    const hub_backend *be = hub_backend_for(ids->device);
+    const hub_backend *be = hub_dispatch(NULL, HUB_K_SCATTER_ADD, ids->device, -1);
     hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
     hub_tensor *gx3 = view3(gx, outer, rows, inner), *gy3 = gy ? view3(gy, outer, k, inner) : NULL;
-    int rc = gx3 && gy3 ? be->scatter_add(gx3, ids, gy3) : -1;
+    int rc = gx3 && gy3 ? HUB_K(be, SCATTER_ADD)(gx3, ids, gy3) : -1;
     if (rc == 0 && n->i[4] > 0) { /* the padding row gets no gradient */
       int64_t sh[3] = {outer, 1, inner};
       hub_tensor *row = hub_tensor_alias(gx3, 3, sh, gx3->stride, gx3->offset + (n->i[4] - 1) * inner);
-      rc = row ? be->fill(row, 0) : -1;
+      rc = row ? HUB_K(be, FILL)(row, 0) : -1;
       hub_tensor_release(row);
     }
     hub_tensor_release(gx3);
@@ -90,7 +90,7 @@ static int gather_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
  * dimension d replaced by ids' shape (idnd dims, sizes idshape). */
 static hub_tensor *gather_op(const char *op, hub_tensor *x, int d, hub_tensor *ids_in, int idnd,
                              const int64_t *idshape, int64_t padding_idx) {
-  const hub_backend *be = hub_backend_for(x->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_GATHER, x->device, -1);
   if (!be) return NULL;
   if (x->ndim - 1 + idnd > HUB_MAX_DIMS)
     return hub_errp("%s: the result would have %d dimensions (at most %d)", op, x->ndim - 1 + idnd,
@@ -110,7 +110,7 @@ static hub_tensor *gather_op(const char *op, hub_tensor *x, int d, hub_tensor *i
   hub_tensor *o3 = x3 ? view3(out, outer, k, inner) : NULL;
   int rc = -1;
   if (o3) {
-    rc = be->gather(x3, ids, o3);
+    rc = HUB_K(be, GATHER)(x3, ids, o3);
     if (rc) fail_with(op);
   }
   hub_tensor_release(x3);
@@ -119,9 +119,11 @@ static hub_tensor *gather_op(const char *op, hub_tensor *x, int d, hub_tensor *i
     hub_release_all(1, &out);
     out = NULL;
   } else {
-    hub_node *n = hub_record(op, gather_backward, 1, &xc, out);
-    if (n) {
-      hub_node_save(n, ids);
+    hub_node *n;
+    int rc = hub_record(op, gather_backward, 1, &xc, out, &n);
+    if (rc == 0 && n) rc = hub_node_save(n, ids) < 0;
+    hub_fail_release(rc, &out);
+    if (n && out) {
       n->i[0] = outer, n->i[1] = rows, n->i[2] = inner, n->i[3] = k;
       n->i[4] = padding_idx >= 0 ? padding_idx + 1 : 0;
     }
@@ -208,7 +210,7 @@ hub_tensor *hub_concat(int n, hub_tensor **ts, int dim) {
                         hub_shape_str(t0, s1, sizeof s1), hub_shape_str(t, s2, sizeof s2), j + 1, d + 1);
     sh[d] += t->shape[d];
   }
-  const hub_backend *be = hub_backend_for(t0->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_COPY, t0->device, -1);
   if (!be) return NULL;
   hub_tensor *out = hub_tensor_empty(t0->dtype, t0->ndim, sh, t0->device);
   if (!out) return NULL;
@@ -219,7 +221,7 @@ hub_tensor *hub_concat(int n, hub_tensor **ts, int dim) {
     part[d] = ts[i]->shape[d];
     if (hub_tensor_numel(ts[i]) > 0) {
       hub_tensor *slice = hub_tensor_alias(out, out->ndim, part, out->stride, out->offset + pos * out->stride[d]);
-      int rc = slice ? be->copy(slice, ts[i]) : -1;
+      int rc = slice ? HUB_K(be, COPY)(slice, ts[i]) : -1;
       hub_tensor_release(slice);
       if (rc) {
         fail_with("concat");
@@ -229,7 +231,11 @@ hub_tensor *hub_concat(int n, hub_tensor **ts, int dim) {
     }
     pos += part[d];
   }
-  hub_node *node = hub_record("concat", concat_backward, n, ts, out);
+  hub_node *node;
+  if (hub_record("concat", concat_backward, n, ts, out, &node)) {
+    hub_tensor_release(out);
+    return NULL;
+  }
   if (node) node->i[0] = d;
   return out;
 }
@@ -250,7 +256,7 @@ static int split_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   int device = HUB_CPU;
   for (int j = 0; j < c->n; j++)
     if (gout[j]) device = gout[j]->device;
-  const hub_backend *be = hub_backend_for(device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_COPY, device, -1);
   if (!be) return -1;
   hub_tensor *gx = hub_tensor_new(e->dtype, e->ndim, e->shape, device);
   if (!gx) return -1;
@@ -261,7 +267,7 @@ static int split_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
       memcpy(part, gx->shape, sizeof part);
       part[d] = c->sizes[j];
       hub_tensor *slice = hub_tensor_alias(gx, gx->ndim, part, gx->stride, gx->offset + pos * gx->stride[d]);
-      int rc = slice ? be->copy(slice, gout[j]) : -1;
+      int rc = slice ? HUB_K(be, COPY)(slice, gout[j]) : -1;
       hub_tensor_release(slice);
       if (rc) {
         hub_tensor_release(gx);
@@ -315,7 +321,12 @@ int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **
     }
     c->n = n;
     memcpy(c->sizes, sizes, sizeof(int64_t) * (size_t)n);
-    hub_node *node = hub_record_multi("split", split_backward, 1, &a, n, out);
+    hub_node *node;
+    if (hub_record_multi("split", split_backward, 1, &a, n, out, &node)) {
+      free(c);
+      hub_release_all(n, out);
+      return -1;
+    }
     if (node) {
       node->i[0] = d;
       node->ctx = c;

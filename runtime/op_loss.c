@@ -17,14 +17,14 @@
 static int cross_entropy_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
   hub_tensor *logits = n->saved[0], *target = n->saved[1], *lse = n->saved[2];
-  const hub_backend *be = hub_backend_for(logits->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_FILL, logits->device, -1);
   if (!be) return -1;
   const hub_edge *e = &n->edges[0];
   hub_tensor *g = hub_tensor_empty(HUB_F32, e->ndim, e->shape, logits->device);
   if (!g) return -1;
   int64_t count = n->i[1];
   if (count == 0) {
-    if (be->fill(g, 0.0)) {
+    if (HUB_K(be, FILL)(g, 0.0)) {
       hub_tensor_release(g);
       return -1;
     }
@@ -34,7 +34,7 @@ static int cross_entropy_backward(hub_node *n, hub_tensor **gout, hub_tensor **g
   double up = hub_tensor_get(gout[0], 0);
   hub_tensor *g2 = hub_tensor_alias(g, logits->ndim, logits->shape, logits->stride, g->offset);
   int rc = !g2 ? -1
-               : be->cross_entropy_backward(logits, target, lse, n->i[0], (float)n->f[0],
+               : HUB_K(be, CROSS_ENTROPY_BACKWARD)(logits, target, lse, n->i[0], (float)n->f[0],
                                             (float)(up / (double)count), g2);
   hub_tensor_release(g2);
   if (rc) {
@@ -71,7 +71,7 @@ hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ig
   }
   if (!(label_smoothing >= 0.0 && label_smoothing < 1.0))
     return hub_errp("%s: label_smoothing %g is not in [0, 1)", op, label_smoothing);
-  const hub_backend *be = hub_backend_for(logits->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_CROSS_ENTROPY, logits->device, -1);
   if (!be) return NULL;
 
   hub_tensor *lc = logits->dtype == HUB_F32 ? hub_contiguous(logits)
@@ -88,7 +88,7 @@ hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ig
   hub_tensor *lse = hub_tensor_empty(HUB_F32, 1, &N, logits->device);
   int64_t count = 0;
   if (!lc || !tc || !l2 || !loss || !lse ||
-      be->cross_entropy(l2, tc, ignore_index, (float)label_smoothing, loss, lse, &count)) {
+      HUB_K(be, CROSS_ENTROPY)(l2, tc, ignore_index, (float)label_smoothing, loss, lse, &count)) {
     hub_tensor_release(lc);
     hub_tensor_release(tc);
     hub_tensor_release(l2);
@@ -96,11 +96,11 @@ hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ig
     hub_tensor_release(lse);
     return NULL;
   }
-  hub_node *n = hub_record(op, cross_entropy_backward, 1, &lc, loss);
-  if (n) {
-    hub_node_save(n, l2);
-    hub_node_save(n, tc);
-    hub_node_save(n, lse);
+  hub_node *n;
+  int rrc = hub_record(op, cross_entropy_backward, 1, &lc, loss, &n);
+  if (rrc == 0 && n) rrc = hub_node_save(n, l2) < 0 || hub_node_save(n, tc) < 0 || hub_node_save(n, lse) < 0;
+  hub_fail_release(rrc, &loss);
+  if (n && loss) {
     n->i[0] = ignore_index;
     n->i[1] = count;
     n->f[0] = label_smoothing;

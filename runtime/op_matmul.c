@@ -72,11 +72,10 @@ static hub_tensor *mm_core(hub_tensor *a, hub_tensor *b) {
     out = mm_raw("matmul", a, b, NULL, -1);
   }
   if (!out) return NULL;
-  hub_node *n = hub_record("matmul", matmul_bw, 2, (hub_tensor *[]){a, b}, out);
-  if (n) {
-    hub_node_save(n, a);
-    hub_node_save(n, b);
-  }
+  hub_node *n;
+  int rc = hub_record("matmul", matmul_bw, 2, (hub_tensor *[]){a, b}, out, &n);
+  if (rc == 0 && n) rc = hub_node_save(n, a) < 0 || hub_node_save(n, b) < 0;
+  hub_fail_release(rc, &out);
   return out;
 }
 
@@ -103,8 +102,8 @@ static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tens
   bsh[nb] = b->shape[b->ndim - 2], bsh[nb + 1] = b->shape[b->ndim - 1];
   hub_tensor *ae = hub_expand_raw(a, nb + 2, ash), *be = hub_expand_raw(b, nb + 2, bsh);
   hub_tensor *out = ae && be ? hub_tensor_empty(a->dtype == HUB_F64 ? HUB_F64 : HUB_F32, nb + 2, osh, a->device) : NULL;
-  const hub_backend *be_ = out ? hub_backend_for(a->device) : NULL;
-  if (out && (!be_ || be_->matmul(ae, be, bias, act, out) != 0)) {
+  const hub_backend *be_ = out ? hub_dispatch(op, HUB_K_MATMUL, a->device, out->dtype) : NULL;
+  if (out && (!be_ || HUB_K(be_, MATMUL)(ae, be, bias, act, out) != 0)) {
     hub_tensor_release(out);
     out = NULL;
   }
@@ -218,11 +217,10 @@ static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, h
   sh[x->ndim - 1] = outf;
   out = hub_tensor_alias(o2, x->ndim, sh, NULL, o2->offset);
   if (out && act < 0) {
-    hub_node *n = hub_record("linear", linear_bw, b ? 3 : 2, (hub_tensor *[]){x, w, b}, out);
-    if (n) {
-      hub_node_save(n, xc);
-      hub_node_save(n, w);
-    }
+    hub_node *n;
+    int rc = hub_record("linear", linear_bw, b ? 3 : 2, (hub_tensor *[]){x, w, b}, out, &n);
+    if (rc == 0 && n) rc = hub_node_save(n, xc) < 0 || hub_node_save(n, w) < 0;
+    hub_fail_release(rc, &out);
   }
 done:
   hub_release_all(8, (hub_tensor *[]){x, w, b, x2, wt, o2, xc, NULL});

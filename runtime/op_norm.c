@@ -42,10 +42,10 @@ static hub_tensor *plain_alias(const hub_tensor *t) {
 static int softmax_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
   hub_tensor *y = n->saved[0];
-  const hub_backend *be = hub_backend_for(y->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_SOFTMAX_BACKWARD, y->device, -1);
   hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
   hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, y->ndim, y->shape, y->device) : NULL;
-  if (!gx || be->softmax_backward(y, gy, (int)n->i[0], (int)n->i[1], gx)) {
+  if (!gx || HUB_K(be, SOFTMAX_BACKWARD)(y, gy, (int)n->i[0], (int)n->i[1], gx)) {
     hub_tensor_release(gy);
     hub_tensor_release(gx);
     return -1;
@@ -59,26 +59,29 @@ static hub_tensor *softmax_impl(const char *op, hub_tensor *a, int dim, int log)
   if (hub_check_float(op, "input", a)) return NULL;
   int d = hub_norm_dim(op, dim, a->ndim);
   if (d < 0) return NULL;
-  const hub_backend *be = hub_backend_for(a->device);
+  const hub_backend *be = hub_dispatch(op, HUB_K_SOFTMAX, a->device, -1);
   if (!be) return NULL;
   hub_tensor *x = hub_contiguous_f32(a);
   if (!x) return NULL;
   hub_tensor *y = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
-  if (!y || be->softmax(x, d, log, y)) {
+  if (!y || HUB_K(be, SOFTMAX)(x, d, log, y)) {
     hub_tensor_release(x);
     hub_tensor_release(y);
     return NULL;
   }
-  hub_node *n = hub_record(op, softmax_backward, 1, &x, y);
-  if (n) {
+  hub_node *n;
+  int rc = hub_record(op, softmax_backward, 1, &x, y, &n);
+  if (rc == 0 && n) {
     hub_tensor *ys = plain_alias(y);
-    if (!ys) {
-      hub_tensor_release(x);
-      hub_tensor_release(y);
-      return NULL;
-    }
-    hub_node_save(n, ys);
+    rc = !ys || hub_node_save(n, ys) < 0;
     hub_tensor_release(ys);
+  }
+  if (rc) {
+    hub_tensor_release(x);
+    hub_tensor_release(y);
+    return NULL;
+  }
+  if (n) {
     n->i[0] = d;
     n->i[1] = log;
   }
@@ -94,12 +97,19 @@ hub_tensor *hub_log_softmax(hub_tensor *a, int dim) {
 
 /* ---- layer_norm ---- */
 
-/* saved: 0 x (contiguous f32), 1 weight or NULL, 2 mean, 3 rstd; i: 0 rows, 1 n. */
+/* The typed backward state of layer_norm: x (contiguous f32), the weight viewed as [n] (NULL
+ * without one), the statistics of the forward, and the [rows, n] geometry. */
+typedef struct layer_norm_state {
+  hub_tensor *x, *w, *mean, *rstd;
+  int64_t rows, cols;
+} layer_norm_state;
+
 static int layer_norm_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gout[0]) return 0;
-  hub_tensor *x = n->saved[0], *w = n->saved[1], *mean = n->saved[2], *rstd = n->saved[3];
-  int64_t rows = n->i[0], cols = n->i[1];
-  const hub_backend *be = hub_backend_for(x->device);
+  const layer_norm_state *st = HUB_NODE_STATE(n, layer_norm_state);
+  hub_tensor *x = st->x, *w = st->w, *mean = st->mean, *rstd = st->rstd;
+  int64_t rows = st->rows, cols = st->cols;
+  const hub_backend *be = hub_dispatch("layer_norm", HUB_K_LAYER_NORM_BACKWARD, x->device, -1);
   if (!be) return -1;
   hub_tensor *gy = hub_contiguous_f32(gout[0]);
   hub_tensor *gx = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
@@ -113,7 +123,7 @@ static int layer_norm_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin)
   hub_tensor *gx2 = gx ? view2(gx, rows, cols) : NULL;
   int rc = -1;
   if (x2 && gy2 && gx2 && (gw || !hub_node_needs(n, 1)) && (gb || !hub_node_needs(n, 2)))
-    rc = be->layer_norm_backward(x2, w, mean, rstd, gy2, gx2, gw, gb);
+    rc = HUB_K(be, LAYER_NORM_BACKWARD)(x2, w, mean, rstd, gy2, gx2, gw, gb);
   hub_tensor_release(x2);
   hub_tensor_release(gy2);
   hub_tensor_release(gx2);
@@ -150,6 +160,9 @@ static int check_param(const char *arg, const hub_tensor *p, const hub_tensor *x
   return 0;
 }
 
+HUB_OP_DEF(layer_norm, .name = "layer_norm", .arity = 3, .dtypes = HUB_DT_ANY, .kernel = HUB_K_LAYER_NORM,
+           .backward = layer_norm_backward, .state_size = sizeof(layer_norm_state));
+
 hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weight,
                            hub_tensor *bias, double eps) {
   if (hub_check_float("layer_norm", "input", x)) return NULL;
@@ -161,7 +174,7 @@ hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weigh
   for (int i = x->ndim - normalized_ndim; i < x->ndim; i++) cols *= x->shape[i];
   if (weight && check_param("weight", weight, x, normalized_ndim, cols)) return NULL;
   if (bias && check_param("bias", bias, x, normalized_ndim, cols)) return NULL;
-  const hub_backend *be = hub_backend_for(x->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_LAYER_NORM, x->device, -1);
   if (!be) return NULL;
   int64_t rows = cols ? hub_tensor_numel(x) / cols : 0;
 
@@ -183,16 +196,17 @@ hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weigh
   w1 = in[1] ? hub_tensor_alias(in[1], 1, &cols, &st1, in[1]->offset) : NULL;
   b1 = in[2] ? hub_tensor_alias(in[2], 1, &cols, &st1, in[2]->offset) : NULL;
   if (!x2 || !y2 || (in[1] && !w1) || (in[2] && !b1)) goto fail;
-  if (be->layer_norm(x2, w1, b1, (float)eps, y2, mean, rstd)) goto fail;
+  if (HUB_K(be, LAYER_NORM)(x2, w1, b1, (float)eps, y2, mean, rstd)) goto fail;
   if (record) {
-    hub_node *n = hub_record("layer_norm", layer_norm_backward, 3, in, y);
+    hub_node *n;
+    if (hub_record_op(&hub_op_layer_norm, in, 1, &y, &n)) goto fail;
     if (n) {
-      hub_node_save(n, in[0]);
-      hub_node_save(n, w1);
-      hub_node_save(n, mean);
-      hub_node_save(n, rstd);
-      n->i[0] = rows;
-      n->i[1] = cols;
+      layer_norm_state *st = HUB_NODE_STATE(n, layer_norm_state);
+      st->rows = rows;
+      st->cols = cols;
+      if (hub_node_keep(n, &st->x, in[0]) || (w1 && hub_node_keep(n, &st->w, w1)) ||
+          hub_node_keep(n, &st->mean, mean) || hub_node_keep(n, &st->rstd, rstd))
+        goto fail;
     }
   }
   hub_release_all(3, in);
@@ -220,10 +234,10 @@ fail:
 static int dropout_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
   hub_tensor *mask = n->saved[0];
-  const hub_backend *be = hub_backend_for(mask->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_DROPOUT_BACKWARD, mask->device, -1);
   hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
   hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, gy->ndim, gy->shape, gy->device) : NULL;
-  if (!gx || be->dropout_backward(gy, mask, (float)n->f[0], gx)) {
+  if (!gx || HUB_K(be, DROPOUT_BACKWARD)(gy, mask, (float)n->f[0], gx)) {
     hub_tensor_release(gy);
     hub_tensor_release(gx);
     return -1;
@@ -237,7 +251,7 @@ hub_tensor *hub_dropout(hub_tensor *x, double p, int train) {
   if (hub_check_float("dropout", "input", x)) return NULL;
   if (!(p >= 0.0 && p <= 1.0)) return hub_errp("dropout: probability %g is not in [0, 1]", p);
   if (!train || p == 0.0) return hub_tensor_retain(x);
-  const hub_backend *be = hub_backend_for(x->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_DROPOUT, x->device, -1);
   if (!be) return NULL;
   hub_tensor *xc = hub_contiguous_f32(x);
   if (!xc) return NULL;
@@ -245,17 +259,19 @@ hub_tensor *hub_dropout(hub_tensor *x, double p, int train) {
   hub_tensor *mask = hub_tensor_empty(HUB_U8, xc->ndim, xc->shape, xc->device);
   uint64_t key, counter;
   hub_rng_reserve((uint64_t)hub_tensor_numel(xc), &key, &counter);
-  if (!y || !mask || be->dropout(xc, (float)p, key, counter, y, mask)) {
+  if (!y || !mask || HUB_K(be, DROPOUT)(xc, (float)p, key, counter, y, mask)) {
     hub_tensor_release(xc);
     hub_tensor_release(y);
     hub_tensor_release(mask);
     return NULL;
   }
-  hub_node *n = hub_record("dropout", dropout_backward, 1, &xc, y);
-  if (n) {
-    hub_node_save(n, mask);
+  hub_node *n;
+  int rc = hub_record("dropout", dropout_backward, 1, &xc, y, &n);
+  if (rc == 0 && n) {
+    rc = hub_node_save(n, mask) < 0;
     n->f[0] = p;
   }
+  hub_fail_release(rc, &y);
   hub_tensor_release(mask);
   hub_tensor_release(xc);
   return y;

@@ -95,12 +95,13 @@ static hub_tensor *float_binary(const char *name, int op, hub_backward_fn bw, hu
   hub_tensor *out = b32 ? hub_binary_any(name, op, a32, b32, ct) : NULL;
   if (out) {
     hub_tensor *ins[2] = {a32, b32};
-    hub_node *node = hub_record(name, bw, 2, ins, out);
-    if (node) {
-      hub_node_save(node, a32);
-      hub_node_save(node, b32);
+    hub_node *node;
+    int rc = hub_record(name, bw, 2, ins, out, &node);
+    if (rc == 0 && node) {
+      rc = hub_node_save(node, a32) < 0 || hub_node_save(node, b32) < 0;
       node->i[0] = op == HUB_BIN_REMAINDER;
     }
+    hub_fail_release(rc, &out);
   }
   hub_tensor_release(a32);
   hub_tensor_release(b32);

@@ -45,7 +45,7 @@ static int parse_dims(const char *op, const hub_tensor *a, int ndims, const int 
 /* Reduces x (contiguous f32) over the dims marked in red, keeping them as size 1.
  * For HUB_RED_MAX exactly one dim is marked and *idx receives the positions (i64). */
 static hub_tensor *reduce_raw(int op, hub_tensor *x, const bool *red, hub_tensor **idx) {
-  const hub_backend *be = hub_backend_for(x->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_REDUCE, x->device, -1);
   if (!be) return NULL;
   /* merge adjacent dims of the same kind */
   int ng = 0;
@@ -77,7 +77,7 @@ static hub_tensor *reduce_raw(int op, hub_tensor *x, const bool *red, hub_tensor
     hub_tensor *res = hub_tensor_empty(x->dtype, 3, o3, x->device);
     hub_tensor *ix = (op == HUB_RED_MAX && idx) ? hub_tensor_empty(HUB_I64, 3, o3, x->device) : NULL;
     int rc = (!view || !res || (op == HUB_RED_MAX && idx && !ix)) ? -1
-                                                                  : be->reduce(op, view, 1, res, ix);
+                                                                  : HUB_K(be, REDUCE)(op, view, 1, res, ix);
     hub_tensor_release(view);
     hub_tensor_release(cur);
     if (rc) {
@@ -99,7 +99,7 @@ static hub_tensor *reduce_raw(int op, hub_tensor *x, const bool *red, hub_tensor
   }
   if (!reduced) { /* only size-1 dims were reduced: a copy */
     hub_tensor *res = hub_tensor_empty(x->dtype, x->ndim, x->shape, x->device);
-    if (!res || be->copy(res, cur)) {
+    if (!res || HUB_K(be, COPY)(res, cur)) {
       hub_tensor_release(res);
       hub_tensor_release(cur);
       return NULL;
@@ -177,7 +177,12 @@ static hub_tensor *sum_mean(const char *op, int redop, hub_tensor *a, int ndims,
     hub_tensor_release(x);
     return NULL;
   }
-  hub_node *n = hub_record(op, expand_backward, 1, &x, out);
+  hub_node *n;
+  if (hub_record(op, expand_backward, 1, &x, out, &n)) {
+    hub_tensor_release(x);
+    hub_tensor_release(out);
+    return NULL;
+  }
   if (n) {
     n->i[0] = (int64_t)mask;
     n->f[0] = redop == HUB_RED_MEAN ? (count ? 1.0 / (double)count : 0.0) : 1.0;
@@ -270,11 +275,13 @@ static int max_impl(const char *op, hub_tensor *a, int dim, int keepdim, hub_ten
   if (values) {
     hub_tensor *out = keepdim ? hub_tensor_retain(r) : drop_dims(hub_tensor_retain(r), red);
     if (out) {
-      hub_node *n = hub_record("max", max_backward, 1, &x, out);
-      if (n) {
+      hub_node *n;
+      int rc = hub_record("max", max_backward, 1, &x, out, &n);
+      if (rc == 0 && n) {
         n->i[0] = d;
-        hub_node_save(n, idx);
+        rc = hub_node_save(n, idx) < 0;
       }
+      hub_fail_release(rc, &out);
       if (!hub_dtype_is_float(a->dtype)) {
         hub_tensor *o = hub_to_dtype(out, a->dtype);
         hub_tensor_release(out);

@@ -3,7 +3,8 @@
  *
  * As for every op, this layer checks the arguments (naming the op and the argument), converts
  * inputs to contiguous f32 and allocates the output; the work is done by the device's backend
- * slots `gru` and `crf_decode` (kernels/cpu/gru.c, kernels/cpu/crf.c).  The lengths tensor is
+ * kernels GRU and CRF_DECODE (hub_dispatch answers "paddle_gru is not implemented for cuda" where a
+ * backend has none) (kernels/cpu/gru.c, kernels/cpu/crf.c).  The lengths tensor is
  * read into a host array of int64 first, checked against T, and handed to the kernel, which
  * needs the lengths on the host anyway to plan its time loop.  Neither op records autograd
  * nodes: they serve pretrained inference (LAC); the conversions run with grad mode off.
@@ -56,9 +57,8 @@ hub_tensor *hub_paddle_gru(hub_tensor *x0, hub_tensor *w0, hub_tensor *b0, hub_t
                     hub_shape_str(b0, s1, sizeof s1));
   if (b0 && !(b0->ndim == 1 || (b0->ndim == 2 && b0->shape[0] == 1)))
     return hub_errp("%s: bias must be [3H] or [1, 3H], got %s", op, hub_shape_str(b0, s1, sizeof s1));
-  const hub_backend *be = hub_backend_for(x0->device);
+  const hub_backend *be = hub_dispatch(op, HUB_K_GRU, x0->device, HUB_F32);
   if (!be) return NULL;
-  if (!be->gru) return hub_errp("%s: not implemented on %s", op, hub_device_name(x0->device));
   int64_t B = x0->shape[0], T = x0->shape[1];
   int64_t *len = read_lengths(op, lengths, B, T);
   if (!len) return NULL;
@@ -67,7 +67,7 @@ hub_tensor *hub_paddle_gru(hub_tensor *x0, hub_tensor *w0, hub_tensor *b0, hub_t
   hub_tensor *out = NULL;
   if (x && w && (b || !b0)) {
     out = hub_tensor_empty(HUB_F32, 3, (int64_t[]){B, T, H}, x0->device);
-    if (out && be->gru(x, w, b, len, reverse != 0, origin_mode != 0, out)) {
+    if (out && HUB_K(be, GRU)(x, w, b, len, reverse != 0, origin_mode != 0, out)) {
       hub_tensor_release(out);
       out = NULL;
     }
@@ -89,16 +89,15 @@ hub_tensor *hub_crf_decode(hub_tensor *em0, hub_tensor *tr0, hub_tensor *lengths
   if (tr0->ndim != 2 || tr0->shape[0] != C + 2 || tr0->shape[1] != C)
     return hub_errp("%s: transition must be [C+2, C] = [%lld, %lld] (start row, end row, then C rows) for emission %s, got %s",
                     op, (long long)(C + 2), (long long)C, hub_shape_str(em0, s2, sizeof s2), hub_shape_str(tr0, s1, sizeof s1));
-  const hub_backend *be = hub_backend_for(em0->device);
+  const hub_backend *be = hub_dispatch(op, HUB_K_CRF_DECODE, em0->device, HUB_F32);
   if (!be) return NULL;
-  if (!be->crf_decode) return hub_errp("%s: not implemented on %s", op, hub_device_name(em0->device));
   int64_t *len = read_lengths(op, lengths, B, T);
   if (!len) return NULL;
   HUB_NO_GRAD_BEGIN;
   hub_tensor *em = hub_contiguous_f32(em0), *tr = em ? hub_contiguous_f32(tr0) : NULL, *path = NULL;
   if (em && tr) {
     path = hub_tensor_empty(HUB_I64, 2, (int64_t[]){B, T}, em0->device);
-    if (path && be->crf_decode(em, tr, len, path)) {
+    if (path && HUB_K(be, CRF_DECODE)(em, tr, len, path)) {
       hub_tensor_release(path);
       path = NULL;
     }

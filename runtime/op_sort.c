@@ -72,7 +72,7 @@ static int gather_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
   hub_tensor *idx = n->saved[0];
-  const hub_backend *be = hub_backend_for(idx->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_SCATTER_DIM, idx->device, -1);
   int gdt = e->dtype == HUB_F64 ? HUB_F64 : HUB_F32;
   hub_tensor *gx = be ? hub_tensor_new(gdt, e->ndim, e->shape, idx->device) : NULL;
   if (!gx) return -1;
@@ -82,7 +82,7 @@ static int gather_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
     int d = (int)n->i[0];
     hub_tensor *gx3 = g ? view3(gx, d) : NULL, *i3 = gx3 ? view3(idx, d) : NULL;
     hub_tensor *g3 = i3 ? view3(g, d) : NULL;
-    int rc = g3 ? be->scatter_dim(gx3, i3, g3, 1) : -1;
+    int rc = g3 ? HUB_K(be, SCATTER_DIM)(gx3, i3, g3, 1) : -1;
     hub_tensor *tmp[4] = {g, gx3, i3, g3};
     hub_release_all(4, tmp);
     if (rc) {
@@ -116,22 +116,24 @@ hub_tensor *hub_gather(hub_tensor *a, int dim, hub_tensor *index) {
                       hub_shape_str(a, s2, sizeof s2), k + 1);
     }
   }
-  const hub_backend *be = hub_backend_for(a->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_GATHER_DIM, a->device, -1);
   hub_tensor *an = be ? narrow_to(a, sizes) : NULL;
   hub_tensor *x = an ? hub_contiguous(an) : NULL;
   hub_tensor *out = x ? hub_tensor_empty(a->dtype, idx->ndim, idx->shape, a->device) : NULL;
   hub_tensor *x3 = out ? view3(x, d) : NULL, *i3 = x3 ? view3(idx, d) : NULL, *o3 = i3 ? view3(out, d) : NULL;
-  if (out && (!o3 || be->gather_dim(x3, i3, o3) != 0)) {
+  if (out && (!o3 || HUB_K(be, GATHER_DIM)(x3, i3, o3) != 0)) {
     fail_with("gather");
     hub_tensor_release(out);
     out = NULL;
   }
   if (out) {
-    hub_node *node = hub_record("gather", gather_bw, 1, &x, out);
-    if (node) {
-      hub_node_save(node, idx);
+    hub_node *node;
+    int rc = hub_record("gather", gather_bw, 1, &x, out, &node);
+    if (rc == 0 && node) {
+      rc = hub_node_save(node, idx) < 0;
       node->i[0] = d;
     }
+    hub_fail_release(rc, &out);
   }
   hub_tensor *tmp[6] = {idx, an, x, x3, i3, o3};
   hub_release_all(6, tmp);
@@ -186,26 +188,28 @@ static hub_tensor *scatter_op(const char *op, hub_tensor *a, int dim, hub_tensor
     hub_tensor_release(idx);
     return hub_errp("%s: %s tensors are not supported (f32, f16, bf16, i64, i32)", op, hub_dtype_name(a->dtype));
   }
-  const hub_backend *be = hub_backend_for(a->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_COPY, a->device, -1);
   hub_tensor *sn = be ? narrow_to(src, idx->shape) : NULL;
   hub_tensor *sc = sn ? hub_to_dtype(sn, ct) : NULL, *s = sc ? hub_contiguous(sc) : NULL;
   hub_tensor *ac = s ? hub_to_dtype(a, ct) : NULL;
   hub_tensor *out = ac ? hub_tensor_empty(ct, a->ndim, a->shape, a->device) : NULL;
-  int rc = out ? be->copy(out, ac) : -1;
+  int rc = out ? HUB_K(be, COPY)(out, ac) : -1;
   hub_tensor *o3 = rc == 0 ? view3(out, d) : NULL, *i3 = o3 ? view3(idx, d) : NULL, *s3 = i3 ? view3(s, d) : NULL;
-  if (out && (!s3 || be->scatter_dim(o3, i3, s3, add) != 0)) {
+  if (out && (!s3 || HUB_K(be, SCATTER_DIM)(o3, i3, s3, add) != 0)) {
     fail_with(op);
     hub_tensor_release(out);
     out = NULL;
   }
   if (out && hub_dtype_is_float(a->dtype)) {
     hub_tensor *ins[2] = {ac, s};
-    hub_node *node = hub_record(op, scatter_bw, 2, ins, out);
-    if (node) {
-      hub_node_save(node, idx);
+    hub_node *node;
+    int rc = hub_record(op, scatter_bw, 2, ins, out, &node);
+    if (rc == 0 && node) {
+      rc = hub_node_save(node, idx) < 0;
       node->i[0] = d;
       node->i[1] = add;
     }
+    hub_fail_release(rc, &out);
   }
   hub_tensor *tmp[9] = {idx, sn, sc, s, ac, o3, i3, s3, NULL};
   hub_release_all(9, tmp);
@@ -228,7 +232,7 @@ hub_tensor *hub_scatter_add(hub_tensor *a, int dim, hub_tensor *index, hub_tenso
 
 /* Positions (i64) that sort a along d; not recorded. */
 static hub_tensor *sort_positions(const char *op, hub_tensor *a, int d, int descending) {
-  const hub_backend *be = hub_backend_for(a->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_SORT, a->device, -1);
   if (!be) return NULL;
   HUB_NO_GRAD_BEGIN;
   hub_tensor *c = hub_to_dtype(a, a->dtype == HUB_F64 ? HUB_F64 : hub_dtype_is_float(a->dtype) ? HUB_F32 : HUB_I64);
@@ -237,7 +241,7 @@ static hub_tensor *sort_positions(const char *op, hub_tensor *a, int d, int desc
   hub_tensor *vals = x ? hub_tensor_empty(x->dtype, x->ndim, x->shape, x->device) : NULL;
   hub_tensor *pos = vals ? hub_tensor_empty(HUB_I64, x->ndim, x->shape, x->device) : NULL;
   hub_tensor *x3 = pos ? view3(x, d) : NULL, *v3 = x3 ? view3(vals, d) : NULL, *p3 = v3 ? view3(pos, d) : NULL;
-  if (pos && (!p3 || be->sort(x3, descending, v3, p3) != 0)) {
+  if (pos && (!p3 || HUB_K(be, SORT)(x3, descending, v3, p3) != 0)) {
     fail_with(op);
     hub_tensor_release(pos);
     pos = NULL;
@@ -297,14 +301,14 @@ hub_tensor *hub_argsort(hub_tensor *a, int dim, int descending) {
 /* i[0]: dim. */
 static int cumsum_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0) || !go[0]) return 0;
-  const hub_backend *be = hub_backend_for(go[0]->device);
+  const hub_backend *be = hub_dispatch(NULL, HUB_K_CUMSUM, go[0]->device, -1);
   int gdt = n->edges[0].dtype == HUB_F64 ? HUB_F64 : HUB_F32;
   hub_tensor *gc = be ? hub_to_dtype(go[0], gdt) : NULL, *g = gc ? hub_contiguous(gc) : NULL;
   hub_tensor_release(gc);
   hub_tensor *gx = g ? hub_tensor_empty(gdt, g->ndim, g->shape, g->device) : NULL;
   int d = (int)n->i[0];
   hub_tensor *g3 = gx ? view3(g, d) : NULL, *x3 = g3 ? view3(gx, d) : NULL;
-  int rc = x3 ? be->cumsum(g3, 1, x3) : -1;
+  int rc = x3 ? HUB_K(be, CUMSUM)(g3, 1, x3) : -1;
   hub_tensor *tmp[3] = {g, g3, x3};
   hub_release_all(3, tmp);
   if (rc) {
@@ -320,7 +324,7 @@ hub_tensor *hub_cumsum(hub_tensor *a, int dim) {
   hub_tensor *in = a->ndim == 0 ? hub_reshape(a, 1, (int64_t[]){1}) : hub_tensor_retain(a);
   if (!in) return NULL;
   int d = hub_norm_dim("cumsum", dim, in->ndim);
-  const hub_backend *be = d >= 0 ? hub_backend_for(a->device) : NULL;
+  const hub_backend *be = d >= 0 ? hub_dispatch(NULL, HUB_K_CUMSUM, a->device, -1) : NULL;
   int isf = hub_dtype_is_float(a->dtype);
   hub_tensor *x = NULL;
   if (be) {
@@ -338,14 +342,16 @@ hub_tensor *hub_cumsum(hub_tensor *a, int dim) {
   }
   hub_tensor *out = x ? hub_tensor_empty(x->dtype, x->ndim, x->shape, x->device) : NULL;
   hub_tensor *x3 = out ? view3(x, d) : NULL, *o3 = x3 ? view3(out, d) : NULL;
-  if (out && (!o3 || be->cumsum(x3, 0, o3) != 0)) {
+  if (out && (!o3 || HUB_K(be, CUMSUM)(x3, 0, o3) != 0)) {
     fail_with("cumsum");
     hub_tensor_release(out);
     out = NULL;
   }
   if (out && isf) {
-    hub_node *node = hub_record("cumsum", cumsum_bw, 1, &x, out);
-    if (node) node->i[0] = d;
+    hub_node *node;
+    int rc = hub_record("cumsum", cumsum_bw, 1, &x, out, &node);
+    if (rc == 0 && node) node->i[0] = d;
+    hub_fail_release(rc, &out);
   }
   hub_tensor *tmp[4] = {in, x, x3, o3};
   hub_release_all(4, tmp);

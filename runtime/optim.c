@@ -18,9 +18,9 @@ int hub_sgd_step(hub_tensor *p, hub_tensor *g, hub_tensor *buf, double lr, doubl
   if (check_state("sgd", "parameter", p, p) || check_state("sgd", "gradient", p, g) ||
       (momentum != 0 && check_state("sgd", "momentum buffer", p, buf)))
     return -1;
-  const hub_backend *b = hub_backend_for(p->device);
+  const hub_backend *b = hub_dispatch("sgd", HUB_K_SGD_STEP, p->device, HUB_F32);
   if (!b) return -1;
-  return b->sgd_step(p, g, momentum != 0 ? buf : NULL, (float)lr, (float)momentum, (float)dampening,
+  return HUB_K(b, SGD_STEP)(p, g, momentum != 0 ? buf : NULL, (float)lr, (float)momentum, (float)dampening,
                      (float)weight_decay, nesterov, first);
 }
 
@@ -32,9 +32,9 @@ int hub_adam_step(hub_tensor *p, hub_tensor *g, hub_tensor *m, hub_tensor *v, do
       check_state(op, "exp_avg_sq", p, v))
     return -1;
   if (step < 1) return hub_err("%s: step must be >= 1, got %lld", op, (long long)step);
-  const hub_backend *b = hub_backend_for(p->device);
+  const hub_backend *b = hub_dispatch(op, HUB_K_ADAM_STEP, p->device, HUB_F32);
   if (!b) return -1;
-  return b->adam_step(p, g, m, v, (float)lr, (float)beta1, (float)beta2, (float)eps, (float)weight_decay, decoupled,
+  return HUB_K(b, ADAM_STEP)(p, g, m, v, (float)lr, (float)beta1, (float)beta2, (float)eps, (float)weight_decay, decoupled,
                       step);
 }
 
@@ -48,14 +48,14 @@ double hub_sum_squares(hub_tensor *t) {
       return -1;
     }
   }
-  const hub_backend *b = hub_backend_for(t->device);
-  double s = b ? b->sum_squares(c) : -1;
+  const hub_backend *b = hub_dispatch("sum_squares", HUB_K_SUM_SQUARES, t->device, HUB_F32);
+  double s = b ? HUB_K(b, SUM_SQUARES)(c) : -1;
   if (c != t) hub_tensor_release(c);
   return s;
 }
 
 int hub_scale_(hub_tensor *t, double s) {
   if (check_state("scale_", "tensor", t, t)) return -1;
-  const hub_backend *b = hub_backend_for(t->device);
-  return b ? b->scale(t, (float)s) : -1;
+  const hub_backend *b = hub_dispatch("scale_", HUB_K_SCALE, t->device, HUB_F32);
+  return b ? HUB_K(b, SCALE)(t, (float)s) : -1;
 }

@@ -64,7 +64,11 @@ static int cast_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
 static hub_tensor *record1(const char *name, hub_backward_fn bw, hub_tensor *in, hub_tensor *out,
                            int64_t *args, int nargs) {
   if (!out) return NULL;
-  hub_node *n = hub_record(name, bw, 1, &in, out);
+  hub_node *n;
+  if (hub_record(name, bw, 1, &in, out, &n)) {
+    hub_tensor_release(out);
+    return NULL;
+  }
   if (n)
     for (int i = 0; i < nargs; i++) n->i[i] = args[i];
   return out;
@@ -266,8 +270,8 @@ int hub_copy_(hub_tensor *dst, hub_tensor *src) {
     s = hub_expand_raw(src, dst->ndim, dst->shape);
     if (!s) return -1;
   }
-  const hub_backend *b = hub_backend_for(dst->device);
-  int rc = b ? b->copy(dst, s) : -1;
+  const hub_backend *b = hub_dispatch(NULL, HUB_K_COPY, dst->device, -1);
+  int rc = b ? HUB_K(b, COPY)(dst, s) : -1;
   if (s != src) hub_tensor_release(s);
   return rc;
 }
@@ -294,7 +298,12 @@ int hub_fill_(hub_tensor *t, double value) {
   if (!t) return hub_err("fill: tensor is nil");
   if (hub_check_int_value("fill", value, t->dtype)) return -1;
   const hub_backend *b = hub_backend_for(t->device);
-  return b ? b->fill(t, value) : -1;
+  if (!b) return -1;
+  /* a backend without a fill kernel still zeroes its fresh (contiguous) tensors */
+  if (value == 0 && !hub_backend_supports(b, HUB_K_FILL, t->dtype) && hub_tensor_is_contiguous(t))
+    return b->buffer.memset_bytes(t->data, 0, (size_t)hub_tensor_numel(t) * hub_dtype_size(t->dtype));
+  if (!hub_dispatch("fill", HUB_K_FILL, t->device, t->dtype)) return -1;
+  return HUB_K(b, FILL)(t, value);
 }
 
 static hub_tensor *copy_as(const char *op, hub_tensor *t, int dtype) {
@@ -326,12 +335,46 @@ hub_tensor *hub_to_dtype(hub_tensor *t, int dtype) {
   return c;
 }
 
+/* Copies the bytes of a contiguous tensor between devices through their buffer interfaces: host
+ * to device and device to host directly, device to device within one backend with copy_d2d,
+ * between two non-CPU backends through a host buffer. */
+static int copy_between(hub_tensor *dst, const hub_tensor *src) {
+  const hub_backend *from = hub_backend_for(src->device), *to = hub_backend_for(dst->device);
+  if (!from || !to) return -1;
+  size_t n = (size_t)hub_tensor_numel(src) * hub_dtype_size(src->dtype);
+  if (src->device == HUB_CPU) return to->buffer.copy_in(dst->data, src->data, n);
+  if (dst->device == HUB_CPU) return from->buffer.copy_out(dst->data, src->data, n);
+  if (from == to) return from->buffer.copy_d2d(dst->data, src->data, n);
+  void *host = hub_cpu_alloc(n ? n : 1);
+  if (!host) return -1;
+  int rc = from->buffer.copy_out(host, src->data, n);
+  if (rc == 0) rc = to->buffer.copy_in(dst->data, host, n);
+  hub_cpu_free(host, n ? n : 1);
+  return rc;
+}
+
+static int to_device_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  gi[0] = hub_to_device(go[0], (int)n->i[0]);
+  return gi[0] ? 0 : -1;
+}
+
 hub_tensor *hub_to_device(hub_tensor *t, int device) {
   if (!t) return hub_errp("to: tensor is nil");
   if (t->device == device) return hub_tensor_retain(t);
-  if (!hub_backend_for(device)) return NULL;
-  return hub_errp("to: copies between %s and %s are not supported in this build", hub_device_name(t->device),
-                  hub_device_name(device));
+  const hub_backend *to = hub_backend_for(device);
+  if (!to || !hub_backend_for(t->device)) return NULL;
+  if (!to->buffer.copy_in) return hub_errp("to: the %s backend cannot copy memory", to->name);
+  HUB_NO_GRAD_BEGIN;
+  hub_tensor *c = hub_contiguous(t); /* on t's device */
+  HUB_NO_GRAD_END;
+  hub_tensor *out = c ? hub_tensor_empty(t->dtype, t->ndim, t->shape, device) : NULL;
+  if (out && copy_between(out, c)) {
+    hub_tensor_release(out);
+    out = NULL;
+  }
+  hub_tensor_release(c);
+  int64_t from = t->device;
+  return record1("to", to_device_bw, t, out, &from, 1);
 }
 
 hub_tensor *hub_contiguous_f32(hub_tensor *t) {

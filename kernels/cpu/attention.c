@@ -59,6 +59,17 @@
 #define HUB_SIMD_CLONES
 #endif
 
+/* The geometry the loops below use: entry e = b*H + h of q is the [Lq, D] matrix at q + b*sq[0]
+ * + h*sq[1] with row stride sq[2] (unit column stride); k, v and out likewise.  Built from the
+ * tensors by cpu_attention / cpu_attention_backward. */
+typedef struct attn_geom {
+  int64_t B, H, Lq, Lk, D, Dv;
+  int64_t sq[3], sk[3], sv[3], so[3];
+  const hub_tensor *mask;
+  float scale, p;
+  uint64_t key, counter;
+} attn_geom;
+
 #ifndef HUB_ATTN_SERIAL_BELOW
 /* Run the batch loop in parallel when B >= this many entries per thread. */
 #define HUB_ATTN_SERIAL_BELOW 1
@@ -183,12 +194,12 @@ static int use_parallel_batches(int64_t B) {
 }
 
 /* Pointers to entry e of an operand with strides s. */
-static inline int64_t entry_off(const hub_attn *a, const int64_t *s, int64_t e) {
+static inline int64_t entry_off(const attn_geom *a, const int64_t *s, int64_t e) {
   return (e / a->H) * s[0] + (e % a->H) * s[1];
 }
 
-int cpu_attention(const hub_attn *a, const float *Q, const float *K, const float *V, float *O,
-                  float *P) {
+static int attention_fwd(const attn_geom *a, const float *Q, const float *K, const float *V, float *O,
+                         float *P) {
   const int64_t E = a->B * a->H, Lq = a->Lq, Lk = a->Lk, D = a->D, Dv = a->Dv;
   /* nothing to write: with Dv == 0 (and no probabilities wanted) the output is empty even when
    * E * Lq is huge (q [2^30, 2^30, 0] is a legal empty tensor), so looping over it would hang */
@@ -246,13 +257,13 @@ int cpu_attention(const hub_attn *a, const float *Q, const float *K, const float
 }
 
 /* Writes zeros over entry e's [rows, cols] block of an operand with strides s. */
-static void zero_entry(const hub_attn *a, float *X, const int64_t *s, int64_t e, int64_t rows, int64_t cols) {
+static void zero_entry(const attn_geom *a, float *X, const int64_t *s, int64_t e, int64_t rows, int64_t cols) {
   if (!X) return;
   for (int64_t i = 0; i < rows; i++) memset(X + entry_off(a, s, e) + i * s[2], 0, sizeof(float) * (size_t)cols);
 }
 
-int cpu_attention_backward(const hub_attn *a, const float *Q, const float *K, const float *V,
-                           const float *P, const float *G, float *GQ, float *GK, float *GV) {
+static int attention_bwd(const attn_geom *a, const float *Q, const float *K, const float *V,
+                         const float *P, const float *G, float *GQ, float *GK, float *GV) {
   const int64_t E = a->B * a->H, Lq = a->Lq, Lk = a->Lk, D = a->D, Dv = a->Dv;
   if (E == 0) return 0;
   if (Lq == 0 || Lk == 0) { /* empty products: the gradients are zero */
@@ -315,4 +326,65 @@ int cpu_attention_backward(const hub_attn *a, const float *Q, const float *K, co
   }
   if (failed == 2) return hub_err("attention: out of memory for the backward scratch");
   return failed ? hub_err("attention: oneDNN sgemm failed") : 0;
+}
+
+/* ---- the kernels of the table: tensors in, geometry read from their strides ---- */
+
+static int operand(const char *op, const char *arg, const hub_tensor *t, int64_t B, int64_t H,
+                   int64_t L, int64_t D, int64_t *s) {
+  if (!t || t->dtype != HUB_F32 || t->ndim != 4 || t->shape[0] != B || t->shape[1] != H ||
+      t->shape[2] != L || t->shape[3] != D || (D > 1 && t->stride[3] != 1))
+    return hub_err("%s: %s must be an f32 [%lld,%lld,%lld,%lld] view with unit last stride", op, arg,
+                   (long long)B, (long long)H, (long long)L, (long long)D);
+  s[0] = t->stride[0], s[1] = t->stride[1], s[2] = t->stride[2];
+  return 0;
+}
+
+/* The geometry of q, k, v and out; 0 or -1 with an error. */
+static int geom_of(const char *op, const hub_attn *p, const hub_tensor *q, const hub_tensor *k,
+                   const hub_tensor *v, const hub_tensor *out, attn_geom *g) {
+  if (!q || q->ndim != 4 || !k || k->ndim != 4 || !v || v->ndim != 4)
+    return hub_err("%s: q, k and v must be 4-d [B, H, L, D] views", op);
+  *g = (attn_geom){.B = q->shape[0], .H = q->shape[1], .Lq = q->shape[2], .D = q->shape[3],
+                   .Lk = k->shape[2], .Dv = v->shape[3], .mask = p->mask, .scale = p->scale,
+                   .p = p->p, .key = p->key, .counter = p->counter};
+  if (operand(op, "q", q, g->B, g->H, g->Lq, g->D, g->sq) || operand(op, "k", k, g->B, g->H, g->Lk, g->D, g->sk) ||
+      operand(op, "v", v, g->B, g->H, g->Lk, g->Dv, g->sv) || operand(op, "out", out, g->B, g->H, g->Lq, g->Dv, g->so))
+    return -1;
+  return 0;
+}
+
+static int probs_ok(const char *op, const hub_tensor *p, const attn_geom *g) {
+  if (p && p->dtype == HUB_F32 && p->ndim == 3 && p->shape[0] == g->B * g->H && p->shape[1] == g->Lq &&
+      p->shape[2] == g->Lk && hub_tensor_is_contiguous(p))
+    return 0;
+  return hub_err("%s: probs must be a contiguous f32 [%lld,%lld,%lld] tensor", op, (long long)(g->B * g->H),
+                 (long long)g->Lq, (long long)g->Lk);
+}
+
+int cpu_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+                  hub_tensor *out, hub_tensor *probs) {
+  attn_geom g;
+  if (geom_of("attention", p, q, k, v, out, &g) || probs_ok("attention", probs, &g)) return -1;
+  return attention_fwd(&g, q->data, k->data, v->data, out->data, probs->data);
+}
+
+/* gq, gk and gv (any may be NULL) must have the strides of q, k and v. */
+static int same_geometry(const hub_tensor *g, const hub_tensor *like) {
+  if (!g) return 1;
+  if (g->dtype != HUB_F32 || g->ndim != 4) return 0;
+  for (int d = 0; d < 4; d++)
+    if (g->shape[d] != like->shape[d] || (g->shape[d] > 1 && g->stride[d] != like->stride[d])) return 0;
+  return 1;
+}
+
+int cpu_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_tensor *k,
+                           const hub_tensor *v, const hub_tensor *probs, const hub_tensor *gout,
+                           hub_tensor *gq, hub_tensor *gk, hub_tensor *gv) {
+  attn_geom g;
+  if (geom_of("attention backward", p, q, k, v, gout, &g) || probs_ok("attention backward", probs, &g)) return -1;
+  if (!same_geometry(gq, q) || !same_geometry(gk, k) || !same_geometry(gv, v))
+    return hub_err("attention backward: gq, gk and gv must have the geometry (and strides) of q, k and v");
+  return attention_bwd(&g, q->data, k->data, v->data, probs->data, gout->data, gq ? gq->data : NULL,
+                       gk ? gk->data : NULL, gv ? gv->data : NULL);
 }

@@ -1,5 +1,5 @@
 /* cpu.h - the CPU kernels behind the CPU backend table (backend_cpu.c).  Each follows the
- * contract of its slot in runtime/backend.h.  oneDNN primitives are created once per shape and
+ * contract of its kernel id in runtime/backend.h (HUB_KERNELS).  oneDNN primitives are created once per shape and
  * kept in the cache of dnnl_cache.c; the rest are OpenMP loops. */
 #ifndef HUB_CPU_H
 #define HUB_CPU_H
@@ -63,10 +63,11 @@ int cpu_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *targe
                                const hub_tensor *lse, int64_t ignore_index, float smoothing,
                                float gscale, hub_tensor *glogits);
 /* attention.c (hub_attn: runtime/backend.h) */
-int cpu_attention(const hub_attn *a, const float *q, const float *k, const float *v, float *out,
-                  float *probs);
-int cpu_attention_backward(const hub_attn *a, const float *q, const float *k, const float *v,
-                           const float *probs, const float *gout, float *gq, float *gk, float *gv);
+int cpu_attention(const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+                  hub_tensor *out, hub_tensor *probs);
+int cpu_attention_backward(const hub_attn *a, const hub_tensor *q, const hub_tensor *k,
+                           const hub_tensor *v, const hub_tensor *probs, const hub_tensor *gout,
+                           hub_tensor *gq, hub_tensor *gk, hub_tensor *gv);
 
 /* optim.c */
 int cpu_sgd_step(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum,
