@@ -15,7 +15,8 @@
  *
  * os.exit inside an embedded runtime must not end the host, so it raises a private error value
  * that hub_runtime_dofile turns into a return; hubrun replaces os.exit with one that exits.
- * This file is compiled into libhub; the runtime/ directory itself never includes a Lua header.
+ * This file is libhub_lua, a library of its own on top of libhub (which links no Lua); the
+ * runtime/ directory itself never includes a Lua header.
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -47,44 +47,35 @@ typedef struct hub_options {
  * the global HUBRUN_VERSION, and, when opts->home is set, that store: os.getenv("HUB_HOME")
  * answers it inside this runtime.  os.exit in the runtime does not end the process: it stops
  * the running script (see hub_runtime_dofile).  opts may be NULL.  NULL + error on failure. */
-hub_runtime *hub_runtime_open(const hub_options *opts);
+HUB_API hub_runtime *hub_runtime_open(const hub_options *opts);
 /* Closes the state (finalisers run, tensors are released) and frees the runtime.  Modules
  * still loaded in it must not be used afterwards (release them first).  NULL is ignored. */
-void hub_runtime_close(hub_runtime *rt);
+HUB_API void hub_runtime_close(hub_runtime *rt);
 
 /* Runs a Lua file.  argv[0..argc-1] are the script's arguments: arg[1..argc] and `...`;
  * arg[0] is path (so a host's main passes argc - 2, argv + 2 for `host script.lua args`).
  * 0 on success, or when the script calls os.exit(0 / true); -1 with "MESSAGE\nstack
  * traceback: ..." on an error, or with "PATH: exited with status N" for os.exit(N != 0). */
-int hub_runtime_dofile(hub_runtime *rt, const char *path, int argc, const char *const *argv);
+HUB_API int hub_runtime_dofile(hub_runtime *rt, const char *path, int argc, const char *const *argv);
 /* The runtime's lua_State, for hosts that already run LuaJIT (push and call in protected
  * mode; the state belongs to the runtime).  NULL for NULL. */
-struct lua_State *hub_runtime_lua(hub_runtime *rt);
+HUB_API struct lua_State *hub_runtime_lua(hub_runtime *rt);
 
 /* Loads a module into the runtime: an installed name ("lac", "lac==1.0.0") resolved in the
  * store, or a module directory (a path with a '/').  Calls hub.module(name_or_dir) in Lua.
  * NULL + error ("module 'x' is not installed ...") on failure. */
-hub_module *hub_module_load(hub_runtime *rt, const char *name_or_dir);
+HUB_API hub_module *hub_module_load(hub_runtime *rt, const char *name_or_dir);
 /* Calls the module with a JSON request and returns its JSON answer, a malloc'ed string to free
  * with hub_free.  The request follows PaddleHub serving: {"text": ["...", ...]} (or "texts"),
  * plus options such as "batch_size"; a module may define its own `serving` adapter.  The answer
  * is the module's results, e.g. [{"word": [...], "tag": [...]}] for lac.  NULL + error for
  * invalid JSON, a request the module rejects, or a failure inside the module. */
-char *hub_module_predict_json(hub_module *m, const char *json);
+HUB_API char *hub_module_predict_json(hub_module *m, const char *json);
 /* Releases the module (its Lua object becomes garbage in the runtime).  NULL is ignored. */
-void hub_module_release(hub_module *m);
+HUB_API void hub_module_release(hub_module *m);
 /* Frees a string returned by this API.  NULL is ignored. */
-void hub_free(void *p);
+HUB_API void hub_free(void *p);
 
-/* The process-wide cache of safetensors files (thread-safe).  hub_shared_open returns the file
- * mapped for `path`, mapping it if no runtime has it open, and counts one more user of it;
- * tensors from hub_st_get on it point into the one mapping.  NULL + error on failure. */
-hub_st_file *hub_shared_open(const char *path);
-/* One more user of a file returned by hub_shared_open (one per tensor handed out, say). */
-void hub_shared_retain(hub_st_file *f);
-/* One user fewer; with none left the file leaves the cache (its tensors stay valid). */
-void hub_shared_close(hub_st_file *f);
-/* Number of files in the cache. */
-int hub_shared_count(void);
+/* hub_shared_open, hub_shared_retain, hub_shared_close, hub_shared_count: see hub_io.h. */
 
 #endif

@@ -4,7 +4,7 @@
 #ifndef HUB_CPU_H
 #define HUB_CPU_H
 
-#include "../../runtime/backend.h"
+#include "backend.h"
 
 /* copy.c */
 int cpu_copy(hub_tensor *dst, const hub_tensor *src);

@@ -17,7 +17,7 @@
 #include <omp.h>
 #include <stdint.h>
 
-#include "../../runtime/hub_tensor.h"
+#include "hub_tensor.h"
 
 enum { CPU_ITER_MAX_OPS = 4 };
 

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "hub_paddle.h"
+#include "hub_io.h"
 
 /* Largest TensorDesc accepted: 8 dims of 10-byte varints plus tags is ~100 bytes. */
 #define PD_MAX_DESC 4096

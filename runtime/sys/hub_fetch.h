@@ -30,6 +30,7 @@
 
 #ifndef HUB_CDEF
 #include <stddef.h>
+#include "hub_base.h" /* HUB_API */
 #endif
 
 typedef struct hub_fetch_opts {
@@ -44,15 +45,15 @@ typedef struct hub_fetch_opts {
 /* Downloads `url` into `path` (through PATH.part, resuming it if present).  opts may be NULL for
  * the defaults (no retries, no progress).  0, or -1 + error; on failure PATH.part is kept so
  * that a later call resumes, except after a non-transient HTTP error. */
-int hub_fetch_file(const char *url, const char *path, const hub_fetch_opts *opts);
+HUB_API int hub_fetch_file(const char *url, const char *path, const hub_fetch_opts *opts);
 
 /* Downloads `url` into memory: a NUL-terminated buffer (free it with hub_fetch_free) whose
  * length, without the NUL, goes to *len.  NULL + error on failure. */
-char *hub_fetch_memory(const char *url, const hub_fetch_opts *opts, size_t *len);
-void hub_fetch_free(char *p);
+HUB_API char *hub_fetch_memory(const char *url, const hub_fetch_opts *opts, size_t *len);
+HUB_API void hub_fetch_free(char *p);
 
 /* Where the successful attempt of the last hub_fetch_file on this thread started: the bytes
  * it kept from a PATH.part left by an earlier call or attempt (0 when it fetched everything). */
-long long hub_fetch_last_resumed(void);
+HUB_API long long hub_fetch_last_resumed(void);
 
 #endif

@@ -47,82 +47,82 @@ typedef struct hub_tensor hub_tensor;
  * Every constructor and view checks its shape: sizes >= 0, at most HUB_MAX_DIMS dimensions and
  * at most 2^62 bytes in all (so numel and byte sizes never overflow); memory the allocator
  * cannot get is the error "out of memory: cannot allocate N bytes". */
-hub_tensor *hub_tensor_new(int dtype, int ndim, const int64_t *shape, int device);
+HUB_API hub_tensor *hub_tensor_new(int dtype, int ndim, const int64_t *shape, int device);
 /* Uninitialised contents (faster when every element is about to be written). */
-hub_tensor *hub_tensor_empty(int dtype, int ndim, const int64_t *shape, int device);
+HUB_API hub_tensor *hub_tensor_empty(int dtype, int ndim, const int64_t *shape, int device);
 /* A tensor holding a copy of `n` elements of `src` (given in `src_dtype`, converted). */
-hub_tensor *hub_tensor_from_data(int dtype, int ndim, const int64_t *shape, const void *src,
+HUB_API hub_tensor *hub_tensor_from_data(int dtype, int ndim, const int64_t *shape, const void *src,
                                  int src_dtype);
 /* A tensor over caller-owned memory: `free_fn(ctx)` runs when the last view goes away
  * (used for memory-mapped weight files).  The memory must stay valid until then. */
-hub_tensor *hub_tensor_wrap(int dtype, int ndim, const int64_t *shape, const int64_t *stride,
+HUB_API hub_tensor *hub_tensor_wrap(int dtype, int ndim, const int64_t *shape, const int64_t *stride,
                             void *data, void (*free_fn)(void *), void *ctx);
-hub_tensor *hub_tensor_retain(hub_tensor *t);
-void hub_tensor_release(hub_tensor *t);
+HUB_API hub_tensor *hub_tensor_retain(hub_tensor *t);
+HUB_API void hub_tensor_release(hub_tensor *t);
 
 /* ---- facts ---- */
-int hub_tensor_ndim(const hub_tensor *t);
-int hub_tensor_dtype(const hub_tensor *t);
-int hub_tensor_device(const hub_tensor *t);
-int hub_tensor_requires_grad(const hub_tensor *t);
+HUB_API int hub_tensor_ndim(const hub_tensor *t);
+HUB_API int hub_tensor_dtype(const hub_tensor *t);
+HUB_API int hub_tensor_device(const hub_tensor *t);
+HUB_API int hub_tensor_requires_grad(const hub_tensor *t);
 /* Size of 0-based dimension d (negative counts from the end); -1 when out of range. */
-int64_t hub_tensor_size(const hub_tensor *t, int d);
-int64_t hub_tensor_numel(const hub_tensor *t);
-int hub_tensor_is_contiguous(const hub_tensor *t);
+HUB_API int64_t hub_tensor_size(const hub_tensor *t, int d);
+HUB_API int64_t hub_tensor_numel(const hub_tensor *t);
+HUB_API int hub_tensor_is_contiguous(const hub_tensor *t);
 /* Writes "[2,3]" into buf (at most n bytes) and returns buf. */
-char *hub_shape_str(const hub_tensor *t, char *buf, size_t n);
+HUB_API char *hub_shape_str(const hub_tensor *t, char *buf, size_t n);
 /* Number of tensors alive (for leak tests). */
-int64_t hub_tensor_live_count(void);
+HUB_API int64_t hub_tensor_live_count(void);
 
 /* ---- element access (slow; for printing, item() and tests) ---- */
 /* Reads element `i` of the tensor in logical row-major order, converted to double; NaN with an
  * error when i is not in [0, numel). */
-double hub_tensor_get(const hub_tensor *t, int64_t i);
-int hub_tensor_set(hub_tensor *t, int64_t i, double v);
+HUB_API double hub_tensor_get(const hub_tensor *t, int64_t i);
+HUB_API int hub_tensor_set(hub_tensor *t, int64_t i, double v);
 /* Copies all elements in row-major order into `dst` as `dtype` (f32, i64 or f64 = -1 for double). */
-int hub_tensor_read(const hub_tensor *t, void *dst, int dtype);
+HUB_API int hub_tensor_read(const hub_tensor *t, void *dst, int dtype);
 
 /* ---- constructors ---- */
-hub_tensor *hub_full(int ndim, const int64_t *shape, double value, int dtype);
-hub_tensor *hub_arange(double start, double end, double step, int dtype);
+HUB_API hub_tensor *hub_full(int ndim, const int64_t *shape, double value, int dtype);
+HUB_API hub_tensor *hub_arange(double start, double end, double step, int dtype);
 /* Standard normal / uniform [0,1) / integers in [low, high) from the seeded generator. */
-hub_tensor *hub_randn(int ndim, const int64_t *shape, int dtype);
-hub_tensor *hub_rand(int ndim, const int64_t *shape, int dtype);
+HUB_API hub_tensor *hub_randn(int ndim, const int64_t *shape, int dtype);
+HUB_API hub_tensor *hub_rand(int ndim, const int64_t *shape, int dtype);
 /* In place, not recorded: t = the numbers hub_randn (times std plus mean) or hub_rand (scaled to
  * [a, b)) would draw for t's shape, converted to t's dtype.  Without temporaries for a contiguous
  * f32 tensor (the nn initialisers use these). */
-int hub_normal_(hub_tensor *t, double mean, double std);
-int hub_uniform_(hub_tensor *t, double a, double b);
-hub_tensor *hub_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, int dtype);
+HUB_API int hub_normal_(hub_tensor *t, double mean, double std);
+HUB_API int hub_uniform_(hub_tensor *t, double a, double b);
+HUB_API hub_tensor *hub_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, int dtype);
 
 /* ---- views (share storage; differentiable) ---- */
 /* One entry of shape may be -1 (inferred).  Copies only when the strides cannot express it. */
-hub_tensor *hub_reshape(hub_tensor *t, int ndim, const int64_t *shape);
+HUB_API hub_tensor *hub_reshape(hub_tensor *t, int ndim, const int64_t *shape);
 /* Like reshape but fails instead of copying. */
-hub_tensor *hub_view(hub_tensor *t, int ndim, const int64_t *shape);
-hub_tensor *hub_transpose(hub_tensor *t, int d0, int d1);
-hub_tensor *hub_permute(hub_tensor *t, const int *perm);
+HUB_API hub_tensor *hub_view(hub_tensor *t, int ndim, const int64_t *shape);
+HUB_API hub_tensor *hub_transpose(hub_tensor *t, int d0, int d1);
+HUB_API hub_tensor *hub_permute(hub_tensor *t, const int *perm);
 /* Elements start..start+length-1 of dimension dim. */
-hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length);
+HUB_API hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length);
 /* Broadcasts size-1 dimensions (and adds leading ones) to `shape`; -1 keeps a size. */
-hub_tensor *hub_expand(hub_tensor *t, int ndim, const int64_t *shape);
+HUB_API hub_tensor *hub_expand(hub_tensor *t, int ndim, const int64_t *shape);
 /* dim = -100 squeezes every size-1 dimension. */
-hub_tensor *hub_squeeze(hub_tensor *t, int dim);
-hub_tensor *hub_unsqueeze(hub_tensor *t, int dim);
+HUB_API hub_tensor *hub_squeeze(hub_tensor *t, int dim);
+HUB_API hub_tensor *hub_unsqueeze(hub_tensor *t, int dim);
 
 /* ---- copies ---- */
 /* The tensor itself (retained) when already contiguous, else a contiguous copy. Differentiable. */
-hub_tensor *hub_contiguous(hub_tensor *t);
+HUB_API hub_tensor *hub_contiguous(hub_tensor *t);
 /* A contiguous copy, always.  Differentiable. */
-hub_tensor *hub_clone(hub_tensor *t);
+HUB_API hub_tensor *hub_clone(hub_tensor *t);
 /* Converts dtype (a copy; the tensor itself retained when already of that dtype).
  * Differentiable between float dtypes. */
-hub_tensor *hub_to_dtype(hub_tensor *t, int dtype);
-hub_tensor *hub_to_device(hub_tensor *t, int device);
+HUB_API hub_tensor *hub_to_dtype(hub_tensor *t, int dtype);
+HUB_API hub_tensor *hub_to_device(hub_tensor *t, int device);
 /* dst[...] = src (broadcast to dst's shape, dtype converted); in place, not recorded. */
-int hub_copy_(hub_tensor *dst, hub_tensor *src);
+HUB_API int hub_copy_(hub_tensor *dst, hub_tensor *src);
 /* Every element set to value; in place, not recorded.  For an integer dtype the value must be an
  * integer in the dtype's range (else -1: "fill: value 300 is out of range for u8 (0 to 255)"). */
-int hub_fill_(hub_tensor *t, double value);
+HUB_API int hub_fill_(hub_tensor *t, double value);
 
 #endif

@@ -12,16 +12,16 @@
 
 /* SGD as torch.optim.SGD: d = g + wd*p; with momentum: buf = first ? d : mu*buf + (1-dampening)*d,
  * d = nesterov ? d + mu*buf : buf; p -= lr*d.  buf may be NULL when momentum is 0. */
-int hub_sgd_step(hub_tensor *p, hub_tensor *g, hub_tensor *buf, double lr, double momentum,
+HUB_API int hub_sgd_step(hub_tensor *p, hub_tensor *g, hub_tensor *buf, double lr, double momentum,
                  double dampening, double weight_decay, int nesterov, int first);
 /* Adam (decoupled = 0: L2 added to the gradient) and AdamW (decoupled = 1: p *= 1 - lr*wd), as
  * torch.optim.Adam/AdamW; step counts from 1 (bias correction). */
-int hub_adam_step(hub_tensor *p, hub_tensor *g, hub_tensor *m, hub_tensor *v, double lr,
+HUB_API int hub_adam_step(hub_tensor *p, hub_tensor *g, hub_tensor *m, hub_tensor *v, double lr,
                   double beta1, double beta2, double eps, double weight_decay, int decoupled,
                   int64_t step);
 /* Sum of squares of all elements (double accumulation), for clip_grad_norm. -1 on error. */
-double hub_sum_squares(hub_tensor *t);
+HUB_API double hub_sum_squares(hub_tensor *t);
 /* t *= s in place (not recorded). */
-int hub_scale_(hub_tensor *t, double s);
+HUB_API int hub_scale_(hub_tensor *t, double s);
 
 #endif

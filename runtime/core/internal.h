@@ -1,6 +1,7 @@
 /* internal.h - what the runtime's own files share and the public API does not show:
  * error helpers, the storage, the caching allocator, the autograd node and the recording helpers
- * that ops use.  Not installed; kernels/ include it too.
+ * that ops use.  Not installed; kernels/ include it too.  It includes only the core's
+ * public headers, so an op or a kernel does not see the store, the file formats or the Lua runtime.
  */
 #ifndef HUB_INTERNAL_H
 #define HUB_INTERNAL_H
@@ -9,7 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "hub.h"
+/* only the core's public headers: each layer's files include what else they use */
+#include "hub_autograd.h"
+#include "hub_base.h"
+#include "hub_ops.h"
+#include "hub_optim.h"
+#include "hub_tensor.h"
 
 #if defined(__GNUC__)
 #define HUB_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -19,8 +25,9 @@
 
 /* ---- errors (error.c) ---- */
 /* Sets the thread's message; returns -1 / NULL so callers can `return hub_err(...)`. */
-int hub_err(const char *fmt, ...) HUB_PRINTF(1, 2);
-void *hub_errp(const char *fmt, ...) HUB_PRINTF(1, 2);
+/* Exported (hub_*) for libhub_lua, the embedding runtime built on top of libhub. */
+HUB_API int hub_err(const char *fmt, ...) HUB_PRINTF(1, 2);
+HUB_API void *hub_errp(const char *fmt, ...) HUB_PRINTF(1, 2);
 
 /* ---- storage and allocator (alloc.c) ---- */
 struct hub_storage {

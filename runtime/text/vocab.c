@@ -16,6 +16,7 @@
 #include <utf8proc.h>
 
 #include "internal.h"
+#include "hub_text.h"
 #include "vocab.h"
 
 /* The slot index of a hash: FNV's low bits are weak, so mix before masking. */

@@ -44,17 +44,17 @@
 /* Reads one LoDTensor parameter file into a new contiguous f32 tensor.  Every field is checked
  * against the file size before it is used; a bad file gives NULL and an error naming the file
  * and the field ("paddle x.w_0: desc_len 9000 is beyond the 24 bytes left in the file"). */
-hub_tensor *hub_paddle_load(const char *path);
+HUB_API hub_tensor *hub_paddle_load(const char *path);
 
 /* Paddle's GRU over padded sequences (see above): x [B, T, 3H] f32, w [H, 3H] f32, b [3H] or
  * [1, 3H] f32 or NULL, lengths [B] i32/i64 with 0 <= lengths[b] <= T or NULL (all T).  Returns
  * a new [B, T, H] f32 tensor, 0 at padded positions.  Inference only (not recorded by autograd). */
-hub_tensor *hub_paddle_gru(hub_tensor *x, hub_tensor *w, hub_tensor *b, hub_tensor *lengths,
+HUB_API hub_tensor *hub_paddle_gru(hub_tensor *x, hub_tensor *w, hub_tensor *b, hub_tensor *lengths,
                            int reverse, int origin_mode);
 
 /* Viterbi decoding of a linear-chain CRF: emission [B, T, C] float, transition [C+2, C] float,
  * lengths [B] i32/i64 or NULL (all T).  Returns a new [B, T] i64 tensor of 0-based tag ids, -1
  * at padded positions (t >= lengths[b]). */
-hub_tensor *hub_crf_decode(hub_tensor *emission, hub_tensor *transition, hub_tensor *lengths);
+HUB_API hub_tensor *hub_crf_decode(hub_tensor *emission, hub_tensor *transition, hub_tensor *lengths);
 
 #endif

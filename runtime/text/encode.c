@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "hub_text.h"
 #include "wordpiece.h"
 
 static const char *const trunc_names[] = {"none", "longest_first", "only_first", "only_second"};

@@ -14,22 +14,22 @@
 #include "hub_tensor.h"
 
 /* Marks a leaf tensor as collecting gradients (floating dtypes only). */
-int hub_tensor_set_requires_grad(hub_tensor *t, int on);
+HUB_API int hub_tensor_set_requires_grad(hub_tensor *t, int on);
 /* Runs backpropagation from `root`.  `grad` is the gradient of root (NULL means ones; then root
  * must have one element). */
-int hub_backward(hub_tensor *root, hub_tensor *grad);
+HUB_API int hub_backward(hub_tensor *root, hub_tensor *grad);
 /* New reference to t->grad, or NULL (without an error) when there is none. */
-hub_tensor *hub_tensor_grad(hub_tensor *t);
+HUB_API hub_tensor *hub_tensor_grad(hub_tensor *t);
 /* Drops t->grad. */
-void hub_tensor_zero_grad(hub_tensor *t);
+HUB_API void hub_tensor_zero_grad(hub_tensor *t);
 /* A tensor sharing t's data, cut from the graph (no grad_fn, requires_grad 0). */
-hub_tensor *hub_detach(hub_tensor *t);
+HUB_API hub_tensor *hub_detach(hub_tensor *t);
 /* Grad mode is per thread; the setter returns the previous value. */
-int hub_grad_enabled(void);
-int hub_set_grad_enabled(int on);
+HUB_API int hub_grad_enabled(void);
+HUB_API int hub_set_grad_enabled(int on);
 /* Name of the op that made t ("matmul", …) or NULL for leaves. */
-const char *hub_tensor_grad_fn_name(const hub_tensor *t);
+HUB_API const char *hub_tensor_grad_fn_name(const hub_tensor *t);
 /* Number of autograd nodes alive (for leak tests). */
-int64_t hub_node_live_count(void);
+HUB_API int64_t hub_node_live_count(void);
 
 #endif

@@ -42,35 +42,35 @@ typedef struct hub_st_file hub_st_file;
 /* Maps the file and validates its whole header: the header length against the file size, the
  * JSON, every entry's dtype, shape and offsets (in bounds, size == numel * itemsize, no two
  * tensors overlapping) and the metadata.  NULL + error on any problem. */
-hub_st_file *hub_st_open(const char *path);
+HUB_API hub_st_file *hub_st_open(const char *path);
 /* Drops the caller's reference; the mapping goes when no tensor from it is alive either. */
-void hub_st_close(hub_st_file *f);
+HUB_API void hub_st_close(hub_st_file *f);
 
 /* Tensors, sorted by name: i in 0..count-1. */
-int hub_st_count(const hub_st_file *f);
+HUB_API int hub_st_count(const hub_st_file *f);
 /* The i-th name (owned by f), or NULL when i is out of range. */
-const char *hub_st_name(const hub_st_file *f, int i);
+HUB_API const char *hub_st_name(const hub_st_file *f, int i);
 /* Index of `name`, or -1 (with an error) when the file has no such tensor. */
-int hub_st_find(const hub_st_file *f, const char *name);
+HUB_API int hub_st_find(const hub_st_file *f, const char *name);
 /* hub dtype the i-th tensor comes out as when kept (F64 -> f32 ...), or -1 when out of range. */
-int hub_st_dtype(const hub_st_file *f, int i);
+HUB_API int hub_st_dtype(const hub_st_file *f, int i);
 /* The dtype as written in the file ("F16", "F64" ...), or NULL when out of range. */
-const char *hub_st_file_dtype(const hub_st_file *f, int i);
+HUB_API const char *hub_st_file_dtype(const hub_st_file *f, int i);
 /* Number of dimensions of the i-th tensor and its sizes into shape (HUB_MAX_DIMS entries, may be
  * NULL); -1 when out of range. */
-int hub_st_shape(const hub_st_file *f, int i, int64_t *shape);
+HUB_API int hub_st_shape(const hub_st_file *f, int i, int64_t *shape);
 
 /* A new tensor for the i-th entry / the entry called `name`.  dtype -1 keeps the stored dtype,
  * else the tensor is converted to it.  When the dtype is kept, the file's dtype is a hubrun dtype
  * and the data is aligned, the tensor points into the mapping (no copy); otherwise it is a copy. */
-hub_tensor *hub_st_get_index(hub_st_file *f, int i, int dtype);
-hub_tensor *hub_st_get(hub_st_file *f, const char *name, int dtype);
+HUB_API hub_tensor *hub_st_get_index(hub_st_file *f, int i, int dtype);
+HUB_API hub_tensor *hub_st_get(hub_st_file *f, const char *name, int dtype);
 
 /* "__metadata__": count, i-th key (in file order), and value by key (NULL when absent; no error
  * is set).  Strings are owned by f. */
-int hub_st_meta_count(const hub_st_file *f);
-const char *hub_st_meta_key(const hub_st_file *f, int i);
-const char *hub_st_metadata(const hub_st_file *f, const char *key);
+HUB_API int hub_st_meta_count(const hub_st_file *f);
+HUB_API const char *hub_st_meta_key(const hub_st_file *f, int i);
+HUB_API const char *hub_st_metadata(const hub_st_file *f, const char *key);
 
 /* Writes n tensors and n_meta metadata pairs to `path` atomically: the file is written as
  * "<path>.tmp.<pid>.<k>", flushed to disk (fsync), then renamed over `path`, so `path` is
@@ -79,7 +79,18 @@ const char *hub_st_metadata(const hub_st_file *f, const char *key);
  * on any device; they are written in logical row-major order.  In the data section tensors are
  * ordered by element size (largest first), then by name, so that every tensor is aligned to its
  * element size.  Names must be unique, and not "__metadata__".  0 or -1 with an error. */
-int hub_st_save(const char *path, int n, const char *const *names, hub_tensor *const *tensors,
+HUB_API int hub_st_save(const char *path, int n, const char *const *names, hub_tensor *const *tensors,
                 int n_meta, const char *const *meta_keys, const char *const *meta_values);
+
+/* The process-wide cache of safetensors files (thread-safe).  hub_shared_open returns the file
+ * mapped for `path`, mapping it if no runtime has it open, and counts one more user of it;
+ * tensors from hub_st_get on it point into the one mapping.  NULL + error on failure. */
+HUB_API hub_st_file *hub_shared_open(const char *path);
+/* One more user of a file returned by hub_shared_open (one per tensor handed out, say). */
+HUB_API void hub_shared_retain(hub_st_file *f);
+/* One user fewer; with none left the file leaves the cache (its tensors stay valid). */
+HUB_API void hub_shared_close(hub_st_file *f);
+/* Number of files in the cache. */
+HUB_API int hub_shared_count(void);
 
 #endif

@@ -21,6 +21,7 @@
 
 #ifndef HUB_CDEF
 #include <stdint.h>
+#include "hub_base.h" /* HUB_API */
 #endif
 
 enum { HUB_FONT_ADVANCE = 6, HUB_FONT_HEIGHT = 9 };
@@ -33,30 +34,30 @@ typedef struct hub_image {
 } hub_image;
 
 /* A width x height image filled with rgb; NULL + error for sizes outside 1..16384. */
-hub_image *hub_image_new(int width, int height, uint32_t rgb);
-void hub_image_free(hub_image *img);
+HUB_API hub_image *hub_image_new(int width, int height, uint32_t rgb);
+HUB_API void hub_image_free(hub_image *img);
 /* Limits drawing to [x0, x1) x [y0, y1) (intersected with the image); hub_image_clip(img, 0, 0,
  * img->width, img->height) removes the limit. */
-void hub_image_clip(hub_image *img, int x0, int y0, int x1, int y1);
+HUB_API void hub_image_clip(hub_image *img, int x0, int y0, int x1, int y1);
 /* The colour of pixel (x, y), or 0 outside the image. */
-uint32_t hub_image_get(const hub_image *img, int x, int y);
-void hub_image_set(hub_image *img, int x, int y, uint32_t rgb);
-void hub_image_fill_rect(hub_image *img, int x, int y, int w, int h, uint32_t rgb);
+HUB_API uint32_t hub_image_get(const hub_image *img, int x, int y);
+HUB_API void hub_image_set(hub_image *img, int x, int y, uint32_t rgb);
+HUB_API void hub_image_fill_rect(hub_image *img, int x, int y, int w, int h, uint32_t rgb);
 /* An antialiased segment `width` pixels wide (round ends) from (x0, y0) to (x1, y1). */
-void hub_image_line(hub_image *img, double x0, double y0, double x1, double y1, double width, uint32_t rgb);
+HUB_API void hub_image_line(hub_image *img, double x0, double y0, double x1, double y1, double width, uint32_t rgb);
 
 /* Text with its top-left corner at (x, y), glyphs scaled by `scale` (1, 2, ...).  Returns the
  * width drawn in pixels.  hub_image_text_up draws it turned a quarter left (read bottom to top,
  * for a y-axis label), its bottom-left corner at (x, y) and its extent going up. */
-int hub_image_text(hub_image *img, int x, int y, const char *text, int scale, uint32_t rgb);
-int hub_image_text_up(hub_image *img, int x, int y, const char *text, int scale, uint32_t rgb);
+HUB_API int hub_image_text(hub_image *img, int x, int y, const char *text, int scale, uint32_t rgb);
+HUB_API int hub_image_text_up(hub_image *img, int x, int y, const char *text, int scale, uint32_t rgb);
 /* The width hub_image_text would draw: characters (a UTF-8 sequence counts once) times
  * HUB_FONT_ADVANCE times scale, without the spacing after the last one. */
-int hub_image_text_width(const char *text, int scale);
+HUB_API int hub_image_text_width(const char *text, int scale);
 
 /* Writes an 8-bit RGB PNG atomically (a temporary file beside it, fsync'ed, renamed).  0 or -1. */
-int hub_image_save_png(const hub_image *img, const char *path);
+HUB_API int hub_image_save_png(const hub_image *img, const char *path);
 /* Reads any PNG as 8-bit RGB (alpha composited on white); NULL + error naming the file. */
-hub_image *hub_image_load_png(const char *path);
+HUB_API hub_image *hub_image_load_png(const char *path);
 
 #endif

@@ -21,8 +21,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "hub_runtime.h"
 #include "internal.h"
+#include "hub_io.h"
 
 typedef struct shared_entry {
   struct shared_entry *next;

@@ -64,23 +64,23 @@ typedef enum hub_padding {
  * The vocabulary must hold [UNK], [CLS], [SEP] and [PAD]; [MASK] is optional.  lower: 1 to
  * lower-case; strip_accents: 1 or 0, or -1 to follow lower (HF's default).  NULL + an error
  * naming the file (missing, empty, not UTF-8, a duplicate token, or without a required token). */
-hub_wordpiece *hub_wordpiece_open(const char *vocab_path, int lower, int strip_accents);
-void hub_wordpiece_close(hub_wordpiece *w);
+HUB_API hub_wordpiece *hub_wordpiece_open(const char *vocab_path, int lower, int strip_accents);
+HUB_API void hub_wordpiece_close(hub_wordpiece *w);
 
 /* Number of ids (lines of the vocab file). */
-int64_t hub_wordpiece_vocab_size(const hub_wordpiece *w);
+HUB_API int64_t hub_wordpiece_vocab_size(const hub_wordpiece *w);
 /* Id of a token ("##ing" for a continuation piece), or -1 when it is not in the vocabulary (no
  * error is set). */
-int64_t hub_wordpiece_token_to_id(const hub_wordpiece *w, const char *token);
+HUB_API int64_t hub_wordpiece_token_to_id(const hub_wordpiece *w, const char *token);
 /* The token of an id (owned by w), or NULL when the id is out of range (no error is set). */
-const char *hub_wordpiece_id_to_token(const hub_wordpiece *w, int64_t id);
+HUB_API const char *hub_wordpiece_id_to_token(const hub_wordpiece *w, int64_t id);
 /* 1 when the id is one of the special tokens [PAD] [UNK] [CLS] [SEP] [MASK]. */
-int hub_wordpiece_is_special(const hub_wordpiece *w, int64_t id);
+HUB_API int hub_wordpiece_is_special(const hub_wordpiece *w, int64_t id);
 
 /* Tokenizes `len` bytes of text (len < 0: up to the NUL) without adding special tokens.  On
  * success *ids (n ids) and *offsets (2n: start, end of each token) are new arrays to free with
  * hub_text_free (NULL when n is 0).  0 or -1 (out of memory). */
-int hub_wordpiece_tokenize(const hub_wordpiece *w, const char *text, int64_t len, int64_t **ids, int64_t **offsets,
+HUB_API int hub_wordpiece_tokenize(const hub_wordpiece *w, const char *text, int64_t len, int64_t **ids, int64_t **offsets,
                            int64_t *n);
 
 /* Encodes n texts, each alone or with a second text of a pair, as BERT inputs:
@@ -94,7 +94,7 @@ int hub_wordpiece_tokenize(const hub_wordpiece *w, const char *text, int64_t len
  * padding) and offsets [n,L,2] (character offsets into the row's own text; (0,0) for the added
  * specials and padding).  -1 with an error when max_seq_len cannot hold the specials, or the
  * only_first / only_second text is too short to cut. */
-int hub_wordpiece_encode(const hub_wordpiece *w, int64_t n, const char *const *texts, const int64_t *lens,
+HUB_API int hub_wordpiece_encode(const hub_wordpiece *w, int64_t n, const char *const *texts, const int64_t *lens,
                          const char *const *pairs, const int64_t *pair_lens, int64_t max_seq_len, int truncation,
                          int padding, hub_tensor **out);
 
@@ -102,9 +102,9 @@ int hub_wordpiece_encode(const hub_wordpiece *w, int64_t n, const char *const *t
  * glued to the one before it; skip_special drops [PAD] [UNK] [CLS] [SEP] [MASK]; cleanup
  * removes the space before . ? ! , and 's 've 're 'm n't (HF's default).  A new string to free
  * with hub_text_free, or NULL with an error for an id out of range. */
-char *hub_wordpiece_decode(const hub_wordpiece *w, const int64_t *ids, int64_t n, int skip_special, int cleanup);
+HUB_API char *hub_wordpiece_decode(const hub_wordpiece *w, const int64_t *ids, int64_t n, int skip_special, int cleanup);
 
 /* Frees what the functions above return. */
-void hub_text_free(void *p);
+HUB_API void hub_text_free(void *p);
 
 #endif

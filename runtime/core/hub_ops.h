@@ -12,12 +12,12 @@
 #include "hub_tensor.h"
 
 /* ---- elementwise binary, with broadcasting (numpy rules) ---- */
-hub_tensor *hub_add(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_sub(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_mul(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_div(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_add(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_sub(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_mul(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_div(hub_tensor *a, hub_tensor *b);
 /* a + alpha*b in place into a (not recorded; for optimizers and gradient accumulation). */
-int hub_add_(hub_tensor *a, hub_tensor *b, double alpha);
+HUB_API int hub_add_(hub_tensor *a, hub_tensor *b, double alpha);
 
 /* Operands of any dtype are promoted first (hub_promote_types): integer with float gives float,
  * bool with integer the integer, f16/bf16 with f32 f32.  Integer results (i64 + i64) are computed
@@ -27,107 +27,107 @@ int hub_add_(hub_tensor *a, hub_tensor *b, double alpha);
 /* ---- scalar forms ---- */
 /* A number next to a tensor follows PyTorch's rule for Python scalars (hub_result_type_scalar):
  * i64 + 1 stays i64, i64 + 0.5 is f32; a float tensor keeps its dtype. */
-hub_tensor *hub_add_scalar(hub_tensor *a, double s);   /* a + s */
-hub_tensor *hub_mul_scalar(hub_tensor *a, double s);   /* a * s */
-hub_tensor *hub_rsub_scalar(hub_tensor *a, double s);  /* s - a */
-hub_tensor *hub_rdiv_scalar(hub_tensor *a, double s);  /* s / a */
-hub_tensor *hub_pow(hub_tensor *a, double p);          /* a ^ p */
+HUB_API hub_tensor *hub_add_scalar(hub_tensor *a, double s);   /* a + s */
+HUB_API hub_tensor *hub_mul_scalar(hub_tensor *a, double s);   /* a * s */
+HUB_API hub_tensor *hub_rsub_scalar(hub_tensor *a, double s);  /* s - a */
+HUB_API hub_tensor *hub_rdiv_scalar(hub_tensor *a, double s);  /* s / a */
+HUB_API hub_tensor *hub_pow(hub_tensor *a, double p);          /* a ^ p */
 /* a ^ b elementwise (broadcast); s ^ a is hub_rpow_scalar.  Differentiable in both for floats. */
-hub_tensor *hub_pow_tensor(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_rpow_scalar(hub_tensor *a, double s);  /* s ^ a */
+HUB_API hub_tensor *hub_pow_tensor(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_rpow_scalar(hub_tensor *a, double s);  /* s ^ a */
 /* C's fmod (the sign of a) and Python's remainder (the sign of b); an integer divisor of 0 is an
  * error.  Gradients: 1 for a, -trunc(a/b) (fmod) or -floor(a/b) (remainder) for b. */
-hub_tensor *hub_fmod(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_remainder(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_fmod(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_remainder(hub_tensor *a, hub_tensor *b);
 /* A 0-d tensor holding s in the dtype an op between t and the number s computes in (f32 when t
  * is a float tensor, else hub_result_type_scalar). */
-hub_tensor *hub_scalar_for(const hub_tensor *t, double s);
+HUB_API hub_tensor *hub_scalar_for(const hub_tensor *t, double s);
 
 /* ---- comparisons and logic (broadcast, promoted; bool results, not differentiable) ---- */
-hub_tensor *hub_eq(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_ne(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_lt(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_le(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_gt(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_ge(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_eq(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_ne(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_lt(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_le(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_gt(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_ge(hub_tensor *a, hub_tensor *b);
 /* Non-zero is true. */
-hub_tensor *hub_logical_and(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_logical_or(hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_logical_not(hub_tensor *a);
+HUB_API hub_tensor *hub_logical_and(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_logical_or(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_logical_not(hub_tensor *a);
 /* Whether any / all elements are non-zero, over dims (ndims = 0: every dim); bool. */
-hub_tensor *hub_any(hub_tensor *a, int ndims, const int *dims, int keepdim);
-hub_tensor *hub_all(hub_tensor *a, int ndims, const int *dims, int keepdim);
+HUB_API hub_tensor *hub_any(hub_tensor *a, int ndims, const int *dims, int keepdim);
+HUB_API hub_tensor *hub_all(hub_tensor *a, int ndims, const int *dims, int keepdim);
 /* The elements of a where mask (bool/u8; a and mask broadcast together) is set, in row-major
  * order, as a 1-d tensor.  Differentiable in a. */
-hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask);
+HUB_API hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask);
 
 /* ---- piecewise functions (any dtype; integers stay integers) ---- */
 /* min(max(a, lo), hi); -inf / inf for no bound.  Gradient where lo <= a <= hi. */
-hub_tensor *hub_clamp(hub_tensor *a, double lo, double hi);
+HUB_API hub_tensor *hub_clamp(hub_tensor *a, double lo, double hi);
 /* Zero gradient (as torch). */
-hub_tensor *hub_sign(hub_tensor *a);
-hub_tensor *hub_floor(hub_tensor *a);
-hub_tensor *hub_ceil(hub_tensor *a);
-hub_tensor *hub_round(hub_tensor *a);                  /* half to even, as torch.round */
+HUB_API hub_tensor *hub_sign(hub_tensor *a);
+HUB_API hub_tensor *hub_floor(hub_tensor *a);
+HUB_API hub_tensor *hub_ceil(hub_tensor *a);
+HUB_API hub_tensor *hub_round(hub_tensor *a);                  /* half to even, as torch.round */
 
 /* ---- elementwise unary ---- */
-hub_tensor *hub_neg(hub_tensor *a);
-hub_tensor *hub_exp(hub_tensor *a);
-hub_tensor *hub_log(hub_tensor *a);
-hub_tensor *hub_sqrt(hub_tensor *a);
-hub_tensor *hub_rsqrt(hub_tensor *a);
-hub_tensor *hub_abs(hub_tensor *a);
-hub_tensor *hub_relu(hub_tensor *a);
-hub_tensor *hub_tanh(hub_tensor *a);
-hub_tensor *hub_sigmoid(hub_tensor *a);
+HUB_API hub_tensor *hub_neg(hub_tensor *a);
+HUB_API hub_tensor *hub_exp(hub_tensor *a);
+HUB_API hub_tensor *hub_log(hub_tensor *a);
+HUB_API hub_tensor *hub_sqrt(hub_tensor *a);
+HUB_API hub_tensor *hub_rsqrt(hub_tensor *a);
+HUB_API hub_tensor *hub_abs(hub_tensor *a);
+HUB_API hub_tensor *hub_relu(hub_tensor *a);
+HUB_API hub_tensor *hub_tanh(hub_tensor *a);
+HUB_API hub_tensor *hub_sigmoid(hub_tensor *a);
 /* approximate = 0: x*Phi(x) with erf; 1: the tanh form. */
-hub_tensor *hub_gelu(hub_tensor *a, int approximate);
+HUB_API hub_tensor *hub_gelu(hub_tensor *a, int approximate);
 
 /* ---- matrix products ---- */
 /* 1-d and 2-d as torch.matmul; >2-d is a batched product with broadcast batch dimensions.
  * Transposed operands (views) are used in place, never copied. */
-hub_tensor *hub_matmul(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_matmul(hub_tensor *a, hub_tensor *b);
 /* x[..., in] times w[out, in] transposed, plus bias[out] (bias may be NULL). */
-hub_tensor *hub_linear(hub_tensor *x, hub_tensor *w, hub_tensor *bias);
+HUB_API hub_tensor *hub_linear(hub_tensor *x, hub_tensor *w, hub_tensor *bias);
 /* act(x w^T + b) with act "relu", "tanh", "gelu" (erf) or "gelu_tanh".  When nothing is
  * recorded (grad mode off or no input requires grad) the activation runs inside the product
  * (a oneDNN post-op: no second pass over the output); otherwise it is linear then the activation
  * op, with their gradients. */
-hub_tensor *hub_linear_act(hub_tensor *x, hub_tensor *w, hub_tensor *b, const char *act);
+HUB_API hub_tensor *hub_linear_act(hub_tensor *x, hub_tensor *w, hub_tensor *b, const char *act);
 
 /* ---- reductions over dims (ndims = 0 reduces everything) ---- */
-hub_tensor *hub_sum(hub_tensor *a, int ndims, const int *dims, int keepdim);
-hub_tensor *hub_mean(hub_tensor *a, int ndims, const int *dims, int keepdim);
-hub_tensor *hub_max(hub_tensor *a, int dim, int keepdim);      /* values; gradient to the first max */
-hub_tensor *hub_argmax(hub_tensor *a, int dim, int keepdim);   /* i64, 0-based; not differentiable */
-hub_tensor *hub_min(hub_tensor *a, int dim, int keepdim);      /* values; gradient to the first min */
-hub_tensor *hub_argmin(hub_tensor *a, int dim, int keepdim);
+HUB_API hub_tensor *hub_sum(hub_tensor *a, int ndims, const int *dims, int keepdim);
+HUB_API hub_tensor *hub_mean(hub_tensor *a, int ndims, const int *dims, int keepdim);
+HUB_API hub_tensor *hub_max(hub_tensor *a, int dim, int keepdim);      /* values; gradient to the first max */
+HUB_API hub_tensor *hub_argmax(hub_tensor *a, int dim, int keepdim);   /* i64, 0-based; not differentiable */
+HUB_API hub_tensor *hub_min(hub_tensor *a, int dim, int keepdim);      /* values; gradient to the first min */
+HUB_API hub_tensor *hub_argmin(hub_tensor *a, int dim, int keepdim);
 /* Sums `a` down to `shape` (the inverse of broadcasting). */
-hub_tensor *hub_sum_to(hub_tensor *a, int ndim, const int64_t *shape);
+HUB_API hub_tensor *hub_sum_to(hub_tensor *a, int ndim, const int64_t *shape);
 
 /* ---- normalisation and activations over a dimension ---- */
-hub_tensor *hub_softmax(hub_tensor *a, int dim);
-hub_tensor *hub_log_softmax(hub_tensor *a, int dim);
+HUB_API hub_tensor *hub_softmax(hub_tensor *a, int dim);
+HUB_API hub_tensor *hub_log_softmax(hub_tensor *a, int dim);
 /* Over the last `normalized_ndim` dimensions; weight and bias may be NULL. */
-hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weight,
+HUB_API hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weight,
                            hub_tensor *bias, double eps);
 /* Zeroes elements with probability p and scales the rest by 1/(1-p); identity when !train. */
-hub_tensor *hub_dropout(hub_tensor *x, double p, int train);
+HUB_API hub_tensor *hub_dropout(hub_tensor *x, double p, int train);
 
 /* ---- indexing ---- */
 /* weight[V, D] gathered by ids (any shape, 0-based) -> [..., D]. Backward scatter-adds. */
-hub_tensor *hub_embedding(hub_tensor *weight, hub_tensor *ids);
+HUB_API hub_tensor *hub_embedding(hub_tensor *weight, hub_tensor *ids);
 /* The same with a padding row (torch's padding_idx): row padding_idx (0 <= padding_idx < V)
  * gets no gradient; padding_idx < 0 means none. */
-hub_tensor *hub_embedding_padded(hub_tensor *weight, hub_tensor *ids, int64_t padding_idx);
-hub_tensor *hub_index_select(hub_tensor *a, int dim, hub_tensor *index);
+HUB_API hub_tensor *hub_embedding_padded(hub_tensor *weight, hub_tensor *ids, int64_t padding_idx);
+HUB_API hub_tensor *hub_index_select(hub_tensor *a, int dim, hub_tensor *index);
 /* mask (bool/u8, broadcast to a) set to value. */
-hub_tensor *hub_masked_fill(hub_tensor *a, hub_tensor *mask, double value);
+HUB_API hub_tensor *hub_masked_fill(hub_tensor *a, hub_tensor *mask, double value);
 /* cond ? a : b, all broadcast together; a and b promoted (hub_promote_types). */
-hub_tensor *hub_where(hub_tensor *cond, hub_tensor *a, hub_tensor *b);
-hub_tensor *hub_concat(int n, hub_tensor **ts, int dim);
+HUB_API hub_tensor *hub_where(hub_tensor *cond, hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_concat(int n, hub_tensor **ts, int dim);
 /* Splits dim into pieces of the given sizes; writes n new references into out. */
-int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **out);
+HUB_API int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **out);
 
 /* Along dimension dim with an index tensor (i64 or i32, 0-based, as many dimensions as a):
  * gather: out[i][j][k] = a[i][index[i][j][k]][k] (dim 1), out of index's shape (index may be
@@ -135,33 +135,33 @@ int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **
  * (index matches a outside dim; src at least index's shape, converted to a's dtype); scatter_add
  * adds instead (duplicates accumulate).  Out-of-range indices are an error naming the index.
  * Differentiable in a and src. */
-hub_tensor *hub_gather(hub_tensor *a, int dim, hub_tensor *index);
-hub_tensor *hub_scatter(hub_tensor *a, int dim, hub_tensor *index, hub_tensor *src);
-hub_tensor *hub_scatter_add(hub_tensor *a, int dim, hub_tensor *index, hub_tensor *src);
+HUB_API hub_tensor *hub_gather(hub_tensor *a, int dim, hub_tensor *index);
+HUB_API hub_tensor *hub_scatter(hub_tensor *a, int dim, hub_tensor *index, hub_tensor *src);
+HUB_API hub_tensor *hub_scatter_add(hub_tensor *a, int dim, hub_tensor *index, hub_tensor *src);
 /* Sorted values and their 0-based positions (i64) along dim (stable; NaN largest); values are
  * differentiable (they are a gather).  values or indices may be NULL when not wanted. */
-int hub_sort(hub_tensor *a, int dim, int descending, hub_tensor **values, hub_tensor **indices);
-hub_tensor *hub_argsort(hub_tensor *a, int dim, int descending);
+HUB_API int hub_sort(hub_tensor *a, int dim, int descending, hub_tensor **values, hub_tensor **indices);
+HUB_API hub_tensor *hub_argsort(hub_tensor *a, int dim, int descending);
 /* The k largest (largest = 1) or smallest elements along dim, sorted, with positions. */
-int hub_topk(hub_tensor *a, int64_t k, int dim, int largest, hub_tensor **values, hub_tensor **indices);
+HUB_API int hub_topk(hub_tensor *a, int64_t k, int dim, int largest, hub_tensor **values, hub_tensor **indices);
 /* Running sum along dim (integers and bool sum in i64). */
-hub_tensor *hub_cumsum(hub_tensor *a, int dim);
+HUB_API hub_tensor *hub_cumsum(hub_tensor *a, int dim);
 /* n tensors of one shape joined along a new dimension dim (0..ndim; negative from the end). */
-hub_tensor *hub_stack(int n, hub_tensor **ts, int dim);
+HUB_API hub_tensor *hub_stack(int n, hub_tensor **ts, int dim);
 
 /* ---- losses ---- */
 /* logits [N, C] (or [C]), target i64/i32 [N] of 0-based classes; mean over targets that are not
  * ignore_index; label_smoothing in [0, 1). */
-hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ignore_index,
+HUB_API hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ignore_index,
                               double label_smoothing);
 /* mean((a - b)^2) */
-hub_tensor *hub_mse_loss(hub_tensor *a, hub_tensor *b);
+HUB_API hub_tensor *hub_mse_loss(hub_tensor *a, hub_tensor *b);
 
 /* ---- attention ---- */
 /* softmax(q k^T * scale + mask) v with q [.., Lq, D], k and v [.., Lk, D]; mask is additive
  * (broadcast to [.., Lq, Lk]) or NULL; scale <= 0 means 1/sqrt(D).  Fused: the probabilities
  * are computed once and kept for the backward. */
-hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tensor *mask,
+HUB_API hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tensor *mask,
                           double scale);
 /* Multi-head self-attention on a packed projection, as nn.MultiHeadAttention uses it: qkv
  * [B, L, 3*Dm] holds q, k and v per token ([3, heads, Dm/heads]); returns the context [B, L, Dm]
@@ -170,7 +170,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
  * or NULL; scale <= 0 means 1/sqrt(Dm/heads).  dropout p in [0, 1) on the probabilities, inside
  * the kernel, from the seeded stream (the numbers hub_dropout would draw for [B, heads, L, L]; pass
  * 0 outside training).  Only qkv gets a gradient. */
-hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, double scale,
+HUB_API hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, double scale,
                               double p);
 
 /* ---- linear-chain CRF (op_crf.c) ----
@@ -185,11 +185,11 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
  * 0-based, in 0..C-1 at real positions (anything at padded ones).  A length-0 sequence gives 0.
  * Differentiable in emissions, transitions, start and end (the forward-backward marginals minus
  * the gold counts). */
-hub_tensor *hub_crf_nll(hub_tensor *emissions, hub_tensor *tags, hub_tensor *lengths, hub_tensor *mask,
+HUB_API hub_tensor *hub_crf_nll(hub_tensor *emissions, hub_tensor *tags, hub_tensor *lengths, hub_tensor *mask,
                         hub_tensor *transitions, hub_tensor *start, hub_tensor *end);
 /* The best path of each sequence (Viterbi, hub_crf_decode's kernel): [B, L] i64 tag ids, -1 at
  * padded positions; ties go to the lowest tag id.  Not recorded. */
-hub_tensor *hub_crf_viterbi(hub_tensor *emissions, hub_tensor *lengths, hub_tensor *mask,
+HUB_API hub_tensor *hub_crf_viterbi(hub_tensor *emissions, hub_tensor *lengths, hub_tensor *mask,
                             hub_tensor *transitions, hub_tensor *start, hub_tensor *end);
 
 #endif

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "hub_paddle.h"
 
 /* The lengths of B sequences padded to L, from lengths [B] (i32/i64, each in 0..L) or from a
  * mask [B, L] of any dtype (nonzero = a real position, each row a prefix), or all L when both

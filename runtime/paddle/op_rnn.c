@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "backend.h"
+#include "hub_paddle.h"
 
 /* The lengths as a malloc'ed int64 array of B entries, each in 0..T; all T when t is NULL. */
 static int64_t *read_lengths(const char *op, hub_tensor *t, int64_t B, int64_t T) {

@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "hub_io.h"
+#include "hub_util.h"
 #include "json.h"
 
 /* The reference implementation refuses headers above 100 MB; a larger one is not a real file. */
