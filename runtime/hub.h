@@ -44,5 +44,6 @@
 #include "hub_util.h"
 #include "hub_image.h"
 #include "hub_runtime.h"
+#include "hub_serve.h"
 
 #endif
