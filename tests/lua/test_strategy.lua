@@ -72,6 +72,7 @@ for _, t in ipairs { 0, 17, 49 } do
 end
 ok(s:penalty() == nil, "default: no penalty")
 ok(#s.groups == L + 2, "default: one group per depth, got " .. #s.groups)
+ok(s.groups[1].depth == L + 1 and s.groups[#s.groups].depth == 0, "group 1 is the head's (get_lr(1) = the base rate)")
 
 -- ---- adamw: warm-up 0.1 of 100 steps, then lr * (1 - t/T); no decay on biases and LayerNorm ----
 model = Cls()
@@ -237,30 +238,51 @@ for n, p in m1:named_parameters() do init[n] = p:clone() end
 local s1 = make_strategy():setup(m1, ctx_of(m1, 6))
 for t = 0, 5 do train_step(m1, s1, t) end
 
-local m2 = Cls()
-m2:load_state_dict(init)
-local s2 = make_strategy():setup(m2, ctx_of(m2, 6))
-for t = 0, 2 do train_step(m2, s2, t) end
-local saved, weights = s2:state_dict(), {}
-for n, p in m2:named_parameters() do weights[n] = p:clone() end
-local m3 = Cls()
-m3:load_state_dict(weights)
-local s3 = make_strategy():setup(m3, ctx_of(m3, 6))
-s3:load_state_dict(saved)
-ok(s3.step == 2, "resumed step")
-for t = 3, 5 do train_step(m3, s3, t) end
-local same = true
-local p3 = {}
-for n, p in m3:named_parameters() do p3[n] = p end
-for n, p in m1:named_parameters() do
-  if (p - p3[n]):abs():max():item() ~= 0 then same = false; print("differs: " .. n) end
+-- (a) the trainer's way: setup on the pretrained weights, then the checkpoint's weights, the
+-- optimiser's own state and the strategy's JSON-able state
+local function resume_compare(label, full)
+  local m2 = Cls()
+  m2:load_state_dict(init)
+  local s2 = make_strategy():setup(m2, ctx_of(m2, 6))
+  for t = 0, 2 do train_step(m2, s2, t) end
+  local weights = {}
+  for n, p in m2:named_parameters() do weights[n] = p:clone() end
+  local m3 = Cls()
+  local s3
+  if full then
+    -- (b) a caller that keeps nothing else: state_dict{full = true}, setup on the resumed weights
+    local saved = s2:state_dict { full = true }
+    m3:load_state_dict(weights)
+    s3 = make_strategy():setup(m3, ctx_of(m3, 6))
+    s3:load_state_dict(saved)
+  else
+    local cjson = require "cjson"
+    local saved = cjson.decode(cjson.encode(s2:state_dict()))
+    local osd = s2.optimizer:state_dict()
+    m3:load_state_dict(init)
+    s3 = make_strategy():setup(m3, ctx_of(m3, 6))
+    m3:load_state_dict(weights)
+    s3.optimizer:load_state_dict(osd)
+    s3:load_state_dict(saved)
+  end
+  ok(s3.step == 2, label .. ": resumed step")
+  for t = 3, 5 do train_step(m3, s3, t) end
+  local same, p3 = true, {}
+  for n, p in m3:named_parameters() do p3[n] = p end
+  for n, p in m1:named_parameters() do
+    if (p - p3[n]):abs():max():item() ~= 0 then same = false; print(label .. " differs: " .. n) end
+  end
+  ok(same, label .. ": resumed run bit-identical to the uninterrupted one")
+  -- the anchors are the pretrained weights, not the weights resumed from
+  ok((s3.anchors["encoder.pooler.dense.weight"] - init["encoder.pooler.dense.weight"]):abs():max():item() == 0,
+    label .. ": resumed L2-SP anchors are the pretrained weights")
+  return s2
 end
-ok(same, "resumed run bit-identical to the uninterrupted one")
--- the anchors came from the state, not from the weights resumed from
-ok((s3.anchors["encoder.pooler.dense.weight"] - init["encoder.pooler.dense.weight"]):abs():max():item() == 0,
-  "resumed L2-SP anchors are the pretrained weights")
+resume_compare("trainer-style resume", false)
+local s2 = resume_compare("full-state resume", true)
+local saved = s2:state_dict()
 -- state for another strategy is refused
-T.errors(function() strategy.default():setup(m3, ctx_of(m3, 6)):load_state_dict(saved) end, "the state is for strategy 'combined'",
+T.errors(function() strategy.default():setup(m1, ctx_of(m1, 6)):load_state_dict(saved) end, "the state is for strategy 'combined'",
   "load_state_dict of another strategy")
 
 -- ---- errors ----

@@ -17,9 +17,10 @@
 --               + beta/2 ||w||^2 over the others + l2/2 ||w||^2 over the pretrained ones; a
 --               scalar tensor with gradients, or nil when there is nothing to add.  Frozen
 --               parameters are left out (they cannot move, so their terms are constants).
---   state_dict() / load_state_dict(sd)   the optimiser's state, the last step seen and the L2-SP
---               anchors w0 (a run resumed from a checkpoint of fine-tuned weights must pull
---               towards the pretrained ones, not towards the weights it resumed from)
+--   state_dict() / load_state_dict(sd)   the last step seen (JSON-able, for hub.checkpoint's
+--               meta.json); state_dict{ full = true } also holds the optimiser's state and the
+--               L2-SP anchors w0 (a run resumed from fine-tuned weights must pull towards the
+--               pretrained ones, not towards the weights it resumed from)
 --   lr_of(name), is_frozen(name), lrs()  what a test, a log line or a progress bar wants to know
 local core = require "hub.core"
 local sched = require "hub.strategy.schedule"
@@ -95,12 +96,13 @@ function M.setup(strategy, model, ctx)
   local no_decay = matcher(o.no_decay, "no_decay") or M.default_no_decay
   local pretrained = matcher(o.pretrained, "pretrained") or function(name) return layer_of(name) < D end
 
-  -- optimiser groups: by depth (ascending), decay before no decay
+  -- optimiser groups: by depth from the top (group 1 is the head's: get_lr(1) is the base
+  -- rate), decay before no decay
   local by_key, keys = {}, {}
   for _, e in ipairs(params) do
     e.decay = (o.weight_decay or 0) > 0 and not no_decay(e.name)
     e.pretrained = pretrained(e.name) and true or false
-    local key = e.depth * 2 + (e.decay and 0 or 1)
+    local key = (D - e.depth) * 2 + (e.decay and 0 or 1)
     if not by_key[key] then by_key[key] = {}; keys[#keys + 1] = key end
     table.insert(by_key[key], e)
   end
@@ -259,13 +261,20 @@ function Setup:penalty()
   return total
 end
 
+-- state_dict() is JSON-able (numbers and strings: hub.checkpoint keeps it in meta.json beside
+-- the optimiser, which the trainer saves itself); state_dict{ full = true } adds the
+-- optimiser's state and the L2-SP anchors (tensors), for a caller that keeps nothing else.
+-- Without them the anchors are the weights at setup: the trainer must call setup before it
+-- loads fine-tuned weights into the model (hub.finetune does).
 function Setup:state_dict(opts)
-  local sd = { kind = "hubrun-strategy", strategy = self.strategy.name, step = self.step,
-               optimizer = self.optimizer:state_dict(opts) }
-  if self.anchors then
-    local clone = not (opts and opts.clone == false)
-    sd.anchors = {}
-    for k, v in pairs(self.anchors) do sd.anchors[k] = clone and v:clone() or v end
+  local sd = { kind = "hubrun-strategy", strategy = self.strategy.name, step = self.step }
+  if opts and opts.full then
+    sd.optimizer = self.optimizer:state_dict(opts)
+    if self.anchors then
+      local clone = opts.clone ~= false
+      sd.anchors = {}
+      for k, v in pairs(self.anchors) do sd.anchors[k] = clone and v:clone() or v end
+    end
   end
   return sd
 end
@@ -277,8 +286,8 @@ function Setup:load_state_dict(sd)
   if sd.strategy ~= self.strategy.name then
     fail("strategy load_state_dict: the state is for strategy '%s', this is '%s'", tostring(sd.strategy), self.strategy.name)
   end
-  if self.anchors then
-    if type(sd.anchors) ~= "table" then fail("strategy load_state_dict: the state has no L2-SP anchors") end
+  if self.anchors and sd.anchors ~= nil then
+    if type(sd.anchors) ~= "table" then fail("strategy load_state_dict: 'anchors' is not a table of tensors") end
     for name, a in pairs(self.anchors) do
       local v = sd.anchors[name]
       if not core.is_tensor(v) then fail("strategy load_state_dict: no L2-SP anchor for '%s'", name) end
@@ -289,7 +298,7 @@ function Setup:load_state_dict(sd)
     end
     for name in pairs(self.anchors) do self.anchors[name] = sd.anchors[name]:clone() end
   end
-  self.optimizer:load_state_dict(sd.optimizer)
+  if sd.optimizer ~= nil then self.optimizer:load_state_dict(sd.optimizer) end
   self.step = sd.step
   self.phase = nil
   self:apply_freeze(sd.step or 0)
