@@ -201,9 +201,11 @@ function M.run(task, ds, opts)
   local best = { value = nil, step = nil, metrics = nil }
   local bad, stopped, done = 0, false, false
   local history = {}
+  local lstate
   if latest then
     local r = ck.load(latest, { model = task, optimizer = opt })
     local st = r.state
+    lstate = st
     for k, v in pairs(fingerprint) do
       if st.fingerprint and st.fingerprint[k] ~= v then
         fail("finetune: %s holds a run with %s = %s, this one has %s: use another checkpoint_dir or remove it",
@@ -227,12 +229,16 @@ function M.run(task, ds, opts)
   end
 
   local main = task.main_metric
+  -- the training loss summed since the last log line (in the checkpoint, so that the line after
+  -- a resume averages the same updates)
+  local acc_loss, acc_n = 0, 0
+  if latest and lstate and lstate.log then acc_loss, acc_n = lstate.log[1], lstate.log[2] end
   local snapshot -- the best weights, kept in memory when there is no checkpoint_dir
   local function save(final)
     if not dir then return end
     ck.save(dir, { model = task, optimizer = opt, step = step, keep = o.keep_checkpoints,
       state = { epoch = epoch, pos = pos, best = best, bad = bad, stopped = stopped, done = final == true,
-                history = history, fingerprint = fingerprint, strategy = s.state_dict and s:state_dict() or {} } })
+                history = history, fingerprint = fingerprint, log = { acc_loss, acc_n }, strategy = s.state_dict and s:state_dict() or {} } })
   end
   local pbar
   local function note(line) if pbar then pbar:write(line) else say("%s", line) end end
@@ -267,7 +273,7 @@ function M.run(task, ds, opts)
     pbar = o.progress and not o.quiet and hub.progress { total = total, desc = "finetune", unit = "step", initial = step,
                                                           order = { "epoch", "loss", "samples/s" } } or nil
     local stop_at = o.stop_after and math.min(total, step + o.stop_after) or total
-    local acc_loss, acc_n, acc_ex, t0 = 0, 0, 0, now()
+    local acc_ex, t0 = 0, now()
     local order, order_epoch
     while step < stop_at and not stopped do
       if pos >= nb then epoch, pos = epoch + 1, 0 end
