@@ -70,7 +70,7 @@ end
 function F.regression(n)
   local exs = {}
   for i = 1, n or 250 do
-    local p, q = i % 3, (i * 7) % 3
+    local p, q = i % 3, math.floor(i / 3) % 3
     local s = {}
     for k = 1, p do s[#s + 1] = POS[(i + k) % 5 + 1] end
     for k = 1, q do s[#s + 1] = NEG[(i + k) % 5 + 1] end
