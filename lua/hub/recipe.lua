@@ -1,0 +1,135 @@
+-- hub.recipe: what the fine-tuning recipes (recipes/ernie_*.lua) share, so that each stays about
+-- ten lines: command-line options with defaults and --help, the encoder module (installed from
+-- the default registry when it is missing), the data set cut to the sizes asked for, the
+-- trainer's options from the command line, and the closing report.
+--
+--   local a = hub.recipe.args(arg, { about = "Fine-tunes ... on ...", epochs = 2, max_seq_len = 128 })
+--   local ds = hub.recipe.data(hub.datasets.reviews_zh(), a)
+--   local task = hub.task.text_classification{ module = hub.recipe.encoder(a.module), max_seq_len = a.max_seq_len }
+--   local run = hub.finetune(task, ds, hub.recipe.finetune_options(a))
+--   hub.recipe.report(run, a)
+--
+-- The options every recipe takes (the recipe's table changes the defaults):
+local M = {}
+
+M.options = {
+  { "module", "ernie-tiny-zh", "the encoder module (an installed name or a module directory)" },
+  { "epochs", 2, "passes over the training data" },
+  { "batch_size", 32, "examples per batch" },
+  { "lr", 5e-5, "peak learning rate (AdamW, linear warm-up over 10% then decay)" },
+  { "strategy", "adamw", "fine-tuning strategy (hub.strategy: default, adamw, l2sp, ulmfit, combined)" },
+  { "max_seq_len", 128, "tokens per example at most ([CLS] and [SEP] included)" },
+  { "max_train", 0, "use a stratified subset of N training examples (0: all)" },
+  { "max_eval", 0, "evaluate on the first N dev and test examples only (0: all)" },
+  { "eval_interval", 0, "evaluate on dev every N updates (0: at epoch ends only)" },
+  { "patience", 0, "early stopping after N evaluations without a gain (0: off)" },
+  { "grad_accum", 1, "batches per update" },
+  { "seed", 1, "random seed (weights of the head, dropout, data order)" },
+  { "threads", 0, "CPU threads (0: all)" },
+  { "out", "", "run directory: checkpoints (resumed when run again), metrics.jsonl, curves.png" },
+  { "export", "", "export the fine-tuned model as a module named NAME into OUT/NAME (or ./NAME)" },
+  { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
+}
+
+local function fail(msg) io.stderr:write(msg, "\n"); os.exit(2) end
+
+-- args(arg, { about =, usage =, <option> = default, extra = {{name, default, help}, ...} }) -> values
+function M.args(argv, spec)
+  spec = spec or {}
+  local script = (argv and argv[0] or "recipe.lua")
+  local list, defaults = {}, {}
+  for _, o in ipairs(M.options) do list[#list + 1] = o end
+  for _, o in ipairs(spec.extra or {}) do list[#list + 1] = o end
+  for _, o in ipairs(list) do
+    local d = spec[o[1]]
+    if d == nil then d = o[2] end
+    defaults[o[1]] = d
+  end
+  local a = {}
+  for k, v in pairs(defaults) do a[k] = v end
+  local i = 1
+  while argv and i <= #argv do
+    local s = argv[i]
+    if s == "-h" or s == "--help" then
+      local lines = { "usage: hubrun " .. script .. " [options]", "", spec.about or "", "" }
+      for _, o in ipairs(list) do
+        lines[#lines + 1] = string.format("  --%-14s %s (default: %s)", o[1], o[3], tostring(defaults[o[1]]) == "" and "none" or tostring(defaults[o[1]]))
+      end
+      lines[#lines + 1] = "  -h, --help        this text"
+      print(table.concat(lines, "\n"))
+      os.exit(0)
+    end
+    local k, v = s:match("^%-%-([%w_]+)=(.*)$")
+    if not k then k = s:match("^%-%-([%w_]+)$"); v = argv[i + 1]; i = i + 1 end
+    if not k or defaults[k] == nil then fail(script .. ": unknown argument '" .. s .. "' (see --help)") end
+    if v == nil then fail(script .. ": --" .. k .. " needs a value") end
+    if type(defaults[k]) == "number" then
+      local n = tonumber(v)
+      if not n then fail(script .. ": --" .. k .. " must be a number, got '" .. v .. "'") end
+      v = n
+    end
+    a[k] = v
+    i = i + 1
+  end
+  return a
+end
+
+-- The encoder module: hub.module(name), installed from the default registry first when missing.
+function M.encoder(name)
+  local hub = require "hub"
+  local ok, m = pcall(hub.module, name)
+  if ok then return m end
+  if tostring(m):find("is not installed", 1, true) then
+    io.stderr:write("recipe: installing ", name, " from the default registry\n")
+    hub.store.install(name)
+    return hub.module(name)
+  end
+  error(m, 0)
+end
+
+-- The data set with --max_train (a stratified subset) and --max_eval (dev and test cut).
+function M.data(ds, a)
+  if a.max_train and a.max_train > 0 then ds = ds:subset(a.max_train, a.seed) end
+  if a.max_eval and a.max_eval > 0 then
+    local function head(l) local o = {}; for i = 1, math.min(#l, a.max_eval) do o[i] = l[i] end; return o end
+    ds = require("hub.datasets.dataset").new { name = ds.name, kind = ds.kind, labels = ds.labels, train = ds.train,
+      dev = head(ds.dev), test = head(ds.test), counts = ds.counts, source = ds.source, license = ds.license }
+  end
+  return ds
+end
+
+-- The strategy named by --strategy (hub.strategy when it is there; else the trainer's own AdamW).
+function M.strategy(a)
+  local ok, strat = pcall(require, "hub.strategy")
+  if ok and type(strat) == "table" and type(strat[a.strategy]) == "function" then
+    if a.strategy == "adamw" then return strat.adamw { lr = a.lr, warmup = 0.1, weight_decay = 0.01 } end
+    return strat[a.strategy] { lr = a.lr }
+  end
+  if a.strategy ~= "adamw" and a.strategy ~= "default" then
+    error("recipe: strategy '" .. a.strategy .. "' needs hub.strategy, which is not there", 0)
+  end
+  return require("hub.finetune").builtin_default { lr = a.lr }
+end
+
+-- hub.finetune's options from the recipe's.
+function M.finetune_options(a)
+  local function pos(v) return v and v > 0 and v or nil end
+  return { epochs = a.epochs, batch_size = a.batch_size, strategy = M.strategy(a), seed = a.seed, threads = a.threads,
+           grad_accum = a.grad_accum, eval_interval = pos(a.eval_interval), patience = pos(a.patience),
+           checkpoint_dir = a.out ~= "" and a.out or nil, stop_after = pos(a.stop_after) }
+end
+
+-- Prints the dev and test scores of a finished run (and exports when --export NAME was given).
+function M.report(run, a, task)
+  if not run.done then print(string.format("stopped at step %d of %d (run again with the same --out to resume)", run.step, run.total_steps)); return end
+  local main = run.task.main_metric
+  local function fmt(m) return m and m[main] and string.format("%.4f", m[main]) or "-" end
+  print(string.format("dev %s %s  test %s %s  (%d steps, %.0f s)", main, fmt(run.dev), main, fmt(run.test), run.step, run.seconds))
+  if a.export and a.export ~= "" then
+    local dir = (a.out ~= "" and (a.out .. "/") or "") .. a.export
+    run.task:export { name = a.export, dir = dir }
+    print("exported " .. dir .. "  (hubrun install " .. dir .. ")")
+  end
+end
+
+return M
