@@ -118,7 +118,8 @@ local function sample(comps, r, n_dim)
   return x
 end
 
--- new(space, { rng, n_startup (10), n_candidates (24), gamma (0.1), prior_weight (1) })
+-- new(space, { rng, n_startup (10), n_candidates (64), gamma (0.1), prior_weight (1), bandwidth
+-- ("neighbour" | "scott"), bw_scale (0.6), multivariate (true), rank_weights (false) })
 function M.new(space, opts)
   return setmetatable({ space = space, rng = opts.rng, obs = {}, asked = 0,
                         n_startup = opts.n_startup or 10, n_candidates = opts.n_candidates or 64,
