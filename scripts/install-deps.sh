@@ -8,7 +8,8 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config git
       libluajit-5.1-dev luajit libdnnl-dev lua-cjson
-      libcurl4-openssl-dev libpng-dev libutf8proc-dev libmicrohttpd-dev libedit-dev)
+      libcurl4-openssl-dev libpng-dev libutf8proc-dev libmicrohttpd-dev libedit-dev
+      libyaml-0-2)   # libyaml-0-2: param files of hubrun autofinetune (lua/hub/yaml.lua, FFI)
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
 fi

@@ -72,6 +72,13 @@ for _, name in ipairs { "hub.io", "hub.shared", "hub.store_api" } do
   end
 end
 
+-- Hyper-parameter search's contract (docs/autofinetune.md): hub.hparams{ lr = 5e-5 } gives the
+-- defaults, or the values `hubrun autofinetune` chose; hub.report(value, { step = n }) reports a
+-- score (false back: the tuner says stop); hub.trial has the rest (dir, resume_from, ...).
+function hub.hparams(defaults) return require("hub.autotune.trial").hparams(defaults) end
+function hub.report(value, opts) return require("hub.autotune.trial").report(value, opts) end
+hub.trial = setmetatable({}, { __index = function(_, k) return require("hub.autotune.trial")[k] end })
+
 -- Submodules load on first use: hub.nn, hub.optim, hub.lr, hub.models, ...
 setmetatable(hub, {
   __index = function(t, k)
