@@ -3,9 +3,9 @@
 -- The first n_startup trials are uniform.  After that the finished trials are split by loss:
 -- the best n_below = ceil(gamma * n) (at most 25) make l(x), the rest g(x); each is a mixture of
 -- Gaussians over [-1, 1]^d, one per trial plus a broad prior (centre 0, sd 2), truncated to
--- the box, with per-kernel bandwidths from the neighbours' distances times bw_scale (0.6; see
+-- the box, with per-kernel bandwidths from the neighbours' distances times bw_scale (0.4; see
 -- mixture() below).  Chosen on the benchmark functions (bench/autofinetune) against Optuna's
--- univariate default: joint kernels, 64 candidates and the 0.6 scale each helped there.
+-- univariate default: joint kernels, 64 candidates and the 0.4 scale each helped there.
 -- n_candidates (64) points drawn from l(x) are scored by log l(x) - log g(x) and the best is asked.
 -- The kernels are joint over the coordinates ("multivariate" TPE, as Optuna's multivariate=True
 -- and Falkner et al.'s BOHB use), which sees correlated parameters that the univariate default
@@ -119,13 +119,13 @@ local function sample(comps, r, n_dim)
 end
 
 -- new(space, { rng, n_startup (10), n_candidates (64), gamma (0.1), prior_weight (1), bandwidth
--- ("neighbour" | "scott"), bw_scale (0.6), multivariate (true), rank_weights (false) })
+-- ("neighbour" | "scott"), bw_scale (0.4), multivariate (true), rank_weights (false) })
 function M.new(space, opts)
   return setmetatable({ space = space, rng = opts.rng, obs = {}, asked = 0,
                         n_startup = opts.n_startup or 10, n_candidates = opts.n_candidates or 64,
                         gamma = opts.gamma or 0.1, prior_weight = opts.prior_weight or 1,
                         bandwidth = opts.bandwidth or "neighbour", multivariate = opts.multivariate ~= false,
-                        bw_scale = opts.bw_scale or 0.6, rank_weights = opts.rank_weights }, T)
+                        bw_scale = opts.bw_scale or 0.4, rank_weights = opts.rank_weights }, T)
 end
 
 function T:ask()
