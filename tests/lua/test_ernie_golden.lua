@@ -292,7 +292,7 @@ expect_fail("convert hf " .. q(FIX .. "/bert_gelu") .. " --name x -o " .. q(tmp 
 expect_fail("convert hf " .. q(FIX .. "/bert_gelu") .. " --name 'bad name' -o " .. q(tmp .. "/o5"),
   "is not a module name", "bad name")
 expect_fail("convert hf " .. q(tmp .. "/nowhere") .. " --name x", "is not a directory", "no directory")
-expect_fail("convert tf " .. q(FIX .. "/bert_gelu") .. " --name x", "unknown source format 'tf'", "unknown format")
+expect_fail("convert tf " .. q(FIX .. "/bert_gelu") .. " --name x", "unknown format 'tf' (hf or to-hf)", "unknown format")
 for _, o in ipairs { "o1", "o2", "o3", "o4", "o5" } do
   check(io.open(tmp .. "/" .. o .. "/module.json") == nil, "a failed conversion left " .. o .. " behind")
 end
