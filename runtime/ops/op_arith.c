@@ -184,7 +184,7 @@ int hub_add_(hub_tensor *a, hub_tensor *b, double alpha) {
   for (int d = 0; d < a->ndim; d++)
     if (a->stride[d] == 0 && a->shape[d] > 1)
       return hub_err("add_: cannot update a broadcast (expanded) tensor in place");
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_COPY, a->device, -1);
+  const hub_backend *be = hub_dispatch("add_", HUB_K_AXPY, a->device, -1);
   if (!be) return -1;
   if (a->dtype == HUB_F64) { /* in double: a = a + alpha * b */
     HUB_NO_GRAD_BEGIN;

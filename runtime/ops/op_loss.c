@@ -17,7 +17,7 @@
 static int cross_entropy_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
   hub_tensor *logits = n->saved[0], *target = n->saved[1], *lse = n->saved[2];
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_FILL, logits->device, -1);
+  const hub_backend *be = hub_dispatch("cross_entropy", HUB_K_CROSS_ENTROPY_BACKWARD, logits->device, -1);
   if (!be) return -1;
   const hub_edge *e = &n->edges[0];
   hub_tensor *g = hub_tensor_empty(HUB_F32, e->ndim, e->shape, logits->device);
@@ -71,7 +71,7 @@ hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ig
   }
   if (!(label_smoothing >= 0.0 && label_smoothing < 1.0))
     return hub_errp("%s: label_smoothing %g is not in [0, 1)", op, label_smoothing);
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_CROSS_ENTROPY, logits->device, -1);
+  const hub_backend *be = hub_dispatch("cross_entropy", HUB_K_CROSS_ENTROPY, logits->device, -1);
   if (!be) return NULL;
 
   hub_tensor *lc = logits->dtype == HUB_F32 ? hub_contiguous(logits)
