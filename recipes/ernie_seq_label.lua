@@ -6,6 +6,6 @@ local hub = require "hub"
 local a = hub.recipe.args(arg, { about = "Fine-tunes ernie-tiny-zh with a CRF on People's Daily NER (PER/LOC/ORG).", lr = 2e-4 })
 local ds = hub.recipe.data(hub.datasets.peoples_daily_ner{ sentences = true }, a)
 hub.manual_seed(a.seed)
-local task = hub.task.sequence_labeling{ module = hub.recipe.encoder(a.module), max_seq_len = a.max_seq_len, crf = true }
+local task = hub.task.sequence_labeling{ module = hub.recipe.encoder(a), max_seq_len = a.max_seq_len, crf = true }
 local run = hub.finetune(task, ds, hub.recipe.finetune_options(a))
 hub.recipe.report(run, a)

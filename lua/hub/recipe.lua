@@ -5,7 +5,7 @@
 --
 --   local a = hub.recipe.args(arg, { about = "Fine-tunes ... on ...", epochs = 2, max_seq_len = 128 })
 --   local ds = hub.recipe.data(hub.datasets.reviews_zh(), a)
---   local task = hub.task.text_classification{ module = hub.recipe.encoder(a.module), max_seq_len = a.max_seq_len }
+--   local task = hub.task.text_classification{ module = hub.recipe.encoder(a), max_seq_len = a.max_seq_len }
 --   local run = hub.finetune(task, ds, hub.recipe.finetune_options(a))
 --   hub.recipe.report(run, a)
 --
@@ -29,6 +29,7 @@ M.options = {
   { "out", "", "run directory: checkpoints (resumed when run again), metrics.jsonl, curves.png" },
   { "export", "", "export the fine-tuned model as a module named NAME into OUT/NAME (or ./NAME)" },
   { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
+  { "random_init", 0, "1: the encoder's network with fresh random weights (BERT's init), not the pretrained ones -- the baseline that shows what pretraining brings" },
 }
 
 local function fail(msg) io.stderr:write(msg, "\n"); os.exit(2) end
@@ -75,16 +76,29 @@ function M.args(argv, spec)
 end
 
 -- The encoder module: hub.module(name), installed from the default registry first when missing.
+-- encoder(a) takes the name from a.module and, with a.random_init = 1, gives the module's network
+-- fresh weights (hub.models.ernie.init_weights, from the current seed): the same network, vocabulary
+-- and tokenizer without what pretraining learnt.
 function M.encoder(name)
   local hub = require "hub"
+  local a
+  if type(name) == "table" then a = name; name = a.module end
   local ok, m = pcall(hub.module, name)
-  if ok then return m end
-  if tostring(m):find("is not installed", 1, true) then
+  if not ok then
+    if not tostring(m):find("is not installed", 1, true) then error(m, 0) end
     io.stderr:write("recipe: installing ", name, " from the default registry\n")
     hub.store.install(name)
-    return hub.module(name)
+    m = hub.module(name)
   end
-  error(m, 0)
+  if a and a.random_init and a.random_init ~= 0 then
+    if type(m.model) ~= "table" then error("recipe: --random_init needs an encoder module with a network (" .. name .. " has none)", 0) end
+    -- context() gives the network private copies of its weights first: the loaded ones may be
+    -- shared with other instances of the module in this process
+    if type(m.context) == "function" then m:context() end
+    hub.models.ernie.init_weights(m.model)
+    io.stderr:write("recipe: ", name, "'s network re-initialised at random (--random_init)\n")
+  end
+  return m
 end
 
 -- The data set with --max_train (a stratified subset) and --max_eval (dev and test cut).

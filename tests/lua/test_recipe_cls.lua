@@ -10,7 +10,7 @@ local hub = require "hub"
 
 local HUBRUN = os.getenv("HUBRUN") or arg[-1]
 local build = HUBRUN:match("^(.*)/[^/]*$") or "."
-local module_dir = build .. "/registry/ernie-tiny-zh/1.0.0"
+local module_dir = os.getenv("RECIPE_MODULE") or (build .. "/registry/ernie-tiny-zh/1.0.0")
 if io.open(module_dir .. "/module.json") == nil then
   print("skipped: " .. module_dir .. " is not built (modules/ernie-tiny-zh has no trained weights; make registry)")
   T.finish()
@@ -21,6 +21,30 @@ if not okd then
   T.data_missing("reviews_zh is not fetched (make corpus)", "reviews_zh missing")
   T.finish()
   return
+end
+
+-- --random_init: the same network with fresh BERT-init weights (the baseline of docs/finetune.md)
+do
+  local pre = hub.module(module_dir)
+  hub.manual_seed(7)
+  local rnd = hub.recipe.encoder { module = module_dir, random_init = 1 }
+  local function qkv(m)
+    for k, v in pairs(m.model:state_dict()) do if k:match("qkv%.weight$") and k:match("%.0%.") then return v:float() end end
+    error("no qkv weight in the encoder")
+  end
+  local pw, rw = qkv(pre), qkv(rnd)
+  ok((pw - rw):abs():max():item() > 1e-3, "--random_init: the query weights are not the pretrained ones")
+  local std = rw:pow(2):mean():sqrt():item()
+  ok(math.abs(std - 0.02) < 0.002, "--random_init: weights ~ N(0, 0.02)", std)
+  local ln = rnd.model.embeddings.layer_norm.weight:float()
+  ok(ln:min():item() == 1 and ln:max():item() == 1, "--random_init: LayerNorm weights 1")
+  hub.manual_seed(7)
+  local rnd2 = hub.recipe.encoder { module = module_dir, random_init = 1 }
+  ok((qkv(rnd2) - rw):abs():max():item() == 0,
+    "--random_init: the same seed gives the same weights")
+  local r0 = hub.recipe.encoder { module = module_dir, random_init = 0 }
+  ok((qkv(r0) - pw):abs():max():item() == 0,
+    "--random_init 0 keeps the pretrained weights")
 end
 
 local tmp = io.popen("mktemp -d /tmp/hub_recipecls_XXXXXX"):read("*l")
