@@ -267,7 +267,7 @@ do
 end
 
 -- ---- real modules: batched answers equal hub.module's ----
-local here = (arg[0]:match("^(.*)/") or ".") .. "/.."
+local here = (arg[0]:match("^(.*)/") or ".") .. "/../.."
 local reg = os.getenv("HUB_REGISTRY_DIR")
 reg = (reg and reg ~= "" and reg or here .. "/build/registry")
 local function built(name)
