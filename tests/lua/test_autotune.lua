@@ -115,6 +115,35 @@ for _, name in ipairs { "random", "tpe", "hazero", "pshe2", "asha" } do
   ok(first(5) == first(5) and first(5) ~= first(6), name .. ": same seed, same trials; other seed, other trials")
 end
 
+-- TPE with workers: trials still running count as the worst loss seen (constant liar), so two
+-- asks without a tell in between give different points, and the model sees the liar value
+do
+  local s1 = space.from_table { param_list = { { name = "u", greater_than = -1, lower_than = 1 } } }
+  local function warmed(liar)
+    local s = strategies.new("tpe", s1, { seed = 3, liar = liar })
+    for k = 1, 12 do local t = s:ask(); s:tell(t, (t.x[1] - 0.3) ^ 2 + k * 1e-6) end
+    return s
+  end
+  local s = warmed()
+  local a = s:ask()
+  local obs, liar = s:observations()
+  local worst = -math.huge
+  for _, o in ipairs(obs) do if not o.pending and o.loss > worst then worst = o.loss end end
+  local lied
+  for _, o in ipairs(obs) do if o.pending then lied = o end end
+  ok(liar == worst and lied and lied.loss == worst and lied.x == a.x,
+    "tpe: a running trial is modelled at the worst loss seen (the constant liar)", liar, worst)
+  local b = s:ask()
+  ok(math.abs(a.x[1] - b.x[1]) > 1e-6, "tpe: two pending asks give different points", a.x[1], b.x[1])
+  s:tell(a, 0.5); s:tell(b, 0.5)
+  local obs2, liar2 = s:observations()
+  ok(liar2 == nil and #obs2 == 14, "tpe: told trials are no longer pending", #obs2)
+  -- without the liar, the same state asks the same point twice (what the liar prevents)
+  local n = warmed("none")
+  local na = n:ask()
+  ok(na.x[1] == a.x[1], "tpe: the liar changes nothing for the first of the pending asks", na.x[1], a.x[1])
+end
+
 -- HAZero, TPE, PSHE2 improve on random on a convex function (median over 9 seeds, wide margin)
 local q6 = space.from_table { param_list = (function()
   local l = {}

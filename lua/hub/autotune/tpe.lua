@@ -9,8 +9,10 @@
 -- n_candidates (64) points drawn from l(x) are scored by log l(x) - log g(x) and the best is asked.
 -- The kernels are joint over the coordinates ("multivariate" TPE, as Optuna's multivariate=True
 -- and Falkner et al.'s BOHB use), which sees correlated parameters that the univariate default
--- of Optuna/Hyperopt treats one by one.  Failed trials are left out; trials still running are
--- not counted.
+-- of Optuna/Hyperopt treats one by one.  Failed trials are left out.  Trials still running
+-- (asked, not yet told) are counted with a "constant liar" (Ginsbourger et al., 2010): each is
+-- put among the bad trials (g(x)) with the worst loss seen so far, so that parallel workers are
+-- not sent to the same point (liar = "worst", the default; "none" ignores them).
 local M = {}
 local T = {}
 T.__index = T
@@ -125,10 +127,29 @@ function M.new(space, opts)
                         n_startup = opts.n_startup or 10, n_candidates = opts.n_candidates or 64,
                         gamma = opts.gamma or 0.1, prior_weight = opts.prior_weight or 1,
                         bandwidth = opts.bandwidth or "neighbour", multivariate = opts.multivariate ~= false,
-                        bw_scale = opts.bw_scale or 0.4, rank_weights = opts.rank_weights }, T)
+                        bw_scale = opts.bw_scale or 0.4, rank_weights = opts.rank_weights,
+                        liar = opts.liar or "worst", pending = {} }, T)
+end
+
+-- The observations the model is fitted to: the finished trials, plus (constant liar) the
+-- running ones at the worst loss seen.  Returns the list and the liar value (nil: none).
+function T:observations()
+  local out = {}
+  for i, o in ipairs(self.obs) do out[i] = o end
+  if self.liar ~= "worst" or #self.obs == 0 or #self.pending == 0 then return out, nil end
+  local worst = -math.huge
+  for _, o in ipairs(self.obs) do if o.loss > worst then worst = o.loss end end
+  for _, t in ipairs(self.pending) do out[#out + 1] = { x = t.x, loss = worst, pending = true } end
+  return out, worst
 end
 
 function T:ask()
+  local t = self:_ask()
+  self.pending[#self.pending + 1] = t
+  return t
+end
+
+function T:_ask()
   local d, r = self.space.dim, self.rng
   self.asked = self.asked + 1
   local n = #self.obs
@@ -137,9 +158,14 @@ function T:ask()
     for i = 1, d do x[i] = r:uniform(-1, 1) end
     return { x = self.space:snap(x) }
   end
-  local sorted = {}
-  for i, o in ipairs(self.obs) do sorted[i] = o end
-  table.sort(sorted, function(a, b) return a.loss < b.loss end)
+  local sorted = self:observations()
+  n = #sorted
+  -- a stable order: ties (liars among them) after the real trials, then by arrival
+  for i, o in ipairs(sorted) do o._i = i end
+  table.sort(sorted, function(a, b)
+    if a.loss ~= b.loss then return a.loss < b.loss end
+    return a._i < b._i
+  end)
   local nb = math.max(1, math.min(math.ceil(self.gamma * n), 25))
   local below, above = {}, {}
   for i, o in ipairs(sorted) do
@@ -183,6 +209,9 @@ function T:ask()
 end
 
 function T:tell(t, loss)
+  for i, p in ipairs(self.pending) do
+    if p == t or (p.x == t.x) then table.remove(self.pending, i); break end
+  end
   if loss == nil or loss ~= loss then return end
   self.obs[#self.obs + 1] = { x = t.x, loss = loss }
 end
