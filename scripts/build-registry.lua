@@ -31,36 +31,11 @@ local function abspath(p)
   return (pwd .. "/" .. p):gsub("/%./", "/"):gsub("/%.$", "")
 end
 
--- ---- a small JSON writer that keeps key order (module.json is read by people) ----
+-- ---- JSON that keeps key order (module.json is read by people): hub.json's ordered objects ----
 
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    local e = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
-    return e[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
--- value: string, number, boolean, a list, or an ordered object {{key, value}, ...} marked by
--- the field `ordered = true`.
-local function to_json(v, indent)
-  indent = indent or ""
-  local t = type(v)
-  if t == "string" then return json_string(v) end
-  if t == "number" then return (v == math.floor(v) and string.format("%d", v) or tostring(v)) end
-  if t == "boolean" then return tostring(v) end
-  local inner = indent .. "  "
-  local parts = {}
-  if v.ordered then
-    for _, kv in ipairs(v) do parts[#parts + 1] = inner .. json_string(kv[1]) .. ": " .. to_json(kv[2], inner) end
-    if #parts == 0 then return "{}" end
-    return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
-  end
-  for _, x in ipairs(v) do parts[#parts + 1] = inner .. to_json(x, inner) end
-  if #parts == 0 then return "[]" end
-  return "[\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "]"
-end
-
-local function obj(...) local o = { ... }; o.ordered = true; return o end
+local json = require "hub.json"
+local function obj(...) return json.ordered { ... } end
+local function to_json(v) return json.encode(v, { indent = "  " }) end
 
 local function write_file(path, text)
   local f, err = io.open(path, "wb")
@@ -96,7 +71,7 @@ local function build_module(out, meta, files)
     listed[#listed + 1] = { f[1], obj({ "sha256", sha256(tmp .. "/" .. f[1]) }, { "size", size(tmp .. "/" .. f[1]) }) }
   end
   table.sort(listed, function(a, b) return a[1] < b[1] end)
-  listed.ordered = true
+  setmetatable(listed, json.ordered_mt)
   local m = obj()
   for _, kv in ipairs(meta.fields) do m[#m + 1] = kv end
   m[#m + 1] = { "files", listed }
@@ -172,7 +147,7 @@ end
 local function sorted_obj(v)
   if type(v) ~= "table" then return v end
   if #v > 0 or next(v) == nil then
-    local l = {}
+    local l = setmetatable({}, json.array_mt)
     for i, x in ipairs(v) do l[i] = sorted_obj(x) end
     return l
   end

@@ -30,7 +30,7 @@ local Module = {}
 
 -- ---- errors and small helpers ----
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local cjson_lib
 local function cjson()

@@ -28,7 +28,7 @@ local M = {}
 M.semver_cmp = semver.cmp
 M.semver = semver
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local function check_c(rc) if rc ~= 0 then error(core.last_error(), 0) end end
 

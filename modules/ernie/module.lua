@@ -33,7 +33,7 @@ local M = {}
 local State = {}
 State.__index = State
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 -- Makes the file's tensors the model's parameters (no copy: f32 weights stay in the mapping
 -- that every runtime of the process shares; f16/bf16 ones are widened into private copies).
