@@ -37,7 +37,7 @@ built=0
 stale=1
 if [ -s "$lac_json" ] && [ -s "$OUT/index.json" ]; then
   stale=0
-  for src in "$REPO/modules/lac/module.lua" "$REPO/scripts/build-registry.lua" "$REPO/lua/hub/lac.lua"; do
+  for src in "$REPO/modules/lac/module.lua" "$REPO/scripts/build-registry.lua" "$REPO/lua/hub/models/lac.lua"; do
     [ "$src" -nt "$lac_json" ] && stale=1
   done
 fi

@@ -217,6 +217,7 @@ function M.installed()
   end
   return out
 end
+M.list = function() return M.installed() end   -- hub.store.list(): the same
 
 -- "lac", "lac==1.0.0", "lac>=1.0,<2" -> name, constraint (nil when none).  Raises on a bad spec.
 function M.parse_spec(spec)

@@ -1,4 +1,4 @@
--- hub.lac: Baidu's LAC-small lexical analyser (word segmentation, part-of-speech tags and
+-- hub.models.lac (also hub.lac): Baidu's LAC-small lexical analyser (word segmentation, part-of-speech tags and
 -- PER/LOC/ORG/TIME entities) running the PaddlePaddle weights that Debian's python3-jieba ships
 -- in jieba/lac_small/ (fetch them with scripts/fetch-lac.sh).
 --
@@ -135,7 +135,7 @@ end
 function M.default_dir()
   local data = os.getenv("HUB_DATA")
   if not data or data == "" then
-    local here = debug.getinfo(1, "S").source:match("^@(.*)/lua/hub/lac%.lua$")
+    local here = debug.getinfo(1, "S").source:match("^@(.*)/lua/hub/models/lac%.lua$")
     data = (here or ".") .. "/build/data"
   end
   return data .. "/jieba/usr/lib/python3/dist-packages/jieba/lac_small"
