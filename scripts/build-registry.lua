@@ -191,6 +191,31 @@ local function build_ernie_tiny(out, src)
   })
 end
 
+-- A fine-tuned task module exported by task:export (e.g. senta-ernie-tiny-zh, committed in
+-- modules/senta-ernie-tiny-zh by recipes/ernie_cls.lua --export ... --export_format senta
+-- --export_dtype f16): its module.json's fields and files, with the repository's
+-- modules/finetuned/module.lua as the entry.
+local function build_exported(out, src)
+  local f = io.open(src .. "/module.json", "rb")
+  if not f then die(src .. "/module.json not found (not an exported module directory)") end
+  local m = require("cjson").decode(f:read("*a"))
+  f:close()
+  if type(m.name) ~= "string" or type(m.version) ~= "string" or type(m.config) ~= "table" or type(m.files) ~= "table" then
+    die(src .. "/module.json: name, version, config and files are required")
+  end
+  local fields = { { "name", m.name }, { "version", m.version } }
+  for _, k in ipairs { "type", "summary", "author", "license", "description", "hubrun", "entry", "source" } do
+    if m[k] ~= nil then fields[#fields + 1] = { k, m[k] } end
+  end
+  fields[#fields + 1] = { "config", sorted_obj(m.config) }
+  local files = { { "module.lua", copy_to(REPO .. "/modules/finetuned/module.lua") } }
+  local names = {}
+  for name in pairs(m.files) do if name ~= "module.lua" then names[#names + 1] = name end end
+  table.sort(names)
+  for _, name in ipairs(names) do files[#files + 1] = { name, copy_to(src .. "/" .. name) } end
+  return build_module(out, { name = m.name, version = m.version, fields = fields }, files)
+end
+
 -- ---- the index ----
 
 local function read_json(path)
@@ -260,14 +285,14 @@ local opts = {}
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--out" or a == "--lac" or a == "--ernie-tiny" then
+  if a == "--out" or a == "--lac" or a == "--ernie-tiny" or a == "--senta" then
     opts[a:sub(3)] = arg[i + 1] or die(a .. " needs a value")
     i = i + 2
   elseif a == "--index-only" then
     opts.index_only = true
     i = i + 1
   else
-    die("unknown argument '" .. a .. "' (usage: build-registry.lua --out DIR [--lac LAC_SMALL_DIR] [--ernie-tiny DIR] [--index-only])")
+    die("unknown argument '" .. a .. "' (usage: build-registry.lua --out DIR [--lac LAC_SMALL_DIR] [--ernie-tiny DIR] [--senta DIR] [--index-only])")
   end
 end
 if not opts.out then die("--out DIR is required") end
@@ -275,4 +300,5 @@ local out = abspath(opts.out):gsub("/+$", "")
 check(C.hub_fs_mkdirs(out), "mkdir " .. out)
 if opts.lac and not opts.index_only then build_lac(out, abspath(opts.lac)) end
 if opts["ernie-tiny"] and not opts.index_only then build_ernie_tiny(out, abspath(opts["ernie-tiny"])) end
+if opts.senta and not opts.index_only then build_exported(out, abspath(opts.senta)) end
 write_index(out)

@@ -28,6 +28,8 @@ M.options = {
   { "threads", 0, "CPU threads (0: all)" },
   { "out", "", "run directory: checkpoints (resumed when run again), metrics.jsonl, curves.png" },
   { "export", "", "export the fine-tuned model as a module named NAME into OUT/NAME (or ./NAME)" },
+  { "export_dtype", "f32", "the exported weights' dtype: f32, or f16 / bf16 (half the size; widened to f32 on load)" },
+  { "export_format", "", "senta: the exported module answers as PaddleHub's senta (sentiment_key, positive_probs, ...)" },
   { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
   { "random_init", 0, "1: the encoder's network with fresh random weights (BERT's init), not the pretrained ones -- the baseline that shows what pretraining brings" },
 }
@@ -141,7 +143,8 @@ function M.report(run, a, task)
   print(string.format("dev %s %s  test %s %s  (%d steps, %.0f s)", main, fmt(run.dev), main, fmt(run.test), run.step, run.seconds))
   if a.export and a.export ~= "" then
     local dir = (a.out ~= "" and (a.out .. "/") or "") .. a.export
-    run.task:export { name = a.export, dir = dir }
+    run.task:export { name = a.export, dir = dir, format = a.export_format ~= "" and a.export_format or nil,
+                          dtype = a.export_dtype }
     print("exported " .. dir .. "  (hubrun install " .. dir .. ")")
   end
 end
