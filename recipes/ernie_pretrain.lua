@@ -1,9 +1,9 @@
 -- ernie_pretrain.lua: pretrains ernie-tiny-zh, hubrun's own small Chinese ERNIE, with ERNIE 1.0's
 -- knowledge masking (whole LAC words and entities) on the corpus scripts/fetch-corpus.sh builds.
 --
---   hubrun recipes/ernie_pretrain.lua [--out runs/ernie-tiny-zh] [--steps 6000] [--batch_size 32]
+--   hubrun recipes/ernie_pretrain.lua [--out runs/ernie-tiny-zh] [--steps 5000] [--batch_size 32]
 --                                     [--lr 1e-3] [--seed 1]
---                                     [--basic_steps 2800] [--threads N] [--stop_after N]
+--                                     [--basic_steps 2000] [--threads N] [--stop_after N]
 --
 -- Killed or stopped, the same command resumes from the latest checkpoint in --out and continues
 -- bit-identically.  The finished run leaves OUT/model.safetensors, OUT/config.json,
@@ -39,8 +39,8 @@ hub.pretrain.run {
   out = args.out or "runs/ernie-tiny-zh",
   -- ERNIE 1.0's curriculum: single-character masking for the first 40% of the steps, then
   -- whole words and entities
-  steps = args.steps or 7000, batch_size = args.batch_size or 32, lr = args.lr or 1e-3,
-  basic_steps = args.basic_steps or 2800,
+  steps = args.steps or 5000, batch_size = args.batch_size or 32, lr = args.lr or 1e-3,
+  basic_steps = args.basic_steps or 2000,
   warmup = 0.06, weight_decay = 0.01, clip = 1.0, seed = args.seed or 1,
   threads = args.threads or 0, stop_after = args.stop_after or false,
   checkpoint_every = args.checkpoint_every or 200, eval_every = args.eval_every or 500,

@@ -31,36 +31,11 @@ local function abspath(p)
   return (pwd .. "/" .. p):gsub("/%./", "/"):gsub("/%.$", "")
 end
 
--- ---- a small JSON writer that keeps key order (module.json is read by people) ----
+-- ---- JSON that keeps key order (module.json is read by people): hub.json's ordered objects ----
 
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    local e = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
-    return e[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
--- value: string, number, boolean, a list, or an ordered object {{key, value}, ...} marked by
--- the field `ordered = true`.
-local function to_json(v, indent)
-  indent = indent or ""
-  local t = type(v)
-  if t == "string" then return json_string(v) end
-  if t == "number" then return (v == math.floor(v) and string.format("%d", v) or tostring(v)) end
-  if t == "boolean" then return tostring(v) end
-  local inner = indent .. "  "
-  local parts = {}
-  if v.ordered then
-    for _, kv in ipairs(v) do parts[#parts + 1] = inner .. json_string(kv[1]) .. ": " .. to_json(kv[2], inner) end
-    if #parts == 0 then return "{}" end
-    return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
-  end
-  for _, x in ipairs(v) do parts[#parts + 1] = inner .. to_json(x, inner) end
-  if #parts == 0 then return "[]" end
-  return "[\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "]"
-end
-
-local function obj(...) local o = { ... }; o.ordered = true; return o end
+local json = require "hub.json"
+local function obj(...) return json.ordered { ... } end
+local function to_json(v) return json.encode(v, { indent = "  " }) end
 
 local function write_file(path, text)
   local f, err = io.open(path, "wb")
@@ -96,7 +71,7 @@ local function build_module(out, meta, files)
     listed[#listed + 1] = { f[1], obj({ "sha256", sha256(tmp .. "/" .. f[1]) }, { "size", size(tmp .. "/" .. f[1]) }) }
   end
   table.sort(listed, function(a, b) return a[1] < b[1] end)
-  listed.ordered = true
+  setmetatable(listed, json.ordered_mt)
   local m = obj()
   for _, kv in ipairs(meta.fields) do m[#m + 1] = kv end
   m[#m + 1] = { "files", listed }
@@ -172,7 +147,7 @@ end
 local function sorted_obj(v)
   if type(v) ~= "table" then return v end
   if #v > 0 or next(v) == nil then
-    local l = {}
+    local l = setmetatable({}, json.array_mt)
     for i, x in ipairs(v) do l[i] = sorted_obj(x) end
     return l
   end
@@ -214,6 +189,31 @@ local function build_ernie_tiny(out, src)
     { "model.safetensors", copy_to(src .. "/model.safetensors") },
     { "vocab.txt", copy_to(src .. "/vocab.txt") },
   })
+end
+
+-- A fine-tuned task module exported by task:export (e.g. senta-ernie-tiny-zh, committed in
+-- modules/senta-ernie-tiny-zh by recipes/ernie_cls.lua --export ... --export_format senta
+-- --export_dtype f16): its module.json's fields and files, with the repository's
+-- modules/finetuned/module.lua as the entry.
+local function build_exported(out, src)
+  local f = io.open(src .. "/module.json", "rb")
+  if not f then die(src .. "/module.json not found (not an exported module directory)") end
+  local m = require("cjson").decode(f:read("*a"))
+  f:close()
+  if type(m.name) ~= "string" or type(m.version) ~= "string" or type(m.config) ~= "table" or type(m.files) ~= "table" then
+    die(src .. "/module.json: name, version, config and files are required")
+  end
+  local fields = { { "name", m.name }, { "version", m.version } }
+  for _, k in ipairs { "type", "summary", "author", "license", "description", "hubrun", "entry", "source" } do
+    if m[k] ~= nil then fields[#fields + 1] = { k, m[k] } end
+  end
+  fields[#fields + 1] = { "config", sorted_obj(m.config) }
+  local files = { { "module.lua", copy_to(REPO .. "/modules/finetuned/module.lua") } }
+  local names = {}
+  for name in pairs(m.files) do if name ~= "module.lua" then names[#names + 1] = name end end
+  table.sort(names)
+  for _, name in ipairs(names) do files[#files + 1] = { name, copy_to(src .. "/" .. name) } end
+  return build_module(out, { name = m.name, version = m.version, fields = fields }, files)
 end
 
 -- ---- the index ----
@@ -285,14 +285,14 @@ local opts = {}
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--out" or a == "--lac" or a == "--ernie-tiny" then
+  if a == "--out" or a == "--lac" or a == "--ernie-tiny" or a == "--senta" then
     opts[a:sub(3)] = arg[i + 1] or die(a .. " needs a value")
     i = i + 2
   elseif a == "--index-only" then
     opts.index_only = true
     i = i + 1
   else
-    die("unknown argument '" .. a .. "' (usage: build-registry.lua --out DIR [--lac LAC_SMALL_DIR] [--ernie-tiny DIR] [--index-only])")
+    die("unknown argument '" .. a .. "' (usage: build-registry.lua --out DIR [--lac LAC_SMALL_DIR] [--ernie-tiny DIR] [--senta DIR] [--index-only])")
   end
 end
 if not opts.out then die("--out DIR is required") end
@@ -300,4 +300,5 @@ local out = abspath(opts.out):gsub("/+$", "")
 check(C.hub_fs_mkdirs(out), "mkdir " .. out)
 if opts.lac and not opts.index_only then build_lac(out, abspath(opts.lac)) end
 if opts["ernie-tiny"] and not opts.index_only then build_ernie_tiny(out, abspath(opts["ernie-tiny"])) end
+if opts.senta and not opts.index_only then build_exported(out, abspath(opts.senta)) end
 write_index(out)

@@ -5,7 +5,7 @@
 #
 #   scripts/build-registry.sh [BUILD_DIR]      # BUILD_DIR holds hubrun (default: build)
 #
-# Today those are lac, all-minilm-l6-v2 and (once its weights are committed) ernie-tiny-zh.
+# Today those are lac, all-minilm-l6-v2, ernie-tiny-zh and senta-ernie-tiny-zh (from committed weights).
 #   lac: Baidu's LAC-small weights come out of Debian's python3-jieba (fetched by
 #   scripts/fetch-lac.sh into the data cache, $HUB_DATA or build/data), are converted from
 #   PaddlePaddle's parameter files to lac.safetensors by scripts/build-registry.lua (run by
@@ -37,7 +37,7 @@ built=0
 stale=1
 if [ -s "$lac_json" ] && [ -s "$OUT/index.json" ]; then
   stale=0
-  for src in "$REPO/modules/lac/module.lua" "$REPO/scripts/build-registry.lua" "$REPO/lua/hub/lac.lua"; do
+  for src in "$REPO/modules/lac/module.lua" "$REPO/scripts/build-registry.lua" "$REPO/lua/hub/models/lac.lua"; do
     [ "$src" -nt "$lac_json" ] && stale=1
   done
 fi
@@ -110,6 +110,34 @@ if [ -s "$et_src/model.safetensors" ] && [ -s "$et_src/config.json" ]; then
   fi
 else
   say "modules/ernie-tiny-zh has no trained weights yet (recipes/ernie_pretrain.lua): ernie-tiny-zh left out of the registry"
+fi
+
+# senta-ernie-tiny-zh: the reviews_zh sentiment classifier fine-tuned from ernie-tiny-zh by
+# recipes/ernie_cls.lua and exported in PaddleHub senta's answer format, committed in
+# modules/senta-ernie-tiny-zh (f16 weights; docs/finetune.md has the command), packed by
+# build-registry.lua --senta with modules/finetuned/module.lua.
+st_src=$REPO/modules/senta-ernie-tiny-zh
+st_dir=$OUT/senta-ernie-tiny-zh/1.0.0
+if [ -s "$st_src/model.safetensors" ] && [ -s "$st_src/module.json" ]; then
+  stale=1
+  if [ -s "$st_dir/module.json" ]; then
+    stale=0
+    for src in "$st_src/model.safetensors" "$st_src/module.json" "$st_src/vocab.txt" "$REPO/modules/finetuned/module.lua" \
+               "$REPO/scripts/build-registry.lua" "$0"; do
+      [ "$src" -nt "$st_dir/module.json" ] && stale=1
+    done
+  fi
+  if [ "$stale" = 1 ]; then
+    "$HUBRUN" "$REPO/scripts/build-registry.lua" --out "$OUT" --senta "$st_src"
+    built=1
+    got=$(cd "$REPO" && "$HUBRUN" run "$st_dir" --input_text "这家酒店很干净，服务也很好，下次还会再来")
+    case "$got" in *"	positive	"*) ;; *) die "the built senta-ernie-tiny-zh module answers '$got' (expected positive)" ;; esac
+    say "senta-ernie-tiny-zh checked: $got"
+  else
+    say "senta-ernie-tiny-zh: $st_dir is up to date"
+  fi
+else
+  say "modules/senta-ernie-tiny-zh has no weights yet: senta-ernie-tiny-zh left out of the registry"
 fi
 
 if [ "$built" = 1 ] || [ ! -s "$OUT/index.json" ]; then

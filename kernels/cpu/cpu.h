@@ -94,6 +94,10 @@ int cpu_crf_nll_backward(const hub_tensor *emission, const int64_t *tags, const 
 #include <oneapi/dnnl/dnnl.h>
 dnnl_engine_t cpu_dnnl_engine(void);
 dnnl_stream_t cpu_dnnl_stream(void);
+/* The attribute every cached primitive is created with (user scratchpad: see dnnl_cache.c), and
+ * the same mode set on an attribute of one's own (returns 0, or -1). */
+const_dnnl_primitive_attr_t cpu_dnnl_attr(void);
+int cpu_dnnl_attr_user(dnnl_primitive_attr_t attr);
 /* A cached primitive, held by reference between lookup and execution. */
 typedef struct cpu_prim cpu_prim;
 /* Looks up a primitive by key (any bytes) and acquires it; NULL when absent. */

@@ -7,6 +7,14 @@
  * default 1024; the least recently used half goes when it is full); primitives are immutable and
  * may run on several threads at once, each thread with its own stream.  Memory objects are cheap wrappers around tensor data made
  * per call by cpu_dnnl_exec.
+ *
+ * Scratchpads: every primitive is created with the user scratchpad mode (cpu_dnnl_attr), and
+ * cpu_dnnl_exec gives it a scratchpad of the calling thread.  oneDNN's default (library mode,
+ * built without DNNL_ENABLE_CONCURRENT_EXEC as Debian's is) shares one scratchpad among all
+ * primitives and forbids running a primitive on another thread than the one that created it:
+ * two runtimes (serving workers) running cached primitives at once then wrote into each other's
+ * partial sums.  With a scratchpad per thread, a cached primitive may run on any thread, and on
+ * several at once.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,8 +26,22 @@ static dnnl_engine_t g_engine;
 static pthread_once_t g_engine_once = PTHREAD_ONCE_INIT;
 static _Thread_local dnnl_stream_t t_stream;
 
+static dnnl_primitive_attr_t g_attr;
+
 static void engine_init(void) {
   if (dnnl_engine_create(&g_engine, dnnl_cpu, 0) != dnnl_success) g_engine = NULL;
+  if (dnnl_primitive_attr_create(&g_attr) != dnnl_success ||
+      dnnl_primitive_attr_set_scratchpad_mode(g_attr, dnnl_scratchpad_mode_user) != dnnl_success)
+    g_attr = NULL;
+}
+
+const_dnnl_primitive_attr_t cpu_dnnl_attr(void) {
+  pthread_once(&g_engine_once, engine_init);
+  return g_attr;
+}
+
+int cpu_dnnl_attr_user(dnnl_primitive_attr_t attr) {
+  return dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user) == dnnl_success ? 0 : -1;
 }
 
 dnnl_engine_t cpu_dnnl_engine(void) {
@@ -38,6 +60,8 @@ dnnl_stream_t cpu_dnnl_stream(void) {
  * thread that is about to run it. */
 struct cpu_prim {
   dnnl_primitive_t prim;
+  size_t scratch;                 /* bytes of user scratchpad it needs (0: none) */
+  dnnl_memory_desc_t scratch_md;
   int64_t refs;
   uint64_t last; /* tick of the last lookup, for eviction */
 };
@@ -162,6 +186,15 @@ cpu_prim *cpu_dnnl_cache_put(const void *key, size_t keylen, dnnl_primitive_t p)
   }
   memcpy(k, key, keylen);
   c->prim = p;
+  c->scratch = 0;
+  const_dnnl_primitive_desc_t pd = NULL;
+  if (dnnl_primitive_get_primitive_desc(p, &pd) == dnnl_success && pd) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (md) {
+      c->scratch_md = *md;
+      c->scratch = dnnl_memory_desc_get_size(md);
+    }
+  }
   c->refs = 1; /* the caller's */
   uint64_t h = hash_bytes(key, keylen);
   pthread_mutex_lock(&g_lock);
@@ -232,10 +265,25 @@ int cpu_dnnl_md(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const in
   return 0;
 }
 
+/* The calling thread's scratchpad, grown to at least n bytes (kept for the thread's life). */
+static _Thread_local void *t_scratch;
+static _Thread_local size_t t_scratch_size;
+
+static void *thread_scratch(size_t n) {
+  if (n <= t_scratch_size) return t_scratch;
+  void *p = NULL;
+  size_t want = n < 4096 ? 4096 : n;
+  if (posix_memalign(&p, 64, want) != 0) return NULL;
+  free(t_scratch);
+  t_scratch = p;
+  t_scratch_size = want;
+  return p;
+}
+
 int cpu_dnnl_exec(const char *op, cpu_prim *c, int nargs, const int *args,
                   const dnnl_memory_desc_t *mds, void *const *ptrs) {
-  dnnl_exec_arg_t ea[16];
-  dnnl_memory_t mem[16];
+  dnnl_exec_arg_t ea[17];
+  dnnl_memory_t mem[17];
   dnnl_stream_t s = cpu_dnnl_stream();
   if (nargs > 16 || !s) {
     cpu_dnnl_release(c);
@@ -251,8 +299,20 @@ int cpu_dnnl_exec(const char *op, cpu_prim *c, int nargs, const int *args,
     ea[made].arg = args[made];
     ea[made].memory = mem[made];
   }
+  if (rc == 0 && c->scratch > 0) {
+    void *buf = thread_scratch(c->scratch);
+    if (!buf) {
+      rc = hub_err("%s: out of memory for a oneDNN scratchpad of %zu bytes", op, c->scratch);
+    } else if (dnnl_memory_create(&mem[made], &c->scratch_md, g_engine, buf) != dnnl_success) {
+      rc = hub_err("%s: oneDNN memory creation failed", op);
+    } else {
+      ea[made].arg = DNNL_ARG_SCRATCHPAD;
+      ea[made].memory = mem[made];
+      made++;
+    }
+  }
   if (rc == 0) {
-    if (dnnl_primitive_execute(p, s, nargs, ea) != dnnl_success || dnnl_stream_wait(s) != dnnl_success)
+    if (dnnl_primitive_execute(p, s, made, ea) != dnnl_success || dnnl_stream_wait(s) != dnnl_success)
       rc = hub_err("%s: oneDNN execution failed", op);
   }
   for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);

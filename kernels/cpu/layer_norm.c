@@ -113,12 +113,12 @@ static cpu_prim *ln_prim(int dir, int train, unsigned flags, float eps, int64_t 
   dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
   dnnl_status_t st = dnnl_layer_normalization_forward_desc_init(
       &fd, train ? dnnl_forward_training : dnnl_forward_inference, &md, NULL, eps, flags);
-  if (st == dnnl_success) st = dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL);
+  if (st == dnnl_success) st = dnnl_primitive_desc_create(&fpd, &fd, cpu_dnnl_attr(), eng, NULL);
   if (st == dnnl_success && dir == 1) {
     dnnl_prop_kind_t pk = (flags & (dnnl_use_scale | dnnl_use_shift)) ? dnnl_backward
                                                                        : dnnl_backward_data;
     st = dnnl_layer_normalization_backward_desc_init(&bd, pk, &md, &md, NULL, eps, flags);
-    if (st == dnnl_success) st = dnnl_primitive_desc_create(&bpd, &bd, NULL, eng, fpd);
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&bpd, &bd, cpu_dnnl_attr(), eng, fpd);
   }
   p = NULL;
   if (st == dnnl_success) st = dnnl_primitive_create(&p, dir == 1 ? bpd : fpd);

@@ -118,17 +118,22 @@ static int act_alg(int act) {
   }
 }
 
-/* A primitive attribute with the activation as an eltwise post-op (NULL attr for none). */
+/* A primitive attribute: the user scratchpad mode (dnnl_cache.c), and the activation as an eltwise post-op. */
 static int make_attr(dnnl_primitive_attr_t *attr, int act) {
   *attr = NULL;
-  if (act < 0) return 0;
+  if (act < 0) {
+    if (dnnl_primitive_attr_create(attr) == dnnl_success && cpu_dnnl_attr_user(*attr) == 0) return 0;
+    if (*attr) dnnl_primitive_attr_destroy(*attr);
+    *attr = NULL;
+    return hub_err("matmul: oneDNN attribute creation failed");
+  }
   int alg = act_alg(act);
   if (alg < 0) return hub_err("matmul: activation %d cannot be fused", act);
   dnnl_post_ops_t po = NULL;
   int rc = -1;
   if (dnnl_post_ops_create(&po) == dnnl_success &&
       dnnl_post_ops_append_eltwise(po, 1.0f, (dnnl_alg_kind_t)alg, 0.0f, 0.0f) == dnnl_success &&
-      dnnl_primitive_attr_create(attr) == dnnl_success &&
+      dnnl_primitive_attr_create(attr) == dnnl_success && cpu_dnnl_attr_user(*attr) == 0 &&
       dnnl_primitive_attr_set_post_ops(*attr, po) == dnnl_success)
     rc = 0;
   if (po) dnnl_post_ops_destroy(po);

@@ -41,21 +41,21 @@ static cpu_prim *get_prim(int dir, int log, int64_t outer, int64_t n, int64_t in
   if (log) {
     dnnl_logsoftmax_desc_t d;
     st = dnnl_logsoftmax_forward_desc_init(&d, dnnl_forward_training, &md, 1);
-    if (st == dnnl_success) st = dnnl_primitive_desc_create(&fpd, &d, NULL, eng, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&fpd, &d, cpu_dnnl_attr(), eng, NULL);
   } else {
     dnnl_softmax_desc_t d;
     st = dnnl_softmax_forward_desc_init(&d, dnnl_forward_training, &md, 1);
-    if (st == dnnl_success) st = dnnl_primitive_desc_create(&fpd, &d, NULL, eng, NULL);
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&fpd, &d, cpu_dnnl_attr(), eng, NULL);
   }
   if (st == dnnl_success && dir == SM_BWD) {
     if (log) {
       dnnl_logsoftmax_desc_t d;
       st = dnnl_logsoftmax_backward_desc_init(&d, &md, &md, 1);
-      if (st == dnnl_success) st = dnnl_primitive_desc_create(&bpd, &d, NULL, eng, fpd);
+      if (st == dnnl_success) st = dnnl_primitive_desc_create(&bpd, &d, cpu_dnnl_attr(), eng, fpd);
     } else {
       dnnl_softmax_desc_t d;
       st = dnnl_softmax_backward_desc_init(&d, &md, &md, 1);
-      if (st == dnnl_success) st = dnnl_primitive_desc_create(&bpd, &d, NULL, eng, fpd);
+      if (st == dnnl_success) st = dnnl_primitive_desc_create(&bpd, &d, cpu_dnnl_attr(), eng, fpd);
     }
   }
   if (st == dnnl_success) st = dnnl_primitive_create(&p, dir == SM_BWD ? bpd : fpd);

@@ -75,11 +75,11 @@ static cpu_prim *eltwise_prim(int backward, int alg, float a, float b, int64_t n
   dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
   if (dnnl_eltwise_forward_desc_init(&fd, backward ? dnnl_forward_training : dnnl_forward_inference,
                                      (dnnl_alg_kind_t)alg, md, a, b) != dnnl_success ||
-      dnnl_primitive_desc_create(&fpd, &fd, NULL, eng, NULL) != dnnl_success)
+      dnnl_primitive_desc_create(&fpd, &fd, cpu_dnnl_attr(), eng, NULL) != dnnl_success)
     return NULL;
   if (backward) {
     if (dnnl_eltwise_backward_desc_init(&bd, (dnnl_alg_kind_t)alg, md, md, a, b) != dnnl_success ||
-        dnnl_primitive_desc_create(&bpd, &bd, NULL, eng, fpd) != dnnl_success) {
+        dnnl_primitive_desc_create(&bpd, &bd, cpu_dnnl_attr(), eng, fpd) != dnnl_success) {
       dnnl_primitive_desc_destroy(fpd);
       return NULL;
     }

@@ -43,7 +43,7 @@ local M = {}
 
 local function hub() return require "hub" end
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 -- An error message from a pcall'd call, without the "file.lua:12: " position prefix.
 local function msg(err) return (tostring(err):gsub("^[^%s:]+:%d+: ", "")) end

@@ -135,54 +135,10 @@ function M.human_size(n)
   return string.format("%.2f GiB", n / (1024 * 1024 * 1024))
 end
 
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    local map = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
-    return map[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
-local function is_array(t)
-  local n = 0
-  for k in pairs(t) do
-    if type(k) ~= "number" then return false end
-    n = n + 1
-  end
-  return n == #t and n > 0
-end
-
 -- Marks an empty table as a JSON array: setmetatable({}, cli.array_mt).
-M.array_mt = {}
+M.array_mt = require("hub.json").array_mt
 
 -- JSON with sorted keys and two-space indentation (for --json output and `hubrun config`).
-function M.json(v, indent)
-  indent = indent or ""
-  local t = type(v)
-  if t == "string" then return json_string(v) end
-  if t == "number" then
-    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
-    return string.format("%.17g", v)
-  end
-  if t == "boolean" then return tostring(v) end
-  if t ~= "table" then return "null" end
-  local inner = indent .. "  "
-  if next(v) == nil then return (getmetatable(v) == M.array_mt) and "[]" or "{}" end
-  if is_array(v) then
-    local parts = {}
-    for _, x in ipairs(v) do parts[#parts + 1] = inner .. M.json(x, inner) end
-    return "[\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "]"
-  end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  if #keys == 0 then return "{}" end
-  table.sort(keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local x = v[k]
-    if x == nil then x = v[tonumber(k)] end
-    parts[#parts + 1] = inner .. json_string(k) .. ": " .. M.json(x, inner)
-  end
-  return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
-end
+function M.json(v) return require("hub.json").encode(v, { indent = "  " }) end
 
 return M

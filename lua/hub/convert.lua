@@ -39,7 +39,7 @@ local C = hub.C
 
 local M = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local function cjson()
   local ok, c = pcall(require, "cjson")
@@ -270,33 +270,7 @@ end
 
 -- module.json text: sorted keys, two-space indentation, numbers in their shortest exact form
 -- (0.1, not 0.10000000000000001).
-local function json(v, indent)
-  indent = indent or ""
-  local t = type(v)
-  if t == "number" then
-    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
-    for p = 15, 17 do
-      local s = string.format("%." .. p .. "g", v)
-      if tonumber(s) == v then return s end
-    end
-  elseif t == "table" then
-    local inner, keys, parts = indent .. "  ", {}, {}
-    local n = 0
-    for _ in pairs(v) do n = n + 1 end
-    if n > 0 and n == #v then   -- a list
-      for i = 1, n do parts[i] = inner .. json(v[i], inner) end
-      return "[\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "]"
-    end
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys)
-    for _, k in ipairs(keys) do parts[#parts + 1] = inner .. json(k) .. ": " .. json(v[k], inner) end
-    if #parts == 0 then return "{}" end
-    return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
-  elseif t == "string" then
-    return require("hub.cli_util").json(v)
-  end
-  return tostring(v)   -- booleans
-end
+local function json(v) return require("hub.json").encode(v, { indent = "  " }) end
 
 local function count_lines(path)
   local n = 0

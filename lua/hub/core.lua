@@ -62,6 +62,10 @@ function M.last_error()
   return ffi.string(C.hub_last_error())
 end
 
+-- failf(fmt, ...): the one error of lua/hub for a bad input or state -- the formatted message
+-- alone, without a position (the CLI prints it as it is; `--traceback` shows where).
+function M.failf(fmt, ...) error(string.format(fmt, ...), 0) end
+
 -- Raises the C error message at the caller's caller (level 3 = the user's line).
 function M.fail()
   M.raise(M.last_error())

@@ -62,14 +62,9 @@ function hub.repl_format(v)
   return tostring(v)
 end
 
--- Function modules whose exports join the hub table itself (hub.save, hub.load, ...).
-for _, name in ipairs { "hub.io", "hub.shared", "hub.store_api" } do
-  local ok, m = pcall(require, name)
-  if ok and type(m) == "table" then
-    for k, v in pairs(m) do if hub[k] == nil then hub[k] = v end end
-  elseif not ok and not tostring(m):find("module '" .. name .. "' not found", 1, true) then
-    error(m, 0)
-  end
+-- hub.save / hub.load (safetensors) and hub.load_shared join the hub table itself.
+for _, name in ipairs { "hub.io", "hub.shared" } do
+  for k, v in pairs(require(name)) do if hub[k] == nil then hub[k] = v end end
 end
 
 -- Hyper-parameter search's contract (docs/autofinetune.md): hub.hparams{ lr = 5e-5 } gives the
@@ -79,14 +74,33 @@ function hub.hparams(defaults) return require("hub.autotune.trial").hparams(defa
 function hub.report(value, opts) return require("hub.autotune.trial").report(value, opts) end
 hub.trial = setmetatable({}, { __index = function(_, k) return require("hub.autotune.trial")[k] end })
 
--- Submodules load on first use: hub.nn, hub.optim, hub.lr, hub.models, ...
+-- Submodules load on first use (so `require "hub"` stays cheap), each named here once:
+-- hub.X is require(SUBMODULES.X); any other key is nil.  Layers: tensors and nn (nn, optim, lr,
+-- data, metrics, checkpoint, progress, plot, json, jsonl, io), text (tokenizer, textutil, corpus,
+-- vocab_builder), models (models.ernie, models.lac), fine-tuning (datasets, task, strategy,
+-- finetune, recipe, pretrain, baseline), the package manager (store, registry, module, semver),
+-- and the services (serving, autotune).
+local SUBMODULES = {
+  core = "hub.core", tensor = "hub.tensor", ops = "hub.ops", nn = "hub.nn", optim = "hub.optim", lr = "hub.lr",
+  data = "hub.data", metrics = "hub.metrics", checkpoint = "hub.checkpoint", progress = "hub.progress",
+  plot = "hub.plot", json = "hub.json", jsonl = "hub.jsonl", io = "hub.io", shared = "hub.shared",
+  tokenizer = "hub.tokenizer", textutil = "hub.textutil", corpus = "hub.corpus", vocab_builder = "hub.vocab_builder",
+  vecfile = "hub.vecfile", yaml = "hub.yaml",
+  models = "hub.models", lac = "hub.models.lac",
+  datasets = "hub.datasets", task = "hub.task", strategy = "hub.strategy", finetune = "hub.finetune",
+  recipe = "hub.recipe", pretrain = "hub.pretrain", baseline = "hub.baseline",
+  store = "hub.store", registry = "hub.registry", module = "hub.module", semver = "hub.semver",
+  convert = "hub.convert", convert_to_hf = "hub.convert_to_hf",
+  serving = "hub.serving",
+}
+hub.SUBMODULES = SUBMODULES
 setmetatable(hub, {
   __index = function(t, k)
-    if type(k) ~= "string" then return nil end
-    local ok, m = pcall(require, "hub." .. k)
-    if ok then rawset(t, k, m); return m end
-    if tostring(m):find("module 'hub." .. k .. "' not found", 1, true) then return nil end
-    error(m, 2)
+    local name = SUBMODULES[k]
+    if not name then return nil end
+    local m = require(name)
+    rawset(t, k, m)
+    return m
   end,
 })
 

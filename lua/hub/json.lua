@@ -3,6 +3,8 @@
 --   local json = require "hub.json"
 --   json.encode({ step = 10, loss = 0.1 + 0.2 })    -- {"loss":0.30000000000000004,"step":10}
 --   json.encode(t, { indent = "  " })                -- pretty, one key a line
+--   json.encode(t, { spaced = true })                -- one line, ", " and ": " between items
+--   json.encode(json.ordered{ { "name", "lac" }, { "version", "1.0.0" } }, ...)  -- keys in this order
 --   local t = json.decode(text, "ckpt/step-10/meta.json")  -- errors name the source
 --
 -- Decoding is lua-cjson's.  Encoding is done here because lua-cjson 2.1.0 (Debian 12) writes at
@@ -10,13 +12,21 @@
 -- double and a resumed run would not be bit-identical.  Numbers go out as integers when they are
 -- integral and below 2^53, else with the shortest of %.15g, %.16g and %.17g that reads back as
 -- the same double (%.17g always does); NaN and infinities, which JSON cannot write, become null.
--- Keys are sorted (the same table always gives the same text).  A table is an array when its
+-- Keys are sorted (the same table always gives the same text) unless the object is made by
+-- json.ordered{ {key, value}, ... }, which keeps its order (files people read, such as
+-- module.json).  This is hubrun's one JSON writer.  A table is an array when its
 -- keys are exactly 1..n; an empty table is {} unless it carries json.array_mt.  Keys of objects
 -- are written with tostring (so they read back as strings); functions, userdata and cdata other
 -- than 64-bit integers are an error naming their key path.
 local M = {}
 
 M.array_mt = {}
+M.ordered_mt = {}
+
+-- ordered{ {key, value}, ... } -> an object whose keys are written in this order.
+function M.ordered(pairs_list)
+  return setmetatable(pairs_list, M.ordered_mt)
+end
 
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r",
                   ["\b"] = "\\b", ["\f"] = "\\f" }
@@ -45,7 +55,7 @@ local function is_array(t)
   return k == n
 end
 
-local function enc(v, indent, cur, path, out)
+local function enc(v, indent, cur, path, out, spaced)
   local t = type(v)
   if t == "string" then out[#out + 1] = str(v)
   elseif t == "number" then out[#out + 1] = num(v)
@@ -56,15 +66,25 @@ local function enc(v, indent, cur, path, out)
   elseif t == "table" then
     local inner = indent and (cur .. indent) or nil
     local nl = indent and ("\n" .. inner) or ""
-    local sep = indent and ": " or ":"
-    if next(v) == nil then
+    local sep = (indent or spaced) and ": " or ":"
+    local comma = (spaced and not indent) and ", " or ","
+    if getmetatable(v) == M.ordered_mt then
+      out[#out + 1] = "{"
+      for i, kv in ipairs(v) do
+        if i > 1 then out[#out + 1] = comma end
+        local ks = tostring(kv[1])
+        out[#out + 1] = nl .. str(ks) .. sep
+        enc(kv[2], indent, inner, path .. "." .. ks, out, spaced)
+      end
+      out[#out + 1] = #v == 0 and "}" or (indent and ("\n" .. cur .. "}") or "}")
+    elseif next(v) == nil then
       out[#out + 1] = getmetatable(v) == M.array_mt and "[]" or "{}"
     elseif is_array(v) then
       out[#out + 1] = "["
       for i = 1, #v do
-        if i > 1 then out[#out + 1] = "," end
+        if i > 1 then out[#out + 1] = comma end
         out[#out + 1] = nl
-        enc(v[i], indent, inner, path .. "[" .. i .. "]", out)
+        enc(v[i], indent, inner, path .. "[" .. i .. "]", out, spaced)
       end
       out[#out + 1] = indent and ("\n" .. cur .. "]") or "]"
     else
@@ -77,9 +97,9 @@ local function enc(v, indent, cur, path, out)
       table.sort(keys)
       out[#out + 1] = "{"
       for i, ks in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
+        if i > 1 then out[#out + 1] = comma end
         out[#out + 1] = nl .. str(ks) .. sep
-        enc(v[byname[ks]], indent, inner, path .. "." .. ks, out)
+        enc(v[byname[ks]], indent, inner, path .. "." .. ks, out, spaced)
       end
       out[#out + 1] = indent and ("\n" .. cur .. "}") or "}"
     end
@@ -88,10 +108,10 @@ local function enc(v, indent, cur, path, out)
   end
 end
 
--- encode(v[, {indent = "  "}]) -> text (compact, one line, unless indent is given).
+-- encode(v[, {indent = "  ", spaced = false}]) -> text (compact, one line, unless indent is given).
 function M.encode(v, opts)
   local out = {}
-  enc(v, opts and opts.indent, "", "value", out)
+  enc(v, opts and opts.indent, "", "value", out, opts and opts.spaced)
   return table.concat(out)
 end
 

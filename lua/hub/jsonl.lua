@@ -28,7 +28,7 @@ local M = {}
 local Log = {}
 Log.__index = Log
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 -- read(path[, {strict=true}]) -> list of tables.  A line that is not a JSON object is an
 -- error naming path:line, except an unfinished last line (no newline: the writer was killed),

@@ -30,7 +30,7 @@ local Module = {}
 
 -- ---- errors and small helpers ----
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local cjson_lib
 local function cjson()
@@ -224,9 +224,12 @@ function Module:format(result)
   return self:json(result)
 end
 
--- Results as a JSON string: module.lua's json, else lua-cjson.
+-- Results as a JSON string: module.lua's json (when it gives one), else lua-cjson.
 function Module:json(results)
-  if self.impl.json then return self.impl.json(self.state, results) end
+  if self.impl.json then
+    local s = self.impl.json(self.state, results)
+    if s ~= nil then return s end
+  end
   local ok, s = pcall(cjson().encode, results)
   if not ok then fail("module '%s': cannot encode the results as JSON: %s", self.name, tostring(s)) end
   return s

@@ -31,7 +31,7 @@ local M = {}
 -- matplotlib's "tab10" colours.
 M.colors = { 0x1f77b4, 0xff7f0e, 0x2ca02c, 0xd62728, 0x9467bd, 0x8c564b, 0xe377c2, 0x7f7f7f, 0xbcbd22, 0x17becf }
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 local function finite(v) return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
 
 -- ticks(lo, hi[, target = 6]) -> lo', hi', step, { tick values }: lo' <= lo and hi' >= hi are

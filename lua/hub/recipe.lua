@@ -28,7 +28,11 @@ M.options = {
   { "threads", 0, "CPU threads (0: all)" },
   { "out", "", "run directory: checkpoints (resumed when run again), metrics.jsonl, curves.png" },
   { "export", "", "export the fine-tuned model as a module named NAME into OUT/NAME (or ./NAME)" },
+  { "export_dtype", "f32", "the exported weights' dtype: f32, or f16 / bf16 (half the size; widened to f32 on load)" },
+  { "export_format", "", "senta: the exported module answers as PaddleHub's senta (sentiment_key, positive_probs, ...)" },
   { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
+  { "warmup", 0.1, "linear warm-up share of the updates (adamw)" },
+  { "weight_decay", 0.01, "AdamW's weight decay (adamw)" },
   { "random_init", 0, "1: the encoder's network with fresh random weights (BERT's init), not the pretrained ones -- the baseline that shows what pretraining brings" },
 }
 
@@ -72,6 +76,24 @@ function M.args(argv, spec)
     a[k] = v
     i = i + 1
   end
+  return M.trial_values(a)
+end
+
+-- Under `hubrun autofinetune` (docs/autofinetune.md) the trial's values replace the options of
+-- the same name (learning_rate is lr's PaddleHub name), and --out defaults to the trial's
+-- directory; alone, nothing changes.
+function M.trial_values(a)
+  local hub = require "hub"
+  if not hub.trial.active() then return a end
+  local defaults = {}
+  for k, v in pairs(a) do if type(v) == "number" then defaults[k] = v end end
+  local params = hub.trial.info().params or {}
+  if params.learning_rate ~= nil then defaults.learning_rate = a.lr end
+  local hp = hub.hparams(defaults)
+  for k, v in pairs(hp) do a[k] = v end
+  if hp.learning_rate ~= nil then a.lr = hp.learning_rate end
+  if a.out == "" and hub.trial.dir() then a.out = hub.trial.dir() .. "/run" end
+  a.trial = true
   return a
 end
 
@@ -116,7 +138,7 @@ end
 function M.strategy(a)
   local ok, strat = pcall(require, "hub.strategy")
   if ok and type(strat) == "table" and type(strat[a.strategy]) == "function" then
-    if a.strategy == "adamw" then return strat.adamw { lr = a.lr, warmup = 0.1, weight_decay = 0.01 } end
+    if a.strategy == "adamw" then return strat.adamw { lr = a.lr, warmup = a.warmup, weight_decay = a.weight_decay } end
     return strat[a.strategy] { lr = a.lr }
   end
   if a.strategy ~= "adamw" and a.strategy ~= "default" then
@@ -130,18 +152,25 @@ function M.finetune_options(a)
   local function pos(v) return v and v > 0 and v or nil end
   return { epochs = a.epochs, batch_size = a.batch_size, strategy = M.strategy(a), seed = a.seed, threads = a.threads,
            grad_accum = a.grad_accum, eval_interval = pos(a.eval_interval), patience = pos(a.patience),
-           checkpoint_dir = a.out ~= "" and a.out or nil, stop_after = pos(a.stop_after) }
+           checkpoint_dir = a.out ~= "" and a.out or nil, stop_after = pos(a.stop_after),
+           -- in a search: every dev evaluation is reported (ASHA prunes on them)
+           on_eval = a.trial and function(m, step, main) return require("hub").report(m[main], { step = step }) end or nil }
 end
 
 -- Prints the dev and test scores of a finished run (and exports when --export NAME was given).
 function M.report(run, a, task)
   if not run.done then print(string.format("stopped at step %d of %d (run again with the same --out to resume)", run.step, run.total_steps)); return end
+  -- in a search the trial's result is the best model's dev score (the last report counts)
+  if a.trial and run.dev and run.dev[run.task.main_metric] and not require("hub.autotune.trial").stopped() then
+    require("hub").report(run.dev[run.task.main_metric], { step = run.step + 1 })
+  end
   local main = run.task.main_metric
   local function fmt(m) return m and m[main] and string.format("%.4f", m[main]) or "-" end
   print(string.format("dev %s %s  test %s %s  (%d steps, %.0f s)", main, fmt(run.dev), main, fmt(run.test), run.step, run.seconds))
   if a.export and a.export ~= "" then
     local dir = (a.out ~= "" and (a.out .. "/") or "") .. a.export
-    run.task:export { name = a.export, dir = dir }
+    run.task:export { name = a.export, dir = dir, format = a.export_format ~= "" and a.export_format or nil,
+                          dtype = a.export_dtype }
     print("exported " .. dir .. "  (hubrun install " .. dir .. ")")
   end
 end

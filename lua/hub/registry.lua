@@ -14,7 +14,7 @@ local ffi, C = core.ffi, core.C
 
 local M = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local function sha256_hex(s)
   local out = ffi.new("char[65]")

@@ -28,7 +28,7 @@ local M = {}
 M.semver_cmp = semver.cmp
 M.semver = semver
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local function check_c(rc) if rc ~= 0 then error(core.last_error(), 0) end end
 
@@ -217,6 +217,7 @@ function M.installed()
   end
   return out
 end
+M.list = function() return M.installed() end   -- hub.store.list(): the same
 
 -- "lac", "lac==1.0.0", "lac>=1.0,<2" -> name, constraint (nil when none).  Raises on a bad spec.
 function M.parse_spec(spec)

@@ -19,7 +19,7 @@ local M = {}
 
 M.FORMATS = { "npy", "safetensors", "jsonl" }
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 -- The format of a path by its extension, or nil.
 function M.format_of(path)

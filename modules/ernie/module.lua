@@ -33,41 +33,15 @@ local M = {}
 local State = {}
 State.__index = State
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
--- Makes the file's tensors the model's parameters (no copy: f32 weights stay in the mapping
--- that every runtime of the process shares; f16/bf16 ones are widened into private copies).
--- Every name and shape must match.  They are read-only until make_private.
+-- Makes the file's tensors the model's parameters (load_state_dict with assign: no copy, so f32
+-- weights stay in the mapping that every runtime of the process shares; f16/bf16 ones are
+-- widened into private copies).  Every name and shape must match.  They are read-only until
+-- make_private.
 local function use_weights(model, weights, path)
-  local owner = {}
-  for name, m in model:named_modules() do
-    for _, leaf in ipairs(rawget(m, "_param_names")) do
-      owner[(name == "" and "" or name .. ".") .. leaf] = { m, leaf }
-    end
-  end
-  local problems = {}
-  for name, o in pairs(owner) do
-    local t = weights[name]
-    if t == nil then
-      problems[#problems + 1] = "missing " .. name
-    else
-      local want, got = o[1][o[2]].shape, t.shape
-      if table.concat(want, ",") ~= table.concat(got, ",") then
-        problems[#problems + 1] = string.format("%s is [%s], expected [%s]", name, table.concat(got, ","), table.concat(want, ","))
-      end
-    end
-  end
-  for name in pairs(weights) do
-    if not owner[name] then problems[#problems + 1] = "unexpected " .. name end
-  end
-  if #problems > 0 then
-    table.sort(problems)
-    fail("%s does not fit the config in module.json: %s", path, table.concat(problems, "; "))
-  end
-  for name, o in pairs(owner) do
-    local t = weights[name]
-    o[1]:register_parameter(o[2], t.dtype == "f32" and t or t:to("f32"))
-  end
+  local ok, err = pcall(model.load_state_dict, model, weights, { assign = true })
+  if not ok then fail("%s does not fit the config in module.json: %s", path, (tostring(err):gsub("^.-load_state_dict: ", ""))) end
 end
 
 -- Gives the model private copies of its parameters (before anything trains them in place).

@@ -4,7 +4,7 @@
 -- The module directory holds this file, module.json, lac.safetensors (the PaddlePaddle
 -- parameters of python3-jieba's lac_small under their Paddle names: word_emb, fc_0.w_0 ...
 -- gru_3.b_0, fc_4.w_0, fc_4.b_0, crfw), word.dic (character -> id) and tag.dic (id -> tag).
--- The network and the text side are hub.lac's (lua/hub/lac.lua); this file only gives it the
+-- The network and the text side are hub.lac's (lua/hub/models/lac.lua); this file only gives it the
 -- weights, loaded with hub.load_shared so that every runtime of a process shares one copy.
 --
 --   hubrun run lac --input_text "百度是一家高科技公司"       -> 百度/ORG 是/v 一家/m 高科技/n 公司/n

@@ -94,6 +94,7 @@ struct hub_server {
   serve_queue *queues;       /* [module * SERVE_KINDS + kind] */
   int queued;                /* requests in the queues */
   int in_flight;             /* requests between their first byte and their answer */
+  int sending;            /* answers queued to libmicrohttpd and not yet written out (the drain waits for them) */
   int draining;              /* no new work accepted */
   int stopping;              /* workers end once the queues are empty */
   volatile sig_atomic_t stop_asked;

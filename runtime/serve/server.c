@@ -44,6 +44,7 @@ typedef struct conn_ctx {
   serve_endpoint ep;
   int module;
   int counted;          /* counted in s->in_flight */
+  int sending;          /* counted in s->sending: its answer is queued, not yet written */
   double t0;
   char *body;
   size_t len, cap;
@@ -71,6 +72,10 @@ static enum MHD_Result send_answer(hub_server *s, struct MHD_Connection *c, conn
     x->counted = 0;
     s->in_flight--;
     pthread_cond_broadcast(&s->changed);
+  }
+  if (!x->sending) {
+    x->sending = 1;
+    s->sending++;
   }
   pthread_mutex_unlock(&s->lock);
   if (draining) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -516,9 +521,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
   (void)c;
   (void)toe;
   if (!x) return;
-  if (x->counted) { /* ended without an answer (client gone while uploading, ...) */
+  if (x->counted || x->sending) { /* counted: ended without an answer (client gone while uploading, ...) */
     pthread_mutex_lock(&s->lock);
-    s->in_flight--;
+    if (x->counted) s->in_flight--;
+    if (x->sending) s->sending--;
     pthread_cond_broadcast(&s->changed);
     pthread_mutex_unlock(&s->lock);
   }
@@ -709,7 +715,8 @@ int hub_serve_wait(hub_server *s) {
   }
   double deadline = serve_now() + s->timeout_ms / 1000.0 + 1.0;
   pthread_mutex_lock(&s->lock);
-  while ((s->in_flight > 0 || s->queued > 0) && serve_now() < deadline)
+  /* ... and until every answer is written out: MHD_stop_daemon closes connections at once */
+  while ((s->in_flight > 0 || s->queued > 0 || s->sending > 0) && serve_now() < deadline)
     serve_cond_wait_until(&s->changed, &s->lock, serve_now() + 0.1 < deadline ? serve_now() + 0.1 : deadline);
   pthread_mutex_unlock(&s->lock);
   MHD_stop_daemon(s->daemon);

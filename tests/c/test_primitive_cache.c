@@ -5,7 +5,11 @@
  * the bound holds over many shapes, recently used primitives survive an eviction (their next
  * lookup does not create a new one), and products stay right - also when several threads evict
  * primitives that other threads are running (each reference is held from lookup to execution).
- * Every product is compared with a naive double-precision loop.
+ * Every product is compared with a naive double-precision loop.  And primitives created on one
+ * thread and run on others at the same time, with shapes whose oneDNN implementations need a
+ * scratchpad (a long reduction over few outputs): each thread gets its own scratchpad (the user
+ * scratchpad mode of dnnl_cache.c); with oneDNN's library mode the threads shared one and two
+ * serving workers got each other's partial sums.
  */
 #include <math.h>
 #include <pthread.h>
@@ -43,6 +47,16 @@ typedef struct {
   int id;
   double worst;
 } job;
+
+static void *same_shapes(void *arg) {
+  job *j = arg;
+  hub_set_num_threads(2);
+  for (int r = 0; r < 40; r++) {
+    double e = product_error(r % 2 ? 6 : 3, 3000, r % 2 ? 5 : 7);
+    if (e > j->worst) j->worst = e;
+  }
+  return NULL;
+}
 
 static void *worker(void *arg) {
   job *j = arg;
@@ -94,6 +108,24 @@ int main(void) {
   }
   CHECK(tw < 1e-4, "4 threads, bound 4, 240 products: max error %g", tw);
   CHECK(cpu_dnnl_cache_count() <= 4, "bound 4 holds after the threads (%zu)", cpu_dnnl_cache_count());
+
+  /* primitives made here, run by 3 threads at once */
+  cpu_dnnl_cache_set_limit(0);
+  product_error(3, 3000, 7);
+  product_error(6, 3000, 5);
+  job sj[3];
+  pthread_t st[3];
+  for (int i = 0; i < 3; i++) {
+    sj[i].id = i;
+    sj[i].worst = 0;
+    pthread_create(&st[i], NULL, same_shapes, &sj[i]);
+  }
+  double sw = 0;
+  for (int i = 0; i < 3; i++) {
+    pthread_join(st[i], NULL);
+    if (sj[i].worst > sw) sw = sj[i].worst;
+  }
+  CHECK(sw < 1e-3, "3 threads running the same long-reduction primitives at once: max error %g", sw);
 
   cpu_dnnl_cache_set_limit(0); /* back to the default */
   return check_summary();

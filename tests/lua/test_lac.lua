@@ -1,4 +1,4 @@
--- test_lac.lua: hub.lac (lua/hub/lac.lua) on Baidu's real LAC-small weights.
+-- test_lac.lua: hub.lac (lua/hub/models/lac.lua) on Baidu's real LAC-small weights.
 --
 -- Needs the data fetched by scripts/fetch-lac.sh (python3-jieba's lac_small and the
 -- debian-reference-zh-cn text); the parts that need no model are in test_lac_dict.lua.

@@ -1,4 +1,4 @@
--- test_lac_dict.lua: the parts of hub.lac (lua/hub/lac.lua) that need no model: the user
+-- test_lac_dict.lua: the parts of hub.lac (lua/hub/models/lac.lua) that need no model: the user
 -- dictionary with PaddleHub's semantics (its lac module's custom.py: pieces "text[/TAG]", an
 -- Aho-Corasick search reporting the entry each state spells, overlapping later matches dropped,
 -- tags rewritten per character, the char after an entry starting a word) applied to hand-made

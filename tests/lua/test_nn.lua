@@ -99,6 +99,27 @@ ok(maxdiff(a(ids, mask), b(ids, mask)) == 0, "loaded model gives identical outpu
 hub.no_grad(function() a.head.bias:fill_(7) end)
 ok(b.head.bias:max():item() ~= 7, "load_state_dict copies values")
 ok(b.head.bias.is_leaf and b.head.weight.grad == nil and b:parameters()[1].dtype == "f32", "parameters stay leaves")
+-- assign = true: the module takes the tensors themselves (shared, no copy); other dtypes convert
+do
+  local c = make_model(3)
+  c:eval()
+  local sd2 = a:state_dict()
+  local half = {}
+  for k, v in pairs(sd2) do half[k] = v end
+  half["head.weight"] = sd2["head.weight"]:to("f16")
+  local r2 = c:load_state_dict(half, { assign = true })
+  ok(#r2.missing == 0 and #r2.unexpected == 0, "assign: nothing missing or unexpected")
+  ok(maxdiff(a.head.bias, c.head.bias) == 0, "assign: the same values")
+  hub.no_grad(function() a.head.bias:fill_(3) end)
+  ok(c.head.bias:max():item() == 3, "assign: the tensor itself, not a copy (a change in the source shows)")
+  ok(c.head.weight.dtype == "f32" and maxdiff(c.head.weight, sd2["head.weight"]:to("f16"):float()) == 0,
+    "assign: an f16 tensor is converted to the module's f32")
+  local bad = {}
+  for k, v in pairs(sd2) do bad[k] = v end
+  bad["head.weight"] = hub.zeros(1, 1)
+  local e = pcall(c.load_state_dict, c, bad, { assign = true })
+  ok(not e and c.head.bias:max():item() == 3, "assign: a mis-shaped tensor is refused before anything is assigned")
+end
 
 
 -- ---- load_state_dict errors ----
@@ -149,7 +170,7 @@ e = errmsg(function() m:load_state_dict(notensor) end)
 ok(e == "load_state_dict: 1.bias is a number, expected a tensor", "non-tensor value: " .. tostring(e))
 ok(maxdiff(m[1].weight, before) == 0, "a failed load changes nothing")
 e = errmsg(function() m:load_state_dict(good, { strct = false }) end)
-ok(e == "load_state_dict: unknown option 'strct' (expected strict)", "unknown option: " .. tostring(e))
+ok(e == "load_state_dict: unknown option 'strct' (expected one of assign, strict)", "unknown option: " .. tostring(e))
 -- strict = false: loads what matches, reports the rest
 local partial = without(good, "1.weight")
 partial["other"] = hub.zeros { 1 }

@@ -11,7 +11,7 @@
 --   an unreachable registry failing fast; HUB_OFFLINE=1 never touching the network while
 --   installed modules still list and load; two concurrent installs of one module both
 --   succeeding; a failed upgrade keeping the old version working; uninstalling a missing
---   module failing with status 1; the Lua API (hub.install, hub.list, hub.uninstall).
+--   module failing with status 1; the Lua API (hub.store.install, .list, .uninstall).
 -- hubrun is $HUBRUN or arg[-1] (the interpreter running this test); http_serve is
 -- $HUB_HTTP_SERVE or tests/http_serve in hubrun's build directory.
 local store = require "hub.store"
@@ -391,11 +391,11 @@ rc, out = hub("clear")
 ok(rc == 0 and out:find("Cleared", 1, true) and C.hub_fs_kind(home .. "/cache") == C.HUB_FS_NONE, "clear", out)
 
 -- the Lua API
-rc, out = hub([[-e 'local hub = require "hub"; local dir, m, how = hub.install("other==0.3.0", { quiet = true });
-print("HOW " .. how); print("LIST " .. hub.list().demo.default); print("GONE " .. table.concat(hub.uninstall("mine"), ","));
-print("AFTER " .. tostring(hub.list().mine))']])
+rc, out = hub([[-e 'local hub = require "hub"; local dir, m, how = hub.store.install("other==0.3.0", { quiet = true });
+print("HOW " .. how); print("LIST " .. hub.store.list().demo.default); print("GONE " .. table.concat(hub.store.uninstall("mine"), ","));
+print("AFTER " .. tostring(hub.store.list().mine) .. " " .. tostring(hub.install))']])
 ok(rc == 0 and out:find("HOW already", 1, true) and out:find("LIST 1.1.0", 1, true) and out:find("GONE 0.1.0", 1, true)
-  and out:find("AFTER nil", 1, true), "hub.install / hub.list / hub.uninstall", out)
+  and out:find("AFTER nil nil", 1, true), "hub.store.install / list / uninstall (and no hub.install beside hub.sum)", out)
 stop_server(web)
 
 -- uninstall everything of a module

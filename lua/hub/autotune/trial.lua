@@ -92,6 +92,9 @@ local function exists(path)
   return false
 end
 
+-- Whether the tuner has stopped this trial (a report returned false).
+function M.stopped() return stopped end
+
 -- report(value[, { step = n, ...extra numbers }]) -> true to go on, false when the tuner says stop.
 function M.report(value, opts)
   if type(value) ~= "number" then fail("hub.report: the value must be a number, got %s", type(value)) end

@@ -126,7 +126,7 @@ local SPEC = {
   clip = "number", eval_interval = "integer", eval_batch_size = "integer", log_interval = "integer",
   patience = "integer", seed = "integer", max_seq_len = "integer", threads = "integer", checkpoint_dir = "string",
   save_interval = "integer", keep_checkpoints = "integer", cache = "boolean|string", progress = "boolean",
-  quiet = "boolean", stop_after = "integer", eval_test = "boolean",
+  quiet = "boolean", stop_after = "integer", eval_test = "boolean", on_eval = "function",
 }
 local DEFAULTS = { epochs = 1, batch_size = 32, grad_accum = 1, clip = 1.0, eval_batch_size = 64, log_interval = 10,
                    seed = 1, threads = 0, keep_checkpoints = 2, progress = true, quiet = false, eval_test = true }
@@ -265,6 +265,12 @@ function M.run(task, ds, opts)
         stopped = true
         note(string.format("finetune: early stop at step %d: no gain in %s for %d evaluations", step, main, bad))
       end
+    end
+    -- on_eval(metrics, step, main_metric): false stops the run as early stopping does (a
+    -- hyper-parameter search's tuner deciding to prune the trial)
+    if o.on_eval and o.on_eval(m, step, main) == false and not stopped then
+      stopped = true
+      note(string.format("finetune: stopped at step %d (on_eval said stop)", step))
     end
   end
 

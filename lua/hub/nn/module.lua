@@ -338,21 +338,24 @@ local function state_list(self)
   walk(self, "", function(prefix, m)
     local pre = prefix == "" and "" or prefix .. "."
     local p, b = rawget(m, "_parameters"), rawget(m, "_buffers")
-    for _, name in ipairs(m._param_names) do out[#out + 1] = { pre .. name, p[name] } end
-    for _, name in ipairs(m._buffer_names) do out[#out + 1] = { pre .. name, b[name] } end
+    for _, name in ipairs(m._param_names) do out[#out + 1] = { pre .. name, p[name], m, name, p } end
+    for _, name in ipairs(m._buffer_names) do out[#out + 1] = { pre .. name, b[name], m, name, b } end
   end, {})
   return out
 end
 
 local function shape_str(t) return "[" .. table.concat(t.shape, ",") .. "]" end
 
--- load_state_dict(sd, {strict=true}): copies sd's tensors into the module's parameters and
--- buffers in place (dtypes are converted, so f16/bf16 checkpoints widen to f32).  Everything is
--- checked before anything is copied: with strict, missing and unexpected keys are an error;
--- mis-shaped tensors always are.  Returns { missing = {...}, unexpected = {...} }.
+-- load_state_dict(sd, {strict=true, assign=false}): copies sd's tensors into the module's
+-- parameters and buffers in place (dtypes are converted, so f16/bf16 checkpoints widen to f32).
+-- With assign = true the module takes sd's tensors themselves instead (no copy: weights mapped
+-- from a file and shared by several runtimes stay shared; a tensor of another dtype is converted
+-- into a new one of the module's dtype).  Everything is checked before anything is copied or
+-- assigned: with strict, missing and unexpected keys are an error; mis-shaped tensors always
+-- are.  Returns { missing = {...}, unexpected = {...} }.
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then core.argerror(1, "load_state_dict", "a table of name -> tensor", type(sd)) end
-  opts = core.check_options(opts, { strict = "boolean" }, "load_state_dict", 2)
+  opts = core.check_options(opts, { strict = "boolean", assign = "boolean" }, "load_state_dict", 2)
   local strict = opts.strict ~= false
   local own, expected = state_list(self), {}
   local missing, unexpected, mismatched = {}, {}, {}
@@ -382,6 +385,16 @@ function Module:load_state_dict(sd, opts)
   if strict and #unexpected > 0 then problems[#problems + 1] = "unexpected keys: " .. table.concat(unexpected, ", ") end
   for _, m in ipairs(mismatched) do problems[#problems + 1] = m end
   if #problems > 0 then raise("load_state_dict: " .. table.concat(problems, "; ")) end
+  if opts.assign then
+    for _, e in ipairs(own) do
+      local src = sd[e[1]]
+      if src ~= nil then
+        if src.dtype ~= e[2].dtype then src = src:to(e[2].dtype) end
+        e[5][e[4]] = src
+      end
+    end
+    return { missing = missing, unexpected = unexpected }
+  end
   hub_tensor.hub.no_grad(function()
     for _, e in ipairs(own) do
       local src = sd[e[1]]

@@ -42,7 +42,7 @@ local function from_tensor(t)
 end
 M.to_tensor, M.from_tensor = to_tensor, from_tensor
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 -- Documents of a corpus file: a list of lists of sentences (lines), split at blank lines.
 function M.read_documents(path)

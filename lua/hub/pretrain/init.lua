@@ -30,7 +30,7 @@ local ernie = require "hub.models.ernie"
 
 local M = { data = data, masking = masking }
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local DEFAULTS = {
   steps = 1000, batch_size = 32, max_seq_len = 128, lr = 5e-4, warmup = 0.06, weight_decay = 0.01,

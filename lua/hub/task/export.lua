@@ -59,7 +59,7 @@ function M.module_file()
 end
 
 local spec = { name = "string", version = "string", dir = "string", summary = "string", author = "string",
-               license = "string", description = "string" }
+               license = "string", description = "string", format = "string", dtype = "string" }
 
 function M.export(task, opts)
   opts = core.check_options(opts, spec, "export", 2)
@@ -70,6 +70,19 @@ function M.export(task, opts)
   local version = opts.version or "1.0.0"
   if not require("hub.semver").parse(version) then fail("export: version '%s' is not a semantic version such as 1.0.0", version) end
   if task.uses_labels and not task.labels then fail("export: the task has no labels yet (train it, or give labels)") end
+  -- format = "senta": PaddleHub's senta answers ({text, sentiment_label, sentiment_key,
+  -- positive_probs, negative_probs}) from a two-class classifier whose labels are negative, positive
+  if opts.dtype ~= nil and opts.dtype ~= "f32" and opts.dtype ~= "f16" and opts.dtype ~= "bf16" then
+    fail("export: dtype '%s' must be f32, f16 or bf16 (the weights as stored; they are widened to f32 on load)", opts.dtype)
+  end
+  if opts.format ~= nil and opts.format ~= "senta" then fail("export: format '%s' is unknown (expected senta)", opts.format) end
+  if opts.format == "senta" then
+    local l = task.labels or {}
+    if task.task_name ~= "text_classification" or #l ~= 2 or l[1] ~= "negative" or l[2] ~= "positive" or task.pair then
+      fail("export: format 'senta' needs a single-text classifier with the labels negative, positive (got %s: %s)",
+        tostring(task.task_name), table.concat(l, ", "))
+    end
+  end
   local dir = (opts.dir or opts.name):gsub("/+$", "")
   local kind = C.hub_fs_kind(dir)
   if kind ~= C.HUB_FS_NONE and C.hub_fs_kind(dir .. "/module.json") ~= C.HUB_FS_FILE then
@@ -81,7 +94,7 @@ function M.export(task, opts)
   local ok, err = pcall(function()
     local sd = {}
     for k, t in pairs(task:state_dict()) do
-      if not k:match("^encoder%.mlm%.") then sd[k] = t:to("f32") end
+      if not k:match("^encoder%.mlm%.") then sd[k] = t:to(opts.dtype or "f32") end
     end
     hub.save(tmp .. "/model.safetensors", sd, { metadata = { format = "hubrun", task = task.task_name } })
     local vocab = read_file(task.tokenizer.vocab_path)
@@ -103,7 +116,7 @@ function M.export(task, opts)
       description = opts.description, hubrun = ">=" .. hub.version:match("^[%d.]+"), entry = "module.lua", files = files,
       config = { task = task.task_name, task_config = task:task_config(), model = model,
                  tokenizer = { lower = task.tokenizer.lower, strip_accents = task.tokenizer.strip_accents },
-                 max_seq_len = task.max_seq_len },
+                 max_seq_len = task.max_seq_len, format = opts.format },
     }
     write_file(tmp .. "/module.json", json.encode(manifest, { indent = "  " }) .. "\n")
   end)

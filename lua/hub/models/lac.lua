@@ -1,4 +1,4 @@
--- hub.lac: Baidu's LAC-small lexical analyser (word segmentation, part-of-speech tags and
+-- hub.models.lac (also hub.lac): Baidu's LAC-small lexical analyser (word segmentation, part-of-speech tags and
 -- PER/LOC/ORG/TIME entities) running the PaddlePaddle weights that Debian's python3-jieba ships
 -- in jieba/lac_small/ (fetch them with scripts/fetch-lac.sh).
 --
@@ -135,7 +135,7 @@ end
 function M.default_dir()
   local data = os.getenv("HUB_DATA")
   if not data or data == "" then
-    local here = debug.getinfo(1, "S").source:match("^@(.*)/lua/hub/lac%.lua$")
+    local here = debug.getinfo(1, "S").source:match("^@(.*)/lua/hub/models/lac%.lua$")
     data = (here or ".") .. "/build/data"
   end
   return data .. "/jieba/usr/lib/python3/dist-packages/jieba/lac_small"
@@ -547,23 +547,15 @@ function M.format(r)
   return table.concat(parts, " ")
 end
 
-local function json_str(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    local e = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\t"] = "\\t", ["\r"] = "\\r" }
-    return e[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
-
 -- PaddleHub's JSON shape: [{"word": [...], "tag": [...]}, ...].
 function M.json(results)
-  local items = {}
+  local json = require "hub.json"
+  local items = setmetatable({}, json.array_mt)
   for i, r in ipairs(results) do
-    local w, t = {}, {}
-    for k, x in ipairs(r.word) do w[k] = json_str(x) end
-    for k, x in ipairs(r.tag or {}) do t[k] = json_str(x) end
-    items[i] = '{"word": [' .. table.concat(w, ", ") .. '], "tag": [' .. table.concat(t, ", ") .. "]}"
+    local function list(l) return (l == nil or #l == 0) and setmetatable({}, json.array_mt) or l end
+    items[i] = json.ordered { { "word", list(r.word) }, { "tag", list(r.tag) } }
   end
-  return "[" .. table.concat(items, ", ") .. "]"
+  return json.encode(items, { spaced = true })
 end
 
 M.Lac = Lac
