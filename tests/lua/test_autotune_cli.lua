@@ -161,5 +161,34 @@ ok(rc == 1 and err:find("no such script"), "missing script", err)
 rc, out, err = aft("--help")
 ok(rc == 0 and out:find("--tuning_strategy"), "--help")
 
+-- TPE with two workers: past the 10 startup trials, a trial is asked while another runs (the
+-- constant liar models it at the worst loss seen; test_autotune checks the value), and no two
+-- trials get the same point
+write(path("tq.lua"), [[
+local hub = require "hub"
+local hp = hub.hparams{ x = 0.5, k = 2 }
+os.execute("sleep 0.3")
+hub.report(-(hp.x - 0.3) ^ 2 - 0.01 * hp.k)
+]])
+do
+  local rc2 = aft("tq.lua --param_file h.yaml --popsize 16 --round 1 --workers 2 --tuning_strategy tpe --seed 4 --output_dir sl")
+  ok(rc2 == 0, "tpe with --workers 2 runs")
+  local running, overlap, xs, dup = {}, 0, {}, false
+  for line in io.lines(path("sl/journal.jsonl")) do
+    local e = json.decode(line)
+    if e.event == "ask" then
+      local key = table.concat(e.x, ",")
+      if xs[key] then dup = true end
+      xs[key] = true
+      if e.id > 10 and next(running) then overlap = overlap + 1 end
+      running[e.id] = true
+    elseif e.event == "end" then running[e.id] = nil end
+  end
+  ok(overlap >= 2, "tpe --workers 2: model-based asks while another trial runs", overlap)
+  ok(not dup, "tpe --workers 2: every trial a different point")
+end
+
+
 os.execute("rm -rf " .. q(tmp))
+
 T.finish()
