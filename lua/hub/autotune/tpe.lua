@@ -1,7 +1,7 @@
 -- hub.autotune.tpe: the Tree-structured Parzen Estimator (Bergstra et al., 2011), multivariate.
 --
--- The first n_startup trials are uniform.  After that the finished trials are split by loss:
--- the best n_below = ceil(gamma * n) (at most 25) make l(x), the rest g(x); each is a mixture of
+-- The first n_startup (6) trials are uniform.  After that the finished trials are split by loss:
+-- the best n_below = ceil(gamma * n) (gamma 0.15) (at most 25) make l(x), the rest g(x); each is a mixture of
 -- Gaussians over [-1, 1]^d, one per trial plus a broad prior (centre 0, sd 2), truncated to
 -- the box, with per-kernel bandwidths from the neighbours' distances times bw_scale (0.4; see
 -- mixture() below).  Chosen on the benchmark functions (bench/autofinetune) against Optuna's
@@ -120,12 +120,12 @@ local function sample(comps, r, n_dim)
   return x
 end
 
--- new(space, { rng, n_startup (10), n_candidates (64), gamma (0.1), prior_weight (1), bandwidth
+-- new(space, { rng, n_startup (6), n_candidates (64), gamma (0.15), prior_weight (1), bandwidth
 -- ("neighbour" | "scott"), bw_scale (0.4), multivariate (true), rank_weights (false) })
 function M.new(space, opts)
   return setmetatable({ space = space, rng = opts.rng, obs = {}, asked = 0,
-                        n_startup = opts.n_startup or 10, n_candidates = opts.n_candidates or 64,
-                        gamma = opts.gamma or 0.1, prior_weight = opts.prior_weight or 1,
+                        n_startup = opts.n_startup or 6, n_candidates = opts.n_candidates or 64,
+                        gamma = opts.gamma or 0.15, prior_weight = opts.prior_weight or 1,
                         bandwidth = opts.bandwidth or "neighbour", multivariate = opts.multivariate ~= false,
                         bw_scale = opts.bw_scale or 0.4, rank_weights = opts.rank_weights,
                         liar = opts.liar or "worst", pending = {} }, T)
