@@ -37,6 +37,7 @@
 #include "hub_autograd.h"
 #include "hub_ops.h"
 #include "hub_optim.h"
+#include "hub_cuda.h"
 #include "hub_io.h"
 #include "hub_text.h"
 #include "hub_paddle.h"

@@ -91,7 +91,7 @@ local SUBMODULES = {
   recipe = "hub.recipe", pretrain = "hub.pretrain", baseline = "hub.baseline",
   store = "hub.store", registry = "hub.registry", module = "hub.module", semver = "hub.semver",
   convert = "hub.convert", convert_to_hf = "hub.convert_to_hf",
-  serving = "hub.serving",
+  serving = "hub.serving", cuda = "hub.cuda",
 }
 hub.SUBMODULES = SUBMODULES
 setmetatable(hub, {

@@ -139,6 +139,9 @@ function T.to(t, what)
   end
   return wrap(C.hub_to_dtype(t, core.dtype(what, nil, "to")), 2)
 end
+-- t:cuda() / t:cpu(): t:to("cuda") / t:to("cpu") (docs/cuda.md).
+function T.cuda(t) return T.to(t, "cuda") end
+function T.cpu(t) return T.to(t, "cpu") end
 function T.float(t) return T.to(t, "f32") end
 function T.long(t) return T.to(t, "i64") end
 function T.copy_(t, src)

@@ -157,9 +157,20 @@ void hub_cpu_free(void *p, size_t nbytes) {
   os_free(p, rounded);
 }
 
+/* Another device's allocator, when it is present and keeps statistics (HUB_CUDA: kernels/cuda). */
+static const hub_buffer_iface *device_buffer(int device) {
+  if (device == HUB_CPU || !hub_device_available(device)) return NULL;
+  const hub_backend *b = hub_backend_for(device);
+  return b ? &b->buffer : NULL;
+}
+
 void hub_mem_get_stats(int device, hub_mem_stats *out) {
   memset(out, 0, sizeof *out);
-  if (device != HUB_CPU) return;
+  if (device != HUB_CPU) {
+    const hub_buffer_iface *b = device_buffer(device);
+    if (b && b->stats) b->stats(out);
+    return;
+  }
   pthread_mutex_lock(&g_cpu.lock);
   *out = g_cpu.stats;
   pthread_mutex_unlock(&g_cpu.lock);
@@ -170,7 +181,11 @@ int64_t hub_mem_allocated_total(void) {
 }
 
 void hub_mem_empty_cache(int device) {
-  if (device != HUB_CPU) return;
+  if (device != HUB_CPU) {
+    const hub_buffer_iface *b = device_buffer(device);
+    if (b && b->empty_cache) b->empty_cache();
+    return;
+  }
   pthread_mutex_lock(&g_cpu.lock);
   for (int i = 0; i < N_CLASSES; i++) {
     free_block *b = g_cpu.lists[i];
@@ -186,7 +201,11 @@ void hub_mem_empty_cache(int device) {
 }
 
 void hub_mem_set_cache_limit(int device, int64_t bytes) {
-  if (device != HUB_CPU) return;
+  if (device != HUB_CPU) {
+    const hub_buffer_iface *b = device_buffer(device);
+    if (b && b->set_cache_limit) b->set_cache_limit(bytes);
+    return;
+  }
   pthread_mutex_lock(&g_cpu.lock);
   g_cpu.limit = bytes < 0 ? -1 : bytes;
   int64_t over = bytes >= 0 && g_cpu.stats.cached_bytes > bytes;

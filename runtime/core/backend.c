@@ -5,7 +5,11 @@
  * error instead of a crash.  hub_dispatch is the one place that turns an empty kernel slot or an
  * unsupported dtype into an error naming the op and the device.
  */
+#include <pthread.h>
+#include <stdio.h>
+
 #include "backend.h"
+#include "hub_cuda.h"
 
 extern const hub_backend hub_cpu_backend;
 static const hub_backend *g_tables[HUB_DEVICE_COUNT] = {&hub_cpu_backend, NULL};
@@ -42,16 +46,64 @@ static int slot_filled(const hub_backend *b, int kernel) {
   return b->kernels[kernel] && b->kernels[kernel] != k_stubs[kernel];
 }
 
+/* ---- the CUDA backend (kernels/cuda, compiled in when CMake defines HUB_HAVE_CUDA) ----
+ * It is looked for once, the first time anything asks about the cuda device (hub_backend_for,
+ * hub_device_available, hub_backend_register), so a CPU-only program never initialises CUDA.  A
+ * backend registered before that (test_backend.c's stand-in) is kept. */
+#ifdef HUB_HAVE_CUDA
+const hub_backend *hub_cuda_probe(void);
+int hub_cuda_impl_device_count(void);
+const char *hub_cuda_impl_device_name(int i);
+int hub_cuda_impl_mem_info(int64_t *free_bytes, int64_t *total_bytes);
+int hub_cuda_impl_set_tf32(int on);
+int hub_cuda_impl_gemm(int dtype, int64_t batch, int64_t M, int64_t N, int64_t K, const void *a, const void *b,
+                       float *c);
+#endif
+static pthread_once_t g_cuda_once = PTHREAD_ONCE_INIT;
+static char g_cuda_why[400];
+static const hub_backend *g_cuda_probed;              /* the CUDA library's table, once found */
+static const hub_backend *g_source[HUB_DEVICE_COUNT]; /* what each registration was given */
+static void register_table(int device, const hub_backend *b);
+
+static void probe_cuda(void) {
+#ifdef HUB_HAVE_CUDA
+  if (g_tables[HUB_CUDA]) return;
+  const hub_backend *b = hub_cuda_probe();
+  if (b) {
+    g_cuda_probed = b;
+    register_table(HUB_CUDA, b);
+  }
+  else
+    snprintf(g_cuda_why, sizeof g_cuda_why, "%s", hub_last_error());
+#else
+  snprintf(g_cuda_why, sizeof g_cuda_why,
+           "no CUDA device: this hubrun was built without the CUDA backend (HUB_CUDA=OFF, or no nvcc when it was built)");
+#endif
+}
+
+static void find_device(int device) {
+  if (device == HUB_CUDA) pthread_once(&g_cuda_once, probe_cuda);
+}
+
 const hub_backend *hub_backend_for(int device) {
   if (device < 0 || device >= HUB_DEVICE_COUNT) return hub_errp("unknown device %d", device);
-  if (!g_tables[device])
+  find_device(device);
+  if (!g_tables[device]) {
+    if (device == HUB_CUDA) return hub_errp("device cuda is not available: %s", g_cuda_why);
     return hub_errp("device %s is not available in this build (hubrun was built without its backend or no such device is present)",
                     hub_device_name(device));
+  }
   return g_tables[device];
 }
 
 void hub_backend_register(int device, const hub_backend *b) {
   if (device < 0 || device >= HUB_DEVICE_COUNT) return;
+  find_device(device); /* a later probe must not replace this table */
+  register_table(device, b);
+}
+
+static void register_table(int device, const hub_backend *b) {
+  g_source[device] = b;
   if (b) { /* a copy with the empty slots pointing at the stubs */
     g_registered[device] = *b;
     for (int k = 0; k < HUB_KERNEL_COUNT; k++)
@@ -88,7 +140,89 @@ const hub_backend *hub_dispatch(const char *op, int kernel, int device, int dtyp
 }
 
 int hub_device_available(int device) {
-  return device >= 0 && device < HUB_DEVICE_COUNT && g_tables[device] != NULL;
+  if (device < 0 || device >= HUB_DEVICE_COUNT) return 0;
+  find_device(device);
+  return g_tables[device] != NULL;
+}
+
+/* ---- hub_cuda.h ---- */
+
+int hub_cuda_built(void) {
+#ifdef HUB_HAVE_CUDA
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+const char *hub_cuda_unavailable_reason(void) { return hub_device_available(HUB_CUDA) ? "" : g_cuda_why; }
+
+int hub_cuda_device_count(void) {
+#ifdef HUB_HAVE_CUDA
+  return hub_device_available(HUB_CUDA) ? hub_cuda_impl_device_count() : 0;
+#else
+  return 0;
+#endif
+}
+
+/* 0 when the real CUDA backend is in use, else -1 with the reason. */
+static int need_cuda(void) {
+  if (!hub_backend_for(HUB_CUDA)) return -1;
+  if (g_cuda_probed && g_source[HUB_CUDA] == g_cuda_probed) return 0;
+  return hub_err("no CUDA device: the cuda backend in use is not the CUDA library's");
+}
+
+const char *hub_cuda_device_name(int i) {
+  if (need_cuda()) return NULL;
+#ifdef HUB_HAVE_CUDA
+  return hub_cuda_impl_device_name(i);
+#else
+  (void)i;
+  return NULL;
+#endif
+}
+
+int hub_cuda_mem_info(int64_t *free_bytes, int64_t *total_bytes) {
+  if (need_cuda()) return -1;
+#ifdef HUB_HAVE_CUDA
+  return hub_cuda_impl_mem_info(free_bytes, total_bytes);
+#else
+  (void)free_bytes, (void)total_bytes;
+  return -1;
+#endif
+}
+
+int hub_cuda_synchronize(void) {
+  const hub_backend *b = hub_backend_for(HUB_CUDA);
+  return b ? b->buffer.synchronize() : -1;
+}
+
+int hub_cuda_set_tf32(int on) {
+  if (need_cuda()) return -1;
+#ifdef HUB_HAVE_CUDA
+  return hub_cuda_impl_set_tf32(on);
+#else
+  (void)on;
+  return -1;
+#endif
+}
+
+int hub_cuda_gemm(const hub_tensor *a, const hub_tensor *b, hub_tensor *c) {
+  if (need_cuda()) return -1;
+  if (!a || !b || !c) return hub_err("cuda_gemm: a tensor is nil");
+  if (a->ndim != 3 || b->ndim != 3 || c->ndim != 3 || a->shape[0] != b->shape[0] || c->shape[0] != a->shape[0] ||
+      a->shape[2] != b->shape[1] || c->shape[1] != a->shape[1] || c->shape[2] != b->shape[2])
+    return hub_err("cuda_gemm: expected a [batch, M, K], b [batch, K, N] and c [batch, M, N]");
+  if (a->dtype != b->dtype || c->dtype != HUB_F32)
+    return hub_err("cuda_gemm: a and b must share a dtype and c must be f32");
+  if (a->device != HUB_CUDA || b->device != HUB_CUDA || c->device != HUB_CUDA || !hub_tensor_is_contiguous(a) ||
+      !hub_tensor_is_contiguous(b) || !hub_tensor_is_contiguous(c))
+    return hub_err("cuda_gemm: the tensors must be contiguous and on cuda");
+#ifdef HUB_HAVE_CUDA
+  return hub_cuda_impl_gemm(a->dtype, a->shape[0], a->shape[1], b->shape[2], a->shape[2], a->data, b->data, c->data);
+#else
+  return -1;
+#endif
 }
 
 void hub_set_num_threads(int n) {

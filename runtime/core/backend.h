@@ -189,6 +189,11 @@ typedef struct hub_buffer_iface {
   int (*copy_d2d)(void *dst, const void *src, size_t nbytes);   /* within the device */
   int (*memset_bytes)(void *dst, int byte, size_t nbytes);
   int (*synchronize)(void);                                     /* waits for queued work */
+  /* Optional (NULL: none): the device's allocator statistics and cache controls, behind
+   * hub_mem_get_stats / hub_mem_empty_cache / hub_mem_set_cache_limit for this device. */
+  void (*stats)(hub_mem_stats *out);
+  void (*empty_cache)(void);
+  void (*set_cache_limit)(int64_t bytes);
 } hub_buffer_iface;
 
 typedef struct hub_backend {

@@ -53,9 +53,12 @@ static int contains(const char *s, const char *sub) { return s && strstr(s, sub)
 int main(void) {
   /* before registration: a clear error, not a crash */
   hub_tensor *x = hub_tensor_from_data(HUB_F32, 2, (int64_t[]){2, 3}, (float[]){1, 2, 3, 4, 5, 6}, HUB_F32);
-  CHECK(!hub_device_available(HUB_CUDA), "cuda is not available before a backend registers");
-  CHECK(hub_to_device(x, HUB_CUDA) == NULL && contains(hub_last_error(), "not available"), "to(cuda) fails: %s",
-        hub_last_error());
+  if (hub_device_available(HUB_CUDA)) { /* a real GPU registered itself: the stand-in replaces it below */
+    printf("a CUDA device is present: the before-registration checks are skipped\n");
+  } else {
+    CHECK(hub_to_device(x, HUB_CUDA) == NULL && contains(hub_last_error(), "not available"), "to(cuda) fails: %s",
+          hub_last_error());
+  }
 
   hub_backend_register(HUB_CUDA, &fake);
   CHECK(hub_device_available(HUB_CUDA), "the stand-in backend is registered");

@@ -1,0 +1,98 @@
+-- bench/cuda/bench_cuda.lua: hubrun on the CUDA device - GEMM throughput and a BERT-base-shaped
+-- encoder forward (inference), timed with hub.cuda.synchronize() around each run.
+--
+--   build-cuda/hubrun bench/cuda/bench_cuda.lua [--batches 1,8] [--seq 128] [--iters 20] [--layers 12]
+--
+-- The encoder is built from hub's ops on device tensors (random weights N(0, 0.02), biases 0,
+-- LayerNorm 1/0): embedding gather of random ids + position rows, LayerNorm, then per layer the
+-- packed QKV linear, hub.attention_qkv (12 heads, all-ones mask), the output linear, residual +
+-- LayerNorm, FFN 768 -> 3072 (GELU) -> 768, residual + LayerNorm; pooler tanh(linear) of token 0.
+-- GEMM lines: [M, K] x [K, N] at 4096^3 in f32, f32 with TF32, f16 and bf16 (hub_cuda_gemm, f32
+-- accumulation).  Output lines are "key=value" after the first word, like the other benches.
+-- Without a GPU it prints "skipped: no GPU (...)" and exits 0.
+local hub = require "hub"
+local ffi = require "ffi"
+local C = require("hub.core").C
+
+local args = { batches = "1,8", seq = 128, iters = 20, layers = 12 }
+local i = 1
+while i <= #arg do
+  local k = arg[i]:match("^%-%-(.+)$")
+  if not k or args[k] == nil then error("usage: bench_cuda.lua [--batches 1,8] [--seq 128] [--iters 20] [--layers 12]", 0) end
+  args[k] = arg[i + 1]
+  i = i + 2
+end
+
+local cuda = require "hub.cuda"
+if not cuda.is_available() then
+  print("skipped: no GPU (" .. cuda.unavailable_reason() .. ")")
+  os.exit(0)
+end
+print(string.format("# device %s", cuda.device_name(1)))
+
+local now
+do -- a monotonic wall clock through the C library
+  pcall(ffi.cdef, "typedef struct { long tv_sec; long tv_nsec; } hub_bench_ts; int clock_gettime(int, hub_bench_ts *);")
+  local ts = ffi.new("hub_bench_ts")
+  now = function() ffi.C.clock_gettime(1, ts); return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6 end
+end
+
+local function time_it(fn, iters)
+  fn(); fn(); cuda.synchronize()
+  local ts = {}
+  for _ = 1, iters do
+    local t0 = now(); fn(); cuda.synchronize(); ts[#ts + 1] = now() - t0
+  end
+  table.sort(ts)
+  return ts[math.floor((#ts + 1) / 2)], ts[1]
+end
+
+-- GEMM throughput
+local n = 4096
+for _, mode in ipairs({ "f32", "tf32", "f16", "bf16" }) do
+  local dt = mode == "tf32" and "f32" or mode
+  local a = hub.randn(1, n, n):to(dt):cuda()
+  local b = hub.randn(1, n, n):to(dt):cuda()
+  local c = hub.zeros(1, n, n):cuda()
+  local prev = cuda.set_tf32(mode == "tf32")
+  local med = time_it(function()
+    if C.hub_cuda_gemm(a, b, c) ~= 0 then error(ffi.string(C.hub_last_error()), 0) end
+  end, args.iters)
+  cuda.set_tf32(prev)
+  print(string.format("gemm dtype=%s M=%d N=%d K=%d median_ms=%.3f tflops=%.1f", mode, n, n, n, med, 2 * n ^ 3 / med / 1e9))
+end
+
+-- BERT-base-shaped encoder forward
+local D, H, F, V, L = 768, 12, 3072, 21128, tonumber(args.seq)
+local function w(...) return (hub.randn(...) * 0.02):cuda() end
+local function z(...) return hub.zeros(...):cuda() end
+local function o(...) return hub.ones(...):cuda() end
+local word, pos = w(V, D), w(512, D)
+local layers = {}
+for l = 1, tonumber(args.layers) do
+  layers[l] = { qkv = w(3 * D, D), qkv_b = z(3 * D), out = w(D, D), out_b = z(D), ln1 = o(D), ln1_b = z(D),
+                f1 = w(F, D), f1_b = z(F), f2 = w(D, F), f2_b = z(D), ln2 = o(D), ln2_b = z(D) }
+end
+local ln0, ln0_b, pool, pool_b = o(D), z(D), w(D, D), z(D)
+for bs in tostring(args.batches):gmatch("%d+") do
+  local B = tonumber(bs)
+  local ids = hub.randint(0, V, { B * L }):cuda()
+  local pids = hub.arange(0, L):to("i64"):cuda()
+  local fwd = function()
+    return hub.no_grad(function()
+      local x = hub.embedding(word, ids):reshape(B, L, D) + hub.embedding(pos, pids)
+      x = x:layer_norm(D, ln0, ln0_b, 1e-12)
+      for _, p in ipairs(layers) do
+        local ctx = hub.attention_qkv(x:linear(p.qkv, p.qkv_b), H, nil)
+        x = (x + ctx:linear(p.out, p.out_b)):layer_norm(D, p.ln1, p.ln1_b, 1e-12)
+        local f = x:linear_act(p.f1, p.f1_b, "gelu"):linear(p.f2, p.f2_b)
+        x = (x + f):layer_norm(D, p.ln2, p.ln2_b, 1e-12)
+      end
+      return x, x:narrow(2, 1, 1):reshape(B, D):linear_act(pool, pool_b, "tanh")
+    end)
+  end
+  local med, min = time_it(fwd, tonumber(args.iters))
+  local stats = cuda.memory_stats()
+  print(string.format("encoder batch=%d seq=%d layers=%d median_ms=%.3f min_ms=%.3f peak_bytes=%d", B, L,
+    tonumber(args.layers), med, min, stats.peak_bytes))
+end

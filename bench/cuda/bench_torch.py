@@ -1,0 +1,63 @@
+"""bench/cuda/bench_torch.py: the PyTorch twin of bench_cuda.lua (same GEMM sizes, same
+encoder shapes built from the same ops with random weights) on the GPU, for comparison.
+Needs torch with CUDA; tests/cuda/device_check.sh skips it otherwise."""
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+p = argparse.ArgumentParser()
+p.add_argument("--batches", default="1,8")
+p.add_argument("--seq", type=int, default=128)
+p.add_argument("--iters", type=int, default=20)
+p.add_argument("--layers", type=int, default=12)
+a = p.parse_args()
+dev = "cuda"
+torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def time_it(fn, iters):
+    fn(); fn(); torch.cuda.synchronize()
+    ts = []
+    for _ in range(iters):
+        t0 = time.perf_counter(); fn(); torch.cuda.synchronize(); ts.append((time.perf_counter() - t0) * 1e3)
+    ts.sort()
+    return ts[(len(ts) - 1) // 2], ts[0]
+
+
+n = 4096
+for mode in ["f32", "tf32", "f16", "bf16"]:
+    dt = {"f32": torch.float32, "tf32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[mode]
+    x = torch.randn(n, n, device=dev).to(dt)
+    y = torch.randn(n, n, device=dev).to(dt)
+    torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+    med, _ = time_it(lambda: torch.matmul(x, y), a.iters)
+    print(f"torch_gemm dtype={mode} M={n} N={n} K={n} median_ms={med:.3f} tflops={2 * n ** 3 / med / 1e9:.1f}")
+torch.backends.cuda.matmul.allow_tf32 = False
+
+D, H, FF, V, L = 768, 12, 3072, 21128, a.seq
+w = lambda *s: torch.randn(*s, device=dev) * 0.02
+z = lambda *s: torch.zeros(*s, device=dev)
+o = lambda *s: torch.ones(*s, device=dev)
+word, pos = w(V, D), w(512, D)
+layers = [dict(qkv=w(3 * D, D), qkv_b=z(3 * D), out=w(D, D), out_b=z(D), ln1=o(D), ln1_b=z(D), f1=w(FF, D),
+               f1_b=z(FF), f2=w(D, FF), f2_b=z(D), ln2=o(D), ln2_b=z(D)) for _ in range(a.layers)]
+ln0, ln0_b, pool, pool_b = o(D), z(D), w(D, D), z(D)
+for B in [int(b) for b in a.batches.split(",")]:
+    ids = torch.randint(0, V, (B, L), device=dev)
+
+    @torch.no_grad()
+    def fwd():
+        x = F.embedding(ids, word) + pos[:L]
+        x = F.layer_norm(x, (D,), ln0, ln0_b, 1e-12)
+        for p in layers:
+            qkv = F.linear(x, p["qkv"], p["qkv_b"]).view(B, L, 3, H, D // H).permute(2, 0, 3, 1, 4)
+            ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(B, L, D)
+            x = F.layer_norm(x + F.linear(ctx, p["out"], p["out_b"]), (D,), p["ln1"], p["ln1_b"], 1e-12)
+            f = F.linear(F.gelu(F.linear(x, p["f1"], p["f1_b"])), p["f2"], p["f2_b"])
+            x = F.layer_norm(x + f, (D,), p["ln2"], p["ln2_b"], 1e-12)
+        return x, torch.tanh(F.linear(x[:, 0], pool, pool_b))
+
+    med, mn = time_it(fwd, a.iters)
+    print(f"torch_encoder batch={B} seq={L} layers={a.layers} median_ms={med:.3f} min_ms={mn:.3f}")

@@ -1,0 +1,82 @@
+/* backend_cuda.c - the CUDA backend's table: its buffer interface (buffer.cu), which kernels it has
+ * for which dtypes, and the probe runtime/core/backend.c calls the first time anything asks about
+ * the "cuda" device (so a CPU-only program never initialises CUDA).
+ *
+ * Kernels not in the table (BINARY_ANY, MAP, MASKED_*, GATHER_DIM, SCATTER_DIM, SORT, CUMSUM, the
+ * f64 unary functions, WHERE on other dtypes, GRU and the CRFs) are refused by hub_dispatch with
+ * "<op> is not implemented for cuda"; move the tensors to the CPU for those ops.  kernels/cuda/cuda.h
+ * describes the files. */
+#include "cuda.h"
+
+static const hub_backend hub_cuda_backend;
+
+/* The dtypes each kernel of this table takes (its main operand; MATMUL: the output). */
+static int cuda_supports(const hub_backend *b, int kernel, int dtype) {
+  if (kernel < 0 || kernel >= HUB_KERNEL_COUNT || !hub_cuda_backend.kernels[kernel]) return 0;
+  (void)b;
+  if (dtype < 0) return 1;
+  if (dtype >= HUB_DTYPE_COUNT) return 0;
+  switch (kernel) {
+  case HUB_K_COPY:
+  case HUB_K_FILL:
+  case HUB_K_GATHER: return 1;
+  case HUB_K_MATMUL:
+  case HUB_K_REDUCE: return dtype == HUB_F32 || dtype == HUB_F64;
+  default: return dtype == HUB_F32;
+  }
+}
+
+static const hub_backend hub_cuda_backend = {
+    .name = "cuda",
+    .device = HUB_CUDA,
+    .buffer = {.alloc = cuda_alloc, .free = cuda_free, .copy_in = cuda_copy_in, .copy_out = cuda_copy_out,
+               .copy_d2d = cuda_copy_d2d, .memset_bytes = cuda_memset, .synchronize = cuda_synchronize,
+               .stats = cuda_mem_stats, .empty_cache = cuda_empty_cache, .set_cache_limit = cuda_set_cache_limit},
+    .supports = cuda_supports,
+    .set_num_threads = NULL,
+    .kernels = {
+        HUB_KERNEL(COPY, cuda_copy),
+        HUB_KERNEL(FILL, cuda_fill),
+        HUB_KERNEL(BINARY, cuda_binary),
+        HUB_KERNEL(AXPY, cuda_axpy),
+        HUB_KERNEL(UNARY, cuda_unary),
+        HUB_KERNEL(UNARY_BACKWARD, cuda_unary_backward),
+        HUB_KERNEL(MATMUL, cuda_matmul),
+        HUB_KERNEL(REDUCE, cuda_reduce),
+        HUB_KERNEL(SOFTMAX, cuda_softmax),
+        HUB_KERNEL(SOFTMAX_BACKWARD, cuda_softmax_backward),
+        HUB_KERNEL(LAYER_NORM, cuda_layer_norm),
+        HUB_KERNEL(LAYER_NORM_BACKWARD, cuda_layer_norm_backward),
+        HUB_KERNEL(DROPOUT, cuda_dropout),
+        HUB_KERNEL(DROPOUT_BACKWARD, cuda_dropout_backward),
+        HUB_KERNEL(GATHER, cuda_gather),
+        HUB_KERNEL(SCATTER_ADD, cuda_scatter_add),
+        HUB_KERNEL(WHERE, cuda_where),
+        HUB_KERNEL(CROSS_ENTROPY, cuda_cross_entropy),
+        HUB_KERNEL(CROSS_ENTROPY_BACKWARD, cuda_cross_entropy_backward),
+        HUB_KERNEL(ATTENTION, cuda_attention),
+        HUB_KERNEL(ATTENTION_BACKWARD, cuda_attention_backward),
+        HUB_KERNEL(SGD_STEP, cuda_sgd_step),
+        HUB_KERNEL(ADAM_STEP, cuda_adam_step),
+        HUB_KERNEL(SUM_SQUARES, cuda_sum_squares),
+        HUB_KERNEL(SCALE, cuda_scale),
+    },
+};
+
+/* Called once by runtime/core/backend.c: the table when a GPU answers, else NULL with the reason
+ * ("no CUDA device (cudaGetDeviceCount: ...)") in hub_last_error(). */
+const hub_backend *hub_cuda_probe(void) { return cuda_init() == 0 ? &hub_cuda_backend : NULL; }
+
+/* The device facts behind hub_cuda.h (runtime/core/backend.c forwards to these). */
+int hub_cuda_impl_device_count(void) { return cuda_device_count(); }
+const char *hub_cuda_impl_device_name(int i) { return cuda_device_name(i); }
+int hub_cuda_impl_mem_info(int64_t *free_bytes, int64_t *total_bytes) { return cuda_mem_info(free_bytes, total_bytes); }
+int hub_cuda_impl_set_tf32(int on) {
+  int prev = cuda_get_tf32();
+  if (on >= 0) cuda_set_tf32(on);
+  return prev;
+}
+int hub_cuda_impl_gemm(int dtype, int64_t batch, int64_t M, int64_t N, int64_t K, const void *a, const void *b, float *c) {
+  if (cuda_init()) return -1;
+  return cuda_gemm_raw(dtype, batch, M, N, K, a, b, c);
+}

@@ -1,0 +1,365 @@
+/* buffer.cu - the CUDA device: its stream, cuBLAS handle, caching allocator and copies (the
+ * buffer interface of runtime/core/backend.h).
+ *
+ * The device is found once, on the first question about it (cuda_init; pthread_once): the
+ * device HUB_CUDA_DEVICE (default 0), one non-blocking stream on it that every kernel, copy and
+ * cuBLAS call uses, a cuBLAS handle bound to that stream and two pinned staging buffers.
+ *
+ * Allocator: cudaMalloc and cudaFree synchronise the device and cost tens of microseconds, so
+ * freed blocks are kept in per-size-class free lists, as the CPU allocator (runtime/core/alloc.c)
+ * does: sizes are rounded up to 512-byte steps below 8 KiB, then to 8 classes per power of two (at
+ * most 12.5% slack).  The lists hold host-side records (device memory cannot carry the links).
+ * Because all work is ordered on one stream, a block freed by the host can be handed out again at
+ * once: any kernel still using it was queued before the next user's.  The cache is bounded like
+ * the CPU's (default: the larger of 1 GiB and peak - live bytes; hub_mem_set_cache_limit(1, n)
+ * sets a fixed bound); a cudaMalloc that fails empties the cache and tries once more.  Statistics
+ * are hub_mem_get_stats(HUB_CUDA, ...).
+ *
+ * Copies: host -> device goes through two pinned buffers of 4 MiB in turn (memcpy into one while
+ * the DMA engine drains the other), so the call returns as soon as the last chunk is staged and
+ * the caller's memory may be reused.  Device -> host is staged the same way and waits for the
+ * data (the caller reads it next).  Device -> device and memset are queued on the stream.
+ */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "cuda.h"
+}
+
+namespace {
+
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+int g_ok, g_dev, g_count;
+char g_why[320];
+cudaStream_t g_stream;
+cublasHandle_t g_cublas;
+pthread_mutex_t g_cublas_lock = PTHREAD_MUTEX_INITIALIZER;
+int g_tf32;
+
+enum { STAGE_BYTES = 4 << 20 };
+void *g_stage[2];
+cudaEvent_t g_stage_ev[2];
+pthread_mutex_t g_stage_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void init_once() {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n <= 0) {
+    snprintf(g_why, sizeof g_why, "no CUDA device (cudaGetDeviceCount: %s)",
+             e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    cudaGetLastError(); /* clear the sticky error */
+    return;
+  }
+  g_count = n;
+  const char *env = getenv("HUB_CUDA_DEVICE");
+  g_dev = env && *env ? atoi(env) : 0;
+  if (g_dev < 0 || g_dev >= n) {
+    snprintf(g_why, sizeof g_why, "no CUDA device: HUB_CUDA_DEVICE=%s but there are %d device(s)", env, n);
+    return;
+  }
+  const char *tf = getenv("HUB_CUDA_TF32");
+  g_tf32 = tf && *tf && strcmp(tf, "0") != 0;
+  if ((e = cudaSetDevice(g_dev)) != cudaSuccess ||
+      (e = cudaStreamCreateWithFlags(&g_stream, cudaStreamNonBlocking)) != cudaSuccess ||
+      (e = cudaMallocHost(&g_stage[0], STAGE_BYTES)) != cudaSuccess ||
+      (e = cudaMallocHost(&g_stage[1], STAGE_BYTES)) != cudaSuccess ||
+      (e = cudaEventCreateWithFlags(&g_stage_ev[0], cudaEventDisableTiming)) != cudaSuccess ||
+      (e = cudaEventCreateWithFlags(&g_stage_ev[1], cudaEventDisableTiming)) != cudaSuccess) {
+    snprintf(g_why, sizeof g_why, "no CUDA device: device %d could not be set up (%s)", g_dev,
+             cudaGetErrorString(e));
+    cudaGetLastError();
+    return;
+  }
+  cublasStatus_t s = cublasCreate(&g_cublas);
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetStream(g_cublas, g_stream);
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    snprintf(g_why, sizeof g_why, "no CUDA device: cuBLAS could not start on device %d (%s)", g_dev,
+             cublasGetStatusString(s));
+    return;
+  }
+  g_ok = 1;
+}
+
+/* Later calls from other host threads must talk to the same device. */
+inline void bind() {
+  if (g_dev != 0) cudaSetDevice(g_dev);
+}
+
+int fail(const char *what, cudaError_t e) {
+  return hub_err("cuda: %s: %s", what, cudaGetErrorString(e));
+}
+
+/* ---- the caching allocator ---- */
+
+enum { N_SMALL = 16, N_CLASSES = N_SMALL + 8 * 50 };
+
+struct block_rec {
+  void *p;
+  block_rec *next;
+};
+
+struct cache_t {
+  pthread_mutex_t lock;
+  block_rec *lists[N_CLASSES];
+  block_rec *spare; /* records not in use */
+  hub_mem_stats stats;
+  int64_t limit;    /* -1: the default bound */
+};
+
+cache_t g_cache = {PTHREAD_MUTEX_INITIALIZER, {}, nullptr, {}, -1};
+const int64_t k_min_cache = (int64_t)1 << 30;
+
+int size_class(size_t n, size_t *rounded) {
+  if (n <= 8192) {
+    size_t r = (n + 511) & ~(size_t)511;
+    if (r == 0) r = 512;
+    *rounded = r;
+    return (int)(r / 512) - 1; /* 0..15 */
+  }
+  int lg = 63 - __builtin_clzll((unsigned long long)(n - 1)); /* 2^lg < n <= 2^(lg+1), lg >= 13 */
+  size_t step = ((size_t)1 << lg) / 8;
+  size_t r = (n + step - 1) / step * step;
+  int sub = (int)((r >> lg) == 2 ? 8 : ((r - ((size_t)1 << lg)) / step));
+  *rounded = r;
+  int cls = N_SMALL + (lg - 13) * 8 + sub - 1;
+  return cls < N_CLASSES ? cls : -1;
+}
+
+/* Frees every cached block (cache lock held). */
+void drain_locked() {
+  for (int i = 0; i < N_CLASSES; i++) {
+    block_rec *b = g_cache.lists[i];
+    while (b) {
+      block_rec *n = b->next;
+      cudaFree(b->p);
+      b->next = g_cache.spare;
+      g_cache.spare = b;
+      b = n;
+    }
+    g_cache.lists[i] = nullptr;
+  }
+  g_cache.stats.cached_bytes = 0;
+}
+
+} // namespace
+
+extern "C" {
+
+int cuda_init(void) {
+  pthread_once(&g_once, init_once);
+  if (!g_ok) return hub_err("%s", g_why);
+  bind();
+  return 0;
+}
+
+int cuda_device_count(void) {
+  pthread_once(&g_once, init_once);
+  return g_count;
+}
+
+const char *cuda_device_name(int i) {
+  static char names[16][256];
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_once(&g_once, init_once);
+  if (i < 0 || i >= g_count) return (const char *)hub_errp("cuda: device %d does not exist (%d device(s))", i, g_count);
+  if (i >= 16) return "CUDA device";
+  pthread_mutex_lock(&lock);
+  if (!names[i][0]) {
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, i) == cudaSuccess)
+      snprintf(names[i], sizeof names[i], "%s", prop.name);
+    else
+      snprintf(names[i], sizeof names[i], "CUDA device %d", i);
+  }
+  pthread_mutex_unlock(&lock);
+  return names[i];
+}
+
+int cuda_current_device(void) { return g_dev; }
+
+void *cuda_stream(void) {
+  bind();
+  return (void *)g_stream;
+}
+
+void *cuda_cublas(void) { return (void *)g_cublas; }
+void cuda_cublas_lock(void) { pthread_mutex_lock(&g_cublas_lock); }
+void cuda_cublas_unlock(void) { pthread_mutex_unlock(&g_cublas_lock); }
+void cuda_set_tf32(int on) { g_tf32 = on != 0; }
+int cuda_get_tf32(void) { return g_tf32; }
+
+int cuda_check(const char *what) {
+  cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? 0 : fail(what, e);
+}
+
+void *cuda_alloc(size_t nbytes) {
+  if (nbytes > ((size_t)1 << 46)) return hub_errp("cuda: out of memory: cannot allocate %zu bytes", nbytes);
+  size_t rounded;
+  int cls = size_class(nbytes, &rounded);
+  void *p = nullptr;
+  pthread_mutex_lock(&g_cache.lock);
+  if (cls >= 0 && g_cache.lists[cls]) {
+    block_rec *b = g_cache.lists[cls];
+    g_cache.lists[cls] = b->next;
+    p = b->p;
+    b->next = g_cache.spare;
+    g_cache.spare = b;
+    g_cache.stats.cached_bytes -= (int64_t)rounded;
+  }
+  g_cache.stats.alloc_count++;
+  pthread_mutex_unlock(&g_cache.lock);
+  if (!p) {
+    bind();
+    cudaError_t e = cudaMalloc(&p, rounded);
+    if (e != cudaSuccess) { /* give the cache back and try once more */
+      cudaGetLastError();
+      pthread_mutex_lock(&g_cache.lock);
+      drain_locked();
+      pthread_mutex_unlock(&g_cache.lock);
+      e = cudaMalloc(&p, rounded);
+    }
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return hub_errp("cuda: out of memory: cannot allocate %zu bytes (%s)", nbytes, cudaGetErrorString(e));
+    }
+    __atomic_fetch_add(&g_cache.stats.os_alloc_count, 1, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_lock(&g_cache.lock);
+  g_cache.stats.live_bytes += (int64_t)rounded;
+  if (g_cache.stats.live_bytes > g_cache.stats.peak_bytes) g_cache.stats.peak_bytes = g_cache.stats.live_bytes;
+  pthread_mutex_unlock(&g_cache.lock);
+  return p;
+}
+
+void cuda_free(void *p, size_t nbytes) {
+  if (!p) return;
+  size_t rounded;
+  int cls = size_class(nbytes, &rounded);
+  pthread_mutex_lock(&g_cache.lock);
+  g_cache.stats.live_bytes -= (int64_t)rounded;
+  int64_t limit = g_cache.limit;
+  if (limit < 0) {
+    limit = g_cache.stats.peak_bytes - g_cache.stats.live_bytes;
+    if (limit < k_min_cache) limit = k_min_cache;
+  }
+  if (cls >= 0 && g_cache.stats.cached_bytes + (int64_t)rounded <= limit) {
+    block_rec *b = g_cache.spare;
+    if (b)
+      g_cache.spare = b->next;
+    else
+      b = (block_rec *)malloc(sizeof *b);
+    if (b) {
+      b->p = p;
+      b->next = g_cache.lists[cls];
+      g_cache.lists[cls] = b;
+      g_cache.stats.cached_bytes += (int64_t)rounded;
+      p = nullptr;
+    }
+  }
+  pthread_mutex_unlock(&g_cache.lock);
+  if (p) {
+    bind();
+    cudaFree(p); /* synchronises the device: queued users of p finish first */
+  }
+}
+
+void cuda_mem_stats(hub_mem_stats *out) {
+  pthread_mutex_lock(&g_cache.lock);
+  *out = g_cache.stats;
+  pthread_mutex_unlock(&g_cache.lock);
+}
+
+void cuda_empty_cache(void) {
+  bind();
+  pthread_mutex_lock(&g_cache.lock);
+  drain_locked();
+  pthread_mutex_unlock(&g_cache.lock);
+}
+
+void cuda_set_cache_limit(int64_t bytes) {
+  pthread_mutex_lock(&g_cache.lock);
+  g_cache.limit = bytes < 0 ? -1 : bytes;
+  if (bytes >= 0 && g_cache.stats.cached_bytes > bytes) drain_locked();
+  pthread_mutex_unlock(&g_cache.lock);
+}
+
+int cuda_mem_info(int64_t *free_bytes, int64_t *total_bytes) {
+  if (cuda_init()) return -1;
+  size_t f = 0, t = 0;
+  cudaError_t e = cudaMemGetInfo(&f, &t);
+  if (e != cudaSuccess) return fail("cudaMemGetInfo", e);
+  *free_bytes = (int64_t)f;
+  *total_bytes = (int64_t)t;
+  return 0;
+}
+
+/* ---- copies ---- */
+
+int cuda_copy_in(void *dst, const void *host, size_t n) {
+  if (!n) return 0;
+  bind();
+  pthread_mutex_lock(&g_stage_lock);
+  cudaError_t e = cudaSuccess;
+  int i = 0;
+  for (size_t off = 0; off < n && e == cudaSuccess; off += STAGE_BYTES, i ^= 1) {
+    size_t c = n - off < (size_t)STAGE_BYTES ? n - off : (size_t)STAGE_BYTES;
+    e = cudaEventSynchronize(g_stage_ev[i]); /* the DMA of this buffer's last chunk is done */
+    if (e != cudaSuccess) break;
+    memcpy(g_stage[i], (const char *)host + off, c);
+    e = cudaMemcpyAsync((char *)dst + off, g_stage[i], c, cudaMemcpyHostToDevice, g_stream);
+    if (e == cudaSuccess) e = cudaEventRecord(g_stage_ev[i], g_stream);
+  }
+  pthread_mutex_unlock(&g_stage_lock);
+  return e == cudaSuccess ? 0 : fail("copy to the device", e);
+}
+
+int cuda_copy_out(void *host, const void *src, size_t n) {
+  if (!n) return 0;
+  bind();
+  pthread_mutex_lock(&g_stage_lock);
+  size_t nchunks = (n + STAGE_BYTES - 1) / STAGE_BYTES;
+  cudaError_t e = cudaSuccess;
+  /* chunk k goes through buffer k % 2; chunk k + 1 is queued before chunk k is copied out */
+  for (size_t k = 0; k <= nchunks && e == cudaSuccess; k++) {
+    if (k < nchunks) {
+      size_t off = k * STAGE_BYTES, c = n - off < (size_t)STAGE_BYTES ? n - off : (size_t)STAGE_BYTES;
+      e = cudaMemcpyAsync(g_stage[k & 1], (const char *)src + off, c, cudaMemcpyDeviceToHost, g_stream);
+      if (e == cudaSuccess) e = cudaEventRecord(g_stage_ev[k & 1], g_stream);
+    }
+    if (k > 0 && e == cudaSuccess) {
+      size_t j = k - 1, off = j * STAGE_BYTES, c = n - off < (size_t)STAGE_BYTES ? n - off : (size_t)STAGE_BYTES;
+      e = cudaEventSynchronize(g_stage_ev[j & 1]);
+      if (e == cudaSuccess) memcpy((char *)host + off, g_stage[j & 1], c);
+    }
+  }
+  pthread_mutex_unlock(&g_stage_lock);
+  return e == cudaSuccess ? 0 : fail("copy from the device", e);
+}
+
+int cuda_copy_d2d(void *dst, const void *src, size_t n) {
+  if (!n || dst == src) return 0;
+  bind();
+  cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, g_stream);
+  return e == cudaSuccess ? 0 : fail("device copy", e);
+}
+
+int cuda_memset(void *dst, int byte, size_t n) {
+  if (!n) return 0;
+  bind();
+  cudaError_t e = cudaMemsetAsync(dst, byte, n, g_stream);
+  return e == cudaSuccess ? 0 : fail("memset", e);
+}
+
+int cuda_synchronize(void) {
+  bind();
+  cudaError_t e = cudaStreamSynchronize(g_stream);
+  return e == cudaSuccess ? 0 : fail("synchronize", e);
+}
+
+} // extern "C"

@@ -1,0 +1,818 @@
+/* nn.cu - the CUDA kernels that work along rows: reduce (sum, mean, max over one dimension),
+ * softmax and log-softmax, layer_norm, gather / scatter_add (embedding), cross-entropy and fused
+ * attention, forward and backward.  The formulas and the corner cases (empty dimensions, all -inf
+ * rows, NaN) are those of the CPU kernels named beside each one.
+ *
+ * Determinism: nothing here uses atomics on values.  Sums over a row are block reductions in a
+ * fixed order; column sums (layer_norm's gw/gb, scatter_add) give each column to one thread that
+ * walks the rows in order, so results do not change from run to run.  Sums accumulate in double,
+ * as on the CPU.
+ *
+ * Ids and targets live on the device; the kernels that must reject bad ones (gather, scatter_add,
+ * cross-entropy) check them on the device and read one number back, which waits for the stream.
+ */
+#include <stdlib.h>
+
+#include "common.cuh"
+
+using namespace hubcu;
+
+namespace {
+
+/* [outer, n, inner] around dimension dim of a contiguous tensor */
+void around(const hub_tensor *x, int dim, int64_t *outer, int64_t *n, int64_t *inner) {
+  *outer = 1;
+  *inner = 1;
+  *n = x->ndim ? x->shape[dim] : 1;
+  for (int i = 0; i < dim; i++) *outer *= x->shape[i];
+  for (int i = dim + 1; i < x->ndim; i++) *inner *= x->shape[i];
+}
+
+unsigned row_threads(int64_t n) {
+  int64_t t = (n + 31) / 32 * 32;
+  const int64_t most = THREADS;
+  return (unsigned)(t < 32 ? 32 : t > most ? most : t);
+}
+
+unsigned grid_rows(int64_t rows) { return (unsigned)(rows > (1 << 20) ? (1 << 20) : rows); }
+
+/* ---- reduce (kernels/cpu/reduce.c) ---- */
+
+template <class T>
+__global__ void k_reduce_rows(const T *x, T *out, int64_t rows, int64_t n, double scale) {
+  __shared__ double sh[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T *xr = x + r * n;
+    double s = 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += (double)xr[j];
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0) out[r] = (T)(s * scale);
+  }
+}
+
+template <class T>
+__global__ void k_reduce_cols(const T *x, T *out, int64_t outer, int64_t n, int64_t inner, double scale) {
+  HUB_GRID_LOOP(o, outer * inner) {
+    int64_t a = o / inner, j = o % inner;
+    const T *p = x + a * n * inner + j;
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += (double)p[k * inner];
+    out[o] = (T)(s * scale);
+  }
+}
+
+/* First maximum, NaN larger than everything (the first NaN wins). */
+template <class T>
+__device__ __forceinline__ bool better(T v, int64_t i, T best, int64_t bi) {
+  bool vn = v != v, bn = best != best;
+  if (bn) return vn && i < bi;
+  if (vn) return true;
+  return v > best || (v == best && i < bi);
+}
+
+template <class T>
+__global__ void k_max(const T *x, T *out, int64_t *idx, int64_t outer, int64_t n, int64_t inner) {
+  HUB_GRID_LOOP(o, outer * inner) {
+    int64_t a = o / inner, j = o % inner;
+    const T *p = x + a * n * inner + j;
+    T best = p[0];
+    int64_t bi = 0;
+    if (best == best)
+      for (int64_t k = 1; k < n; k++) {
+        T v = p[k * inner];
+        if (v > best || v != v) {
+          best = v;
+          bi = k;
+          if (v != v) break;
+        }
+      }
+    out[o] = best;
+    if (idx) idx[o] = bi;
+  }
+}
+
+template <class T>
+int reduce_t(int op, const hub_tensor *x, int64_t outer, int64_t n, int64_t inner, hub_tensor *out, hub_tensor *idx) {
+  const T *xp = (const T *)x->data;
+  T *op_ = (T *)out->data;
+  int64_t nout = outer * inner;
+  if (op == HUB_RED_MAX) {
+    k_max<T><<<blocks_for(nout), THREADS, 0, stream()>>>(xp, op_, idx ? (int64_t *)idx->data : nullptr, outer, n,
+                                                         inner);
+    return cuda_check("max");
+  }
+  double scale = op == HUB_RED_MEAN ? 1.0 / (double)n : 1.0;
+  if (inner == 1)
+    k_reduce_rows<T><<<grid_rows(outer), row_threads(n), 0, stream()>>>(xp, op_, outer, n, scale);
+  else
+    k_reduce_cols<T><<<blocks_for(nout), THREADS, 0, stream()>>>(xp, op_, outer, n, inner, scale);
+  return cuda_check(op == HUB_RED_MEAN ? "mean" : "sum");
+}
+
+/* ---- softmax (kernels/cpu/softmax.c) ---- */
+
+__global__ void k_softmax_rows(const float *x, float *y, int64_t rows, int64_t n, int log) {
+  __shared__ float shf[32];
+  __shared__ double shd[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float *xr = x + r * n;
+    float *yr = y + r * n;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) m = fmaxf(m, xr[j]);
+    m = block_max(m, shf);
+    double s = 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += (double)expf(xr[j] - m);
+    s = block_sum(s, shd);
+    float ls = (float)::log(s), inv = (float)(1.0 / s);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
+      yr[j] = log ? xr[j] - m - ls : expf(xr[j] - m) * inv;
+  }
+}
+
+__global__ void k_softmax_cols(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int log) {
+  HUB_GRID_LOOP(o, outer * inner) {
+    int64_t a = o / inner, j = o % inner, base = a * n * inner + j;
+    float m = -INFINITY;
+    for (int64_t k = 0; k < n; k++) m = fmaxf(m, x[base + k * inner]);
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) s += (double)expf(x[base + k * inner] - m);
+    float ls = (float)::log(s), inv = (float)(1.0 / s);
+    for (int64_t k = 0; k < n; k++) {
+      float v = x[base + k * inner];
+      y[base + k * inner] = log ? v - m - ls : expf(v - m) * inv;
+    }
+  }
+}
+
+/* softmax: gx = y (gy - sum(gy y)); log-softmax: gx = gy - exp(y) sum(gy) */
+__global__ void k_softmax_bw_rows(const float *y, const float *gy, float *gx, int64_t rows, int64_t n, int log) {
+  __shared__ double sh[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float *yr = y + r * n, *gr = gy + r * n;
+    double s = 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += log ? (double)gr[j] : (double)gr[j] * yr[j];
+    float t = (float)block_sum(s, sh);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
+      gx[r * n + j] = log ? gr[j] - expf(yr[j]) * t : yr[j] * (gr[j] - t);
+  }
+}
+
+__global__ void k_softmax_bw_cols(const float *y, const float *gy, float *gx, int64_t outer, int64_t n, int64_t inner,
+                                  int log) {
+  HUB_GRID_LOOP(o, outer * inner) {
+    int64_t a = o / inner, j = o % inner, base = a * n * inner + j;
+    double s = 0;
+    for (int64_t k = 0; k < n; k++) {
+      int64_t q = base + k * inner;
+      s += log ? (double)gy[q] : (double)gy[q] * y[q];
+    }
+    float t = (float)s;
+    for (int64_t k = 0; k < n; k++) {
+      int64_t q = base + k * inner;
+      gx[q] = log ? gy[q] - expf(y[q]) * t : y[q] * (gy[q] - t);
+    }
+  }
+}
+
+/* ---- layer_norm (kernels/cpu/layer_norm.c's loops) ---- */
+
+__global__ void k_ln_fwd(const float *x, const float *w, const float *b, float eps, float *y, float *mean, float *rstd,
+                         int64_t rows, int64_t n) {
+  __shared__ double sh[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float *xr = x + r * n;
+    double s = 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += xr[j];
+    double mu = block_sum(s, sh) / (double)n, v = 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      double d = xr[j] - mu;
+      v += d * d;
+    }
+    v = block_sum(v, sh);
+    float m = (float)mu, rs = (float)(1.0 / sqrt(v / (double)n + (double)eps));
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      float t = (xr[j] - m) * rs;
+      if (w) t *= w[j];
+      if (b) t += b[j];
+      y[r * n + j] = t;
+    }
+    if (threadIdx.x == 0) {
+      if (mean) mean[r] = m;
+      if (rstd) rstd[r] = rs;
+    }
+  }
+}
+
+/* gx = rstd (g - mean(g) - xhat mean(g xhat)), g = gy w */
+__global__ void k_ln_bw_x(const float *x, const float *w, const float *mean, const float *rstd, const float *gy,
+                          float *gx, int64_t rows, int64_t n) {
+  __shared__ double sh[32];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float *xr = x + r * n, *gr = gy + r * n;
+    float m = mean[r], rs = rstd[r];
+    double s1 = 0, s2 = 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      float g = gr[j] * (w ? w[j] : 1.0f), xh = (xr[j] - m) * rs;
+      s1 += g;
+      s2 += (double)g * xh;
+    }
+    float a = (float)(block_sum(s1, sh) / (double)n);
+    float c = (float)(block_sum(s2, sh) / (double)n);
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      float g = gr[j] * (w ? w[j] : 1.0f), xh = (xr[j] - m) * rs;
+      gx[r * n + j] = rs * (g - a - xh * c);
+    }
+  }
+}
+
+/* gw[j] = sum_r gy xhat, gb[j] = sum_r gy: one thread per column, rows in order */
+__global__ void k_ln_bw_wb(const float *x, const float *mean, const float *rstd, const float *gy, float *gw, float *gb,
+                           int64_t rows, int64_t n) {
+  HUB_GRID_LOOP(j, n) {
+    double sw = 0, sb = 0;
+    for (int64_t r = 0; r < rows; r++) {
+      float g = gy[r * n + j];
+      sw += (double)g * ((x[r * n + j] - mean[r]) * rstd[r]);
+      sb += g;
+    }
+    if (gw) gw[j] = (float)sw;
+    if (gb) gb[j] = (float)sb;
+  }
+}
+
+void ln_geometry(const hub_tensor *x, const hub_tensor *stat, const hub_tensor *w, int64_t *rows, int64_t *n) {
+  int64_t total = hub_tensor_numel(x);
+  if (stat) {
+    *rows = hub_tensor_numel(stat);
+    *n = *rows ? total / *rows : 0;
+  } else if (w) {
+    *n = hub_tensor_numel(w);
+    *rows = *n ? total / *n : 0;
+  } else {
+    *n = x->ndim ? x->shape[x->ndim - 1] : 1;
+    *rows = *n ? total / *n : 0;
+  }
+}
+
+/* ---- ids on the device ---- */
+
+__device__ __forceinline__ int64_t id_at(const void *ids, int i64, int64_t j) {
+  return i64 ? ((const int64_t *)ids)[j] : (int64_t)((const int32_t *)ids)[j];
+}
+
+/* first[0] = the first position j whose id is outside [0, n) and not `skip` (k when none);
+ * first[1] = how many ids are not `skip`. */
+__global__ void k_check_ids(const void *ids, int i64, int64_t k, int64_t n, int64_t skip, int use_skip,
+                            unsigned long long *first) {
+  HUB_GRID_LOOP(j, k) {
+    int64_t v = id_at(ids, i64, j);
+    if (use_skip && v == skip) continue;
+    atomicAdd(first + 1, 1ull);
+    if (v < 0 || v >= n) atomicMin(first, (unsigned long long)j);
+  }
+}
+
+/* 0, or -1 with "<what> <id> out of range ..." for the first bad id; *count: ids not skipped. */
+int check_ids(const char *what, const hub_tensor *ids, int64_t k, int64_t n, int64_t skip, int use_skip,
+              int64_t *count) {
+  if (k == 0) {
+    if (count) *count = 0;
+    return 0;
+  }
+  unsigned long long *buf = (unsigned long long *)cuda_alloc(2 * sizeof(unsigned long long));
+  if (!buf) return -1;
+  unsigned long long host[2] = {(unsigned long long)k, 0};
+  int rc = cuda_copy_in(buf, host, sizeof host);
+  if (rc == 0) {
+    k_check_ids<<<blocks_for(k), THREADS, 0, stream()>>>(ids->data, ids->dtype == HUB_I64, k, n, skip, use_skip, buf);
+    rc = cuda_check(what);
+  }
+  if (rc == 0) rc = cuda_copy_out(host, buf, sizeof host);
+  cuda_free(buf, 2 * sizeof(unsigned long long));
+  if (rc) return -1;
+  if (count) *count = (int64_t)host[1];
+  if (host[0] < (unsigned long long)k) {
+    int64_t bad = 0;
+    size_t es = hub_dtype_size(ids->dtype);
+    if (cuda_copy_out(&bad, (const char *)ids->data + host[0] * es, es)) return -1;
+    if (es == 4) bad = (int64_t)(int32_t)bad;
+    return hub_err("%s %lld out of range [0, %lld)", what, (long long)bad, (long long)n);
+  }
+  return 0;
+}
+
+int geom3(const char *what, const hub_tensor *t, int64_t *outer, int64_t *n, int64_t *inner) {
+  switch (t->ndim) {
+  case 3: *outer = t->shape[0], *n = t->shape[1], *inner = t->shape[2]; break;
+  case 2: *outer = 1, *n = t->shape[0], *inner = t->shape[1]; break;
+  case 1: *outer = 1, *n = t->shape[0], *inner = 1; break;
+  default: return hub_err("%s: expected a 1-d, 2-d or 3-d [outer, n, inner] view, got %d-d", what, t->ndim);
+  }
+  if (!hub_tensor_is_contiguous(t)) return hub_err("%s: operands must be contiguous", what);
+  if (t->device != HUB_CUDA) return hub_err("%s: operand is on %s, not cuda", what, hub_device_name(t->device));
+  return 0;
+}
+
+int ids_ok(const hub_tensor *ids) {
+  if (ids->dtype != HUB_I64 && ids->dtype != HUB_I32)
+    return hub_err("ids must be i64 or i32, got %s", hub_dtype_name(ids->dtype));
+  if (!hub_tensor_is_contiguous(ids)) return hub_err("ids must be contiguous");
+  if (ids->device != HUB_CUDA) return hub_err("ids are on %s, not cuda", hub_device_name(ids->device));
+  return 0;
+}
+
+template <class T>
+__global__ void k_gather(const T *x, const void *ids, int i64, T *out, int64_t k, int64_t n, int64_t inner,
+                         int64_t total) {
+  HUB_GRID_LOOP(e, total) {
+    int64_t c = e % inner, r = e / inner, o = r / k, j = r - o * k;
+    out[e] = x[(o * n + id_at(ids, i64, j)) * inner + c];
+  }
+}
+
+/* one thread per (outer, column): the ids in order, so duplicates add up deterministically */
+__global__ void k_scatter_add(float *gx, const void *ids, int i64, const float *gy, int64_t outer, int64_t k, int64_t n,
+                              int64_t inner) {
+  HUB_GRID_LOOP(e, outer * inner) {
+    int64_t o = e / inner, c = e % inner;
+    float *xo = gx + o * n * inner + c;
+    const float *yo = gy + o * k * inner + c;
+    for (int64_t j = 0; j < k; j++) xo[id_at(ids, i64, j) * inner] += yo[j * inner];
+  }
+}
+
+/* ---- cross-entropy (kernels/cpu/loss.c) ---- */
+
+__global__ void k_ce_rows(const float *x, const void *tgt, int i64, int64_t N, int64_t C, int64_t ignore, double eps,
+                          float *lse, double *row) {
+  __shared__ float shf[32];
+  __shared__ double shd[32];
+  for (int64_t i = blockIdx.x; i < N; i += gridDim.x) {
+    const float *xr = x + i * C;
+    float m = -INFINITY;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) m = fmaxf(m, xr[c]);
+    m = block_max(m, shf);
+    double s = 0, sx = 0;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+      s += (double)expf(xr[c] - m);
+      sx += (double)xr[c];
+    }
+    s = block_sum(s, shd);
+    sx = block_sum(sx, shd);
+    if (threadIdx.x == 0) {
+      double l = (double)m + ::log(s);
+      if (isinf(m)) l = m;
+      if (isnan(sx)) l = NAN;
+      if (lse) lse[i] = (float)l;
+      int64_t t = id_at(tgt, i64, i);
+      row[i] = t == ignore ? 0.0 : (1.0 - eps) * (l - xr[t]) + (eps > 0 ? eps * (l - sx / (double)C) : 0.0);
+    }
+  }
+}
+
+__global__ void k_ce_total(const double *row, int64_t N, int64_t cnt, float *loss) {
+  __shared__ double sh[32];
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < N; i += blockDim.x) s += row[i];
+  s = block_sum(s, sh);
+  if (threadIdx.x == 0) *loss = cnt ? (float)(s / (double)cnt) : NAN;
+}
+
+__global__ void k_ce_bw(const float *x, const void *tgt, int i64, const float *lse, int64_t N, int64_t C, int64_t ignore,
+                        float on, float off, float gscale, float *g) {
+  HUB_GRID_LOOP(e, N * C) {
+    int64_t i = e / C, c = e % C, t = id_at(tgt, i64, i);
+    if (t == ignore || t < 0 || t >= C) {
+      g[e] = 0.0f;
+      continue;
+    }
+    float v = gscale * (expf(x[e] - lse[i]) - off);
+    if (c == t) v -= gscale * on;
+    g[e] = v;
+  }
+}
+
+/* ---- attention (kernels/cpu/attention.c) ---- */
+
+struct AttnGeo {
+  int64_t B, H, Lq, Lk, D, Dv;
+  int64_t sq[4], sk[4], sv[4], so[4]; /* so: out (forward) or gout (backward) */
+  const float *mask;
+  int64_t sm[3];
+  float scale, p, dscale; /* dscale = 1 / (1 - p), 0 when p == 1 */
+  uint64_t kh, counter;
+};
+
+__device__ __forceinline__ const float *row4(const float *base, const int64_t *s, int64_t b, int64_t h, int64_t i) {
+  return base + b * s[0] + h * s[1] + i * s[2];
+}
+
+__device__ __forceinline__ float keep_scale(const AttnGeo &g, int64_t e, int64_t i, int64_t j) {
+  if (g.p <= 0.0f) return 1.0f;
+  uint64_t c = g.counter + (uint64_t)((e * g.Lq + i) * g.Lk + j);
+  return rng_uniform(g.kh, c) >= g.p ? g.dscale : 0.0f;
+}
+
+/* One block per (entry e, query row i): the scores into probs, softmax in place, then the row of
+ * out.  Dynamic shared memory: the query row (D floats). */
+__global__ void k_attn_fwd(AttnGeo g, const float *q, const float *k, const float *v, float *out, float *probs) {
+  extern __shared__ float qs[];
+  __shared__ float shf[32];
+  __shared__ double shd[32];
+  int64_t rows = g.B * g.H * g.Lq;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    int64_t e = r / g.Lq, i = r % g.Lq, b = e / g.H, h = e % g.H;
+    const float *qr = row4(q, g.sq, b, h, i);
+    __syncthreads(); /* qs of the previous row is no longer read */
+    for (int64_t d = threadIdx.x; d < g.D; d += blockDim.x) qs[d] = qr[d];
+    __syncthreads();
+    float *pr = probs + r * g.Lk;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) {
+      const float *kr = row4(k, g.sk, b, h, j);
+      float s = 0;
+      for (int64_t d = 0; d < g.D; d++) s += qs[d] * kr[d];
+      s *= g.scale;
+      if (g.mask) s += g.mask[e * g.sm[0] + i * g.sm[1] + j * g.sm[2]];
+      pr[j] = s;
+      m = fmaxf(m, s);
+    }
+    m = block_max(m, shf);
+    double sum = 0;
+    if (m != -INFINITY)
+      for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) sum += (double)expf(pr[j] - m);
+    sum = block_sum(sum, shd);
+    float inv = m == -INFINITY ? 0.0f : (float)(1.0 / sum);
+    for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) pr[j] = m == -INFINITY ? 0.0f : expf(pr[j] - m) * inv;
+    __syncthreads(); /* the whole row of probs is written */
+    float *orow = out + b * g.so[0] + h * g.so[1] + i * g.so[2];
+    for (int64_t d = threadIdx.x; d < g.Dv; d += blockDim.x) {
+      float acc = 0;
+      for (int64_t j = 0; j < g.Lk; j++) {
+        float a = pr[j] * keep_scale(g, e, i, j);
+        acc += a * row4(v, g.sv, b, h, j)[d];
+      }
+      orow[d] = acc;
+    }
+  }
+}
+
+struct AttnStrides {
+  int64_t s[4];
+};
+
+/* Backward, pass 1, one block per (e, i): gs[e, i, :] = P * (gp - rowsum(gp P)) with gp = (gout v^T) M/(1-p),
+ * and gq[e, i, :] = scale gs k. */
+__global__ void k_attn_bw_rows(AttnGeo g, const float *k, const float *v, const float *probs, const float *gout,
+                               float *gs, float *gq, AttnStrides sgq) {
+  extern __shared__ float go[]; /* the gout row (Dv floats) */
+  __shared__ double shd[32];
+  int64_t rows = g.B * g.H * g.Lq;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    int64_t e = r / g.Lq, i = r % g.Lq, b = e / g.H, h = e % g.H;
+    const float *gr = row4(gout, g.so, b, h, i);
+    __syncthreads();
+    for (int64_t d = threadIdx.x; d < g.Dv; d += blockDim.x) go[d] = gr[d];
+    __syncthreads();
+    const float *pr = probs + r * g.Lk;
+    float *sr = gs + r * g.Lk;
+    double acc = 0;
+    for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) {
+      const float *vr = row4(v, g.sv, b, h, j);
+      float ga = 0;
+      for (int64_t d = 0; d < g.Dv; d++) ga += go[d] * vr[d];
+      float gp = ga * keep_scale(g, e, i, j);
+      sr[j] = gp;
+      acc += (double)gp * pr[j];
+    }
+    float t = (float)block_sum(acc, shd);
+    for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) sr[j] = pr[j] * (sr[j] - t);
+    __syncthreads();
+    if (gq) {
+      float *qrow = gq + b * sgq.s[0] + h * sgq.s[1] + i * sgq.s[2];
+      for (int64_t d = threadIdx.x; d < g.D; d += blockDim.x) {
+        float s = 0;
+        for (int64_t j = 0; j < g.Lk; j++) s += sr[j] * row4(k, g.sk, b, h, j)[d];
+        qrow[d] = s * g.scale;
+      }
+    }
+  }
+}
+
+struct GradPtrs {
+  float *gk, *gv;
+  int64_t sgk[4], sgv[4];
+};
+
+/* Backward, pass 2, one block per (e, j): gk[j] = scale sum_i gs[i, j] q[i], gv[j] = sum_i A[i, j] gout[i]. */
+__global__ void k_attn_bw_cols(AttnGeo g, const float *q, const float *probs, const float *gout, const float *gs,
+                               GradPtrs gp) {
+  int64_t cols = g.B * g.H * g.Lk;
+  for (int64_t c = blockIdx.x; c < cols; c += gridDim.x) {
+    int64_t e = c / g.Lk, j = c % g.Lk, b = e / g.H, h = e % g.H;
+    const float *pe = probs + e * g.Lq * g.Lk, *se = gs + e * g.Lq * g.Lk;
+    if (gp.gk) {
+      float *kr = gp.gk + b * gp.sgk[0] + h * gp.sgk[1] + j * gp.sgk[2];
+      for (int64_t d = threadIdx.x; d < g.D; d += blockDim.x) {
+        float s = 0;
+        for (int64_t i = 0; i < g.Lq; i++) s += se[i * g.Lk + j] * row4(q, g.sq, b, h, i)[d];
+        kr[d] = s * g.scale;
+      }
+    }
+    if (gp.gv) {
+      float *vr = gp.gv + b * gp.sgv[0] + h * gp.sgv[1] + j * gp.sgv[2];
+      for (int64_t d = threadIdx.x; d < g.Dv; d += blockDim.x) {
+        float s = 0;
+        for (int64_t i = 0; i < g.Lq; i++) s += pe[i * g.Lk + j] * keep_scale(g, e, i, j) * row4(gout, g.so, b, h, i)[d];
+        vr[d] = s;
+      }
+    }
+  }
+}
+
+int attn_operand(const char *op, const char *name, const hub_tensor *t, int64_t B, int64_t H, int64_t L, int64_t D,
+                 int64_t *s) {
+  if (!t || t->ndim != 4 || t->dtype != HUB_F32 || t->device != HUB_CUDA)
+    return hub_err("%s: %s must be a 4-d f32 tensor on cuda", op, name);
+  if (t->shape[0] != B || t->shape[1] != H || t->shape[2] != L || t->shape[3] != D)
+    return hub_err("%s: %s is not [%lld,%lld,%lld,%lld]", op, name, (long long)B, (long long)H, (long long)L,
+                   (long long)D);
+  if (D > 1 && t->stride[3] != 1) return hub_err("%s: the last dimension of %s must be contiguous", op, name);
+  for (int d = 0; d < 4; d++) s[d] = t->stride[d];
+  return 0;
+}
+
+int attn_geom(const char *op, const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+              const hub_tensor *out, const hub_tensor *probs, AttnGeo *g) {
+  if (!q || q->ndim != 4 || !k || k->ndim != 4 || !v || v->ndim != 4)
+    return hub_err("%s: q, k and v must be 4-d [B, H, L, D] views", op);
+  *g = AttnGeo{};
+  g->B = q->shape[0], g->H = q->shape[1], g->Lq = q->shape[2], g->D = q->shape[3];
+  g->Lk = k->shape[2], g->Dv = v->shape[3];
+  if (attn_operand(op, "q", q, g->B, g->H, g->Lq, g->D, g->sq) ||
+      attn_operand(op, "k", k, g->B, g->H, g->Lk, g->D, g->sk) ||
+      attn_operand(op, "v", v, g->B, g->H, g->Lk, g->Dv, g->sv) ||
+      attn_operand(op, "out", out, g->B, g->H, g->Lq, g->Dv, g->so))
+    return -1;
+  if (!probs || probs->dtype != HUB_F32 || probs->ndim != 3 || probs->shape[0] != g->B * g->H ||
+      probs->shape[1] != g->Lq || probs->shape[2] != g->Lk || !hub_tensor_is_contiguous(probs) ||
+      probs->device != HUB_CUDA)
+    return hub_err("%s: probs must be a contiguous f32 [%lld,%lld,%lld] tensor on cuda", op,
+                   (long long)(g->B * g->H), (long long)g->Lq, (long long)g->Lk);
+  if (p->mask) {
+    const hub_tensor *m = p->mask;
+    if (m->dtype != HUB_F32 || m->ndim != 3 || m->device != HUB_CUDA || m->shape[0] != g->B * g->H ||
+        m->shape[1] != g->Lq || m->shape[2] != g->Lk)
+      return hub_err("%s: the mask must be an f32 [%lld,%lld,%lld] view on cuda", op, (long long)(g->B * g->H),
+                     (long long)g->Lq, (long long)g->Lk);
+    g->mask = (const float *)m->data;
+    for (int d = 0; d < 3; d++) g->sm[d] = m->stride[d];
+  }
+  g->scale = p->scale;
+  g->p = p->p;
+  g->dscale = p->p < 1.0f ? 1.0f / (1.0f - p->p) : 0.0f;
+  g->kh = rng_key_hash(p->key);
+  g->counter = p->counter;
+  return 0;
+}
+
+unsigned attn_threads(int64_t L, int64_t D) {
+  int64_t m = L > D ? L : D;
+  return row_threads(m < 64 ? m : (m > 128 ? 128 : m));
+}
+
+} // namespace
+
+extern "C" {
+
+int cuda_reduce(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx) {
+  if (op != HUB_RED_SUM && op != HUB_RED_MEAN && op != HUB_RED_MAX) return hub_err("reduce: unknown reduction %d", op);
+  if (x->dtype != HUB_F32 && x->dtype != HUB_F64)
+    return hub_err("reduce: expected an f32 or f64 tensor, got %s", hub_dtype_name(x->dtype));
+  if (out->dtype != x->dtype || !hub_tensor_is_contiguous(x) || !hub_tensor_is_contiguous(out))
+    return hub_err("reduce: operands must be contiguous and of one dtype");
+  if (idx && idx->dtype != HUB_I64) return hub_err("reduce: index output must be i64");
+  if (x->ndim && (dim < 0 || dim >= x->ndim)) return hub_err("reduce: dimension %d out of range", dim);
+  int64_t outer, n, inner;
+  around(x, dim, &outer, &n, &inner);
+  if (outer * inner == 0) return 0;
+  if (n == 0) {
+    if (op == HUB_RED_MAX) return hub_err("max: cannot reduce over an empty dimension");
+    return cuda_fill(out, op == HUB_RED_MEAN ? NAN : 0.0);
+  }
+  return x->dtype == HUB_F64 ? reduce_t<double>(op, x, outer, n, inner, out, idx)
+                             : reduce_t<float>(op, x, outer, n, inner, out, idx);
+}
+
+int cuda_softmax(const hub_tensor *x, int dim, int log, hub_tensor *y) {
+  int64_t total = hub_tensor_numel(x);
+  if (check_f32("softmax", x, total, true) || check_f32("softmax", y, total, true)) return -1;
+  if (x->ndim && (dim < 0 || dim >= x->ndim)) return hub_err("softmax: dimension %d out of range", dim);
+  if (total == 0) return 0;
+  int64_t outer, n, inner;
+  around(x, dim, &outer, &n, &inner);
+  if (inner == 1)
+    k_softmax_rows<<<grid_rows(outer), row_threads(n), 0, stream()>>>((const float *)x->data, (float *)y->data, outer, n,
+                                                                      log);
+  else
+    k_softmax_cols<<<blocks_for(outer * inner), THREADS, 0, stream()>>>((const float *)x->data, (float *)y->data, outer,
+                                                                        n, inner, log);
+  return cuda_check("softmax");
+}
+
+int cuda_softmax_backward(const hub_tensor *y, const hub_tensor *gy, int dim, int log, hub_tensor *gx) {
+  int64_t total = hub_tensor_numel(y);
+  if (check_f32("softmax backward", y, total, true) || check_f32("softmax backward", gy, total, true) ||
+      check_f32("softmax backward", gx, total, true))
+    return -1;
+  if (y->ndim && (dim < 0 || dim >= y->ndim)) return hub_err("softmax: dimension %d out of range", dim);
+  if (total == 0) return 0;
+  int64_t outer, n, inner;
+  around(y, dim, &outer, &n, &inner);
+  if (inner == 1)
+    k_softmax_bw_rows<<<grid_rows(outer), row_threads(n), 0, stream()>>>(
+        (const float *)y->data, (const float *)gy->data, (float *)gx->data, outer, n, log);
+  else
+    k_softmax_bw_cols<<<blocks_for(outer * inner), THREADS, 0, stream()>>>(
+        (const float *)y->data, (const float *)gy->data, (float *)gx->data, outer, n, inner, log);
+  return cuda_check("softmax backward");
+}
+
+int cuda_layer_norm(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps, hub_tensor *y,
+                    hub_tensor *mean, hub_tensor *rstd) {
+  int64_t total = hub_tensor_numel(x), rows, n;
+  if (check_f32("layer_norm", x, total, true) || check_f32("layer_norm", y, total, true) ||
+      (w && check_f32("layer_norm", w, -1, true)) || (b && check_f32("layer_norm", b, -1, true)) ||
+      (mean && check_f32("layer_norm", mean, -1, true)) || (rstd && check_f32("layer_norm", rstd, -1, true)))
+    return -1;
+  ln_geometry(x, mean ? mean : rstd, w, &rows, &n);
+  if (rows == 0 || n == 0) return 0;
+  k_ln_fwd<<<grid_rows(rows), row_threads(n), 0, stream()>>>(
+      (const float *)x->data, w ? (const float *)w->data : nullptr, b ? (const float *)b->data : nullptr, eps,
+      (float *)y->data, mean ? (float *)mean->data : nullptr, rstd ? (float *)rstd->data : nullptr, rows, n);
+  return cuda_check("layer_norm");
+}
+
+int cuda_layer_norm_backward(const hub_tensor *x, const hub_tensor *w, const hub_tensor *mean, const hub_tensor *rstd,
+                             const hub_tensor *gy, hub_tensor *gx, hub_tensor *gw, hub_tensor *gb) {
+  int64_t total = hub_tensor_numel(x), rows, n;
+  if (check_f32("layer_norm backward", x, total, true) || check_f32("layer_norm backward", gy, total, true) ||
+      check_f32("layer_norm backward", gx, total, true) || check_f32("layer_norm backward", mean, -1, true) ||
+      check_f32("layer_norm backward", rstd, -1, true) || (w && check_f32("layer_norm backward", w, -1, true)) ||
+      (gw && check_f32("layer_norm backward", gw, -1, true)) || (gb && check_f32("layer_norm backward", gb, -1, true)))
+    return -1;
+  ln_geometry(x, mean, w, &rows, &n);
+  if (rows == 0 || n == 0) {
+    if (gw && cuda_fill(gw, 0)) return -1;
+    if (gb && cuda_fill(gb, 0)) return -1;
+    return 0;
+  }
+  k_ln_bw_x<<<grid_rows(rows), row_threads(n), 0, stream()>>>(
+      (const float *)x->data, w ? (const float *)w->data : nullptr, (const float *)mean->data,
+      (const float *)rstd->data, (const float *)gy->data, (float *)gx->data, rows, n);
+  if (gw || gb)
+    k_ln_bw_wb<<<blocks_for(n), THREADS, 0, stream()>>>((const float *)x->data, (const float *)mean->data,
+                                                         (const float *)rstd->data, (const float *)gy->data,
+                                                         gw ? (float *)gw->data : nullptr,
+                                                         gb ? (float *)gb->data : nullptr, rows, n);
+  return cuda_check("layer_norm backward");
+}
+
+int cuda_gather(const hub_tensor *x, const hub_tensor *ids, hub_tensor *out) {
+  int64_t outer = 0, n = 0, inner = 0, oo = 0, ok = 0, oi = 0;
+  if (geom3("gather", x, &outer, &n, &inner) || geom3("gather", out, &oo, &ok, &oi) || ids_ok(ids)) return -1;
+  int64_t k = hub_tensor_numel(ids);
+  if (x->dtype != out->dtype)
+    return hub_err("gather: dtypes %s and %s differ", hub_dtype_name(x->dtype), hub_dtype_name(out->dtype));
+  if (oo != outer || ok != k || oi != inner)
+    return hub_err("gather: output is not [%lld, %lld, %lld]", (long long)outer, (long long)k, (long long)inner);
+  if (check_ids("id", ids, k, n, 0, 0, nullptr)) return -1;
+  int64_t total = outer * k * inner;
+  if (total == 0) return 0;
+  unsigned nb = blocks_for(total);
+  int i64 = ids->dtype == HUB_I64;
+  switch (hub_dtype_size(x->dtype)) {
+  case 1: k_gather<uint8_t><<<nb, THREADS, 0, stream()>>>((const uint8_t *)x->data, ids->data, i64, (uint8_t *)out->data, k, n, inner, total); break;
+  case 2: k_gather<uint16_t><<<nb, THREADS, 0, stream()>>>((const uint16_t *)x->data, ids->data, i64, (uint16_t *)out->data, k, n, inner, total); break;
+  case 4: k_gather<uint32_t><<<nb, THREADS, 0, stream()>>>((const uint32_t *)x->data, ids->data, i64, (uint32_t *)out->data, k, n, inner, total); break;
+  default: k_gather<uint64_t><<<nb, THREADS, 0, stream()>>>((const uint64_t *)x->data, ids->data, i64, (uint64_t *)out->data, k, n, inner, total); break;
+  }
+  return cuda_check("gather");
+}
+
+int cuda_scatter_add(hub_tensor *gx, const hub_tensor *ids, const hub_tensor *gy) {
+  int64_t outer = 0, n = 0, inner = 0, yo = 0, yk = 0, yi = 0;
+  if (geom3("scatter_add", gx, &outer, &n, &inner) || geom3("scatter_add", gy, &yo, &yk, &yi) || ids_ok(ids)) return -1;
+  if (gx->dtype != HUB_F32 || gy->dtype != HUB_F32)
+    return hub_err("scatter_add: expected f32 tensors, got %s and %s", hub_dtype_name(gx->dtype),
+                   hub_dtype_name(gy->dtype));
+  int64_t k = hub_tensor_numel(ids);
+  if (yo != outer || yk != k || yi != inner)
+    return hub_err("scatter_add: gradient is not [%lld, %lld, %lld]", (long long)outer, (long long)k, (long long)inner);
+  if (check_ids("id", ids, k, n, 0, 0, nullptr)) return -1;
+  if (outer == 0 || k == 0 || inner == 0) return 0;
+  k_scatter_add<<<blocks_for(outer * inner), THREADS, 0, stream()>>>((float *)gx->data, ids->data, ids->dtype == HUB_I64,
+                                                                      (const float *)gy->data, outer, k, n, inner);
+  return cuda_check("scatter_add");
+}
+
+int cuda_cross_entropy(const hub_tensor *logits, const hub_tensor *target, int64_t ignore_index, float smoothing,
+                       hub_tensor *loss, hub_tensor *lse, int64_t *count) {
+  if (check_f32("cross_entropy", logits, -1, true) || check_f32("cross_entropy", loss, 1, true) ||
+      (lse && check_f32("cross_entropy", lse, -1, true)))
+    return -1;
+  if ((target->dtype != HUB_I64 && target->dtype != HUB_I32) || !hub_tensor_is_contiguous(target) ||
+      target->device != HUB_CUDA)
+    return hub_err("cross_entropy: target must be a contiguous i64 or i32 tensor on cuda");
+  int64_t N = hub_tensor_numel(target), C = N ? hub_tensor_numel(logits) / N : 0, cnt = 0;
+  if (check_ids("cross_entropy: target", target, N, C, ignore_index, 1, &cnt)) return -1;
+  double *row = (double *)cuda_alloc(sizeof(double) * (size_t)(N ? N : 1));
+  if (!row) return -1;
+  int i64 = target->dtype == HUB_I64;
+  if (N > 0)
+    k_ce_rows<<<grid_rows(N), row_threads(C), 0, stream()>>>((const float *)logits->data, target->data, i64, N, C,
+                                                             ignore_index, (double)smoothing,
+                                                             lse ? (float *)lse->data : nullptr, row);
+  k_ce_total<<<1, THREADS, 0, stream()>>>(row, N, cnt, (float *)loss->data);
+  int rc = cuda_check("cross_entropy");
+  cuda_free(row, sizeof(double) * (size_t)(N ? N : 1));
+  if (count) *count = cnt;
+  return rc;
+}
+
+int cuda_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *target, const hub_tensor *lse,
+                                int64_t ignore_index, float smoothing, float gscale, hub_tensor *glogits) {
+  if (check_f32("cross_entropy backward", logits, -1, true) || check_f32("cross_entropy backward", lse, -1, true) ||
+      check_f32("cross_entropy backward", glogits, hub_tensor_numel(logits), true))
+    return -1;
+  if ((target->dtype != HUB_I64 && target->dtype != HUB_I32) || target->device != HUB_CUDA)
+    return hub_err("cross_entropy: target must be an i64 or i32 tensor on cuda");
+  int64_t N = hub_tensor_numel(target), C = N ? hub_tensor_numel(logits) / N : 0;
+  if (N * C == 0) return 0;
+  float on = 1.0f - smoothing, off = C ? smoothing / (float)C : 0.0f;
+  k_ce_bw<<<blocks_for(N * C), THREADS, 0, stream()>>>((const float *)logits->data, target->data,
+                                                        target->dtype == HUB_I64, (const float *)lse->data, N, C,
+                                                        ignore_index, on, off, gscale, (float *)glogits->data);
+  return cuda_check("cross_entropy backward");
+}
+
+int cuda_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, hub_tensor *out,
+                   hub_tensor *probs) {
+  AttnGeo g;
+  if (attn_geom("attention", p, q, k, v, out, probs, &g)) return -1;
+  int64_t rows = g.B * g.H * g.Lq;
+  if (rows == 0 || g.Dv == 0) return 0;
+  if (g.Lk == 0) { /* no keys: out = 0 */
+    hub_tensor *o = out;
+    return cuda_fill(o, 0);
+  }
+  k_attn_fwd<<<grid_rows(rows), attn_threads(g.Lk, g.Dv), sizeof(float) * (size_t)(g.D ? g.D : 1), stream()>>>(
+      g, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)out->data,
+      (float *)probs->data);
+  return cuda_check("attention");
+}
+
+int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+                            const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
+                            hub_tensor *gv) {
+  AttnGeo g;
+  if (attn_geom("attention backward", p, q, k, v, gout, probs, &g)) return -1;
+  int64_t tmp[4];
+  if ((gq && attn_operand("attention backward", "gq", gq, g.B, g.H, g.Lq, g.D, tmp)) ||
+      (gk && attn_operand("attention backward", "gk", gk, g.B, g.H, g.Lk, g.D, tmp)) ||
+      (gv && attn_operand("attention backward", "gv", gv, g.B, g.H, g.Lk, g.Dv, tmp)))
+    return -1;
+  int64_t rows = g.B * g.H * g.Lq, cols = g.B * g.H * g.Lk;
+  if (rows == 0 || cols == 0 || g.Dv == 0) { /* nothing flows: every gradient is 0 */
+    if (gq && cuda_fill(gq, 0)) return -1;
+    if (gk && cuda_fill(gk, 0)) return -1;
+    if (gv && cuda_fill(gv, 0)) return -1;
+    return 0;
+  }
+  size_t gs_bytes = sizeof(float) * (size_t)(rows * g.Lk);
+  float *gs = (float *)cuda_alloc(gs_bytes);
+  if (!gs) return -1;
+  AttnStrides sgq{};
+  if (gq)
+    for (int d = 0; d < 4; d++) sgq.s[d] = gq->stride[d];
+  k_attn_bw_rows<<<grid_rows(rows), attn_threads(g.Lk, g.D), sizeof(float) * (size_t)g.Dv, stream()>>>(
+      g, (const float *)k->data, (const float *)v->data, (const float *)probs->data, (const float *)gout->data, gs,
+      gq ? (float *)gq->data : nullptr, sgq);
+  int rc = cuda_check("attention backward");
+  if (rc == 0 && (gk || gv)) {
+    GradPtrs gp{};
+    gp.gk = gk ? (float *)gk->data : nullptr;
+    gp.gv = gv ? (float *)gv->data : nullptr;
+    for (int d = 0; d < 4; d++) {
+      gp.sgk[d] = gk ? gk->stride[d] : 0;
+      gp.sgv[d] = gv ? gv->stride[d] : 0;
+    }
+    k_attn_bw_cols<<<grid_rows(cols), attn_threads(g.D, g.Dv), 0, stream()>>>(
+        g, (const float *)q->data, (const float *)probs->data, (const float *)gout->data, gs, gp);
+    rc = cuda_check("attention backward");
+  }
+  cuda_free(gs, gs_bytes);
+  return rc;
+}
+
+} // extern "C"

@@ -1,0 +1,313 @@
+/* test_cuda.c - the CUDA backend against the CPU: each case builds an op from random inputs, runs it
+ * on the CPU and on cuda (inputs moved with hub_to_device), and compares the outputs and the
+ * gradients of sum(out * w) with a per-case tolerance (f32; tests/c/test_op_parity.c does the same
+ * for its cases against an f64 reference and finite differences).  The cases are the shapes the
+ * CPU tests rarely meet: odd sizes, transposed (non-contiguous) inputs, broadcasting, empty
+ * tensors.  Also checked: dtype round trips (f16, bf16, i64 ids bit for bit), the allocator's
+ * statistics, errors for mixed devices and bad ids, AdamW.
+ *
+ * Without a GPU (or without the CUDA backend in the build) it checks the clear error of
+ * to("cuda"), prints "skipped: no GPU" and passes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub.h"
+#include "check.h"
+
+#define MAXIN 3
+typedef hub_tensor *(*op_fn)(hub_tensor **in);
+
+typedef struct cu_case {
+  const char *name;
+  op_fn fn;
+  int n_in;
+  int ndim[MAXIN];
+  int64_t shape[MAXIN][4];
+  unsigned positive;  /* bit i: input i drawn from [0.5, 1.5) */
+  unsigned transpose; /* bit i: input i is the transpose of its last two dims (non-contiguous) */
+  double tol;
+  int grad;
+} cu_case;
+
+static void release_all(int n, hub_tensor **ts) {
+  for (int i = 0; i < n; i++) hub_tensor_release(ts[i]);
+}
+
+static hub_tensor *o_add(hub_tensor **x) { return hub_add(x[0], x[1]); }
+static hub_tensor *o_sub(hub_tensor **x) { return hub_sub(x[0], x[1]); }
+static hub_tensor *o_mul(hub_tensor **x) { return hub_mul(x[0], x[1]); }
+static hub_tensor *o_div(hub_tensor **x) { return hub_div(x[0], x[1]); }
+static hub_tensor *o_exp(hub_tensor **x) { return hub_exp(x[0]); }
+static hub_tensor *o_log(hub_tensor **x) { return hub_log(x[0]); }
+static hub_tensor *o_relu(hub_tensor **x) { return hub_relu(x[0]); }
+static hub_tensor *o_tanh(hub_tensor **x) { return hub_tanh(x[0]); }
+static hub_tensor *o_gelu(hub_tensor **x) { return hub_gelu(x[0], 0); }
+static hub_tensor *o_gelu_tanh(hub_tensor **x) { return hub_gelu(x[0], 1); }
+static hub_tensor *o_sigmoid(hub_tensor **x) { return hub_sigmoid(x[0]); }
+static hub_tensor *o_sum_last(hub_tensor **x) { return hub_sum(x[0], 1, (int[]){-1}, 0); }
+static hub_tensor *o_sum_mid(hub_tensor **x) { return hub_sum(x[0], 1, (int[]){1}, 1); }
+static hub_tensor *o_mean0(hub_tensor **x) { return hub_mean(x[0], 1, (int[]){0}, 0); }
+static hub_tensor *o_max(hub_tensor **x) { return hub_max(x[0], -1, 0); }
+static hub_tensor *o_softmax(hub_tensor **x) { return hub_softmax(x[0], -1); }
+static hub_tensor *o_softmax0(hub_tensor **x) { return hub_softmax(x[0], 0); }
+static hub_tensor *o_log_softmax(hub_tensor **x) { return hub_log_softmax(x[0], -1); }
+static hub_tensor *o_ln(hub_tensor **x) { return hub_layer_norm(x[0], 1, x[1], x[2], 1e-5); }
+static hub_tensor *o_matmul(hub_tensor **x) { return hub_matmul(x[0], x[1]); }
+static hub_tensor *o_linear(hub_tensor **x) { return hub_linear(x[0], x[1], x[2]); }
+static hub_tensor *o_attention(hub_tensor **x) { return hub_attention(x[0], x[1], x[2], NULL, 0); }
+
+static const cu_case cases[] = {
+    {"add (broadcast row)", o_add, 2, {2, 1}, {{37, 129}, {129}}, 0, 0, 1e-6, 1},
+    {"sub (transposed)", o_sub, 2, {2, 2}, {{17, 33}, {17, 33}}, 0, 1, 1e-6, 1},
+    {"mul (broadcast column)", o_mul, 2, {3, 3}, {{3, 5, 7}, {3, 5, 1}}, 0, 0, 1e-6, 1},
+    {"div", o_div, 2, {2, 2}, {{9, 11}, {9, 11}}, 2, 0, 1e-6, 1},
+    {"add (empty)", o_add, 2, {2, 2}, {{0, 5}, {0, 5}}, 0, 0, 1e-6, 1},
+    {"exp", o_exp, 1, {2}, {{13, 31}}, 0, 0, 1e-6, 1},
+    {"log", o_log, 1, {2}, {{13, 31}}, 1, 0, 1e-6, 1},
+    {"relu", o_relu, 1, {2}, {{13, 31}}, 0, 0, 1e-6, 1},
+    {"tanh (transposed)", o_tanh, 1, {2}, {{13, 31}}, 0, 1, 1e-6, 1},
+    {"gelu", o_gelu, 1, {2}, {{13, 31}}, 0, 0, 1e-5, 1},
+    {"gelu tanh", o_gelu_tanh, 1, {2}, {{13, 31}}, 0, 0, 1e-5, 1},
+    {"sigmoid", o_sigmoid, 1, {2}, {{13, 31}}, 0, 0, 1e-6, 1},
+    {"sum (last dim)", o_sum_last, 1, {3}, {{3, 7, 1001}}, 0, 0, 1e-5, 1},
+    {"sum (middle dim)", o_sum_mid, 1, {3}, {{3, 257, 5}}, 0, 0, 1e-5, 1},
+    {"mean (dim 0, transposed)", o_mean0, 1, {2}, {{19, 23}}, 0, 1, 1e-6, 1},
+    {"max", o_max, 1, {2}, {{7, 333}}, 0, 0, 0, 1},
+    {"softmax", o_softmax, 1, {2}, {{5, 1000}}, 0, 0, 1e-5, 1},
+    {"softmax (dim 0)", o_softmax0, 1, {2}, {{77, 3}}, 0, 0, 1e-5, 1},
+    {"log_softmax", o_log_softmax, 1, {3}, {{2, 3, 517}}, 0, 0, 1e-5, 1},
+    {"layer_norm", o_ln, 3, {2, 1, 1}, {{33, 768}, {768}, {768}}, 0, 0, 1e-4, 1},
+    {"matmul (batched, odd)", o_matmul, 2, {3, 2}, {{3, 17, 33}, {33, 9}}, 0, 0, 1e-5, 1},
+    {"matmul (transposed b)", o_matmul, 2, {2, 2}, {{31, 64}, {47, 64}}, 0, 2, 1e-5, 1},
+    {"matmul (transposed a)", o_matmul, 2, {2, 2}, {{64, 31}, {64, 47}}, 0, 1, 1e-5, 1},
+    {"matmul (empty K)", o_matmul, 2, {2, 2}, {{4, 0}, {0, 5}}, 0, 0, 1e-6, 0},
+    {"linear (bias)", o_linear, 3, {3, 2, 1}, {{2, 5, 96}, {40, 96}, {40}}, 0, 0, 1e-5, 1},
+    {"attention", o_attention, 3, {4, 4, 4}, {{2, 3, 17, 16}, {2, 3, 29, 16}, {2, 3, 29, 8}}, 0, 0, 1e-5, 1},
+};
+
+static double *read_all(hub_tensor *t, int64_t *n) {
+  hub_tensor *c = hub_to_device(t, HUB_CPU);
+  *n = c ? hub_tensor_numel(c) : 0;
+  double *v = c ? malloc(sizeof(double) * (size_t)(*n + 1)) : NULL;
+  if (v && hub_tensor_read(c, v, -1)) {
+    free(v);
+    v = NULL;
+  }
+  hub_tensor_release(c);
+  return v;
+}
+
+static double max_rel(const double *a, const double *b, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double d = fabs(a[i] - b[i]) / (1 + fabs(b[i]));
+    if (!(d <= m)) m = d;
+  }
+  return m;
+}
+
+/* Runs the case on `device`: output and input gradients, host copies. */
+static int run(const cu_case *c, int device, hub_tensor **x32, hub_tensor *w, double **out, int64_t *nout,
+               double **grads) {
+  hub_tensor *leaf[MAXIN] = {NULL}, *x[MAXIN] = {NULL};
+  int ok = 1;
+  for (int i = 0; i < c->n_in; i++) {
+    leaf[i] = hub_to_device(x32[i], device);
+    if (!leaf[i]) ok = 0;
+    else if (c->grad) hub_tensor_set_requires_grad(leaf[i], 1);
+    x[i] = leaf[i] && (c->transpose >> i & 1) ? hub_transpose(leaf[i], -1, -2) : hub_tensor_retain(leaf[i]);
+  }
+  hub_tensor *o = ok ? c->fn(x) : NULL;
+  hub_tensor *wd = o ? hub_to_device(w, device) : NULL;
+  hub_tensor *p = wd ? hub_mul(o, wd) : NULL, *s = p ? hub_sum(p, 0, NULL, 0) : NULL;
+  ok = s && (!c->grad || hub_backward(s, NULL) == 0);
+  CHECK(ok, "%s on %s: %s", c->name, hub_device_name(device), hub_last_error());
+  if (ok) {
+    *out = read_all(o, nout);
+    for (int i = 0; c->grad && i < c->n_in; i++) {
+      hub_tensor *g = hub_tensor_grad(leaf[i]);
+      int64_t ng;
+      grads[i] = g ? read_all(g, &ng) : NULL;
+      hub_tensor_release(g);
+    }
+  }
+  release_all(4, (hub_tensor *[]){o, wd, p, s});
+  release_all(MAXIN, leaf);
+  release_all(MAXIN, x);
+  return ok ? 0 : -1;
+}
+
+static void parity(void) {
+  for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+    const cu_case *c = &cases[ci];
+    hub_manual_seed(500 + ci);
+    hub_tensor *x32[MAXIN] = {NULL};
+    for (int i = 0; i < c->n_in; i++) {
+      int64_t sh[4];
+      memcpy(sh, c->shape[i], sizeof sh);
+      if (c->transpose >> i & 1) { /* stored transposed, so that the op sees the listed shape */
+        int64_t t = sh[c->ndim[i] - 1];
+        sh[c->ndim[i] - 1] = sh[c->ndim[i] - 2];
+        sh[c->ndim[i] - 2] = t;
+      }
+      hub_tensor *r = (c->positive >> i & 1) ? hub_rand(c->ndim[i], sh, HUB_F32) : hub_randn(c->ndim[i], sh, HUB_F32);
+      x32[i] = (c->positive >> i & 1) ? hub_add_scalar(r, 0.5) : hub_tensor_retain(r);
+      hub_tensor_release(r);
+    }
+    hub_tensor *xs[MAXIN] = {NULL};
+    for (int i = 0; i < c->n_in; i++)
+      xs[i] = (c->transpose >> i & 1) ? hub_transpose(x32[i], -1, -2) : hub_tensor_retain(x32[i]);
+    hub_tensor *probe = c->fn(xs);
+    release_all(MAXIN, xs);
+    int64_t osh[8] = {0};
+    for (int d = 0; probe && d < hub_tensor_ndim(probe); d++) osh[d] = hub_tensor_size(probe, d);
+    hub_tensor *w = probe ? hub_randn(hub_tensor_ndim(probe), osh, HUB_F32) : NULL;
+    hub_tensor_release(probe);
+    double *ref = NULL, *got = NULL, *gref[MAXIN] = {NULL}, *ggot[MAXIN] = {NULL};
+    int64_t nref = 0, ngot = 0;
+    if (w && run(c, HUB_CPU, x32, w, &ref, &nref, gref) == 0 && run(c, HUB_CUDA, x32, w, &got, &ngot, ggot) == 0) {
+      CHECK(nref == ngot, "%s: %lld elements on cuda, %lld on the cpu", c->name, (long long)ngot, (long long)nref);
+      double e = ref && got && nref == ngot ? max_rel(got, ref, nref) : INFINITY;
+      CHECK(e <= c->tol, "%s: cuda output differs from the cpu by %.3g (tolerance %.3g)", c->name, e, c->tol);
+      for (int i = 0; c->grad && i < c->n_in; i++) {
+        int64_t n = hub_tensor_numel(x32[i]);
+        double eg = gref[i] && ggot[i] ? max_rel(ggot[i], gref[i], n) : INFINITY;
+        CHECK(eg <= 10 * c->tol + 1e-6, "%s: gradient of input %d differs by %.3g", c->name, i + 1, eg);
+      }
+    } else {
+      CHECK(w != NULL, "%s: could not build the case: %s", c->name, hub_last_error());
+    }
+    free(ref);
+    free(got);
+    for (int i = 0; i < MAXIN; i++) {
+      free(gref[i]);
+      free(ggot[i]);
+    }
+    hub_tensor_release(w);
+    release_all(MAXIN, x32);
+  }
+}
+
+/* embedding (gather + scatter-add backward with repeated ids) and cross-entropy (ignore_index,
+ * label smoothing), which take integer inputs */
+static void indexed(void) {
+  hub_manual_seed(7);
+  hub_tensor *wt = hub_randn(2, (int64_t[]){50, 24}, HUB_F32);
+  int64_t idv[] = {3, 49, 3, 0, 17, 3, 49};
+  hub_tensor *ids = hub_tensor_from_data(HUB_I64, 1, (int64_t[]){7}, idv, HUB_I64);
+  hub_tensor *logits = hub_randn(2, (int64_t[]){6, 11}, HUB_F32);
+  int64_t tv[] = {1, 10, -100, 0, 5, 10};
+  hub_tensor *tg = hub_tensor_from_data(HUB_I64, 1, (int64_t[]){6}, tv, HUB_I64);
+  double *r[4] = {NULL}, *g[4] = {NULL};
+  for (int d = 0; d < 2; d++) {
+    int dev = d ? HUB_CUDA : HUB_CPU;
+    hub_tensor *w = hub_to_device(wt, dev), *i = hub_to_device(ids, dev), *l = hub_to_device(logits, dev),
+               *t = hub_to_device(tg, dev);
+    hub_tensor_set_requires_grad(w, 1);
+    hub_tensor_set_requires_grad(l, 1);
+    hub_tensor *e = hub_embedding(w, i), *es = e ? hub_mul(e, e) : NULL, *s1 = es ? hub_sum(es, 0, NULL, 0) : NULL;
+    hub_tensor *ce = hub_cross_entropy(l, t, -100, 0.1);
+    CHECK(s1 && ce && hub_backward(s1, NULL) == 0 && hub_backward(ce, NULL) == 0, "embedding/cross_entropy on %s: %s",
+          hub_device_name(dev), hub_last_error());
+    int64_t n;
+    hub_tensor *gw = hub_tensor_grad(w), *gl = hub_tensor_grad(l);
+    r[d * 2] = e ? read_all(e, &n) : NULL;
+    r[d * 2 + 1] = ce ? read_all(ce, &n) : NULL;
+    g[d * 2] = gw ? read_all(gw, &n) : NULL;
+    g[d * 2 + 1] = gl ? read_all(gl, &n) : NULL;
+    release_all(10, (hub_tensor *[]){w, i, l, t, e, es, s1, ce, gw, gl});
+  }
+  CHECK(r[0] && r[2] && max_rel(r[2], r[0], 7 * 24) == 0, "embedding gathers the same rows");
+  CHECK(g[0] && g[2] && max_rel(g[2], g[0], 50 * 24) < 1e-6, "embedding backward adds repeated ids");
+  CHECK(r[1] && r[3] && max_rel(r[3], r[1], 1) < 1e-5, "cross_entropy: cuda %g cpu %g", r[3] ? r[3][0] : NAN,
+        r[1] ? r[1][0] : NAN);
+  CHECK(g[1] && g[3] && max_rel(g[3], g[1], 66) < 1e-5, "cross_entropy backward");
+  for (int k = 0; k < 4; k++) free(r[k]), free(g[k]);
+
+  /* a bad id is an error naming it, not a fault */
+  hub_tensor *w = hub_to_device(wt, HUB_CUDA);
+  hub_tensor *bad = hub_tensor_from_data(HUB_I64, 1, (int64_t[]){2}, (int64_t[]){1, 50}, HUB_I64);
+  hub_tensor *bd = hub_to_device(bad, HUB_CUDA), *e = bd ? hub_embedding(w, bd) : NULL;
+  CHECK(!e && strstr(hub_last_error(), "50 out of range"), "bad id: %s", hub_last_error());
+  /* mixing devices is an error */
+  hub_tensor *mixed = hub_add(w, wt);
+  CHECK(!mixed && strstr(hub_last_error(), "different devices"), "mixed devices: %s", hub_last_error());
+  release_all(7, (hub_tensor *[]){w, bad, bd, e, mixed, wt, ids});
+  release_all(2, (hub_tensor *[]){logits, tg});
+}
+
+static void dtypes_and_memory(void) {
+  /* i64 beyond 2^53 survives the trip bit for bit; f16 / bf16 conversions on the device */
+  int64_t big[3] = {(int64_t)1 << 62, -((int64_t)1 << 60) - 1, 12345};
+  hub_tensor *b = hub_tensor_from_data(HUB_I64, 1, (int64_t[]){3}, big, HUB_I64);
+  hub_tensor *bd = hub_to_device(b, HUB_CUDA), *bb = bd ? hub_to_device(bd, HUB_CPU) : NULL;
+  int64_t back[3] = {0};
+  CHECK(bb && hub_tensor_read(bb, back, HUB_I64) == 0 && !memcmp(back, big, sizeof big), "i64 round trip");
+  hub_tensor *x = hub_randn(2, (int64_t[]){5, 7}, HUB_F32);
+  for (int dt = HUB_F16; dt <= HUB_BF16; dt++) {
+    hub_tensor *ref = hub_to_dtype(x, dt), *xd = hub_to_device(x, HUB_CUDA);
+    hub_tensor *hd = xd ? hub_to_dtype(xd, dt) : NULL, *h = hd ? hub_to_device(hd, HUB_CPU) : NULL;
+    int64_t n;
+    double *a = ref ? read_all(ref, &n) : NULL, *c = h ? read_all(h, &n) : NULL;
+    CHECK(a && c && max_rel(c, a, 35) == 0, "%s conversion on cuda equals the cpu's", hub_dtype_name(dt));
+    free(a), free(c);
+    release_all(4, (hub_tensor *[]){ref, xd, hd, h});
+  }
+  hub_mem_stats s0, s1;
+  hub_mem_get_stats(HUB_CUDA, &s0);
+  hub_tensor *big_t = hub_tensor_new(HUB_F32, 1, (int64_t[]){1 << 20}, HUB_CUDA);
+  hub_mem_get_stats(HUB_CUDA, &s1);
+  CHECK(big_t && s1.live_bytes >= s0.live_bytes + (4 << 20) && s1.alloc_count > s0.alloc_count,
+        "allocator statistics count the tensor (%lld -> %lld live)", (long long)s0.live_bytes,
+        (long long)s1.live_bytes);
+  hub_tensor_release(big_t);
+  hub_mem_get_stats(HUB_CUDA, &s1);
+  CHECK(s1.live_bytes == s0.live_bytes && s1.cached_bytes >= 4 << 20, "the freed block is cached");
+  hub_mem_empty_cache(HUB_CUDA);
+  hub_mem_get_stats(HUB_CUDA, &s1);
+  CHECK(s1.cached_bytes == 0, "empty_cache gives it back");
+  release_all(4, (hub_tensor *[]){b, bd, bb, x});
+}
+
+static void adamw(void) {
+  hub_manual_seed(3);
+  hub_tensor *p0 = hub_randn(1, (int64_t[]){1001}, HUB_F32), *g0 = hub_randn(1, (int64_t[]){1001}, HUB_F32);
+  double *res[2] = {NULL};
+  for (int d = 0; d < 2; d++) {
+    int dev = d ? HUB_CUDA : HUB_CPU;
+    hub_tensor *p = hub_to_device(p0, dev), *g = hub_to_device(g0, dev);
+    hub_tensor *pc = p ? hub_clone(p) : NULL; /* its own storage: updated in place */
+    hub_tensor *m = hub_tensor_new(HUB_F32, 1, (int64_t[]){1001}, dev), *v = hub_tensor_new(HUB_F32, 1, (int64_t[]){1001}, dev);
+    int rc = 0;
+    for (int step = 1; step <= 3 && rc == 0; step++) rc = hub_adam_step(pc, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.01, 1, step);
+    CHECK(rc == 0, "adamw on %s: %s", hub_device_name(dev), hub_last_error());
+    int64_t n;
+    res[d] = rc == 0 ? read_all(pc, &n) : NULL;
+    release_all(5, (hub_tensor *[]){p, g, pc, m, v});
+  }
+  CHECK(res[0] && res[1] && max_rel(res[1], res[0], 1001) < 1e-6, "adamw: cuda equals the cpu");
+  free(res[0]), free(res[1]);
+  release_all(2, (hub_tensor *[]){p0, g0});
+}
+
+int main(void) {
+  if (!hub_device_available(HUB_CUDA)) {
+    hub_tensor *x = hub_full(1, (int64_t[]){2}, 1.0, HUB_F32);
+    hub_tensor *d = hub_to_device(x, HUB_CUDA);
+    CHECK(!d && strstr(hub_last_error(), "no CUDA device"), "to(cuda) without a GPU: %s", hub_last_error());
+    CHECK(hub_cuda_device_count() == 0 && strstr(hub_cuda_unavailable_reason(), "no CUDA device"), "reason: %s",
+          hub_cuda_unavailable_reason());
+    release_all(2, (hub_tensor *[]){x, d});
+    printf("skipped: no GPU (%s)\n", hub_cuda_unavailable_reason());
+    return check_summary();
+  }
+  printf("cuda: %d device(s), %s\n", hub_cuda_device_count(), hub_cuda_device_name(0));
+  parity();
+  indexed();
+  dtypes_and_memory();
+  adamw();
+  return check_summary();
+}
