@@ -15,13 +15,13 @@ local i = 1
 while i <= #arg do
   if arg[i] == "-h" or arg[i] == "--help" then
     print("usage: hubrun recipes/ernie_pretrain.lua [--out DIR] [--steps N] [--batch_size N] [--lr X] [--seed N] [--basic_steps N]\n"
-      .. "  [--threads N] [--stop_after N] [--checkpoint_every N] [--eval_every N] [--vocab F] [--train F] [--heldout F]\n"
+      .. "  [--threads N] [--stop_after N] [--checkpoint_every N] [--eval_every N] [--vocab F] [--train F] [--heldout F] [--init F]\n"
       .. "Pretrains ernie-tiny-zh (docs/pretraining.md); run again with the same --out to resume.")
     os.exit(0)
   end
   local k = arg[i]:match("^%-%-([%w_]+)$")
   local known = { out = 1, steps = 1, batch_size = 1, lr = 1, seed = 1, threads = 1, stop_after = 1, checkpoint_every = 1,
-                  eval_every = 1, basic_steps = 1, vocab = 1, train = 1, heldout = 1 }
+                  eval_every = 1, basic_steps = 1, vocab = 1, train = 1, heldout = 1, init = 1 }
   if not k or not known[k] or arg[i + 1] == nil then error("ernie_pretrain: bad argument '" .. arg[i] .. "' (see --help)", 0) end
   args[k] = tonumber(arg[i + 1]) or arg[i + 1]
   i = i + 2
@@ -44,4 +44,6 @@ hub.pretrain.run {
   warmup = 0.06, weight_decay = 0.01, clip = 1.0, seed = args.seed or 1,
   threads = args.threads or 0, stop_after = args.stop_after or false,
   checkpoint_every = args.checkpoint_every or 200, eval_every = args.eval_every or 500,
+  -- --init modules/ernie-tiny-zh/model.safetensors: continue from the committed weights
+  init = args.init,
 }

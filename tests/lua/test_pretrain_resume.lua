@@ -103,5 +103,24 @@ ok(same, "killed + resumed: the final weights are bit-identical" .. (key and (" 
 ok(metrics(A) == metrics(K), "killed + resumed: the metrics log equals the uninterrupted one")
 print(string.format("kill -9 %s mid-run%s", killed and "landed" or "did not land",
   finished_anyway and " (the run had already finished)" or ""))
+-- init: continued pretraining starts from an earlier run's weights (a 1-step run at lr 1e-12
+-- ends where A ended; without init it starts from a fresh initialisation)
+local function one_step(out, init)
+  hub.pretrain.run {
+    model = { hidden_size = 16, num_hidden_layers = 1, num_attention_heads = 2, intermediate_size = 32,
+              max_position_embeddings = 64 },
+    vocab = "fixtures/vocab_zh.txt", train = "fixtures/pretrain/corpus.txt", out = out, steps = 1, batch_size = 2,
+    max_seq_len = 24, lr = 1e-12, seed = 9, progress = false, quiet = true, threads = 1, init = init }
+  return weights(out)
+end
+local wa = weights(A)
+local function maxdiff(a, b)
+  local m = 0
+  for k, t in pairs(a) do if b[k] then m = math.max(m, t:float():sub(b[k]:float()):abs():max():item()) end end
+  return m
+end
+ok(maxdiff(one_step(tmp .. "/init", A .. "/model.safetensors"), wa) < 1e-6, "init: the run starts from the given weights")
+ok(maxdiff(one_step(tmp .. "/noinit"), wa) > 1e-3, "without init: a fresh initialisation")
+T.errors(function() one_step(tmp .. "/bad", tmp .. "/nothing.safetensors") end, "init", "init: a missing file is an error naming it")
 os.execute("rm -rf " .. q(tmp))
 T.finish()

@@ -44,7 +44,7 @@ local SPEC = {
   clip = "number", betas = "table", seed = "integer", mask_ratio = "number", log_every = "integer",
   eval_every = "integer", eval_sequences = "integer", eval_batch_size = "integer", checkpoint_every = "integer",
   keep_checkpoints = "integer", threads = "integer", lac = "table", progress = "boolean", stop_after = "integer|boolean",
-  quiet = "boolean", basic_steps = "integer",
+  quiet = "boolean", basic_steps = "integer", init = "string",
 }
 
 local function options(o)
@@ -138,6 +138,14 @@ function M.run(o)
   -- model and optimiser
   hub.manual_seed(o.seed)
   local model = ernie.init_weights(ernie.new(cfg))
+  -- init = a safetensors file of an earlier run's weights (e.g. the committed ernie-tiny-zh):
+  -- continued pretraining from them (a fresh optimiser and schedule); missing ones (the pooler)
+  -- keep their initialisation
+  if o.init then
+    local ok, err = pcall(function() return model:load_state_dict(hub.load(o.init), { strict = false }) end)
+    if not ok then fail("pretrain: init %s: %s", o.init, tostring(err)) end
+    say("pretrain: weights from %s", o.init)
+  end
   model:train()
   local opt = hub.optim.AdamW(model, { lr = o.lr, weight_decay = o.weight_decay, betas = o.betas,
     no_decay = { "bias", "norm" }, schedule = hub.lr.linear { warmup = o.warmup, total = o.steps } })
