@@ -2,6 +2,7 @@
 -- lists them (run by scripts/build-registry.sh through hubrun; see it for the usage).
 --
 --   hubrun scripts/build-registry.lua --out DIR --lac LAC_SMALL_DIR
+--   hubrun scripts/build-registry.lua --out DIR --senta modules/senta-ernie-tiny-zh
 --
 -- For lac: every PaddlePaddle parameter file of lac_small/model_baseline is read (hub.lac's
 -- paddle_load, i.e. hub_paddle_load) and written, under its Paddle name, into lac.safetensors
@@ -216,6 +217,39 @@ local function build_ernie_tiny(out, src)
   })
 end
 
+-- senta-ernie-tiny-zh: a sentiment classifier fine-tuned from ernie-tiny-zh on reviews_zh and
+-- exported in senta's result shape (recipes/ernie_cls.lua --export senta-ernie-tiny-zh
+-- --export_format senta; docs/finetune.md), committed as modules/senta-ernie-tiny-zh/
+-- (module.json, model.safetensors, vocab.txt).  Packed with the repository's current
+-- modules/finetuned/module.lua; module.json's fields and config are kept, its file list redone.
+local function build_senta(out, src)
+  local f = io.open(src .. "/module.json", "rb")
+  if not f then die(src .. "/module.json not found") end
+  local ok, m = pcall(require("cjson").decode, f:read("*a"))
+  f:close()
+  if not ok or type(m) ~= "table" then die(src .. "/module.json: invalid JSON") end
+  local cfg = m.config
+  if type(cfg) ~= "table" or cfg.task ~= "text_classification" or cfg.output_format ~= "senta" then
+    die(src .. "/module.json: not a senta export (config.task text_classification with config.output_format senta; "
+      .. "export with --export_format senta)")
+  end
+  for _, k in ipairs { "name", "version" } do
+    if type(m[k]) ~= "string" then die(src .. "/module.json: '" .. k .. "' is missing") end
+  end
+  local fields = { { "name", m.name }, { "version", m.version } }
+  for _, k in ipairs { "type", "summary", "author", "license", "description", "hubrun" } do
+    if type(m[k]) == "string" then fields[#fields + 1] = { k, m[k] } end
+  end
+  fields[#fields + 1] = { "entry", "module.lua" }
+  fields[#fields + 1] = { "source", "recipes/ernie_cls.lua --export_format senta (docs/finetune.md)" }
+  fields[#fields + 1] = { "config", sorted_obj(cfg) }
+  return build_module(out, { name = m.name, version = m.version, fields = fields }, {
+    { "module.lua", copy_to(REPO .. "/modules/finetuned/module.lua") },
+    { "model.safetensors", copy_to(src .. "/model.safetensors") },
+    { "vocab.txt", copy_to(src .. "/vocab.txt") },
+  })
+end
+
 -- ---- the index ----
 
 local function read_json(path)
@@ -285,14 +319,14 @@ local opts = {}
 local i = 1
 while i <= #arg do
   local a = arg[i]
-  if a == "--out" or a == "--lac" or a == "--ernie-tiny" then
+  if a == "--out" or a == "--lac" or a == "--ernie-tiny" or a == "--senta" then
     opts[a:sub(3)] = arg[i + 1] or die(a .. " needs a value")
     i = i + 2
   elseif a == "--index-only" then
     opts.index_only = true
     i = i + 1
   else
-    die("unknown argument '" .. a .. "' (usage: build-registry.lua --out DIR [--lac LAC_SMALL_DIR] [--ernie-tiny DIR] [--index-only])")
+    die("unknown argument '" .. a .. "' (usage: build-registry.lua --out DIR [--lac LAC_SMALL_DIR] [--ernie-tiny DIR] [--senta DIR] [--index-only])")
   end
 end
 if not opts.out then die("--out DIR is required") end
@@ -300,4 +334,5 @@ local out = abspath(opts.out):gsub("/+$", "")
 check(C.hub_fs_mkdirs(out), "mkdir " .. out)
 if opts.lac and not opts.index_only then build_lac(out, abspath(opts.lac)) end
 if opts["ernie-tiny"] and not opts.index_only then build_ernie_tiny(out, abspath(opts["ernie-tiny"])) end
+if opts.senta and not opts.index_only then build_senta(out, abspath(opts.senta)) end
 write_index(out)

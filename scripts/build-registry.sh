@@ -5,7 +5,8 @@
 #
 #   scripts/build-registry.sh [BUILD_DIR]      # BUILD_DIR holds hubrun (default: build)
 #
-# Today those are lac, all-minilm-l6-v2 and (once its weights are committed) ernie-tiny-zh.
+# Today those are lac, all-minilm-l6-v2 and (once their weights are committed) ernie-tiny-zh and
+# senta-ernie-tiny-zh.
 #   lac: Baidu's LAC-small weights come out of Debian's python3-jieba (fetched by
 #   scripts/fetch-lac.sh into the data cache, $HUB_DATA or build/data), are converted from
 #   PaddlePaddle's parameter files to lac.safetensors by scripts/build-registry.lua (run by
@@ -110,6 +111,37 @@ if [ -s "$et_src/model.safetensors" ] && [ -s "$et_src/config.json" ]; then
   fi
 else
   say "modules/ernie-tiny-zh has no trained weights yet (recipes/ernie_pretrain.lua): ernie-tiny-zh left out of the registry"
+fi
+
+# senta-ernie-tiny-zh: ernie-tiny-zh fine-tuned on reviews_zh by recipes/ernie_cls.lua and exported
+# in PaddleHub senta's result shape (--export senta-ernie-tiny-zh --export_format senta), committed
+# in modules/senta-ernie-tiny-zh (module.json, model.safetensors, vocab.txt; docs/finetune.md),
+# packed by build-registry.lua with modules/finetuned/module.lua.  SENTA_SRC overrides the directory.
+st_src=${SENTA_SRC:-$REPO/modules/senta-ernie-tiny-zh}
+if [ -s "$st_src/model.safetensors" ] && [ -s "$st_src/module.json" ] && [ -s "$st_src/vocab.txt" ]; then
+  st_ver=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$st_src/module.json" | head -n 1)
+  st_name=$(sed -n 's/^ *"name": *"\([^"]*\)".*/\1/p' "$st_src/module.json" | head -n 1)
+  st_dir=$OUT/${st_name:-senta-ernie-tiny-zh}/${st_ver:-1.0.0}
+  stale=1
+  if [ -s "$st_dir/module.json" ]; then
+    stale=0
+    for src in "$st_src/model.safetensors" "$st_src/module.json" "$st_src/vocab.txt" "$REPO/modules/finetuned/module.lua" \
+               "$REPO/scripts/build-registry.lua" "$0"; do
+      [ "$src" -nt "$st_dir/module.json" ] && stale=1
+    done
+  fi
+  if [ "$stale" = 1 ]; then
+    "$HUBRUN" "$REPO/scripts/build-registry.lua" --out "$OUT" --senta "$st_src"
+    built=1
+    got=$(cd "$REPO" && "$HUBRUN" run "$st_dir" --input_text "这家酒店很干净")
+    case "$got" in "{'text': '这家酒店很干净', 'sentiment_label': "[01]", 'sentiment_key': '"*"', 'positive_probs': "*) ;;
+      *) die "the built senta-ernie-tiny-zh module answers '$got'" ;; esac
+    say "senta-ernie-tiny-zh checked: $got"
+  else
+    say "senta-ernie-tiny-zh: $st_dir is up to date"
+  fi
+else
+  say "$st_src has no fine-tuned weights yet (recipes/ernie_cls.lua --export senta-ernie-tiny-zh --export_format senta): senta-ernie-tiny-zh left out of the registry"
 fi
 
 if [ "$built" = 1 ] || [ ! -s "$OUT/index.json" ]; then

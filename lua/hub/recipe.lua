@@ -28,6 +28,7 @@ M.options = {
   { "threads", 0, "CPU threads (0: all)" },
   { "out", "", "run directory: checkpoints (resumed when run again), metrics.jsonl, curves.png" },
   { "export", "", "export the fine-tuned model as a module named NAME into OUT/NAME (or ./NAME)" },
+  { "export_format", "task", "with --export: the results of the module: task (the task's own) or senta (PaddleHub senta's {text, sentiment_label, sentiment_key, positive_probs, negative_probs}; 2-class negative/positive classifiers)" },
   { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
   { "random_init", 0, "1: the encoder's network with fresh random weights (BERT's init), not the pretrained ones -- the baseline that shows what pretraining brings" },
 }
@@ -71,6 +72,9 @@ function M.args(argv, spec)
     end
     a[k] = v
     i = i + 1
+  end
+  if a.export_format ~= nil and a.export_format ~= "task" and a.export_format ~= "senta" then
+    fail(script .. ": --export_format must be task or senta, got '" .. tostring(a.export_format) .. "'")
   end
   return a
 end
@@ -141,7 +145,7 @@ function M.report(run, a, task)
   print(string.format("dev %s %s  test %s %s  (%d steps, %.0f s)", main, fmt(run.dev), main, fmt(run.test), run.step, run.seconds))
   if a.export and a.export ~= "" then
     local dir = (a.out ~= "" and (a.out .. "/") or "") .. a.export
-    run.task:export { name = a.export, dir = dir }
+    run.task:export { name = a.export, dir = dir, format = a.export_format ~= "" and a.export_format or nil }
     print("exported " .. dir .. "  (hubrun install " .. dir .. ")")
   end
 end

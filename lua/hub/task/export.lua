@@ -16,6 +16,14 @@
 -- and renamed into place; an existing DIR is replaced only when it is a module directory
 -- (holds a module.json), else it is an error.  Predictions of the module equal the task's: the
 -- same network is rebuilt from the same f32 weights and predict runs the same code.
+--
+-- format = "senta" (config.output_format in module.json) makes the module answer in the shape
+-- of PaddleHub's senta modules (senta_bilstm's sentiment_classify): per text { text,
+-- sentiment_label (0/1), sentiment_key ("negative"/"positive"), positive_probs, negative_probs }
+-- (probabilities rounded to 4 decimals, negative_probs = 1 - P(positive) rounded); `hubrun run`
+-- prints each as Python prints that dict, --json and serving give those keys in that order
+-- (modules/finetuned/module.lua).  Only a 2-class text_classification of single texts with the
+-- labels {"negative", "positive"} (reviews_zh's) can be exported so.
 local ffi = require "ffi"
 local hub = require "hub"
 local core = require "hub.core"
@@ -59,7 +67,24 @@ function M.module_file()
 end
 
 local spec = { name = "string", version = "string", dir = "string", summary = "string", author = "string",
-               license = "string", description = "string" }
+               license = "string", description = "string", format = "string" }
+
+M.formats = { task = true, senta = true }
+
+-- Checks that a task can be exported in FORMAT (nil or "task": the task's own results).
+function M.check_format(task, format)
+  if format == nil or format == "task" then return end
+  if not M.formats[format] then fail("export: format '%s' is not known (task, senta)", tostring(format)) end
+  if task.task_name ~= "text_classification" or task.pair then
+    fail("export: format 'senta' needs a text_classification task on single texts (this one is %s%s)",
+      tostring(task.task_name), task.pair and " on pairs" or "")
+  end
+  local l = task.labels
+  if not l or #l ~= 2 or l[1] ~= "negative" or l[2] ~= "positive" then
+    fail("export: format 'senta' needs the labels {negative, positive} (0 = negative, 1 = positive, as reviews_zh), got {%s}",
+      l and table.concat(l, ", ") or "")
+  end
+end
 
 function M.export(task, opts)
   opts = core.check_options(opts, spec, "export", 2)
@@ -70,6 +95,8 @@ function M.export(task, opts)
   local version = opts.version or "1.0.0"
   if not require("hub.semver").parse(version) then fail("export: version '%s' is not a semantic version such as 1.0.0", version) end
   if task.uses_labels and not task.labels then fail("export: the task has no labels yet (train it, or give labels)") end
+  M.check_format(task, opts.format)
+  local senta = opts.format == "senta"
   local dir = (opts.dir or opts.name):gsub("/+$", "")
   local kind = C.hub_fs_kind(dir)
   if kind ~= C.HUB_FS_NONE and C.hub_fs_kind(dir .. "/module.json") ~= C.HUB_FS_FILE then
@@ -96,14 +123,16 @@ function M.export(task, opts)
       files[f] = { sha256 = sha256(tmp .. "/" .. f), size = tonumber(C.hub_fs_size(tmp .. "/" .. f)) }
     end
     local manifest = {
-      name = opts.name, version = version, type = TYPES[task.task_name] or "nlp/fine_tuned",
-      summary = opts.summary or string.format("%s fine-tuned with hubrun (%s)", task.task_name,
+      name = opts.name, version = version,
+      type = senta and "nlp/sentiment_analysis" or TYPES[task.task_name] or "nlp/fine_tuned",
+      summary = opts.summary or string.format("%s%s fine-tuned with hubrun (%s)", task.task_name,
+        task.mode and (" (" .. task.mode .. ")") or "",
         task.labels and table.concat(task.labels, ", ") or "regression"),
       author = opts.author or "hubrun hub.finetune", license = opts.license or "Apache-2.0",
       description = opts.description, hubrun = ">=" .. hub.version:match("^[%d.]+"), entry = "module.lua", files = files,
       config = { task = task.task_name, task_config = task:task_config(), model = model,
                  tokenizer = { lower = task.tokenizer.lower, strip_accents = task.tokenizer.strip_accents },
-                 max_seq_len = task.max_seq_len },
+                 max_seq_len = task.max_seq_len, output_format = senta and "senta" or nil },
     }
     write_file(tmp .. "/module.json", json.encode(manifest, { indent = "  " }) .. "\n")
   end)
