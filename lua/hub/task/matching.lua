@@ -83,6 +83,36 @@ function M.triples(exs, where)
   return out, { queries = #order, triples = #out, unused = unused }
 end
 
+-- subset(ds, n, seed) -> a data set whose train keeps whole queries (every pair of a chosen
+-- query), about n pairs: the queries (by text_a, in order of first appearance) are shuffled with
+-- hub.data.permutation(seed) and taken until n pairs are reached; the pairs keep their order.
+-- ds:subset (stratified on pairs) would separate most matches from their non-matches, leaving
+-- pairwise training few triples.  Dev and test are unchanged.
+function M.subset(ds, n, seed)
+  if type(n) ~= "number" or n < 0 or n ~= math.floor(n) then fail("%s.subset: n must be a non-negative integer, got %s", FNAME, tostring(n)) end
+  local train = ds.train
+  if n >= #train then return ds end
+  local key, order = {}, {}
+  for _, ex in ipairs(train) do
+    if not key[ex.text_a] then key[ex.text_a] = { n = 0 }; order[#order + 1] = ex.text_a end
+    key[ex.text_a].n = key[ex.text_a].n + 1
+  end
+  local take, got = {}, 0
+  for _, p in ipairs(require("hub.data").permutation(#order, seed or 0)) do
+    if got >= n then break end
+    local q = order[p + 1]
+    take[q] = true
+    got = got + key[q].n
+  end
+  local out = {}
+  for _, ex in ipairs(train) do if take[ex.text_a] then out[#out + 1] = ex end end
+  local counts = {}
+  for k, v in pairs(ds.counts or {}) do counts[k] = v end
+  counts.subset_of = #train
+  return require("hub.datasets.dataset").new { name = ds.name, kind = ds.kind, labels = ds.labels, train = out, dev = ds.dev,
+    test = ds.test, counts = counts, source = ds.source, license = ds.license }
+end
+
 -- ---- features of several texts per example (siamese batches) ----
 -- parts: { name = hub.data.text Features (one text per example) }, all of the same length n;
 -- batch(idx) -> { [name] = that part's batch, index = idx, size = #idx }.  Batches are
