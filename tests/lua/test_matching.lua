@@ -275,7 +275,7 @@ end
 do
   local net, tk = F.encoder(4)
   local task = hub.task.text_matching { network = net, tokenizer = tk, max_seq_len = 16, mode = "pairwise", margin = 0.5 }
-  local ds = toy(300)
+  local ds = toy(200)
   local run = hub.finetune(task, ds, { epochs = 6, batch_size = 16, lr = 1e-2, cache = false, progress = false, quiet = true })
   ok(run.test.acc >= 0.9 and run.test.auc >= 0.9, "pairwise learns the toy matching (test ranking acc and AUC >= 0.9; chance 0.5)",
     string.format("acc %.3f auc %.3f", run.test.acc, run.test.auc))
