@@ -157,13 +157,20 @@ def main():
     kw = dict(output_dir=a.work or tempfile.mkdtemp(prefix="hf_trainer-"), num_train_epochs=a.epochs,
               per_device_train_batch_size=a.batch_size, per_device_eval_batch_size=a.eval_batch_size,
               learning_rate=a.lr, weight_decay=a.weight_decay, max_grad_norm=1.0, seed=a.seed, data_seed=a.seed,
-              group_by_length=bool(a.group_by_length), save_strategy="no", logging_steps=10, report_to=[],
-              disable_tqdm=True, dataloader_num_workers=0, remove_unused_columns=False)
+              save_strategy="no", logging_steps=10, report_to=[], disable_tqdm=True, dataloader_num_workers=0,
+              remove_unused_columns=False)
+    if "train_sampling_strategy" in fields:          # transformers 5
+        kw["train_sampling_strategy"] = "group_by_length" if a.group_by_length else "random"
+    else:
+        kw["group_by_length"] = bool(a.group_by_length)
     kw["eval_strategy" if "eval_strategy" in fields else "evaluation_strategy"] = "epoch"
     if "use_cpu" in fields:
         kw["use_cpu"] = True
     else:
         kw["no_cuda"] = True
+    unknown = sorted(k for k in kw if k not in fields)
+    if unknown:
+        sys.exit(f"hf_trainer.py: this transformers ({transformers.__version__}) has no TrainingArguments {unknown}")
     clock = Clock()
     trainer = Trainer(model=model, args=TrainingArguments(**kw), train_dataset=train, eval_dataset=dev,
                       data_collator=DataCollatorWithPadding(tok), compute_metrics=accuracy,
