@@ -24,7 +24,7 @@
 -- A module whose weights carry a prefix (a fine-tuned task's "encoder.") is read under that
 -- prefix; a classifier beside it (classifier.weight [n, H] + classifier.bias [n]) becomes
 -- BertForSequenceClassification's classifier with num_labels = n (id2label from the module's
--- label list when it has one).  Any other tensor is an error naming it.  The directory is
+-- label names, config.task_config.labels as task:export writes them, else LABEL_0, ...).  Any other tensor is an error naming it.  The directory is
 -- written as OUT.tmp-PID and renamed into place.
 local ffi = require "ffi"
 local hub = require "hub"
@@ -199,7 +199,10 @@ function M.convert(o)
       fail("%s: classifier.weight must be [n, %d] and classifier.bias [n]", wpath, H)
     end
     ncls = w.shape[1]
-    local labels = type(mc.labels) == "table" and mc.labels or (type(mc.label_map) == "table" and mc.label_map or nil)
+    -- task:export keeps the label names in config.task_config.labels (lua/hub/task/export.lua)
+    local tc = type(mc.task_config) == "table" and mc.task_config or {}
+    local labels = type(tc.labels) == "table" and tc.labels
+      or type(mc.labels) == "table" and mc.labels or (type(mc.label_map) == "table" and mc.label_map or nil)
     local id2label, label2id = {}, {}
     for i = 1, ncls do
       local l = labels and labels[i] and tostring(labels[i]) or ("LABEL_" .. (i - 1))
