@@ -23,6 +23,16 @@ local M = {}
 M.array_mt = {}
 M.ordered_mt = {}
 
+-- lua-cjson's null (a light userdata that decoding puts where JSON had null): written as null.
+local cjson_null
+function M.cjson_null()
+  if cjson_null == nil then
+    local ok, c = pcall(require, "cjson")
+    cjson_null = ok and c.null or false
+  end
+  return cjson_null
+end
+
 -- ordered{ {key, value}, ... } -> an object whose keys are written in this order.
 function M.ordered(pairs_list)
   return setmetatable(pairs_list, M.ordered_mt)
@@ -60,7 +70,7 @@ local function enc(v, indent, cur, path, out, spaced)
   if t == "string" then out[#out + 1] = str(v)
   elseif t == "number" then out[#out + 1] = num(v)
   elseif t == "boolean" then out[#out + 1] = tostring(v)
-  elseif t == "nil" then out[#out + 1] = "null"
+  elseif t == "nil" or (t == "userdata" and v == M.cjson_null()) then out[#out + 1] = "null"
   elseif t == "cdata" and (require("ffi").istype("uint64_t", v) or require("ffi").istype("int64_t", v)) then
     out[#out + 1] = tostring(v):gsub("[UL]+$", "")
   elseif t == "table" then
