@@ -265,9 +265,15 @@ int cpu_dnnl_md(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const in
   return 0;
 }
 
-/* The calling thread's scratchpad, grown to at least n bytes (kept for the thread's life). */
+/* The calling thread's scratchpad, grown to at least n bytes, kept for the thread's life and
+ * freed when the thread ends (a pthread key's destructor). */
 static _Thread_local void *t_scratch;
 static _Thread_local size_t t_scratch_size;
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static int g_scratch_key_ok;
+
+static void scratch_key_init(void) { g_scratch_key_ok = pthread_key_create(&g_scratch_key, free) == 0; }
 
 static void *thread_scratch(size_t n) {
   if (n <= t_scratch_size) return t_scratch;
@@ -277,6 +283,8 @@ static void *thread_scratch(size_t n) {
   free(t_scratch);
   t_scratch = p;
   t_scratch_size = want;
+  pthread_once(&g_scratch_once, scratch_key_init);
+  if (g_scratch_key_ok) pthread_setspecific(g_scratch_key, p);
   return p;
 }
 
