@@ -20,7 +20,7 @@ M.options = {
   { "strategy", "adamw", "fine-tuning strategy (hub.strategy: default, adamw, l2sp, ulmfit, combined)" },
   { "max_seq_len", 128, "tokens per example at most ([CLS] and [SEP] included)" },
   { "max_train", 0, "use a stratified subset of N training examples (0: all)" },
-  { "max_eval", 0, "evaluate on the first N dev and test examples only (0: all)" },
+  { "max_eval", 0, "evaluate on a fixed random sample of N dev and N test examples (the same for every seed; 0: all)" },
   { "eval_interval", 0, "evaluate on dev every N updates (0: at epoch ends only)" },
   { "patience", 0, "early stopping after N evaluations without a gain (0: off)" },
   { "grad_accum", 1, "batches per update" },
@@ -33,6 +33,7 @@ M.options = {
   { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
   { "warmup", 0.1, "linear warm-up share of the updates (adamw)" },
   { "weight_decay", 0.01, "AdamW's weight decay (adamw)" },
+  { "dropout", -1, "dropout of the encoder (hidden and attention) and of the task's head (-1: the module's own, 0.1 for BERT/ERNIE)" },
   { "random_init", 0, "1: the encoder's network with fresh random weights (BERT's init), not the pretrained ones -- the baseline that shows what pretraining brings" },
 }
 
@@ -120,14 +121,53 @@ function M.encoder(name)
     hub.models.ernie.init_weights(m.model)
     io.stderr:write("recipe: ", name, "'s network re-initialised at random (--random_init)\n")
   end
+  if a and a.dropout and a.dropout >= 0 then M.set_dropout(m, a.dropout) end
   return m
 end
 
--- The data set with --max_train (a stratified subset) and --max_eval (dev and test cut).
+-- set_dropout(module, p): every dropout of the module's network (nn.Dropout layers and the
+-- attention probabilities) becomes p, and its config says so, which is where a task's head takes
+-- its own dropout from (hub.task: the encoder's hidden_dropout_prob unless the task is given one).
+function M.set_dropout(m, p)
+  if p < 0 or p >= 1 then error(string.format("recipe: --dropout must be in [0, 1), got %s", tostring(p)), 0) end
+  local net = type(m) == "table" and m.model
+  if type(net) ~= "table" or type(net.apply) ~= "function" then error("recipe: --dropout needs an encoder module with a network", 0) end
+  if type(m.context) == "function" then m:context() end
+  net:apply(function(x)
+    if x.__name == "Dropout" then x.p = p
+    elseif x.__name == "MultiHeadAttention" then x.dropout = p end
+  end)
+  if type(net.config) == "table" then
+    net.config.hidden_dropout_prob, net.config.attention_probs_dropout_prob = p, p
+  end
+end
+
+-- sample(list, n) -> n elements of list picked by a fixed hash of their positions (the same
+-- ones for every --seed, so that runs stay comparable), in their original order.  Data sets
+-- may be ordered (reviews_zh's dev and test are sorted by label), so the first n would not do.
+function M.sample(list, n)
+  if n >= #list then return list end
+  local bit = require "bit"
+  local keyed = {}
+  for i = 1, #list do
+    local h = bit.tobit(i * 0x9e3779b1)
+    h = bit.bxor(h, bit.rshift(h, 15)); h = bit.tobit(h * 0x85ebca6b); h = bit.bxor(h, bit.rshift(h, 13))
+    keyed[i] = { h, i }
+  end
+  table.sort(keyed, function(x, y) if x[1] ~= y[1] then return x[1] < y[1] end return x[2] < y[2] end)
+  local pick = {}
+  for k = 1, n do pick[k] = keyed[k][2] end
+  table.sort(pick)
+  local o = {}
+  for k, i in ipairs(pick) do o[k] = list[i] end
+  return o
+end
+
+-- The data set with --max_train (a stratified subset) and --max_eval (a fixed sample of dev and test).
 function M.data(ds, a)
   if a.max_train and a.max_train > 0 then ds = ds:subset(a.max_train, a.seed) end
   if a.max_eval and a.max_eval > 0 then
-    local function head(l) local o = {}; for i = 1, math.min(#l, a.max_eval) do o[i] = l[i] end; return o end
+    local function head(l) return M.sample(l, a.max_eval) end
     ds = require("hub.datasets.dataset").new { name = ds.name, kind = ds.kind, labels = ds.labels, train = ds.train,
       dev = head(ds.dev), test = head(ds.test), counts = ds.counts, source = ds.source, license = ds.license }
   end

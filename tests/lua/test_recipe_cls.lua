@@ -47,6 +47,46 @@ do
     "--random_init 0 keeps the pretrained weights")
 end
 
+-- --dropout: every dropout of the encoder (embeddings + one per layer, and the attentions) and
+-- the head's; -1 leaves the module's 0.1
+do
+  local m = hub.recipe.encoder { module = module_dir, dropout = 0.25 }
+  local ps, attn = {}, {}
+  m.model:apply(function(x)
+    if x.__name == "Dropout" then ps[#ps + 1] = x.p end
+    if x.__name == "MultiHeadAttention" then attn[#attn + 1] = x.dropout end
+  end)
+  ok(#ps == 5 and #attn == 4, "--dropout: the encoder's dropout layers and attentions found", #ps, #attn)
+  local all = true
+  for _, p in ipairs(ps) do all = all and p == 0.25 end
+  for _, p in ipairs(attn) do all = all and p == 0.25 end
+  ok(all, "--dropout 0.25 reaches every dropout of the encoder")
+  local task = hub.task.text_classification { module = m, num_classes = 2 }
+  ok(task.dropout.p == 0.25, "--dropout: the head's dropout follows the encoder's", task.dropout.p)
+  local d = hub.recipe.encoder { module = module_dir, dropout = -1 }
+  ok(hub.task.text_classification { module = d, num_classes = 2 }.dropout.p == 0.1, "--dropout -1: the module's 0.1")
+  ok(not pcall(hub.recipe.set_dropout, d, 1.5), "--dropout 1.5 is an error")
+end
+
+-- --max_eval: a fixed sample (not the first N: reviews_zh's dev is sorted by label), the same
+-- elements for any seed, in their order
+do
+  local l = {}
+  for i = 1, 1000 do l[i] = i end
+  local s = hub.recipe.sample(l, 50)
+  local lo, hi, sorted = 0, 0, true
+  for k, v in ipairs(s) do
+    if v <= 500 then lo = lo + 1 else hi = hi + 1 end
+    if k > 1 and v <= s[k - 1] then sorted = false end
+  end
+  ok(#s == 50 and sorted, "sample: 50 distinct elements in their original order")
+  ok(lo >= 15 and hi >= 15, "sample: drawn from the whole list, not its head", lo, hi)
+  local ds = hub.recipe.data(hub.datasets.reviews_zh(), { max_eval = 200, seed = 3 })
+  local pos = 0
+  for _, e in ipairs(ds.dev) do if e.label == 1 then pos = pos + 1 end end
+  ok(#ds.dev == 200 and pos > 60 and pos < 140, "--max_eval 200 on reviews_zh dev holds both labels", pos)
+end
+
 local tmp = io.popen("mktemp -d /tmp/hub_recipecls_XXXXXX"):read("*l")
 local q = T.q
 local cmd = string.format("HUB_HOME=%s %s ../recipes/ernie_cls.lua --module %s --max_train 800 --max_eval 400 --epochs 1 " ..

@@ -108,7 +108,10 @@ function Task:setup(o, fname, kind, kinds)
   rawset(self, "kind", kind)
   rawset(self, "kinds", kinds or { [kind] = true })
   rawset(self, "hidden_size", network.config.hidden_size)
-  rawset(self, "dropout_p", o.dropout or 0.1)
+  -- the head's dropout: the task's option, else the encoder's own (as Hugging Face's
+  -- classifier_dropout falls back on hidden_dropout_prob), else 0.1
+  local own = type(network.config) == "table" and tonumber(network.config.hidden_dropout_prob) or nil
+  rawset(self, "dropout_p", o.dropout or own or 0.1)
   if self.dropout_p < 0 or self.dropout_p >= 1 then fail("%s: dropout must be in [0, 1), got %s", fname, tostring(o.dropout)) end
   self.dropout = nn.Dropout(self.dropout_p)
   rawset(self, "pair", o.pair == true)
