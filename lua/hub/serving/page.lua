@@ -1,5 +1,7 @@
 -- hub.serving.page: the HTML of GET / -- a form per served module (text in, JSON out) that
--- posts to /predict/<module> (and /embedding/<module> for encoders) from the browser.
+-- posts to /predict/<module> (and /embedding/<module> for encoders) from the browser.  Opened
+-- as /?run=1 it posts every form's sample text at once (a link that shows each module's answer;
+-- tests/serving/page_check.sh loads it in headless Chromium).
 local M = {}
 
 local function esc(s)
@@ -18,13 +20,18 @@ small{color:#666}</style></head><body>
 ]] }
   for _, m in ipairs(cfg.served) do
     local mf = m.manifest
-    local enc = type(mf.type) == "string" and mf.type:find("embedding", 1, true) or (type(mf.config) == "table" and type(mf.config.model) == "table")
+    local ty = type(mf.type) == "string" and mf.type or ""
+    -- an encoder (sentence vectors, or a pretrained model without a task) also gets /embedding
+    local enc = ty:find("embedding", 1, true) or ty:find("semantic_model", 1, true)
+    -- the sample text: English for the English sentence encoders, a review for classifiers
+    local sample = ty:find("embedding", 1, true) and "This is a test."
+      or ty:find("classification", 1, true) and "这家酒店很干净，服务也很好" or "百度是一家高科技公司"
     local id = esc(m.name)
     parts[#parts + 1] = string.format([[<section><h2>%s <small>%s · %s</small></h2><p><small>%s</small></p>
 <textarea id="in-%s">%s</textarea><br>
-<button onclick="go('%s','predict')">POST /predict/%s</button>%s
+<button data-module="%s" data-kind="predict" onclick="go('%s','predict')">POST /predict/%s</button>%s
 <pre id="out-%s"></pre></section>
-]], id, esc(mf.version), esc(mf.type), esc(mf.summary), id, enc and "This is a test." or "百度是一家高科技公司", id, id,
+]], id, esc(mf.version), esc(mf.type), esc(mf.summary), id, sample, id, id, id,
       enc and string.format([[ <button onclick="go('%s','embedding')">POST /embedding/%s</button>]], id, id) or "", id)
   end
   parts[#parts + 1] = [[<script>
@@ -39,6 +46,8 @@ async function go(name, kind) {
     out.textContent = r.status + '\n' + JSON.stringify(j, null, 1).slice(0, 4000);
   } catch (e) { out.textContent = String(e); }
 }
+if (new URLSearchParams(location.search).has('run'))
+  document.querySelectorAll('button[data-module]').forEach(b => go(b.dataset.module, b.dataset.kind));
 </script></body></html>
 ]]
   return table.concat(parts)
