@@ -15,6 +15,7 @@
  * (kernels/cpu/crf_nll.c) rather than storing the [B, L, C] forward table.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "hub_paddle.h"
@@ -113,14 +114,20 @@ static int check_emissions(const char *op, hub_tensor *em, int64_t *B, int64_t *
   return 0;
 }
 
-/* saved: 0 emissions [B, L, C], 1 table [C+2, C] (contiguous f32); ctx: lengths [B] then tags
- * [B*L] (int64, host). */
+/* emissions [B, L, C] and the table [C+2, C] (contiguous f32); the tail: lengths [B] then tags
+ * [B*L] (host memory, as the kernel takes them). */
+typedef struct crf_state {
+  hub_tensor *em, *tab;
+  int64_t len[];
+} crf_state;
+
 static int crf_nll_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gout[0]) return 0;
-  hub_tensor *em = n->saved[0], *tab = n->saved[1];
+  const crf_state *s = HUB_NODE_STATE(n, crf_state);
+  hub_tensor *em = s->em, *tab = s->tab;
   const hub_backend *be = hub_dispatch("crf_nll", HUB_K_CRF_NLL_BACKWARD, em->device, HUB_F32);
   if (!be) return -1;
-  const int64_t *len = n->ctx, *tags = len + em->shape[0];
+  const int64_t *len = s->len, *tags = len + em->shape[0];
   HUB_NO_GRAD_BEGIN;
   hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *gem = hub_node_needs(n, 0) ? hub_tensor_empty(HUB_F32, 3, em->shape, em->device) : NULL;
@@ -138,6 +145,9 @@ static int crf_nll_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   gin[1] = gtab;
   return 0;
 }
+
+HUB_OP_DEF(crf_nll, .name = "crf_nll", .arity = 2, .dtypes = HUB_DT_F32, .kernel = HUB_K_CRF_NLL,
+           .backward = crf_nll_backward, .state_size = sizeof(crf_state));
 
 hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, hub_tensor *mask,
                         hub_tensor *tr0, hub_tensor *st0, hub_tensor *en0) {
@@ -174,14 +184,14 @@ hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, 
     return NULL;
   }
   hub_node *n;
-  int rc = hub_record(op, crf_nll_backward, 2, (hub_tensor *[]){em, tab}, nll, &n);
+  size_t tail = sizeof(int64_t) * (size_t)(B + B * L);
+  int rc = hub_record_op_n(&hub_op_crf_nll, 2, (hub_tensor *[]){em, tab}, 1, &nll, tail, &n);
   if (rc == 0 && n) {
-    n->ctx = len;
-    n->ctx_free = free;
-    rc = hub_node_save(n, em) < 0 || hub_node_save(n, tab) < 0;
-  } else {
-    free(len);
+    crf_state *s = HUB_NODE_STATE(n, crf_state);
+    memcpy(s->len, len, tail);
+    rc = hub_node_keep(n, &s->em, em) || hub_node_keep(n, &s->tab, tab);
   }
+  free(len);
   hub_fail_release(rc, &nll);
   hub_release_all(2, (hub_tensor *[]){em, tab});
   return nll;
