@@ -44,7 +44,7 @@ hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape(name, a, b, shape);
   if (nd < 0) return NULL;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_BINARY_ANY, a->device, -1);
+  const hub_backend *be = hub_dispatch(name, HUB_K_BINARY_ANY, a->device, -1);
   if (!be) return NULL;
   int out_dt = (op >= HUB_BIN_EQ || ct == HUB_BOOL) ? HUB_BOOL : ct;
   hub_tensor *ca = cast_raw(a, ct);
@@ -66,7 +66,7 @@ hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *
 
 hub_tensor *hub_map(const char *name, int op, hub_tensor *x) {
   if (check_any(name, "input", x)) return NULL;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_MAP, x->device, -1);
+  const hub_backend *be = hub_dispatch(name, HUB_K_MAP, x->device, -1);
   if (!be) return NULL;
   int ct = (x->dtype == HUB_F16 || x->dtype == HUB_BF16) ? HUB_F32 : x->dtype;
   hub_tensor *cx = cast_raw(x, ct);
@@ -157,7 +157,7 @@ static int masked_select_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
   hub_tensor *mask = HUB_NODE_STATE(n, masked_select_state)->mask;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_MASKED_SCATTER, mask->device, -1);
+  const hub_backend *be = hub_dispatch(n->name, HUB_K_MASKED_SCATTER, mask->device, -1);
   int gdt = e->dtype == HUB_F64 ? HUB_F64 : HUB_F32;
   hub_tensor *gx = be ? hub_tensor_new(gdt, e->ndim, e->shape, mask->device) : NULL;
   if (!gx) return -1;
@@ -194,7 +194,7 @@ hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask) {
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape("masked_select", a, mask, shape);
   if (nd < 0) return NULL;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_MASKED_SELECT, a->device, -1);
+  const hub_backend *be = hub_dispatch("masked_select", HUB_K_MASKED_SELECT, a->device, -1);
   if (!be) return NULL;
   hub_tensor *ea = hub_expand(a, nd, shape); /* recorded: its backward sums back to a's shape */
   hub_tensor *xa = ea ? hub_contiguous(ea) : NULL;

@@ -50,7 +50,7 @@ static int softmax_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
   const softmax_state *s = HUB_NODE_STATE(n, softmax_state);
   hub_tensor *y = s->y;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_SOFTMAX_BACKWARD, y->device, -1);
+  const hub_backend *be = hub_dispatch(n->name, HUB_K_SOFTMAX_BACKWARD, y->device, -1);
   hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
   hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, y->ndim, y->shape, y->device) : NULL;
   if (!gx || HUB_K(be, SOFTMAX_BACKWARD)(y, gy, s->dim, s->log, gx)) {
@@ -187,7 +187,7 @@ hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weigh
   for (int i = x->ndim - normalized_ndim; i < x->ndim; i++) cols *= x->shape[i];
   if (weight && check_param("weight", weight, x, normalized_ndim, cols)) return NULL;
   if (bias && check_param("bias", bias, x, normalized_ndim, cols)) return NULL;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_LAYER_NORM, x->device, -1);
+  const hub_backend *be = hub_dispatch("layer_norm", HUB_K_LAYER_NORM, x->device, -1);
   if (!be) return NULL;
   int64_t rows = cols ? hub_tensor_numel(x) / cols : 0;
 
@@ -254,7 +254,7 @@ static int dropout_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
   const dropout_state *s = HUB_NODE_STATE(n, dropout_state);
   hub_tensor *mask = s->mask;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_DROPOUT_BACKWARD, mask->device, -1);
+  const hub_backend *be = hub_dispatch("dropout", HUB_K_DROPOUT_BACKWARD, mask->device, -1);
   hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
   hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, gy->ndim, gy->shape, gy->device) : NULL;
   if (!gx || HUB_K(be, DROPOUT_BACKWARD)(gy, mask, (float)s->p, gx)) {
@@ -274,7 +274,7 @@ hub_tensor *hub_dropout(hub_tensor *x, double p, int train) {
   if (hub_check_float("dropout", "input", x)) return NULL;
   if (!(p >= 0.0 && p <= 1.0)) return hub_errp("dropout: probability %g is not in [0, 1]", p);
   if (!train || p == 0.0) return hub_tensor_retain(x);
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_DROPOUT, x->device, -1);
+  const hub_backend *be = hub_dispatch("dropout", HUB_K_DROPOUT, x->device, -1);
   if (!be) return NULL;
   hub_tensor *xc = hub_contiguous_f32(x);
   if (!xc) return NULL;

@@ -80,7 +80,7 @@ static int gather_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   const index_state *s = HUB_NODE_STATE(n, index_state);
   const hub_edge *e = &n->edges[0];
   hub_tensor *idx = s->idx;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_SCATTER_DIM, idx->device, -1);
+  const hub_backend *be = hub_dispatch(n->name, HUB_K_SCATTER_DIM, idx->device, -1);
   int gdt = e->dtype == HUB_F64 ? HUB_F64 : HUB_F32;
   hub_tensor *gx = be ? hub_tensor_new(gdt, e->ndim, e->shape, idx->device) : NULL;
   if (!gx) return -1;
@@ -251,7 +251,7 @@ hub_tensor *hub_scatter_add(hub_tensor *a, int dim, hub_tensor *index, hub_tenso
 
 /* Positions (i64) that sort a along d; not recorded. */
 static hub_tensor *sort_positions(const char *op, hub_tensor *a, int d, int descending) {
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_SORT, a->device, -1);
+  const hub_backend *be = hub_dispatch(op, HUB_K_SORT, a->device, -1);
   if (!be) return NULL;
   HUB_NO_GRAD_BEGIN;
   hub_tensor *c = hub_to_dtype(a, a->dtype == HUB_F64 ? HUB_F64 : hub_dtype_is_float(a->dtype) ? HUB_F32 : HUB_I64);

@@ -36,7 +36,10 @@ static int64_t *crf_lengths(const char *op, hub_tensor *lengths, hub_tensor *mas
               hub_shape_str(lengths, s, sizeof s));
       goto fail;
     }
-    if (hub_tensor_read(lengths, len, HUB_I64)) goto fail;
+    hub_tensor *host = hub_to_device(lengths, HUB_CPU); /* the kernels take them on the host */
+    int rc = host ? hub_tensor_read(host, len, HUB_I64) : -1;
+    hub_tensor_release(host);
+    if (rc) goto fail;
     for (int64_t b = 0; b < B; b++)
       if (len[b] < 0 || len[b] > L) {
         hub_err("%s: lengths[%lld] = %lld is outside 0..%lld (the padded length)", op, (long long)b,
@@ -44,20 +47,19 @@ static int64_t *crf_lengths(const char *op, hub_tensor *lengths, hub_tensor *mas
         goto fail;
       }
   } else if (mask) {
-    if (mask->device != HUB_CPU) {
-      hub_err("%s: mask must be on the cpu, got %s", op, hub_device_name(mask->device));
-      goto fail;
-    }
     if (mask->ndim != 2 || mask->shape[0] != B || mask->shape[1] != L) {
       hub_err("%s: mask must be [B, L] = [%lld, %lld] like the emissions, got %s", op, (long long)B,
               (long long)L, hub_shape_str(mask, s, sizeof s));
       goto fail;
     }
+    hub_tensor *host = hub_to_device(mask, HUB_CPU); /* read on the host, element by element */
+    if (!host) goto fail;
     for (int64_t b = 0; b < B; b++) {
       int64_t n = 0;
-      while (n < L && hub_tensor_get(mask, b * L + n) != 0) n++;
+      while (n < L && hub_tensor_get(host, b * L + n) != 0) n++;
       for (int64_t t = n + 1; t < L; t++)
-        if (hub_tensor_get(mask, b * L + t) != 0) {
+        if (hub_tensor_get(host, b * L + t) != 0) {
+          hub_tensor_release(host);
           hub_err("%s: mask row %lld is not a prefix of ones: position %lld is 0 but position %lld is not "
                   "(0-based; a CRF needs each sequence's positions first, padding after)",
                   op, (long long)b, (long long)n, (long long)t);
@@ -65,6 +67,7 @@ static int64_t *crf_lengths(const char *op, hub_tensor *lengths, hub_tensor *mas
         }
       len[b] = n;
     }
+    hub_tensor_release(host);
   } else {
     for (int64_t b = 0; b < B; b++) len[b] = L;
   }
@@ -164,7 +167,10 @@ hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, 
   int64_t *len = crf_lengths(op, lengths, mask, B, L, B * L);
   if (!len) return NULL;
   int64_t *y = len + B;
-  if (hub_tensor_read(tags, y, HUB_I64)) {
+  hub_tensor *host_tags = hub_to_device(tags, HUB_CPU); /* the kernels take the tags on the host */
+  int trc = host_tags ? hub_tensor_read(host_tags, y, HUB_I64) : -1;
+  hub_tensor_release(host_tags);
+  if (trc) {
     free(len);
     return NULL;
   }
