@@ -1,16 +1,18 @@
 /* autograd.c - recording nodes and running backpropagation.
  *
- * hub_record() is called by an op after it computed its output: when grad mode is on and an
- * input requires gradients, it makes a node holding edges to the inputs' producers (their
- * grad_fn, or the leaf tensor itself) and attaches it to the output.  Nodes are refcounted:
+ * hub_record_op() is called by an op after it computed its output, with the op's table entry
+ * (HUB_OP_DEF): when grad mode is on and an input requires gradients, it makes a node holding
+ * edges to the inputs' producers (their grad_fn, or the leaf tensor itself) and the op's typed
+ * backward state (hub_node_keep marks the tensors kept in it), and attaches it to the output.  Nodes are refcounted:
  * outputs own their grad_fn and nodes own their producers, so dropping the last tensor of a
  * forward pass frees its whole graph.
  *
  * hub_backward() collects the nodes reachable from the root, sorts them newest first (every node
  * is newer than the nodes of its inputs, so this is a topological order), and runs each backward
  * function once with the summed gradients of its outputs.  Gradients of leaves accumulate into
- * leaf->grad.  After a node ran, its saved tensors and gradient slots are released, so memory
- * falls as the backward pass proceeds.
+ * leaf->grad.  After a node ran, its kept tensors and gradient slots are released, so memory
+ * falls as the backward pass proceeds.  Gradients are summed with the backend's kernels (not
+ * with hub_add), so the core does not call the op layer above it.
  */
 #include <stdlib.h>
 #include <string.h>
