@@ -207,8 +207,9 @@ static int cmp_seq_desc(const void *a, const void *b) {
 }
 
 /* Gradient sums use the backend's kernels directly (not the ops of ops/), so that the core does
- * not depend on the layer above it.  The arithmetic is the one hub_add / hub_add_ would do:
- * f32 through BINARY / AXPY, f64 through BINARY_ANY, f16 / bf16 in f32 and rounded back. */
+ * not depend on the layer above it.  The arithmetic is the one hub_add / hub_add_ did before:
+ * f32 through BINARY / AXPY, f64 through BINARY_ANY, f16 / bf16 in f32 and rounded back, and the
+ * result dtype of hub_add (promoted) or of the tensor updated in place (hub_add_). */
 
 static int check_grad_shape(const hub_tensor *into, const hub_tensor *g) {
   if (hub_same_shape(into, g)) return 0;
@@ -228,16 +229,17 @@ static hub_tensor *as_dtype(const hub_backend *be, hub_tensor *t, int dtype) {
   return c;
 }
 
-/* a + b as a new tensor of a's dtype and shape (b: the same shape, any float dtype). */
-static hub_tensor *grad_sum(hub_tensor *a, hub_tensor *b) {
+/* a + b (the same shape, float dtypes) as a new tensor of dtype rt, computed in f64 when rt is
+ * f64 and in f32 otherwise. */
+static hub_tensor *grad_sum(hub_tensor *a, hub_tensor *b, int rt) {
   if (check_grad_shape(a, b) || hub_check_same_device("backward", a, b)) return NULL;
-  int f64 = a->dtype == HUB_F64, ct = f64 ? HUB_F64 : HUB_F32;
+  int f64 = rt == HUB_F64, ct = f64 ? HUB_F64 : HUB_F32;
   const hub_backend *be = hub_dispatch("backward", f64 ? HUB_K_BINARY_ANY : HUB_K_BINARY, a->device, ct);
   if (!be) return NULL;
   hub_tensor *x = as_dtype(be, a, ct), *y = x ? as_dtype(be, b, ct) : NULL;
   hub_tensor *s = y ? hub_tensor_empty(ct, a->ndim, a->shape, a->device) : NULL, *out = NULL;
   if (s && (f64 ? HUB_K(be, BINARY_ANY)(HUB_BIN_ADD, x, y, s) : HUB_K(be, BINARY)(HUB_BIN_ADD, x, y, s)) == 0)
-    out = as_dtype(be, s, a->dtype);
+    out = as_dtype(be, s, rt);
   hub_release_all(3, (hub_tensor *[]){x, y, s});
   return out;
 }
@@ -249,7 +251,8 @@ static int accumulate(hub_tensor **slot, hub_tensor *g) {
     *slot = hub_tensor_retain(g);
     return 0;
   }
-  hub_tensor *s = grad_sum(*slot, g);
+  int rt = hub_promote_types((*slot)->dtype, g->dtype); /* hub_add's result dtype */
+  hub_tensor *s = rt < 0 ? NULL : grad_sum(*slot, g, rt);
   if (!s) return -1;
   hub_tensor_release(*slot);
   *slot = s;
@@ -264,7 +267,7 @@ static int accumulate_leaf(hub_tensor *leaf, hub_tensor *g) {
       const hub_backend *be = hub_dispatch("backward", HUB_K_AXPY, acc->device, HUB_F32);
       return !be || hub_check_same_device("backward", acc, g) ? -1 : HUB_K(be, AXPY)(acc, g, 1.0f);
     }
-    hub_tensor *s = grad_sum(acc, g);
+    hub_tensor *s = grad_sum(acc, g, acc->dtype);
     int rc = s ? hub_copy_(acc, s) : -1;
     hub_tensor_release(s);
     return rc;
