@@ -142,7 +142,8 @@ struct hub_node {
 /* One entry of the op table: what the recording and the dispatch of an op need, declared once
  * beside the op (HUB_OP_DEF) and listed in ops/op_table.c (hub_op_count / hub_op_name). */
 typedef struct hub_op_def {
-  const char *name;         /* in errors and in grad_fn names */
+  const char *id;           /* the table's name, unique (HUB_OP_DEF's first argument) */
+  const char *name;         /* in errors and in grad_fn names (pow_scalar's is "pow") */
   int arity;                /* tensor inputs the node has edges to; HUB_ARITY_VAR: given per call */
   unsigned dtypes;          /* the dtypes its inputs may have (HUB_DT masks of backend.h) */
   int kernel;               /* the forward's main kernel id (hub_kernel_id), -1 when composed of
@@ -151,7 +152,7 @@ typedef struct hub_op_def {
   size_t state_size;        /* sizeof its typed backward state (0: none) */
 } hub_op_def;
 #define HUB_ARITY_VAR (-1)
-#define HUB_OP_DEF(id, ...) const hub_op_def hub_op_##id = {__VA_ARGS__}
+#define HUB_OP_DEF(ident, ...) const hub_op_def hub_op_##ident = {.id = #ident, __VA_ARGS__}
 /* The table (ops/op_table.c): every op definition, NULL-terminated (an entry of a layer that is
  * not built may be NULL before the end: walk with hub_op_count / hub_op_name). */
 const hub_op_def *const *hub_op_table(void);

@@ -4,7 +4,7 @@
  * the dtypes its inputs may have, its forward kernel and its backward, and the size of its typed
  * backward state.  This file lists them all, so that tooling and tests can walk every op
  * (hub_op_count / hub_op_name, hub_ops.h); tests/c/test_op_parity.c fails when an op listed here
- * has no parity case and is not explicitly excused.
+ * has no parity case, and when an op declared in runtime/ is not listed here.
  *
  * Adding an op: HUB_OP_DEF beside its code and one X(id) line below.  The views and casts live in
  * the core (core/view.c) and are listed here like the others.  Paddle's crf_nll sits in the paddle
@@ -71,7 +71,7 @@ int hub_op_count(void) {
 
 const char *hub_op_name(int i) {
   const hub_op_def *d = i >= 0 ? nth(i) : NULL;
-  return d ? d->name : NULL;
+  return d ? d->id : NULL;
 }
 
 int hub_op_arity(int i) {

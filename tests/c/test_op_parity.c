@@ -13,9 +13,11 @@
  *
  * Adding an op: one line in `cases` (and a tiny function when it takes options).  The first word
  * of a case's name is the op-table name it covers (hub_op_name): every op of the table
- * (runtime/ops/op_table.c) must have a case or an entry in `excused` with the reason, so an op
- * added to the table without a case fails this test.
+ * (runtime/ops/op_table.c) must have a case, so an op added to the table without one fails this
+ * test; and every op declared in runtime/ (a HUB_OP_DEF line, or a *_DEF line of a macro that
+ * wraps it) must be in the table, so an op left out of the table fails it too.
  */
+#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +105,14 @@ static hub_tensor *op_narrow(hub_tensor **x) { return hub_narrow(x[0], 1, 1, 2);
 static hub_tensor *op_expand(hub_tensor **x) { return hub_expand(x[0], 2, (int64_t[]){3, 4}); }
 static hub_tensor *op_clone(hub_tensor **x) { return hub_clone(x[0]); }
 static hub_tensor *op_to(hub_tensor **x) { return hub_to_dtype(x[0], HUB_F64); }
+/* the identity on the cpu (nothing recorded); from another device, the copy back is recorded */
+static hub_tensor *op_to_device(hub_tensor **x) { return hub_to_device(x[0], HUB_CPU); }
+/* the same mask at every call (the reference, the finite differences, each device): the seed is
+ * set first, and the counter-based generator draws by position */
+static hub_tensor *op_dropout(hub_tensor **x) {
+  hub_manual_seed(77);
+  return hub_dropout(x[0], 0.3, 1);
+}
 static hub_tensor *op_concat(hub_tensor **x) { return hub_concat(2, x, 0); }
 static hub_tensor *op_attention_qkv(hub_tensor **x) { return hub_attention_qkv(x[0], NULL, 2, 0, 0); }
 static hub_tensor *op_split(hub_tensor **x) { /* the second piece: the first gets no gradient */
@@ -192,7 +202,7 @@ static const op_case cases[] = {
     {"mul_scalar", op_mul_scalar, 1, {2}, {{3, 4}}, 0, 1e-6, 1},
     {"rsub_scalar", op_rsub_scalar, 1, {2}, {{3, 4}}, 0, 1e-6, 1},
     {"rdiv_scalar", op_rdiv_scalar, 1, {2}, {{3, 4}}, 1, 1e-6, 1},
-    {"pow (scalar exponent)", op_pow_scalar, 1, {2}, {{3, 4}}, 1, 1e-6, 1},
+    {"pow_scalar", op_pow_scalar, 1, {2}, {{3, 4}}, 1, 1e-6, 1},
     {"pow (two tensors)", op_pow_tensor, 2, {2, 1}, {{3, 4}, {4}}, 3, 1e-5, 1},
     {"fmod", op_fmod, 2, {2, 2}, {{3, 4}, {3, 4}}, 2, 1e-5, 1},
     {"remainder", op_remainder, 2, {2, 2}, {{3, 4}, {3, 4}}, 2, 1e-5, 1},
@@ -221,7 +231,7 @@ static const op_case cases[] = {
     {"permute", op_permute, 1, {3}, {{2, 3, 4}}, 0, 1e-6, 1},
     {"narrow", op_narrow, 1, {2}, {{3, 4}}, 0, 1e-6, 1},
     {"clone", op_clone, 1, {2}, {{3, 4}}, 0, 1e-6, 1},
-    {"to (f32 to f64)", op_to, 1, {2}, {{3, 4}}, 0, 1e-6, 1},
+    {"to_dtype (f32 to f64)", op_to, 1, {2}, {{3, 4}}, 0, 1e-6, 1},
     {"concat", op_concat, 2, {2, 2}, {{2, 3}, {4, 3}}, 0, 1e-6, 1},
     {"split (second piece)", op_split, 1, {2}, {{3, 5}}, 0, 1e-6, 1},
     {"embedding", op_embedding, 1, {2}, {{6, 3}}, 0, 1e-6, 1},
@@ -232,31 +242,69 @@ static const op_case cases[] = {
     {"cross_entropy", op_cross_entropy, 1, {2}, {{4, 5}}, 0, 1e-5, 1},
     {"attention_qkv", op_attention_qkv, 1, {3}, {{2, 3, 12}}, 0, 1e-5, 1},
     {"crf_nll", op_crf_nll, 3, {3, 2, 1}, {{2, 3, 4}, {4, 4}, {4}}, 0, 1e-5, 1},
+    {"to_device (to the cpu)", op_to_device, 1, {2}, {{3, 4}}, 0, 1e-6, 1},
+    {"dropout (p 0.3, seeded)", op_dropout, 1, {2}, {{4, 5}}, 0, 1e-6, 1},
 };
 
-/* Ops of the table without a case here, each with the reason. */
-static const struct {
-  const char *op, *why;
-} excused[] = {
-    {"dropout", "a random mask: the reference and the device draw different ones (tests/c/test_reduce_norm_loss.c checks it against its own mask)"},
-    {"to_device", "the identity on one device; tests/c/test_backend.c moves tensors and gradients between two devices"},
-};
+/* Does a case cover op (the first word of its name)? */
+static int has_case(const char *op) {
+  size_t len = strlen(op);
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    if (!strncmp(cases[c].name, op, len) && (cases[c].name[len] == 0 || cases[c].name[len] == ' ')) return 1;
+  return 0;
+}
 
-/* Every op of the table has a case (the first word of its name) or is excused. */
+static int in_table(const char *op) {
+  for (int i = 0; i < hub_op_count(); i++)
+    if (!strcmp(hub_op_name(i), op)) return 1;
+  return 0;
+}
+
+/* The ops declared in the runtime's sources (run from tests/): every line that starts with
+ * HUB_OP_DEF(id or with another *_DEF(id macro (UNARY_DEF, VIEW_DEF, ...: each wraps HUB_OP_DEF
+ * with the id first) must name an op of the table.  Returns how many it found. */
+static int check_declared_in_table(void) {
+  glob_t g;
+  int found = 0;
+  if (glob("../runtime/*/*.c", 0, NULL, &g) != 0) {
+    CHECK(0, "no sources under ../runtime (the test runs from tests/)");
+    return 0;
+  }
+  for (size_t f = 0; f < g.gl_pathc; f++) {
+    FILE *fp = fopen(g.gl_pathv[f], "r");
+    char line[512], id[128];
+    int in_macro = 0; /* the line continues a #define (a wrapper's body names no op) */
+    while (fp && fgets(line, sizeof line, fp)) {
+      size_t ll = strlen(line);
+      int continued = in_macro;
+      in_macro = ll >= 2 && line[ll - 2] == '\\';
+      char *p = line + strspn(line, " \t");
+      size_t mlen = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+      if (continued || mlen < 4 || strncmp(p + mlen - 4, "_DEF", 4) || p[mlen] != '(' ||
+          sscanf(p + mlen + 1, "%127[a-z0-9_]", id) != 1)
+        continue;
+      found++;
+      CHECK(in_table(id), "op %s is declared in %s but not listed in runtime/ops/op_table.c", id, g.gl_pathv[f]);
+    }
+    if (fp) fclose(fp);
+  }
+  globfree(&g);
+  return found;
+}
+
+/* Every op of the table has a case, and every op declared is in the table. */
 static void check_table_coverage(void) {
   int n = hub_op_count(), missing = 0;
   CHECK(n > 0, "the op table is empty");
   for (int i = 0; i < n; i++) {
     const char *op = hub_op_name(i);
-    size_t len = strlen(op);
-    int found = 0;
-    for (size_t c = 0; c < sizeof cases / sizeof *cases && !found; c++)
-      found = !strncmp(cases[c].name, op, len) && (cases[c].name[len] == 0 || cases[c].name[len] == ' ');
-    for (size_t e = 0; e < sizeof excused / sizeof *excused && !found; e++) found = !strcmp(excused[e].op, op);
-    CHECK(found, "op %s of the op table (runtime/ops/op_table.c) has no parity case and is not excused", op);
-    missing += !found;
+    for (int j = 0; j < i; j++) CHECK(strcmp(op, hub_op_name(j)) != 0, "op %s is in the table twice", op);
+    CHECK(has_case(op), "op %s of the op table (runtime/ops/op_table.c) has no parity case", op);
+    missing += !has_case(op);
   }
-  printf("op table: %d ops, %d without a case or an excuse\n", n, missing);
+  int declared = check_declared_in_table();
+  CHECK(declared == n, "%d ops declared in runtime/, %d in the table", declared, n);
+  printf("op table: %d ops (%d declared in runtime/), %d without a case\n", n, declared, missing);
 }
 
 static double *read_all(hub_tensor *t) {
