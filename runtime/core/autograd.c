@@ -93,6 +93,15 @@ void hub_node_release(hub_node *n) {
 /* The node's typed state sits in the same allocation, after the node (16-byte aligned). */
 enum { STATE_OFFSET = (sizeof(hub_node) + 15) / 16 * 16 };
 
+/* Tests: the countdown of hub_record_fail_nth (0: off). */
+static _Thread_local int t_fail_record;
+
+int hub_record_fail_nth(int n) {
+  int left = t_fail_record;
+  t_fail_record = n > 0 ? n : 0;
+  return left;
+}
+
 static int record(const char *name, hub_backward_fn bw, size_t state_size, int n_in,
                   hub_tensor *const *inputs, int n_out, hub_tensor *const *outs, hub_node **node) {
   *node = NULL;
@@ -102,8 +111,9 @@ static int record(const char *name, hub_backward_fn bw, size_t state_size, int n
   for (int i = 0; i < n_in; i++)
     if (inputs[i] && inputs[i]->requires_grad) any = true;
   if (!any) return 0;
-  hub_node *n = calloc(1, STATE_OFFSET + state_size);
-  hub_edge *edges = calloc((size_t)(n_in ? n_in : 1), sizeof *edges);
+  bool fail = t_fail_record && --t_fail_record == 0; /* as if calloc failed */
+  hub_node *n = fail ? NULL : calloc(1, STATE_OFFSET + state_size);
+  hub_edge *edges = fail ? NULL : calloc((size_t)(n_in ? n_in : 1), sizeof *edges);
   if (!n || !edges) {
     free(n);
     free(edges);

@@ -169,6 +169,10 @@ int hub_record_op(const hub_op_def *op, hub_tensor *const *inputs, int n_out,
 int hub_record_op_n(const hub_op_def *op, int n_in, hub_tensor *const *inputs, int n_out,
                     hub_tensor *const *outs, size_t extra, hub_node **node) HUB_MUST_CHECK;
 #define HUB_NODE_STATE(n, type) ((type *)(n)->state)
+/* For tests of the failure paths: the n-th recording from now on this thread (one that would
+ * make a node) fails as if memory ran out; n <= 0 turns that off.  Returns how many recordings
+ * were left to go before the call (n minus the recordings made since the last call, while on). */
+int hub_record_fail_nth(int n);
 /* Keeps t for the backward in a tensor field of the node's typed state: *field = t (retained,
  * released after the backward ran or with the node).  0, or -1 with an error when field is not
  * a pointer-aligned field of the state. */

@@ -11,6 +11,9 @@
  * compared.  With `grad` set, the reference gradients are themselves checked against central
  * finite differences in f64, so a wrong backward cannot hide behind a matching one.
  *
+ * Each case also fails each of the recordings it makes in turn, as if memory ran out
+ * (hub_record_fail_nth): the op must return NULL with the error and leave no node behind.
+ *
  * Adding an op: one line in `cases` (and a tiny function when it takes options).  The first word
  * of a case's name is the op-table name it covers (hub_op_name): every op of the table
  * (runtime/ops/op_table.c) must have a case, so an op added to the table without one fails this
@@ -24,6 +27,7 @@
 #include <string.h>
 
 #include "hub.h"
+#include "internal.h" /* hub_record_fail_nth */
 #include "check.h"
 
 #define MAXIN 3
@@ -424,6 +428,39 @@ static void run_on(const op_case *c, int device, hub_tensor **x32, hub_tensor *w
   release_all(MAXIN, x);
 }
 
+/* Every recording the case makes, failed in turn as if memory ran out (hub_record_fail_nth), with
+ * its inputs in dtype dt on the CPU: the op returns NULL with the error, never a result without
+ * its gradient, and leaves no node behind (and, under ASan, no leak). */
+static void record_failures(const op_case *c, hub_tensor **x32, int dt) {
+  int64_t live = hub_node_live_count();
+  hub_tensor *x[MAXIN] = {NULL};
+  int prev = hub_set_grad_enabled(0); /* fresh leaves (x32 may require gradients by now) */
+  for (int i = 0; i < c->n_in; i++) {
+    x[i] = dt == HUB_F32 ? hub_clone(x32[i]) : hub_to_dtype(x32[i], dt);
+    hub_tensor_set_requires_grad(x[i], 1);
+  }
+  hub_set_grad_enabled(prev);
+  const char *dn = hub_dtype_name(dt);
+  const int all = 1 << 30;
+  hub_record_fail_nth(all);
+  hub_tensor *o = c->fn(x);
+  int made = all - hub_record_fail_nth(0);
+  CHECK(o != NULL, "%s (%s): %s", c->name, dn, hub_last_error());
+  hub_tensor_release(o);
+  for (int k = 1; o && k <= made; k++) {
+    hub_record_fail_nth(k);
+    hub_tensor *f = c->fn(x);
+    int left = hub_record_fail_nth(0);
+    CHECK(!f && left == 0 && strstr(hub_last_error(), "out of memory"),
+          "%s (%s): recording %d of %d failed, yet the op %s (%s)", c->name, dn, k, made,
+          f ? "returned a result" : "failed otherwise", hub_last_error());
+    hub_tensor_release(f);
+  }
+  release_all(MAXIN, x);
+  CHECK(hub_node_live_count() == live, "%s (%s): %lld autograd nodes left alive", c->name, dn,
+        (long long)(hub_node_live_count() - live));
+}
+
 int main(void) {
   check_table_coverage();
   int devices = 0;
@@ -454,6 +491,8 @@ int main(void) {
     } else {
       CHECK(0, "%s: could not build the case: %s", c->name, hub_last_error());
     }
+    record_failures(c, x32, HUB_F32);
+    record_failures(c, x32, HUB_F64);
     free(ref);
     for (int i = 0; i < MAXIN; i++) free(gref[i]);
     hub_tensor_release(w);
