@@ -153,9 +153,6 @@ typedef struct hub_op_def {
 } hub_op_def;
 #define HUB_ARITY_VAR (-1)
 #define HUB_OP_DEF(ident, ...) const hub_op_def hub_op_##ident = {.id = #ident, __VA_ARGS__}
-/* The table (ops/op_table.c): every op definition, NULL-terminated (an entry of a layer that is
- * not built may be NULL before the end: walk with hub_op_count / hub_op_name). */
-const hub_op_def *const *hub_op_table(void);
 
 /* Recording.  When grad mode is on and an input requires grad, makes a node attached to the
  * outputs (out->grad_fn, requires_grad) with the table's name, arity and backward and a zeroed

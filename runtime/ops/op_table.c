@@ -9,7 +9,9 @@
  * Adding an op: HUB_OP_DEF beside its code and one X(id) line below.  The views and casts live in
  * the core (core/view.c) and are listed here like the others.  Paddle's crf_nll sits in the paddle
  * layer, above this one: it is listed through a weak reference, so the ops layer does not depend
- * on paddle at link time (a build without that layer leaves the entry NULL, and it is skipped).
+ * on paddle at link time (CMake's hub_linkcheck_ops links ops without it).  In libhub.so the entry
+ * is always there; a program linked with the static library that uses nothing of paddle/ leaves
+ * it NULL, and it is skipped.
  */
 #include <stddef.h>
 
@@ -53,8 +55,6 @@ HUB_OPS_ABOVE(DECLARE_WEAK)
 #define ENTRY(id) &hub_op_##id,
 static const hub_op_def *const g_ops[] = {HUB_OPS(ENTRY) HUB_OPS_ABOVE(ENTRY) NULL};
 enum { N_OPS = sizeof g_ops / sizeof *g_ops - 1 };
-
-const hub_op_def *const *hub_op_table(void) { return g_ops; }
 
 /* Present entries only (a weak one may be NULL). */
 static const hub_op_def *nth(int i) {
