@@ -3,9 +3,9 @@
  * hub_record_op() is called by an op after it computed its output, with the op's table entry
  * (HUB_OP_DEF): when grad mode is on and an input requires gradients, it makes a node holding
  * edges to the inputs' producers (their grad_fn, or the leaf tensor itself) and the op's typed
- * backward state (hub_node_keep marks the tensors kept in it), and attaches it to the output.  Nodes are refcounted:
- * outputs own their grad_fn and nodes own their producers, so dropping the last tensor of a
- * forward pass frees its whole graph.
+ * backward state (hub_node_keep marks the tensors kept in it), and attaches it to the output.
+ * Nodes are refcounted: outputs own their grad_fn and nodes own their producers, so dropping the
+ * last tensor of a forward pass frees its whole graph.
  *
  * hub_backward() collects the nodes reachable from the root, sorts them newest first (every node
  * is newer than the nodes of its inputs, so this is a topological order), and runs each backward
