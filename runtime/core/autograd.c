@@ -1,16 +1,18 @@
 /* autograd.c - recording nodes and running backpropagation.
  *
- * hub_record() is called by an op after it computed its output: when grad mode is on and an
- * input requires gradients, it makes a node holding edges to the inputs' producers (their
- * grad_fn, or the leaf tensor itself) and attaches it to the output.  Nodes are refcounted:
- * outputs own their grad_fn and nodes own their producers, so dropping the last tensor of a
- * forward pass frees its whole graph.
+ * hub_record_op() is called by an op after it computed its output, with the op's table entry
+ * (HUB_OP_DEF): when grad mode is on and an input requires gradients, it makes a node holding
+ * edges to the inputs' producers (their grad_fn, or the leaf tensor itself) and the op's typed
+ * backward state (hub_node_keep marks the tensors kept in it), and attaches it to the output.
+ * Nodes are refcounted: outputs own their grad_fn and nodes own their producers, so dropping the
+ * last tensor of a forward pass frees its whole graph.
  *
  * hub_backward() collects the nodes reachable from the root, sorts them newest first (every node
  * is newer than the nodes of its inputs, so this is a topological order), and runs each backward
  * function once with the summed gradients of its outputs.  Gradients of leaves accumulate into
- * leaf->grad.  After a node ran, its saved tensors and gradient slots are released, so memory
- * falls as the backward pass proceeds.
+ * leaf->grad.  After a node ran, its kept tensors and gradient slots are released, so memory
+ * falls as the backward pass proceeds.  Gradients are summed with the backend's kernels (not
+ * with hub_add), so the core does not call the op layer above it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +45,13 @@ int hub_tensor_set_requires_grad(hub_tensor *t, int on) {
 
 void hub_node_retain(hub_node *n) { __atomic_fetch_add(&n->refcount, 1, __ATOMIC_RELAXED); }
 
+/* Releases the tensors kept in the typed state and zeroes it (after the backward ran, or with
+ * the node). */
 static void node_free_saved(hub_node *n) {
-  for (int i = 0; i < n->n_saved; i++) {
-    hub_tensor_release(n->saved[i]);
-    n->saved[i] = NULL;
-  }
-  n->n_saved = 0;
-  if (n->state_size) memset(n->state, 0, n->state_size); /* its tensor fields were in saved[] */
-  if (n->ctx && n->ctx_free) n->ctx_free(n->ctx);
-  n->ctx = NULL;
+  hub_tensor **slots = n->state;
+  for (uint64_t m = n->kept; m; m &= m - 1) hub_tensor_release(slots[__builtin_ctzll(m)]);
+  n->kept = 0;
+  if (n->state_size) memset(n->state, 0, n->state_size);
 }
 
 void hub_node_release(hub_node *n) {
@@ -93,16 +93,27 @@ void hub_node_release(hub_node *n) {
 /* The node's typed state sits in the same allocation, after the node (16-byte aligned). */
 enum { STATE_OFFSET = (sizeof(hub_node) + 15) / 16 * 16 };
 
+/* Tests: the countdown of hub_record_fail_nth (0: off). */
+static _Thread_local int t_fail_record;
+
+int hub_record_fail_nth(int n) {
+  int left = t_fail_record;
+  t_fail_record = n > 0 ? n : 0;
+  return left;
+}
+
 static int record(const char *name, hub_backward_fn bw, size_t state_size, int n_in,
                   hub_tensor *const *inputs, int n_out, hub_tensor *const *outs, hub_node **node) {
   *node = NULL;
+  if (n_in < 0 || n_out < 1) return hub_err("%s: recording with %d inputs and %d outputs", name, n_in, n_out);
   if (t_grad_disabled) return 0;
   bool any = false;
   for (int i = 0; i < n_in; i++)
     if (inputs[i] && inputs[i]->requires_grad) any = true;
   if (!any) return 0;
-  hub_node *n = calloc(1, STATE_OFFSET + state_size);
-  hub_edge *edges = calloc((size_t)(n_in ? n_in : 1), sizeof *edges);
+  bool fail = t_fail_record && --t_fail_record == 0; /* as if calloc failed */
+  hub_node *n = fail ? NULL : calloc(1, STATE_OFFSET + state_size);
+  hub_edge *edges = fail ? NULL : calloc((size_t)(n_in ? n_in : 1), sizeof *edges);
   if (!n || !edges) {
     free(n);
     free(edges);
@@ -124,6 +135,7 @@ static int record(const char *name, hub_backward_fn bw, size_t state_size, int n
     hub_edge *e = &edges[i];
     e->ndim = t->ndim;
     e->dtype = t->dtype;
+    e->device = t->device;
     memcpy(e->shape, t->shape, sizeof e->shape);
     e->out_index = t->out_index;
     if (!t->requires_grad) continue;
@@ -147,30 +159,33 @@ static int record(const char *name, hub_backward_fn bw, size_t state_size, int n
   return 0;
 }
 
-int hub_record_multi(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
-                     int n_out, hub_tensor *const *outs, hub_node **node) {
-  return record(name, bw, 0, n_in, inputs, n_out, outs, node);
-}
-
-int hub_record(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
-               hub_tensor *out, hub_node **node) {
-  return record(name, bw, 0, n_in, inputs, 1, &out, node);
-}
-
 int hub_record_op(const hub_op_def *op, hub_tensor *const *inputs, int n_out, hub_tensor *const *outs,
                   hub_node **node) {
+  if (op->arity < 0) {
+    *node = NULL;
+    return hub_err("%s: an op of variable arity records with hub_record_op_n", op->name);
+  }
   return record(op->name, op->backward, op->state_size, op->arity, inputs, n_out, outs, node);
 }
 
-int hub_node_save(hub_node *n, hub_tensor *t) {
-  if (n->n_saved >= HUB_NODE_SAVED) return hub_err("autograd: node %s saves too many tensors", n->name);
-  n->saved[n->n_saved] = hub_tensor_retain(t);
-  return n->n_saved++;
+int hub_record_op_n(const hub_op_def *op, int n_in, hub_tensor *const *inputs, int n_out,
+                    hub_tensor *const *outs, size_t extra, hub_node **node) {
+  if (op->arity >= 0 && n_in != op->arity) {
+    *node = NULL;
+    return hub_err("%s: recorded with %d inputs, the op table says %d", op->name, n_in, op->arity);
+  }
+  return record(op->name, op->backward, op->state_size + extra, n_in, inputs, n_out, outs, node);
 }
 
 int hub_node_keep(hub_node *n, hub_tensor **field, hub_tensor *t) {
-  if (hub_node_save(n, t) < 0) return -1;
-  *field = t;
+  char *base = n->state, *f = (char *)field;
+  size_t off = (size_t)(f - base), k = off / sizeof(void *);
+  if (!base || f < base || off + sizeof(void *) > n->state_size || off % sizeof(void *) || k >= 64)
+    return hub_err("autograd: %s keeps a tensor outside its typed state", n->name);
+  if (n->kept >> k & 1) hub_tensor_release(*field);
+  *field = t ? hub_tensor_retain(t) : NULL;
+  if (t) n->kept |= (uint64_t)1 << k;
+  else n->kept &= ~((uint64_t)1 << k);
   return 0;
 }
 
@@ -201,6 +216,44 @@ static int cmp_seq_desc(const void *a, const void *b) {
   return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/* Gradient sums use the backend's kernels directly (not the ops of ops/), so that the core does
+ * not depend on the layer above it.  The arithmetic is the one hub_add / hub_add_ did before:
+ * f32 through BINARY / AXPY, f64 through BINARY_ANY, f16 / bf16 in f32 and rounded back, and the
+ * result dtype of hub_add (promoted) or of the tensor updated in place (hub_add_). */
+
+static int check_grad_shape(const hub_tensor *into, const hub_tensor *g) {
+  if (hub_same_shape(into, g)) return 0;
+  char s1[128], s2[128];
+  return hub_err("backward: gradient of shape %s for a tensor of shape %s", hub_shape_str(g, s1, sizeof s1),
+                 hub_shape_str(into, s2, sizeof s2));
+}
+
+/* t converted to dtype (t itself retained when it has it: the kernels take strided operands). */
+static hub_tensor *as_dtype(const hub_backend *be, hub_tensor *t, int dtype) {
+  if (t->dtype == dtype) return hub_tensor_retain(t);
+  hub_tensor *c = hub_tensor_empty(dtype, t->ndim, t->shape, t->device);
+  if (c && HUB_K(be, COPY)(c, t)) {
+    hub_tensor_release(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* a + b (the same shape, float dtypes) as a new tensor of dtype rt, computed in f64 when rt is
+ * f64 and in f32 otherwise. */
+static hub_tensor *grad_sum(hub_tensor *a, hub_tensor *b, int rt) {
+  if (check_grad_shape(a, b) || hub_check_same_device("backward", a, b)) return NULL;
+  int f64 = rt == HUB_F64, ct = f64 ? HUB_F64 : HUB_F32;
+  const hub_backend *be = hub_dispatch("backward", f64 ? HUB_K_BINARY_ANY : HUB_K_BINARY, a->device, ct);
+  if (!be) return NULL;
+  hub_tensor *x = as_dtype(be, a, ct), *y = x ? as_dtype(be, b, ct) : NULL;
+  hub_tensor *s = y ? hub_tensor_empty(ct, a->ndim, a->shape, a->device) : NULL, *out = NULL;
+  if (s && (f64 ? HUB_K(be, BINARY_ANY)(HUB_BIN_ADD, x, y, s) : HUB_K(be, BINARY)(HUB_BIN_ADD, x, y, s)) == 0)
+    out = as_dtype(be, s, rt);
+  hub_release_all(3, (hub_tensor *[]){x, y, s});
+  return out;
+}
+
 /* slot += g (g borrowed).  The first gradient is kept as is (retained); later ones make a new sum
  * so no tensor shared with another slot is ever written in place. */
 static int accumulate(hub_tensor **slot, hub_tensor *g) {
@@ -208,7 +261,8 @@ static int accumulate(hub_tensor **slot, hub_tensor *g) {
     *slot = hub_tensor_retain(g);
     return 0;
   }
-  hub_tensor *s = hub_add(*slot, g);
+  int rt = hub_promote_types((*slot)->dtype, g->dtype); /* hub_add's result dtype */
+  hub_tensor *s = rt < 0 ? NULL : grad_sum(*slot, g, rt);
   if (!s) return -1;
   hub_tensor_release(*slot);
   *slot = s;
@@ -216,12 +270,18 @@ static int accumulate(hub_tensor **slot, hub_tensor *g) {
 }
 
 static int accumulate_leaf(hub_tensor *leaf, hub_tensor *g) {
-  if (!hub_same_shape(leaf, g)) {
-    char s1[128], s2[128];
-    return hub_err("backward: gradient of shape %s for a tensor of shape %s", hub_shape_str(g, s1, sizeof s1),
-                   hub_shape_str(leaf, s2, sizeof s2));
+  if (check_grad_shape(leaf, g)) return -1;
+  if (leaf->grad) {
+    hub_tensor *acc = leaf->grad;
+    if (acc->dtype == HUB_F32 && g->dtype == HUB_F32) { /* in place, as hub_add_ */
+      const hub_backend *be = hub_dispatch("backward", HUB_K_AXPY, acc->device, HUB_F32);
+      return !be || hub_check_same_device("backward", acc, g) ? -1 : HUB_K(be, AXPY)(acc, g, 1.0f);
+    }
+    hub_tensor *s = grad_sum(acc, g, acc->dtype);
+    int rc = s ? hub_copy_(acc, s) : -1;
+    hub_tensor_release(s);
+    return rc;
   }
-  if (leaf->grad) return hub_add_(leaf->grad, g, 1.0);
   /* Own a fresh contiguous copy in the leaf's dtype: g may be shared with other slots. */
   hub_tensor *c = hub_tensor_empty(leaf->dtype, leaf->ndim, leaf->shape, leaf->device);
   if (!c || hub_copy_(c, g)) {

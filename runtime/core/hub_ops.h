@@ -192,4 +192,13 @@ HUB_API hub_tensor *hub_crf_nll(hub_tensor *emissions, hub_tensor *tags, hub_ten
 HUB_API hub_tensor *hub_crf_viterbi(hub_tensor *emissions, hub_tensor *lengths, hub_tensor *mask,
                             hub_tensor *transitions, hub_tensor *start, hub_tensor *end);
 
+/* ---- the op table (runtime/ops/op_table.c): every recorded op, for tooling and tests ---- */
+/* The number of ops, the table name of op i (0 <= i < count; NULL outside; unique: "pow" of two
+ * tensors, "pow_scalar" of a tensor and a number, "to_dtype", "to_device") and its arity (tensor
+ * inputs; -1: variable; -2 outside).  A grad_fn is named by the op's own name, which is the table
+ * name except pow_scalar's ("pow") and to_dtype's ("to"). */
+HUB_API int hub_op_count(void);
+HUB_API const char *hub_op_name(int i);
+HUB_API int hub_op_arity(int i);
+
 #endif

@@ -106,6 +106,7 @@ typedef struct hub_edge {
   int32_t out_index;   /* which output of fn */
   hub_tensor *leaf;    /* leaf that requires grad (retained), or NULL */
   int32_t ndim, dtype; /* the input's geometry, for shaping its gradient */
+  int32_t device;      /* and its device, for a zero gradient made from nothing */
   int64_t shape[HUB_MAX_DIMS];
 } hub_edge;
 
@@ -114,8 +115,6 @@ typedef struct hub_edge {
  * hub_node_needs(n, i) true; leave the others NULL.  Return 0 or -1 with an error. */
 typedef int (*hub_backward_fn)(hub_node *n, hub_tensor **gout, hub_tensor **gin);
 
-enum { HUB_NODE_SAVED = 8, HUB_NODE_ARGS = 8 };
-
 struct hub_node {
   int32_t refcount;
   int32_t n_in, n_out;
@@ -123,15 +122,12 @@ struct hub_node {
   const char *name;
   hub_backward_fn backward;
   hub_edge *edges;                      /* n_in */
-  hub_tensor *saved[HUB_NODE_SAVED];    /* retained; released after backward */
-  int32_t n_saved;
   void *state;                          /* the op's typed backward state (hub_op_def.state_size
-                                         * bytes, zeroed, in the node's own allocation) or NULL */
+                                         * bytes + any tail, zeroed, in the node's own
+                                         * allocation) or NULL */
   size_t state_size;
-  double f[HUB_NODE_ARGS];              /* scalar arguments (ops not yet on typed state) */
-  int64_t i[HUB_NODE_ARGS];             /* integer arguments (ops not yet on typed state) */
-  void *ctx;                            /* extra state, freed with ctx_free */
-  void (*ctx_free)(void *);
+  uint64_t kept;                        /* bit k: the pointer at state + k * sizeof(void *) is a
+                                         * tensor kept by hub_node_keep (released after backward) */
   hub_tensor **grads;                   /* n_out gradient slots, used during backward */
   int32_t mark;
   int32_t consumed;                     /* backward already ran through it */
@@ -144,33 +140,39 @@ struct hub_node {
 #endif
 
 /* One entry of the op table: what the recording and the dispatch of an op need, declared once
- * beside the op (HUB_OP_DEF) and listed in ops/op_table.c. */
+ * beside the op (HUB_OP_DEF) and listed in ops/op_table.c (hub_op_count / hub_op_name). */
 typedef struct hub_op_def {
-  const char *name;         /* in errors and in grad_fn names */
-  int arity;                /* tensor inputs the node has edges to */
+  const char *id;           /* the table's name, unique (HUB_OP_DEF's first argument) */
+  const char *name;         /* in errors and in grad_fn names (pow_scalar's is "pow") */
+  int arity;                /* tensor inputs the node has edges to; HUB_ARITY_VAR: given per call */
   unsigned dtypes;          /* the dtypes its inputs may have (HUB_DT masks of backend.h) */
-  int kernel;               /* the forward's kernel id (hub_kernel_id), -1 when composed of ops */
-  hub_backward_fn backward; /* NULL: records nothing */
-  size_t state_size;        /* sizeof its typed backward state */
+  int kernel;               /* the forward's main kernel id (hub_kernel_id), -1 when composed of
+                             * ops or a view */
+  hub_backward_fn backward; /* computes the inputs' gradients from the typed state */
+  size_t state_size;        /* sizeof its typed backward state (0: none) */
 } hub_op_def;
-#define HUB_OP_DEF(id, ...) const hub_op_def hub_op_##id = {__VA_ARGS__}
+#define HUB_ARITY_VAR (-1)
+#define HUB_OP_DEF(ident, ...) const hub_op_def hub_op_##ident = {.id = #ident, __VA_ARGS__}
 
 /* Recording.  When grad mode is on and an input requires grad, makes a node attached to the
- * outputs (out->grad_fn, requires_grad) and sets *node (borrowed: the outputs own it); else sets
- * *node NULL.  inputs[i] may be NULL for optional arguments.  Returns 0, or -1 with an error when
- * memory runs out - never a result that silently carries no gradient.  hub_record_op takes the
- * name, arity and backward from the op table and gives the node a zeroed typed state
- * (HUB_NODE_STATE). */
-int hub_record(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
-               hub_tensor *out, hub_node **node) HUB_MUST_CHECK;
-int hub_record_multi(const char *name, hub_backward_fn bw, int n_in, hub_tensor *const *inputs,
-                     int n_out, hub_tensor *const *outs, hub_node **node) HUB_MUST_CHECK;
+ * outputs (out->grad_fn, requires_grad) with the table's name, arity and backward and a zeroed
+ * typed state of op->state_size bytes (HUB_NODE_STATE), and sets *node (borrowed: the outputs
+ * own it); else sets *node NULL.  inputs[i] may be NULL for optional arguments.  Returns 0, or -1
+ * with an error when memory runs out - never a result that silently carries no gradient.
+ * hub_record_op_n is the same for an op of variable arity (n_in inputs) or with `extra` more
+ * bytes of state after state_size (a flexible array member). */
 int hub_record_op(const hub_op_def *op, hub_tensor *const *inputs, int n_out,
                   hub_tensor *const *outs, hub_node **node) HUB_MUST_CHECK;
+int hub_record_op_n(const hub_op_def *op, int n_in, hub_tensor *const *inputs, int n_out,
+                    hub_tensor *const *outs, size_t extra, hub_node **node) HUB_MUST_CHECK;
 #define HUB_NODE_STATE(n, type) ((type *)(n)->state)
-/* Keeps t for the backward (retained); returns its slot, or -1 with an error. */
-int hub_node_save(hub_node *n, hub_tensor *t) HUB_MUST_CHECK;
-/* The same into a field of the typed state: *field = t, released with the node's saved tensors. */
+/* For tests of the failure paths: the n-th recording from now on this thread (one that would
+ * make a node) fails as if memory ran out; n <= 0 turns that off.  Returns how many recordings
+ * were left to go before the call (n minus the recordings made since the last call, while on). */
+int hub_record_fail_nth(int n);
+/* Keeps t for the backward in a tensor field of the node's typed state: *field = t (retained,
+ * released after the backward ran or with the node).  0, or -1 with an error when field is not
+ * a pointer-aligned field of the state. */
 int hub_node_keep(hub_node *n, hub_tensor **field, hub_tensor *t) HUB_MUST_CHECK;
 bool hub_node_needs(const hub_node *n, int input);
 /* Releases *out and sets it NULL when rc != 0 (an op whose recording failed returns NULL). */
@@ -185,6 +187,11 @@ void hub_node_release(hub_node *n);
 /* Runs fn with grad mode off and restores it. Used by backward functions composed of ops. */
 #define HUB_NO_GRAD_BEGIN int hub__prev_grad = hub_set_grad_enabled(0)
 #define HUB_NO_GRAD_END hub_set_grad_enabled(hub__prev_grad)
+
+/* The first element of t as a double, on any device (copied to the host through the buffer
+ * interface when t is elsewhere): what an op that needs a count or an upstream scalar on the
+ * host calls instead of reading t->data.  0, or -1 with an error naming op. */
+int hub_item(const char *op, hub_tensor *t, double *v);
 
 /* t as a contiguous f32 tensor (new reference; t itself retained when it already is one).
  * Recorded like hub_to_dtype and hub_contiguous, so gradients flow through it. */

@@ -12,30 +12,46 @@
 
 #include "backend.h"
 
-/* ---- backward functions ---- */
+/* ---- backward functions and the op table's entries ---- */
 
 static int reshape_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   gi[0] = hub_reshape(go[0], n->edges[0].ndim, n->edges[0].shape);
   return gi[0] ? 0 : -1;
 }
 
+typedef struct transpose_state {
+  int d0, d1;
+} transpose_state;
+
 static int transpose_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  gi[0] = hub_transpose(go[0], (int)n->i[0], (int)n->i[1]);
+  const transpose_state *s = HUB_NODE_STATE(n, transpose_state);
+  gi[0] = go[0]->ndim == 0 ? hub_tensor_retain(go[0]) : hub_transpose(go[0], s->d0, s->d1);
   return gi[0] ? 0 : -1;
 }
 
+typedef struct permute_state {
+  int perm[HUB_MAX_DIMS];
+} permute_state;
+
 static int permute_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  const permute_state *s = HUB_NODE_STATE(n, permute_state);
   int inv[HUB_MAX_DIMS];
-  for (int d = 0; d < n->edges[0].ndim; d++) inv[n->i[d]] = d;
+  for (int d = 0; d < n->edges[0].ndim; d++) inv[s->perm[d]] = d;
   gi[0] = hub_permute(go[0], inv);
   return gi[0] ? 0 : -1;
 }
 
+typedef struct narrow_state {
+  int dim;
+  int64_t start, length;
+} narrow_state;
+
 static int narrow_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  const narrow_state *s = HUB_NODE_STATE(n, narrow_state);
   hub_edge *e = &n->edges[0];
   hub_tensor *g = hub_tensor_new(go[0]->dtype, e->ndim, e->shape, go[0]->device);
   if (!g) return -1;
-  hub_tensor *part = hub_narrow(g, (int)n->i[0], n->i[1], n->i[2]);
+  hub_tensor *part = hub_narrow(g, s->dim, s->start, s->length);
   int rc = part ? hub_copy_(part, go[0]) : -1;
   hub_tensor_release(part);
   if (rc) {
@@ -46,12 +62,8 @@ static int narrow_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return 0;
 }
 
-static int expand_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  gi[0] = hub_sum_to(go[0], n->edges[0].ndim, n->edges[0].shape);
-  return gi[0] ? 0 : -1;
-}
-
 static int identity_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  (void)n;
   gi[0] = hub_tensor_retain(go[0]);
   return 0;
 }
@@ -61,16 +73,36 @@ static int cast_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return gi[0] ? 0 : -1;
 }
 
-static hub_tensor *record1(const char *name, hub_backward_fn bw, hub_tensor *in, hub_tensor *out,
-                           int64_t *args, int nargs) {
+/* gradients go back to the source device */
+static int to_device_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  gi[0] = hub_to_device(go[0], n->edges[0].device);
+  return gi[0] ? 0 : -1;
+}
+
+#define VIEW_DEF(id, bw, size) \
+  HUB_OP_DEF(id, .name = #id, .arity = 1, .dtypes = HUB_DT_ANY, .kernel = -1, .backward = bw, .state_size = size)
+VIEW_DEF(reshape, reshape_bw, 0);
+VIEW_DEF(view, reshape_bw, 0);
+VIEW_DEF(squeeze, reshape_bw, 0);
+VIEW_DEF(unsqueeze, reshape_bw, 0);
+VIEW_DEF(transpose, transpose_bw, sizeof(transpose_state));
+VIEW_DEF(permute, permute_bw, sizeof(permute_state));
+VIEW_DEF(narrow, narrow_bw, sizeof(narrow_state));
+HUB_OP_DEF(clone, .name = "clone", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_COPY, .backward = identity_bw);
+HUB_OP_DEF(to_dtype, .name = "to", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_COPY, .backward = cast_bw);
+HUB_OP_DEF(to_device, .name = "to_device", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = -1, .backward = to_device_bw);
+
+/* Records a one-input op on out (consumed: NULL on failure); *state gets the node's typed state,
+ * NULL when nothing was recorded. */
+static hub_tensor *record1(const hub_op_def *op, hub_tensor *in, hub_tensor *out, void **state) {
+  if (state) *state = NULL;
   if (!out) return NULL;
   hub_node *n;
-  if (hub_record(name, bw, 1, &in, out, &n)) {
+  if (hub_record_op(op, &in, 1, &out, &n)) {
     hub_tensor_release(out);
     return NULL;
   }
-  if (n)
-    for (int i = 0; i < nargs; i++) n->i[i] = args[i];
+  if (n && state) *state = n->state;
   return out;
 }
 
@@ -162,7 +194,7 @@ static hub_tensor *reshape_impl(const char *op, hub_tensor *t, int ndim, const i
   } else {
     return hub_errp("%s: the strides of this tensor cannot be viewed as the new shape; use reshape", op);
   }
-  return record1(op, reshape_bw, t, out, NULL, 0);
+  return record1(may_copy ? &hub_op_reshape : &hub_op_view, t, out, NULL);
 }
 
 hub_tensor *hub_reshape(hub_tensor *t, int ndim, const int64_t *shape) {
@@ -177,20 +209,22 @@ hub_tensor *hub_transpose(hub_tensor *t, int d0, int d1) {
   if (!t) return hub_errp("transpose: tensor is nil");
   if ((d0 = hub_norm_dim("transpose", d0, t->ndim)) < 0 || (d1 = hub_norm_dim("transpose", d1, t->ndim)) < 0)
     return NULL;
-  if (t->ndim == 0) return record1("transpose", identity_bw, t, hub_tensor_alias(t, 0, NULL, NULL, t->offset), NULL, 0);
+  if (t->ndim == 0) return record1(&hub_op_transpose, t, hub_tensor_alias(t, 0, NULL, NULL, t->offset), NULL);
   int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS];
   memcpy(sh, t->shape, sizeof sh);
   memcpy(st, t->stride, sizeof st);
   sh[d0] = t->shape[d1], sh[d1] = t->shape[d0];
   st[d0] = t->stride[d1], st[d1] = t->stride[d0];
-  int64_t args[2] = {d0, d1};
-  return record1("transpose", transpose_bw, t, hub_tensor_alias(t, t->ndim, sh, st, t->offset), args, 2);
+  transpose_state *s;
+  hub_tensor *out = record1(&hub_op_transpose, t, hub_tensor_alias(t, t->ndim, sh, st, t->offset), (void **)&s);
+  if (s) s->d0 = d0, s->d1 = d1;
+  return out;
 }
 
 hub_tensor *hub_permute(hub_tensor *t, const int *perm) {
   if (!t) return hub_errp("permute: tensor is nil");
-  int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS], args[HUB_MAX_DIMS];
-  int seen[HUB_MAX_DIMS] = {0};
+  int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS];
+  int args[HUB_MAX_DIMS], seen[HUB_MAX_DIMS] = {0};
   for (int i = 0; i < t->ndim; i++) {
     int p = hub_norm_dim("permute", perm[i], t->ndim);
     if (p < 0) return NULL;
@@ -199,7 +233,10 @@ hub_tensor *hub_permute(hub_tensor *t, const int *perm) {
     st[i] = t->stride[p];
     args[i] = p;
   }
-  return record1("permute", permute_bw, t, hub_tensor_alias(t, t->ndim, sh, st, t->offset), args, t->ndim);
+  permute_state *s;
+  hub_tensor *out = record1(&hub_op_permute, t, hub_tensor_alias(t, t->ndim, sh, st, t->offset), (void **)&s);
+  if (s) memcpy(s->perm, args, sizeof(int) * (size_t)t->ndim);
+  return out;
 }
 
 hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length) {
@@ -213,21 +250,11 @@ hub_tensor *hub_narrow(hub_tensor *t, int dim, int64_t start, int64_t length) {
   int64_t sh[HUB_MAX_DIMS];
   memcpy(sh, t->shape, sizeof sh);
   sh[dim] = length;
-  int64_t args[3] = {dim, start, length};
-  return record1("narrow", narrow_bw, t,
-                 hub_tensor_alias(t, t->ndim, sh, t->stride, t->offset + start * t->stride[dim]), args, 3);
-}
-
-hub_tensor *hub_expand(hub_tensor *t, int ndim, const int64_t *shape) {
-  if (!t) return hub_errp("expand: tensor is nil");
-  if (ndim < 0 || ndim > HUB_MAX_DIMS) return hub_errp("expand: %d dimensions (at most %d)", ndim, HUB_MAX_DIMS);
-  if (ndim > 0 && !shape) return hub_errp("expand: shape is missing (NULL)");
-  int64_t sh[HUB_MAX_DIMS];
-  for (int i = 0; i < ndim; i++) {
-    int j = t->ndim - ndim + i;
-    sh[i] = shape[i] == -1 && j >= 0 ? t->shape[j] : shape[i];
-  }
-  return record1("expand", expand_bw, t, hub_expand_raw(t, ndim, sh), NULL, 0);
+  narrow_state *s;
+  hub_tensor *out = record1(&hub_op_narrow, t,
+                            hub_tensor_alias(t, t->ndim, sh, t->stride, t->offset + start * t->stride[dim]), (void **)&s);
+  if (s) s->dim = dim, s->start = start, s->length = length;
+  return out;
 }
 
 hub_tensor *hub_squeeze(hub_tensor *t, int dim) {
@@ -240,7 +267,7 @@ hub_tensor *hub_squeeze(hub_tensor *t, int dim) {
     sh[n] = t->shape[i];
     st[n++] = t->stride[i];
   }
-  return record1("squeeze", reshape_bw, t, hub_tensor_alias(t, n, sh, st, t->offset), NULL, 0);
+  return record1(&hub_op_squeeze, t, hub_tensor_alias(t, n, sh, st, t->offset), NULL);
 }
 
 hub_tensor *hub_unsqueeze(hub_tensor *t, int dim) {
@@ -257,7 +284,7 @@ hub_tensor *hub_unsqueeze(hub_tensor *t, int dim) {
       st[i] = t->stride[j++];
     }
   }
-  return record1("unsqueeze", reshape_bw, t, hub_tensor_alias(t, t->ndim + 1, sh, st, t->offset), NULL, 0);
+  return record1(&hub_op_unsqueeze, t, hub_tensor_alias(t, t->ndim + 1, sh, st, t->offset), NULL);
 }
 
 /* ---- copies ---- */
@@ -323,7 +350,7 @@ hub_tensor *hub_contiguous(hub_tensor *t) {
 
 hub_tensor *hub_clone(hub_tensor *t) {
   if (!t) return hub_errp("clone: tensor is nil");
-  return record1("clone", identity_bw, t, copy_as("clone", t, t->dtype), NULL, 0);
+  return record1(&hub_op_clone, t, copy_as("clone", t, t->dtype), NULL);
 }
 
 hub_tensor *hub_to_dtype(hub_tensor *t, int dtype) {
@@ -331,7 +358,7 @@ hub_tensor *hub_to_dtype(hub_tensor *t, int dtype) {
   if (dtype < 0 || dtype >= HUB_DTYPE_COUNT) return hub_errp("to: unknown dtype %d", dtype);
   if (t->dtype == dtype) return hub_tensor_retain(t);
   hub_tensor *c = copy_as("to", t, dtype);
-  if (c && hub_dtype_is_float(dtype) && hub_dtype_is_float(t->dtype)) return record1("to", cast_bw, t, c, NULL, 0);
+  if (c && hub_dtype_is_float(dtype) && hub_dtype_is_float(t->dtype)) return record1(&hub_op_to_dtype, t, c, NULL);
   return c;
 }
 
@@ -353,11 +380,6 @@ static int copy_between(hub_tensor *dst, const hub_tensor *src) {
   return rc;
 }
 
-static int to_device_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  gi[0] = hub_to_device(go[0], (int)n->i[0]);
-  return gi[0] ? 0 : -1;
-}
-
 hub_tensor *hub_to_device(hub_tensor *t, int device) {
   if (!t) return hub_errp("to: tensor is nil");
   if (t->device == device) return hub_tensor_retain(t);
@@ -373,8 +395,23 @@ hub_tensor *hub_to_device(hub_tensor *t, int device) {
     out = NULL;
   }
   hub_tensor_release(c);
-  int64_t from = t->device;
-  return record1("to", to_device_bw, t, out, &from, 1);
+  return record1(&hub_op_to_device, t, out, NULL);
+}
+
+int hub_item(const char *op, hub_tensor *t, double *v) {
+  if (!t || hub_tensor_numel(t) < 1) return hub_err("%s: expected a tensor with at least one element", op);
+  if (t->device == HUB_CPU) {
+    *v = hub_tensor_get(t, 0);
+    return 0;
+  }
+  hub_tensor *first = hub_tensor_alias(t, 0, NULL, NULL, t->offset); /* element 0, any strides */
+  HUB_NO_GRAD_BEGIN;
+  hub_tensor *host = first ? hub_to_device(first, HUB_CPU) : NULL;
+  HUB_NO_GRAD_END;
+  if (host) *v = hub_tensor_get(host, 0);
+  hub_tensor_release(host);
+  hub_tensor_release(first);
+  return host ? 0 : -1;
 }
 
 hub_tensor *hub_contiguous_f32(hub_tensor *t) {

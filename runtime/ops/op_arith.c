@@ -259,12 +259,28 @@ static int affine_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return give_owned(n, 0, hub_mul_scalar(go[0], alpha), gi);
 }
 
-HUB_OP_DEF(unary, .name = "unary", .arity = 1, .dtypes = HUB_DT_FLOATS, .kernel = HUB_K_UNARY,
-           .backward = unary_bw, .state_size = sizeof(unary_state));
-HUB_OP_DEF(affine, .name = "affine", .arity = 1, .dtypes = HUB_DT_FLOATS, .kernel = HUB_K_UNARY,
-           .backward = affine_bw, .state_size = sizeof(unary_state));
+/* One entry per function; those affine in x (affine_bw) keep no tensor. */
+#define UNARY_DEF(id, nm, bw)                                                                              \
+  HUB_OP_DEF(id, .name = nm, .arity = 1, .dtypes = HUB_DT_FLOATS, .kernel = HUB_K_UNARY, .backward = bw, \
+             .state_size = sizeof(unary_state))
+UNARY_DEF(neg, "neg", affine_bw);
+UNARY_DEF(add_scalar, "add_scalar", affine_bw);
+UNARY_DEF(mul_scalar, "mul_scalar", affine_bw);
+UNARY_DEF(rsub_scalar, "rsub_scalar", affine_bw);
+UNARY_DEF(rdiv_scalar, "rdiv_scalar", unary_bw);
+UNARY_DEF(pow_scalar, "pow", unary_bw);
+UNARY_DEF(exp, "exp", unary_bw);
+UNARY_DEF(log, "log", unary_bw);
+UNARY_DEF(sqrt, "sqrt", unary_bw);
+UNARY_DEF(rsqrt, "rsqrt", unary_bw);
+UNARY_DEF(abs, "abs", unary_bw);
+UNARY_DEF(relu, "relu", unary_bw);
+UNARY_DEF(tanh, "tanh", unary_bw);
+UNARY_DEF(sigmoid, "sigmoid", unary_bw);
+UNARY_DEF(gelu, "gelu", unary_bw);
 
-static hub_tensor *unary(const char *name, int op, double alpha, double beta, hub_tensor *a) {
+static hub_tensor *unary(const hub_op_def *def, int op, double alpha, double beta, hub_tensor *a) {
+  const char *name = def->name;
   if (hub_check_float(name, "input", a)) return NULL;
   const hub_backend *be = hub_dispatch(name, a->dtype == HUB_F64 ? HUB_K_UNARY_F64 : HUB_K_UNARY, a->device, -1);
   if (!be) return NULL;
@@ -282,12 +298,9 @@ static hub_tensor *unary(const char *name, int op, double alpha, double beta, hu
     out = NULL;
   }
   if (out) {
-    bool affine = op == HUB_UN_NEG || op == HUB_UN_LINEAR;
-    /* one table entry per backward; the node carries the function's own name */
-    hub_op_def def = affine ? hub_op_affine : hub_op_unary;
-    def.name = name;
+    bool affine = def->backward == affine_bw;
     hub_node *node;
-    int rc = hub_record_op(&def, &a32, 1, &out, &node);
+    int rc = hub_record_op(def, &a32, 1, &out, &node);
     if (rc == 0 && node) {
       unary_state *s = HUB_NODE_STATE(node, unary_state);
       s->op = op;
@@ -315,11 +328,11 @@ static hub_tensor *int_scalar(const char *name, int op, hub_tensor *a, double s,
 
 /* The unary op on a (f32 result cast back to a's dtype when a is f16 / bf16); an integer or bool
  * a is converted to f32 first (the number or the op makes the result float). */
-static hub_tensor *float_unary(const char *name, int op, double alpha, double beta, hub_tensor *a) {
-  if (check_operand(name, "input", a)) return NULL;
-  if (hub_dtype_is_float(a->dtype)) return to_result(unary(name, op, alpha, beta, a), a->dtype);
+static hub_tensor *float_unary(const hub_op_def *def, int op, double alpha, double beta, hub_tensor *a) {
+  if (check_operand(def->name, "input", a)) return NULL;
+  if (hub_dtype_is_float(a->dtype)) return to_result(unary(def, op, alpha, beta, a), a->dtype);
   hub_tensor *f = hub_to_dtype(a, HUB_F32);
-  hub_tensor *out = f ? unary(name, op, alpha, beta, f) : NULL;
+  hub_tensor *out = f ? unary(def, op, alpha, beta, f) : NULL;
   hub_tensor_release(f);
   return out;
 }
@@ -330,42 +343,42 @@ static int int_result(const hub_tensor *a, double s) {
 
 hub_tensor *hub_add_scalar(hub_tensor *a, double s) {
   if (int_result(a, s)) return int_scalar("add_scalar", HUB_BIN_ADD, a, s, 0);
-  return float_unary("add_scalar", HUB_UN_LINEAR, 1.0, s, a);
+  return float_unary(&hub_op_add_scalar, HUB_UN_LINEAR, 1.0, s, a);
 }
 hub_tensor *hub_mul_scalar(hub_tensor *a, double s) {
   if (int_result(a, s)) return int_scalar("mul_scalar", HUB_BIN_MUL, a, s, 0);
-  return float_unary("mul_scalar", HUB_UN_LINEAR, s, 0.0, a);
+  return float_unary(&hub_op_mul_scalar, HUB_UN_LINEAR, s, 0.0, a);
 }
 hub_tensor *hub_rsub_scalar(hub_tensor *a, double s) {
   if (int_result(a, s)) return int_scalar("rsub_scalar", HUB_BIN_SUB, a, s, 1);
-  return float_unary("rsub_scalar", HUB_UN_LINEAR, -1.0, s, a);
+  return float_unary(&hub_op_rsub_scalar, HUB_UN_LINEAR, -1.0, s, a);
 }
-hub_tensor *hub_rdiv_scalar(hub_tensor *a, double s) { return float_unary("rdiv_scalar", HUB_UN_RECIP, s, 0.0, a); }
+hub_tensor *hub_rdiv_scalar(hub_tensor *a, double s) { return float_unary(&hub_op_rdiv_scalar, HUB_UN_RECIP, s, 0.0, a); }
 hub_tensor *hub_pow(hub_tensor *a, double p) {
   if (int_result(a, p)) {
     if (p < 0) return hub_errp("pow: integers to negative integer powers are not allowed");
     return int_scalar("pow", HUB_BIN_POW, a, p, 0);
   }
-  return float_unary("pow", HUB_UN_POW, p, 0.0, a);
+  return float_unary(&hub_op_pow_scalar, HUB_UN_POW, p, 0.0, a);
 }
 
 hub_tensor *hub_neg(hub_tensor *a) {
   if (a && !hub_dtype_is_float(a->dtype)) return hub_map("neg", HUB_MAP_NEG, a);
-  return float_unary("neg", HUB_UN_NEG, 0, 0, a);
+  return float_unary(&hub_op_neg, HUB_UN_NEG, 0, 0, a);
 }
-hub_tensor *hub_exp(hub_tensor *a) { return float_unary("exp", HUB_UN_EXP, 0, 0, a); }
-hub_tensor *hub_log(hub_tensor *a) { return float_unary("log", HUB_UN_LOG, 0, 0, a); }
-hub_tensor *hub_sqrt(hub_tensor *a) { return float_unary("sqrt", HUB_UN_SQRT, 0, 0, a); }
-hub_tensor *hub_rsqrt(hub_tensor *a) { return float_unary("rsqrt", HUB_UN_RSQRT, 0, 0, a); }
+hub_tensor *hub_exp(hub_tensor *a) { return float_unary(&hub_op_exp, HUB_UN_EXP, 0, 0, a); }
+hub_tensor *hub_log(hub_tensor *a) { return float_unary(&hub_op_log, HUB_UN_LOG, 0, 0, a); }
+hub_tensor *hub_sqrt(hub_tensor *a) { return float_unary(&hub_op_sqrt, HUB_UN_SQRT, 0, 0, a); }
+hub_tensor *hub_rsqrt(hub_tensor *a) { return float_unary(&hub_op_rsqrt, HUB_UN_RSQRT, 0, 0, a); }
 hub_tensor *hub_abs(hub_tensor *a) {
   if (a && !hub_dtype_is_float(a->dtype)) return hub_map("abs", HUB_MAP_ABS, a);
-  return float_unary("abs", HUB_UN_ABS, 0, 0, a);
+  return float_unary(&hub_op_abs, HUB_UN_ABS, 0, 0, a);
 }
-hub_tensor *hub_relu(hub_tensor *a) { return unary("relu", HUB_UN_RELU, 0, 0, a); }
-hub_tensor *hub_tanh(hub_tensor *a) { return float_unary("tanh", HUB_UN_TANH, 0, 0, a); }
-hub_tensor *hub_sigmoid(hub_tensor *a) { return float_unary("sigmoid", HUB_UN_SIGMOID, 0, 0, a); }
+hub_tensor *hub_relu(hub_tensor *a) { return unary(&hub_op_relu, HUB_UN_RELU, 0, 0, a); }
+hub_tensor *hub_tanh(hub_tensor *a) { return float_unary(&hub_op_tanh, HUB_UN_TANH, 0, 0, a); }
+hub_tensor *hub_sigmoid(hub_tensor *a) { return float_unary(&hub_op_sigmoid, HUB_UN_SIGMOID, 0, 0, a); }
 hub_tensor *hub_gelu(hub_tensor *a, int approximate) {
-  return unary("gelu", approximate ? HUB_UN_GELU_TANH : HUB_UN_GELU_ERF, 0, 0, a);
+  return unary(&hub_op_gelu, approximate ? HUB_UN_GELU_TANH : HUB_UN_GELU_ERF, 0, 0, a);
 }
 
 /* ---- where / masked_fill ---- */
@@ -394,9 +407,13 @@ static int broadcast_n(const char *op, int n, hub_tensor *const *ts, int64_t *ou
   return nd;
 }
 
-/* Inputs: 0 = a, 1 = b; saved[0] = cond. */
+/* Inputs: 0 = a, 1 = b; the state keeps the condition. */
+typedef struct where_state {
+  hub_tensor *cond;
+} where_state;
+
 static int where_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  hub_tensor *cond = n->saved[0];
+  hub_tensor *cond = HUB_NODE_STATE(n, where_state)->cond;
   hub_tensor *zero = hub_tensor_new(HUB_F32, 0, NULL, go[0]->device);
   if (!zero) return -1;
   int rc = 0;
@@ -404,6 +421,21 @@ static int where_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (rc == 0 && hub_node_needs(n, 1)) rc = give_owned(n, 1, hub_where(cond, zero, go[0]), gi);
   hub_tensor_release(zero);
   return rc;
+}
+
+HUB_OP_DEF(where, .name = "where", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_WHERE, .backward = where_bw,
+           .state_size = sizeof(where_state));
+HUB_OP_DEF(masked_fill, .name = "masked_fill", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_WHERE,
+           .backward = where_bw, .state_size = sizeof(where_state));
+
+/* Records where / masked_fill on out (consumed on failure). */
+static hub_tensor *record_where(const hub_op_def *def, hub_tensor *cond, hub_tensor *a, hub_tensor *b, hub_tensor *out) {
+  hub_tensor *ins[2] = {a, b};
+  hub_node *node;
+  int rc = hub_record_op(def, ins, 1, &out, &node);
+  if (rc == 0 && node) rc = hub_node_keep(node, &HUB_NODE_STATE(node, where_state)->cond, cond);
+  hub_fail_release(rc, &out);
+  return out;
 }
 
 /* cond ? a : b for an integer or bool result dtype rt (not differentiable): b broadcast into the
@@ -420,8 +452,10 @@ static hub_tensor *where_int(const hub_backend *be, hub_tensor *cond, hub_tensor
   hub_tensor *cnt = mc ? hub_sum(mc, 0, NULL, 0) : NULL;
   hub_tensor *out = cnt ? hub_tensor_empty(rt, nd, shape, a->device) : NULL, *sel = NULL;
   int rc = out ? HUB_K(be, COPY)(out, eb) : -1;
+  double count = 0;
+  if (rc == 0) rc = hub_item("where", cnt, &count);
   if (rc == 0) {
-    int64_t k = (int64_t)hub_tensor_get(cnt, 0);
+    int64_t k = (int64_t)count;
     sel = hub_tensor_empty(rt, 1, &k, a->device);
     rc = sel ? HUB_K(be, MASKED_SELECT)(xa, mc, sel) : -1;
     if (rc == 0) rc = HUB_K(be, MASKED_SCATTER)(out, mc, sel);
@@ -438,8 +472,9 @@ static hub_tensor *where_int(const hub_backend *be, hub_tensor *cond, hub_tensor
 }
 
 /* out = cond ? a : b.  When `like` is given, the result must have its shape (masked_fill). */
-static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *cond, hub_tensor *a,
+static hub_tensor *where_op(const hub_op_def *def, const char *cond_arg, hub_tensor *cond, hub_tensor *a,
                             hub_tensor *b, const hub_tensor *like) {
+  const char *name = def->name;
   if (!cond) return hub_errp("%s: %s is missing (nil)", name, cond_arg);
   if (cond->dtype != HUB_BOOL && cond->dtype != HUB_U8)
     return hub_errp("%s: expected %s to be a bool or u8 tensor, got %s", name, cond_arg,
@@ -464,13 +499,7 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
   if (rt == HUB_F64) { /* in double, through the any-dtype path, with where's gradient */
     hub_tensor *a64 = hub_to_dtype(a, HUB_F64), *b64 = a64 ? hub_to_dtype(b, HUB_F64) : NULL;
     hub_tensor *out = b64 ? where_int(be, cond, a64, b64, nd, shape, HUB_F64) : NULL;
-    if (out) {
-      hub_tensor *ins[2] = {a64, b64};
-      hub_node *node;
-      int rc = hub_record(name, where_bw, 2, ins, out, &node);
-      if (rc == 0 && node) rc = hub_node_save(node, cond) < 0;
-      hub_fail_release(rc, &out);
-    }
+    if (out) out = record_where(def, cond, a64, b64, out);
     hub_tensor_release(a64);
     hub_tensor_release(b64);
     return out;
@@ -485,20 +514,14 @@ static hub_tensor *where_op(const char *name, const char *cond_arg, hub_tensor *
     hub_tensor_release(out);
     out = NULL;
   }
-  if (out) {
-    hub_tensor *ins[2] = {a32, b32};
-    hub_node *node;
-    int rc = hub_record(name, where_bw, 2, ins, out, &node);
-    if (rc == 0 && node) rc = hub_node_save(node, cond) < 0;
-    hub_fail_release(rc, &out);
-  }
+  if (out) out = record_where(def, cond, a32, b32, out);
   hub_tensor *tmp[5] = {ec, ea, eb, a32, b32};
   hub_release_all(5, tmp);
   return to_result(out, rt);
 }
 
 hub_tensor *hub_where(hub_tensor *cond, hub_tensor *a, hub_tensor *b) {
-  return where_op("where", "condition", cond, a, b, NULL);
+  return where_op(&hub_op_where, "condition", cond, a, b, NULL);
 }
 
 hub_tensor *hub_masked_fill(hub_tensor *a, hub_tensor *mask, double value) {
@@ -506,7 +529,7 @@ hub_tensor *hub_masked_fill(hub_tensor *a, hub_tensor *mask, double value) {
   hub_tensor *v = hub_tensor_empty(hub_dtype_is_float(a->dtype) ? HUB_F32 : a->dtype, 0, NULL, a->device);
   if (!v) return NULL;
   hub_tensor *out = NULL;
-  if (hub_fill_(v, value) == 0) out = where_op("masked_fill", "mask", mask, v, a, a);
+  if (hub_fill_(v, value) == 0) out = where_op(&hub_op_masked_fill, "mask", mask, v, a, a);
   hub_tensor_release(v);
   return out;
 }

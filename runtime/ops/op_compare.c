@@ -44,7 +44,7 @@ hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape(name, a, b, shape);
   if (nd < 0) return NULL;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_BINARY_ANY, a->device, -1);
+  const hub_backend *be = hub_dispatch(name, HUB_K_BINARY_ANY, a->device, -1);
   if (!be) return NULL;
   int out_dt = (op >= HUB_BIN_EQ || ct == HUB_BOOL) ? HUB_BOOL : ct;
   hub_tensor *ca = cast_raw(a, ct);
@@ -66,7 +66,7 @@ hub_tensor *hub_binary_any(const char *name, int op, hub_tensor *a, hub_tensor *
 
 hub_tensor *hub_map(const char *name, int op, hub_tensor *x) {
   if (check_any(name, "input", x)) return NULL;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_MAP, x->device, -1);
+  const hub_backend *be = hub_dispatch(name, HUB_K_MAP, x->device, -1);
   if (!be) return NULL;
   int ct = (x->dtype == HUB_F16 || x->dtype == HUB_BF16) ? HUB_F32 : x->dtype;
   hub_tensor *cx = cast_raw(x, ct);
@@ -148,12 +148,16 @@ hub_tensor *hub_all(hub_tensor *a, int ndims, const int *dims, int keepdim) {
 
 /* ---- masked_select ---- */
 
-/* saved[0]: the mask, contiguous of the broadcast shape. */
+/* The mask, contiguous of the broadcast shape. */
+typedef struct masked_select_state {
+  hub_tensor *mask;
+} masked_select_state;
+
 static int masked_select_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
-  hub_tensor *mask = n->saved[0];
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_MASKED_SCATTER, mask->device, -1);
+  hub_tensor *mask = HUB_NODE_STATE(n, masked_select_state)->mask;
+  const hub_backend *be = hub_dispatch(n->name, HUB_K_MASKED_SCATTER, mask->device, -1);
   int gdt = e->dtype == HUB_F64 ? HUB_F64 : HUB_F32;
   hub_tensor *gx = be ? hub_tensor_new(gdt, e->ndim, e->shape, mask->device) : NULL;
   if (!gx) return -1;
@@ -177,6 +181,9 @@ static int masked_select_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return 0;
 }
 
+HUB_OP_DEF(masked_select, .name = "masked_select", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_MASKED_SELECT,
+           .backward = masked_select_bw, .state_size = sizeof(masked_select_state));
+
 hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask) {
   if (check_any("masked_select", "input", a)) return NULL;
   if (!mask) return hub_errp("masked_select: mask is missing (nil)");
@@ -187,7 +194,7 @@ hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask) {
   int64_t shape[HUB_MAX_DIMS];
   int nd = hub_broadcast_shape("masked_select", a, mask, shape);
   if (nd < 0) return NULL;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_MASKED_SELECT, a->device, -1);
+  const hub_backend *be = hub_dispatch("masked_select", HUB_K_MASKED_SELECT, a->device, -1);
   if (!be) return NULL;
   hub_tensor *ea = hub_expand(a, nd, shape); /* recorded: its backward sums back to a's shape */
   hub_tensor *xa = ea ? hub_contiguous(ea) : NULL;
@@ -199,8 +206,9 @@ hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask) {
     cnt = mb ? hub_sum(mb, 0, NULL, 0) : NULL;
     HUB_NO_GRAD_END;
   }
-  if (cnt) {
-    int64_t k = (int64_t)hub_tensor_get(cnt, 0);
+  double count;
+  if (cnt && hub_item("masked_select", cnt, &count) == 0) {
+    int64_t k = (int64_t)count;
     out = hub_tensor_empty(a->dtype, 1, &k, a->device);
     if (out && HUB_K(be, MASKED_SELECT)(xa, mb, out) != 0) {
       hub_tensor_release(out);
@@ -209,8 +217,8 @@ hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask) {
   }
   if (out) {
     hub_node *node;
-    int rc = hub_record("masked_select", masked_select_bw, 1, &xa, out, &node);
-    if (rc == 0 && node) rc = hub_node_save(node, mb) < 0;
+    int rc = hub_record_op(&hub_op_masked_select, &xa, 1, &out, &node);
+    if (rc == 0 && node) rc = hub_node_keep(node, &HUB_NODE_STATE(node, masked_select_state)->mask, mb);
     hub_fail_release(rc, &out);
   }
   hub_tensor *tmp[5] = {ea, xa, em, mb, cnt};
@@ -220,11 +228,17 @@ hub_tensor *hub_masked_select(hub_tensor *a, hub_tensor *mask) {
 
 /* ---- clamp ---- */
 
-/* saved[0]: x (f32); f[0], f[1]: the bounds. */
+/* The input (f32 or f64) and the bounds. */
+typedef struct clamp_state {
+  hub_tensor *x;
+  double lo, hi;
+} clamp_state;
+
 static int clamp_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0) || !go[0]) return 0;
-  hub_tensor *x = n->saved[0];
-  hub_tensor *lo = hub_scalar_for(x, n->f[0]), *hi = lo ? hub_scalar_for(x, n->f[1]) : NULL;
+  const clamp_state *s = HUB_NODE_STATE(n, clamp_state);
+  hub_tensor *x = s->x;
+  hub_tensor *lo = hub_scalar_for(x, s->lo), *hi = lo ? hub_scalar_for(x, s->hi) : NULL;
   hub_tensor *m1 = hi ? hub_ge(x, lo) : NULL, *m2 = m1 ? hub_le(x, hi) : NULL;
   hub_tensor *m = m2 ? hub_logical_and(m1, m2) : NULL;
   hub_tensor *mf = m ? hub_to_dtype(m, HUB_F32) : NULL;
@@ -233,6 +247,9 @@ static int clamp_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   hub_release_all(6, tmp);
   return gi[0] ? 0 : -1;
 }
+
+HUB_OP_DEF(clamp, .name = "clamp", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_BINARY_ANY, .backward = clamp_bw,
+           .state_size = sizeof(clamp_state));
 
 hub_tensor *hub_clamp(hub_tensor *a, double lo, double hi) {
   if (check_any("clamp", "input", a)) return NULL;
@@ -260,11 +277,12 @@ hub_tensor *hub_clamp(hub_tensor *a, double lo, double hi) {
   }
   if (out && hub_dtype_is_float(a->dtype)) {
     hub_node *node;
-    int rc = hub_record("clamp", clamp_bw, 1, &x, out, &node);
+    int rc = hub_record_op(&hub_op_clamp, &x, 1, &out, &node);
     if (rc == 0 && node) {
-      rc = hub_node_save(node, x) < 0;
-      node->f[0] = lo;
-      node->f[1] = hi;
+      clamp_state *s = HUB_NODE_STATE(node, clamp_state);
+      s->lo = lo;
+      s->hi = hi;
+      rc = hub_node_keep(node, &s->x, x);
     }
     hub_fail_release(rc, &out);
   }
@@ -284,21 +302,28 @@ static int zero_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   (void)go;
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
-  gi[0] = hub_tensor_new(e->dtype, e->ndim, e->shape, HUB_CPU);
+  gi[0] = hub_tensor_new(e->dtype, e->ndim, e->shape, e->device);
   return gi[0] ? 0 : -1;
 }
 
-static hub_tensor *piecewise(const char *name, int op, hub_tensor *a) {
-  hub_tensor *out = hub_map(name, op, a);
+#define PIECEWISE_DEF(id) \
+  HUB_OP_DEF(id, .name = #id, .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_MAP, .backward = zero_bw)
+PIECEWISE_DEF(sign);
+PIECEWISE_DEF(floor);
+PIECEWISE_DEF(ceil);
+PIECEWISE_DEF(round);
+
+static hub_tensor *piecewise(const hub_op_def *def, int op, hub_tensor *a) {
+  hub_tensor *out = hub_map(def->name, op, a);
   hub_node *node;
-  if (out && hub_dtype_is_float(a->dtype)) hub_fail_release(hub_record(name, zero_bw, 1, &a, out, &node), &out);
+  if (out && hub_dtype_is_float(a->dtype)) hub_fail_release(hub_record_op(def, &a, 1, &out, &node), &out);
   return out;
 }
 
-hub_tensor *hub_sign(hub_tensor *a) { return piecewise("sign", HUB_MAP_SIGN, a); }
-hub_tensor *hub_floor(hub_tensor *a) { return piecewise("floor", HUB_MAP_FLOOR, a); }
-hub_tensor *hub_ceil(hub_tensor *a) { return piecewise("ceil", HUB_MAP_CEIL, a); }
-hub_tensor *hub_round(hub_tensor *a) { return piecewise("round", HUB_MAP_ROUND, a); }
+hub_tensor *hub_sign(hub_tensor *a) { return piecewise(&hub_op_sign, HUB_MAP_SIGN, a); }
+hub_tensor *hub_floor(hub_tensor *a) { return piecewise(&hub_op_floor, HUB_MAP_FLOOR, a); }
+hub_tensor *hub_ceil(hub_tensor *a) { return piecewise(&hub_op_ceil, HUB_MAP_CEIL, a); }
+hub_tensor *hub_round(hub_tensor *a) { return piecewise(&hub_op_round, HUB_MAP_ROUND, a); }
 
 /* ---- min / argmin: the max of the negation ---- */
 

@@ -54,23 +54,30 @@ static hub_tensor *grad_to_edge(hub_node *n, int i, hub_tensor *g) {
 
 /* ---- gather along one dimension (embedding and index_select) ---- */
 
-/* saved: 0 ids (contiguous); i: 0 outer, 1 n, 2 inner, 3 k, 4 padding row + 1 (0: none). */
+/* The ids (contiguous), the input seen as [outer, rows, inner], k ids, and the padding row that
+ * gets no gradient (-1: none). */
+typedef struct gather_state {
+  hub_tensor *ids;
+  int64_t outer, rows, inner, k, padding;
+} gather_state;
+
 static int gather_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0)) return 0;
+  const gather_state *s = HUB_NODE_STATE(n, gather_state);
   const hub_edge *e = &n->edges[0];
-  hub_tensor *ids = n->saved[0];
-  int64_t outer = n->i[0], rows = n->i[1], inner = n->i[2], k = n->i[3];
+  hub_tensor *ids = s->ids;
+  int64_t outer = s->outer, rows = s->rows, inner = s->inner, k = s->k;
   hub_tensor *gx = hub_tensor_new(HUB_F32, e->ndim, e->shape, ids->device);
   if (!gx) return -1;
   if (gout[0] && outer * k * inner > 0) {
-    const hub_backend *be = hub_dispatch(NULL, HUB_K_SCATTER_ADD, ids->device, -1);
+    const hub_backend *be = hub_dispatch(n->name, HUB_K_SCATTER_ADD, ids->device, HUB_F32);
     hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
     hub_tensor *gx3 = view3(gx, outer, rows, inner), *gy3 = gy ? view3(gy, outer, k, inner) : NULL;
     int rc = gx3 && gy3 ? HUB_K(be, SCATTER_ADD)(gx3, ids, gy3) : -1;
-    if (rc == 0 && n->i[4] > 0) { /* the padding row gets no gradient */
+    if (rc == 0 && s->padding >= 0) { /* the padding row gets no gradient */
       int64_t sh[3] = {outer, 1, inner};
-      hub_tensor *row = hub_tensor_alias(gx3, 3, sh, gx3->stride, gx3->offset + (n->i[4] - 1) * inner);
-      rc = row ? HUB_K(be, FILL)(row, 0) : -1;
+      hub_tensor *row = hub_tensor_alias(gx3, 3, sh, gx3->stride, gx3->offset + s->padding * inner);
+      rc = row ? hub_fill_(row, 0) : -1;
       hub_tensor_release(row);
     }
     hub_tensor_release(gx3);
@@ -86,11 +93,17 @@ static int gather_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   return gin[0] ? 0 : -1;
 }
 
+HUB_OP_DEF(embedding, .name = "embedding", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_GATHER,
+           .backward = gather_backward, .state_size = sizeof(gather_state));
+HUB_OP_DEF(index_select, .name = "index_select", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_GATHER,
+           .backward = gather_backward, .state_size = sizeof(gather_state));
+
 /* out[o, j, i] = x[o, ids[j], i] for x seen as [outer, rows, inner]; the output has x's shape with
  * dimension d replaced by ids' shape (idnd dims, sizes idshape). */
-static hub_tensor *gather_op(const char *op, hub_tensor *x, int d, hub_tensor *ids_in, int idnd,
+static hub_tensor *gather_op(const hub_op_def *def, hub_tensor *x, int d, hub_tensor *ids_in, int idnd,
                              const int64_t *idshape, int64_t padding_idx) {
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_GATHER, x->device, -1);
+  const char *op = def->name;
+  const hub_backend *be = hub_dispatch(op, HUB_K_GATHER, x->device, x->dtype);
   if (!be) return NULL;
   if (x->ndim - 1 + idnd > HUB_MAX_DIMS)
     return hub_errp("%s: the result would have %d dimensions (at most %d)", op, x->ndim - 1 + idnd,
@@ -120,13 +133,14 @@ static hub_tensor *gather_op(const char *op, hub_tensor *x, int d, hub_tensor *i
     out = NULL;
   } else {
     hub_node *n;
-    int rc = hub_record(op, gather_backward, 1, &xc, out, &n);
-    if (rc == 0 && n) rc = hub_node_save(n, ids) < 0;
-    hub_fail_release(rc, &out);
-    if (n && out) {
-      n->i[0] = outer, n->i[1] = rows, n->i[2] = inner, n->i[3] = k;
-      n->i[4] = padding_idx >= 0 ? padding_idx + 1 : 0;
+    int rc = hub_record_op(def, &xc, 1, &out, &n);
+    if (rc == 0 && n) {
+      gather_state *s = HUB_NODE_STATE(n, gather_state);
+      s->outer = outer, s->rows = rows, s->inner = inner, s->k = k;
+      s->padding = padding_idx >= 0 ? padding_idx : -1;
+      rc = hub_node_keep(n, &s->ids, ids);
     }
+    hub_fail_release(rc, &out);
   }
   hub_tensor_release(xc);
   hub_tensor_release(ids);
@@ -146,7 +160,7 @@ hub_tensor *hub_embedding_padded(hub_tensor *weight, hub_tensor *ids, int64_t pa
   if (padding_idx >= weight->shape[0])
     return hub_errp("embedding: padding_idx %lld out of range [0, %lld)", (long long)padding_idx,
                     (long long)weight->shape[0]);
-  return gather_op("embedding", weight, 0, ids, ids->ndim, ids->shape, padding_idx);
+  return gather_op(&hub_op_embedding, weight, 0, ids, ids->ndim, ids->shape, padding_idx);
 }
 
 hub_tensor *hub_index_select(hub_tensor *a, int dim, hub_tensor *index) {
@@ -161,27 +175,33 @@ hub_tensor *hub_index_select(hub_tensor *a, int dim, hub_tensor *index) {
   int d = hub_norm_dim("index_select", dim, a->ndim);
   if (d < 0) return NULL;
   int64_t k = hub_tensor_numel(index);
-  return gather_op("index_select", a, d, index, 1, &k, -1);
+  return gather_op(&hub_op_index_select, a, d, index, 1, &k, -1);
 }
 
 /* ---- concat ---- */
 
-/* i: 0 dim. */
+typedef struct concat_state {
+  int dim;
+} concat_state;
+
 static int concat_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
-  int d = (int)n->i[0];
+  int d = HUB_NODE_STATE(n, concat_state)->dim;
   int64_t pos = 0;
   for (int i = 0; i < n->n_in; i++) {
     const hub_edge *e = &n->edges[i];
     int64_t len = e->shape[d];
     if (hub_node_needs(n, i)) {
       gin[i] = gout[0] ? hub_narrow(gout[0], d, pos, len)
-                       : hub_tensor_new(e->dtype, e->ndim, e->shape, HUB_CPU);
+                       : hub_tensor_new(e->dtype, e->ndim, e->shape, e->device);
       if (!gin[i]) return -1;
     }
     pos += len;
   }
   return 0;
 }
+
+HUB_OP_DEF(concat, .name = "concat", .arity = HUB_ARITY_VAR, .dtypes = HUB_DT_ANY, .kernel = HUB_K_COPY,
+           .backward = concat_backward, .state_size = sizeof(concat_state));
 
 hub_tensor *hub_concat(int n, hub_tensor **ts, int dim) {
   if (n < 1 || !ts) return hub_errp("concat: needs at least one tensor");
@@ -210,7 +230,7 @@ hub_tensor *hub_concat(int n, hub_tensor **ts, int dim) {
                         hub_shape_str(t0, s1, sizeof s1), hub_shape_str(t, s2, sizeof s2), j + 1, d + 1);
     sh[d] += t->shape[d];
   }
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_COPY, t0->device, -1);
+  const hub_backend *be = hub_dispatch("concat", HUB_K_COPY, t0->device, t0->dtype);
   if (!be) return NULL;
   hub_tensor *out = hub_tensor_empty(t0->dtype, t0->ndim, sh, t0->device);
   if (!out) return NULL;
@@ -232,31 +252,28 @@ hub_tensor *hub_concat(int n, hub_tensor **ts, int dim) {
     pos += part[d];
   }
   hub_node *node;
-  if (hub_record("concat", concat_backward, n, ts, out, &node)) {
+  if (hub_record_op_n(&hub_op_concat, n, ts, 1, &out, 0, &node)) {
     hub_tensor_release(out);
     return NULL;
   }
-  if (node) node->i[0] = d;
+  if (node) HUB_NODE_STATE(node, concat_state)->dim = d;
   return out;
 }
 
 /* ---- split ---- */
 
-typedef struct split_ctx {
-  int n;
+/* The dim and the n sizes of the pieces (a flexible tail of the state). */
+typedef struct split_state {
+  int dim, n;
   int64_t sizes[];
-} split_ctx;
+} split_state;
 
-/* i: 0 dim; ctx: the sizes. */
 static int split_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0)) return 0;
   const hub_edge *e = &n->edges[0];
-  const split_ctx *c = n->ctx;
-  int d = (int)n->i[0];
-  int device = HUB_CPU;
-  for (int j = 0; j < c->n; j++)
-    if (gout[j]) device = gout[j]->device;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_COPY, device, -1);
+  const split_state *c = HUB_NODE_STATE(n, split_state);
+  int d = c->dim, device = e->device;
+  const hub_backend *be = hub_dispatch("split", HUB_K_COPY, device, e->dtype);
   if (!be) return -1;
   hub_tensor *gx = hub_tensor_new(e->dtype, e->ndim, e->shape, device);
   if (!gx) return -1;
@@ -279,6 +296,9 @@ static int split_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   gin[0] = gx;
   return 0;
 }
+
+HUB_OP_DEF(split, .name = "split", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = -1, .backward = split_backward,
+           .state_size = sizeof(split_state));
 
 int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **out) {
   if (!a) return hub_err("split: input is missing (nil)");
@@ -312,28 +332,17 @@ int hub_split(hub_tensor *a, int dim, int n, const int64_t *sizes, hub_tensor **
     }
     pos += sizes[j];
   }
-  if (hub_grad_enabled() && a->requires_grad) {
-    split_ctx *c = malloc(sizeof *c + sizeof(int64_t) * (size_t)n);
-    if (!c) {
-      hub_release_all(n, out);
-      for (int j = 0; j < n; j++) out[j] = NULL;
-      return hub_err("split: out of memory");
-    }
+  hub_node *node;
+  if (hub_record_op_n(&hub_op_split, 1, &a, n, out, sizeof(int64_t) * (size_t)n, &node)) {
+    hub_release_all(n, out);
+    for (int j = 0; j < n; j++) out[j] = NULL;
+    return -1;
+  }
+  if (node) {
+    split_state *c = HUB_NODE_STATE(node, split_state);
+    c->dim = d;
     c->n = n;
     memcpy(c->sizes, sizes, sizeof(int64_t) * (size_t)n);
-    hub_node *node;
-    if (hub_record_multi("split", split_backward, 1, &a, n, out, &node)) {
-      free(c);
-      hub_release_all(n, out);
-      return -1;
-    }
-    if (node) {
-      node->i[0] = d;
-      node->ctx = c;
-      node->ctx_free = free;
-    } else {
-      free(c);
-    }
   }
   return 0;
 }

@@ -12,17 +12,24 @@
 
 #include "backend.h"
 
-/* saved: 0 logits [N, C] (contiguous f32), 1 target (contiguous), 2 lse [N];
- * i: 0 ignore_index, 1 count; f: 0 label smoothing. */
+/* logits [N, C] (contiguous f32), target (contiguous), the log-sum-exp of each row [N], and the
+ * arguments; count: the rows whose target is not ignore_index. */
+typedef struct cross_entropy_state {
+  hub_tensor *logits, *target, *lse;
+  int64_t ignore_index, count;
+  double smoothing;
+} cross_entropy_state;
+
 static int cross_entropy_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
-  hub_tensor *logits = n->saved[0], *target = n->saved[1], *lse = n->saved[2];
+  const cross_entropy_state *s = HUB_NODE_STATE(n, cross_entropy_state);
+  hub_tensor *logits = s->logits, *target = s->target, *lse = s->lse;
   const hub_backend *be = hub_dispatch("cross_entropy", HUB_K_CROSS_ENTROPY_BACKWARD, logits->device, -1);
   if (!be) return -1;
   const hub_edge *e = &n->edges[0];
   hub_tensor *g = hub_tensor_empty(HUB_F32, e->ndim, e->shape, logits->device);
   if (!g) return -1;
-  int64_t count = n->i[1];
+  int64_t count = s->count;
   if (count == 0) {
     if (HUB_K(be, FILL)(g, 0.0)) {
       hub_tensor_release(g);
@@ -31,10 +38,14 @@ static int cross_entropy_backward(hub_node *n, hub_tensor **gout, hub_tensor **g
     gin[0] = g;
     return 0;
   }
-  double up = hub_tensor_get(gout[0], 0);
+  double up;
+  if (hub_item("cross_entropy", gout[0], &up)) {
+    hub_tensor_release(g);
+    return -1;
+  }
   hub_tensor *g2 = hub_tensor_alias(g, logits->ndim, logits->shape, logits->stride, g->offset);
   int rc = !g2 ? -1
-               : HUB_K(be, CROSS_ENTROPY_BACKWARD)(logits, target, lse, n->i[0], (float)n->f[0],
+               : HUB_K(be, CROSS_ENTROPY_BACKWARD)(logits, target, lse, s->ignore_index, (float)s->smoothing,
                                             (float)(up / (double)count), g2);
   hub_tensor_release(g2);
   if (rc) {
@@ -44,6 +55,9 @@ static int cross_entropy_backward(hub_node *n, hub_tensor **gout, hub_tensor **g
   gin[0] = g;
   return 0;
 }
+
+HUB_OP_DEF(cross_entropy, .name = "cross_entropy", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_CROSS_ENTROPY,
+           .backward = cross_entropy_backward, .state_size = sizeof(cross_entropy_state));
 
 hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ignore_index,
                               double label_smoothing) {
@@ -97,14 +111,15 @@ hub_tensor *hub_cross_entropy(hub_tensor *logits, hub_tensor *target, int64_t ig
     return NULL;
   }
   hub_node *n;
-  int rrc = hub_record(op, cross_entropy_backward, 1, &lc, loss, &n);
-  if (rrc == 0 && n) rrc = hub_node_save(n, l2) < 0 || hub_node_save(n, tc) < 0 || hub_node_save(n, lse) < 0;
-  hub_fail_release(rrc, &loss);
-  if (n && loss) {
-    n->i[0] = ignore_index;
-    n->i[1] = count;
-    n->f[0] = label_smoothing;
+  int rrc = hub_record_op(&hub_op_cross_entropy, &lc, 1, &loss, &n);
+  if (rrc == 0 && n) {
+    cross_entropy_state *s = HUB_NODE_STATE(n, cross_entropy_state);
+    s->ignore_index = ignore_index;
+    s->count = count;
+    s->smoothing = label_smoothing;
+    rrc = hub_node_keep(n, &s->logits, l2) || hub_node_keep(n, &s->target, tc) || hub_node_keep(n, &s->lse, lse);
   }
+  hub_fail_release(rrc, &loss);
   hub_tensor_release(lc);
   hub_tensor_release(tc);
   hub_tensor_release(l2);

@@ -22,8 +22,14 @@ static hub_tensor *shaped(hub_tensor *g, const hub_edge *e) {
   return g;
 }
 
+/* The typed state of matmul and linear: the two operands (linear: x contiguous, w). */
+typedef struct product_state {
+  hub_tensor *a, *b;
+} product_state;
+
 static int matmul_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  hub_tensor *a = n->saved[0], *b = n->saved[1], *g = go[0];
+  const product_state *s = HUB_NODE_STATE(n, product_state);
+  hub_tensor *a = s->a, *b = s->b, *g = go[0];
   if (hub_node_needs(n, 0)) {
     hub_tensor *bt = hub_transpose(b, -1, -2);
     gi[0] = bt ? shaped(hub_matmul(g, bt), &n->edges[0]) : NULL;
@@ -45,6 +51,22 @@ static int matmul_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
     if (!gi[1]) return -1;
   }
   return 0;
+}
+
+HUB_OP_DEF(matmul, .name = "matmul", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_MATMUL, .backward = matmul_bw,
+           .state_size = sizeof(product_state));
+
+/* Records matmul or linear on out (consumed on failure), keeping the operands a and b. */
+static hub_tensor *record_product(const hub_op_def *def, hub_tensor *const *ins, hub_tensor *a, hub_tensor *b,
+                                  hub_tensor *out) {
+  hub_node *n;
+  int rc = hub_record_op(def, ins, 1, &out, &n);
+  if (rc == 0 && n) {
+    product_state *s = HUB_NODE_STATE(n, product_state);
+    rc = hub_node_keep(n, &s->a, a) || hub_node_keep(n, &s->b, b);
+  }
+  hub_fail_release(rc, &out);
+  return out;
 }
 
 /* a [.., M, K] x b [.., K, N] (both >= 2-d), recorded as "matmul". */
@@ -72,11 +94,7 @@ static hub_tensor *mm_core(hub_tensor *a, hub_tensor *b) {
     out = mm_raw("matmul", a, b, NULL, -1);
   }
   if (!out) return NULL;
-  hub_node *n;
-  int rc = hub_record("matmul", matmul_bw, 2, (hub_tensor *[]){a, b}, out, &n);
-  if (rc == 0 && n) rc = hub_node_save(n, a) < 0 || hub_node_save(n, b) < 0;
-  hub_fail_release(rc, &out);
-  return out;
+  return record_product(&hub_op_matmul, (hub_tensor *[]){a, b}, a, b, out);
 }
 
 /* Computes a x b (+ bias) without recording; a, b >= 2-d with matching inner sizes. */
@@ -146,7 +164,8 @@ done:
 }
 
 static int linear_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  hub_tensor *x = n->saved[0], *w = n->saved[1], *g = go[0];
+  const product_state *s = HUB_NODE_STATE(n, product_state);
+  hub_tensor *x = s->a, *w = s->b, *g = go[0];
   int64_t in = w->shape[1], outf = w->shape[0], rows = 1; /* rows explicit: -1 is ambiguous at size 0 */
   for (int i = 0; i < x->ndim - 1; i++) rows *= x->shape[i];
   hub_tensor *g2 = hub_reshape(g, 2, (int64_t[]){rows, outf});
@@ -165,13 +184,17 @@ static int linear_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
     hub_release_all(2, (hub_tensor *[]){x2, gt});
     if (!gi[1]) rc = -1;
   }
-  if (rc == 0 && n->n_in > 2 && hub_node_needs(n, 2)) {
+  if (rc == 0 && hub_node_needs(n, 2)) {
     gi[2] = hub_sum(g2, 1, (int[]){0}, 0);
     if (!gi[2]) rc = -1;
   }
   hub_tensor_release(g2);
   return rc;
 }
+
+/* inputs x, w and the bias (NULL: none) */
+HUB_OP_DEF(linear, .name = "linear", .arity = 3, .dtypes = HUB_DT_ANY, .kernel = HUB_K_MATMUL, .backward = linear_bw,
+           .state_size = sizeof(product_state));
 
 /* x w^T + b, then act fused into the product (act >= 0: only when nothing is recorded). */
 static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, hub_tensor *b0, int act) {
@@ -216,12 +239,7 @@ static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, h
   memcpy(sh, x->shape, sizeof sh);
   sh[x->ndim - 1] = outf;
   out = hub_tensor_alias(o2, x->ndim, sh, NULL, o2->offset);
-  if (out && act < 0) {
-    hub_node *n;
-    int rc = hub_record("linear", linear_bw, b ? 3 : 2, (hub_tensor *[]){x, w, b}, out, &n);
-    if (rc == 0 && n) rc = hub_node_save(n, xc) < 0 || hub_node_save(n, w) < 0;
-    hub_fail_release(rc, &out);
-  }
+  if (out && act < 0) out = record_product(&hub_op_linear, (hub_tensor *[]){x, w, b}, xc, w, out);
 done:
   hub_release_all(8, (hub_tensor *[]){x, w, b, x2, wt, o2, xc, NULL});
   return out;

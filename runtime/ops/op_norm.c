@@ -39,13 +39,21 @@ static hub_tensor *plain_alias(const hub_tensor *t) {
 
 /* ---- softmax / log_softmax ---- */
 
+/* The output (a plain contiguous header of it: no reference cycle through its grad_fn), the dim
+ * and whether it is log_softmax. */
+typedef struct softmax_state {
+  hub_tensor *y;
+  int dim, log;
+} softmax_state;
+
 static int softmax_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
-  hub_tensor *y = n->saved[0];
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_SOFTMAX_BACKWARD, y->device, -1);
+  const softmax_state *s = HUB_NODE_STATE(n, softmax_state);
+  hub_tensor *y = s->y;
+  const hub_backend *be = hub_dispatch(n->name, HUB_K_SOFTMAX_BACKWARD, y->device, -1);
   hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
   hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, y->ndim, y->shape, y->device) : NULL;
-  if (!gx || HUB_K(be, SOFTMAX_BACKWARD)(y, gy, (int)n->i[0], (int)n->i[1], gx)) {
+  if (!gx || HUB_K(be, SOFTMAX_BACKWARD)(y, gy, s->dim, s->log, gx)) {
     hub_tensor_release(gy);
     hub_tensor_release(gx);
     return -1;
@@ -55,7 +63,13 @@ static int softmax_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   return 0;
 }
 
-static hub_tensor *softmax_impl(const char *op, hub_tensor *a, int dim, int log) {
+HUB_OP_DEF(softmax, .name = "softmax", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_SOFTMAX,
+           .backward = softmax_backward, .state_size = sizeof(softmax_state));
+HUB_OP_DEF(log_softmax, .name = "log_softmax", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_SOFTMAX,
+           .backward = softmax_backward, .state_size = sizeof(softmax_state));
+
+static hub_tensor *softmax_impl(const hub_op_def *def, hub_tensor *a, int dim, int log) {
+  const char *op = def->name;
   if (hub_check_float(op, "input", a)) return NULL;
   int d = hub_norm_dim(op, dim, a->ndim);
   if (d < 0) return NULL;
@@ -70,10 +84,13 @@ static hub_tensor *softmax_impl(const char *op, hub_tensor *a, int dim, int log)
     return NULL;
   }
   hub_node *n;
-  int rc = hub_record(op, softmax_backward, 1, &x, y, &n);
+  int rc = hub_record_op(def, &x, 1, &y, &n);
   if (rc == 0 && n) {
+    softmax_state *s = HUB_NODE_STATE(n, softmax_state);
+    s->dim = d;
+    s->log = log;
     hub_tensor *ys = plain_alias(y);
-    rc = !ys || hub_node_save(n, ys) < 0;
+    rc = !ys || hub_node_keep(n, &s->y, ys);
     hub_tensor_release(ys);
   }
   if (rc) {
@@ -81,18 +98,14 @@ static hub_tensor *softmax_impl(const char *op, hub_tensor *a, int dim, int log)
     hub_tensor_release(y);
     return NULL;
   }
-  if (n) {
-    n->i[0] = d;
-    n->i[1] = log;
-  }
   hub_tensor_release(x);
   return y;
 }
 
-hub_tensor *hub_softmax(hub_tensor *a, int dim) { return softmax_impl("softmax", a, dim, 0); }
+hub_tensor *hub_softmax(hub_tensor *a, int dim) { return softmax_impl(&hub_op_softmax, a, dim, 0); }
 
 hub_tensor *hub_log_softmax(hub_tensor *a, int dim) {
-  return softmax_impl("log_softmax", a, dim, 1);
+  return softmax_impl(&hub_op_log_softmax, a, dim, 1);
 }
 
 /* ---- layer_norm ---- */
@@ -174,7 +187,7 @@ hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weigh
   for (int i = x->ndim - normalized_ndim; i < x->ndim; i++) cols *= x->shape[i];
   if (weight && check_param("weight", weight, x, normalized_ndim, cols)) return NULL;
   if (bias && check_param("bias", bias, x, normalized_ndim, cols)) return NULL;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_LAYER_NORM, x->device, -1);
+  const hub_backend *be = hub_dispatch("layer_norm", HUB_K_LAYER_NORM, x->device, -1);
   if (!be) return NULL;
   int64_t rows = cols ? hub_tensor_numel(x) / cols : 0;
 
@@ -231,13 +244,20 @@ fail:
 
 /* ---- dropout ---- */
 
+/* The kept positions (u8) and the probability. */
+typedef struct dropout_state {
+  hub_tensor *mask;
+  double p;
+} dropout_state;
+
 static int dropout_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0) || !gout[0]) return 0;
-  hub_tensor *mask = n->saved[0];
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_DROPOUT_BACKWARD, mask->device, -1);
+  const dropout_state *s = HUB_NODE_STATE(n, dropout_state);
+  hub_tensor *mask = s->mask;
+  const hub_backend *be = hub_dispatch("dropout", HUB_K_DROPOUT_BACKWARD, mask->device, -1);
   hub_tensor *gy = be ? hub_contiguous_f32(gout[0]) : NULL;
   hub_tensor *gx = gy ? hub_tensor_empty(HUB_F32, gy->ndim, gy->shape, gy->device) : NULL;
-  if (!gx || HUB_K(be, DROPOUT_BACKWARD)(gy, mask, (float)n->f[0], gx)) {
+  if (!gx || HUB_K(be, DROPOUT_BACKWARD)(gy, mask, (float)s->p, gx)) {
     hub_tensor_release(gy);
     hub_tensor_release(gx);
     return -1;
@@ -247,11 +267,14 @@ static int dropout_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   return 0;
 }
 
+HUB_OP_DEF(dropout, .name = "dropout", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_DROPOUT,
+           .backward = dropout_backward, .state_size = sizeof(dropout_state));
+
 hub_tensor *hub_dropout(hub_tensor *x, double p, int train) {
   if (hub_check_float("dropout", "input", x)) return NULL;
   if (!(p >= 0.0 && p <= 1.0)) return hub_errp("dropout: probability %g is not in [0, 1]", p);
   if (!train || p == 0.0) return hub_tensor_retain(x);
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_DROPOUT, x->device, -1);
+  const hub_backend *be = hub_dispatch("dropout", HUB_K_DROPOUT, x->device, -1);
   if (!be) return NULL;
   hub_tensor *xc = hub_contiguous_f32(x);
   if (!xc) return NULL;
@@ -266,10 +289,11 @@ hub_tensor *hub_dropout(hub_tensor *x, double p, int train) {
     return NULL;
   }
   hub_node *n;
-  int rc = hub_record("dropout", dropout_backward, 1, &xc, y, &n);
+  int rc = hub_record_op(&hub_op_dropout, &xc, 1, &y, &n);
   if (rc == 0 && n) {
-    rc = hub_node_save(n, mask) < 0;
-    n->f[0] = p;
+    dropout_state *s = HUB_NODE_STATE(n, dropout_state);
+    s->p = p;
+    rc = hub_node_keep(n, &s->mask, mask);
   }
   hub_fail_release(rc, &y);
   hub_tensor_release(mask);

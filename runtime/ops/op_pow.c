@@ -28,8 +28,16 @@ static hub_tensor *to_result(hub_tensor *out, int rt) {
   return c;
 }
 
+/* The two operands (f32 or f64); floor: remainder (the quotient rounded down), else fmod
+ * (towards zero). */
+typedef struct pow_state {
+  hub_tensor *a, *b;
+  int floor;
+} pow_state;
+
 static int pow_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  hub_tensor *a = n->saved[0], *b = n->saved[1], *g = go[0];
+  const pow_state *s = HUB_NODE_STATE(n, pow_state);
+  hub_tensor *a = s->a, *b = s->b, *g = go[0];
   if (!g) return 0;
   if (hub_node_needs(n, 0)) {
     hub_tensor *bm1 = hub_add_scalar(b, -1.0);
@@ -55,15 +63,23 @@ static int pow_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return 0;
 }
 
-/* saved: a, b; i[0]: 1 for remainder (floor), 0 for fmod (trunc). */
+static int mod_bw(hub_node *n, hub_tensor **go, hub_tensor **gi);
+HUB_OP_DEF(pow, .name = "pow", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_BINARY_ANY, .backward = pow_bw,
+           .state_size = sizeof(pow_state));
+HUB_OP_DEF(fmod, .name = "fmod", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_BINARY_ANY, .backward = mod_bw,
+           .state_size = sizeof(pow_state));
+HUB_OP_DEF(remainder, .name = "remainder", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_BINARY_ANY,
+           .backward = mod_bw, .state_size = sizeof(pow_state));
+
 static int mod_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
-  hub_tensor *a = n->saved[0], *b = n->saved[1], *g = go[0];
+  const pow_state *s = HUB_NODE_STATE(n, pow_state);
+  hub_tensor *a = s->a, *b = s->b, *g = go[0];
   if (!g) return 0;
   if (hub_node_needs(n, 0) && give_owned(n, 0, hub_tensor_retain(g), gi)) return -1;
   if (hub_node_needs(n, 1)) {
     hub_tensor *q = hub_div(a, b);
     hub_tensor *r = NULL;
-    if (q && n->i[0]) {
+    if (q && s->floor) {
       r = hub_floor(q);
     } else if (q) { /* trunc(q) = q - fmod(q, 1) */
       hub_tensor *one = hub_tensor_new(HUB_F32, 0, NULL, a->device);
@@ -82,8 +98,8 @@ static int mod_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return 0;
 }
 
-static hub_tensor *float_binary(const char *name, int op, hub_backward_fn bw, hub_tensor *a,
-                                hub_tensor *b) {
+static hub_tensor *float_binary(const hub_op_def *def, int op, hub_tensor *a, hub_tensor *b) {
+  const char *name = def->name;
   if (!a) return hub_errp("%s: input is missing (nil)", name);
   if (!b) return hub_errp("%s: other is missing (nil)", name);
   int rt = hub_promote_types(a->dtype, b->dtype);
@@ -96,10 +112,11 @@ static hub_tensor *float_binary(const char *name, int op, hub_backward_fn bw, hu
   if (out) {
     hub_tensor *ins[2] = {a32, b32};
     hub_node *node;
-    int rc = hub_record(name, bw, 2, ins, out, &node);
+    int rc = hub_record_op(def, ins, 1, &out, &node);
     if (rc == 0 && node) {
-      rc = hub_node_save(node, a32) < 0 || hub_node_save(node, b32) < 0;
-      node->i[0] = op == HUB_BIN_REMAINDER;
+      pow_state *s = HUB_NODE_STATE(node, pow_state);
+      s->floor = op == HUB_BIN_REMAINDER;
+      rc = hub_node_keep(node, &s->a, a32) || hub_node_keep(node, &s->b, b32);
     }
     hub_fail_release(rc, &out);
   }
@@ -109,13 +126,13 @@ static hub_tensor *float_binary(const char *name, int op, hub_backward_fn bw, hu
 }
 
 hub_tensor *hub_pow_tensor(hub_tensor *a, hub_tensor *b) {
-  return float_binary("pow", HUB_BIN_POW, pow_bw, a, b);
+  return float_binary(&hub_op_pow, HUB_BIN_POW, a, b);
 }
 hub_tensor *hub_fmod(hub_tensor *a, hub_tensor *b) {
-  return float_binary("fmod", HUB_BIN_FMOD, mod_bw, a, b);
+  return float_binary(&hub_op_fmod, HUB_BIN_FMOD, a, b);
 }
 hub_tensor *hub_remainder(hub_tensor *a, hub_tensor *b) {
-  return float_binary("remainder", HUB_BIN_REMAINDER, mod_bw, a, b);
+  return float_binary(&hub_op_remainder, HUB_BIN_REMAINDER, a, b);
 }
 
 hub_tensor *hub_rpow_scalar(hub_tensor *a, double s) {

@@ -126,35 +126,48 @@ static hub_tensor *drop_dims(hub_tensor *r, const bool *red) {
 
 /* ---- sum / mean ---- */
 
+/* The typed state of sum and mean: which dims were reduced (bit i: dim i) and the scale of the
+ * gradient (1 / count for mean). */
+typedef struct reduce_state {
+  uint64_t mask;
+  double scale;
+} reduce_state;
+
 /* gout expanded back to the input's shape (edge 0), times scale. */
 static int expand_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0)) return 0;
+  const reduce_state *s = HUB_NODE_STATE(n, reduce_state);
   const hub_edge *e = &n->edges[0];
   if (!gout[0]) {
-    gin[0] = hub_tensor_new(e->dtype == HUB_F64 ? HUB_F64 : HUB_F32, e->ndim, e->shape, HUB_CPU);
+    gin[0] = hub_tensor_new(e->dtype == HUB_F64 ? HUB_F64 : HUB_F32, e->ndim, e->shape, e->device);
     return gin[0] ? 0 : -1;
   }
   int64_t kshape[HUB_MAX_DIMS];
-  uint64_t mask = (uint64_t)n->i[0];
-  for (int i = 0; i < e->ndim; i++) kshape[i] = (mask >> i) & 1 ? 1 : e->shape[i];
+  for (int i = 0; i < e->ndim; i++) kshape[i] = (s->mask >> i) & 1 ? 1 : e->shape[i];
   hub_tensor *g = hub_reshape(gout[0], e->ndim, kshape);
   hub_tensor *ge = g ? hub_expand(g, e->ndim, e->shape) : NULL;
   hub_tensor *gc = ge ? hub_contiguous(ge) : NULL;
   hub_tensor_release(g);
   hub_tensor_release(ge);
   if (!gc) return -1;
-  if (n->f[0] != 1.0) {
-    hub_tensor *s = hub_mul_scalar(gc, n->f[0]);
+  if (s->scale != 1.0) {
+    hub_tensor *m = hub_mul_scalar(gc, s->scale);
     hub_tensor_release(gc);
-    gc = s;
+    gc = m;
     if (!gc) return -1;
   }
   gin[0] = gc;
   return 0;
 }
 
-static hub_tensor *sum_mean(const char *op, int redop, hub_tensor *a, int ndims, const int *dims,
+HUB_OP_DEF(sum, .name = "sum", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_REDUCE, .backward = expand_backward,
+           .state_size = sizeof(reduce_state));
+HUB_OP_DEF(mean, .name = "mean", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_REDUCE, .backward = expand_backward,
+           .state_size = sizeof(reduce_state));
+
+static hub_tensor *sum_mean(const hub_op_def *def, int redop, hub_tensor *a, int ndims, const int *dims,
                             int keepdim) {
+  const char *op = def->name;
   if (!a) return hub_errp("%s: tensor is NULL", op);
   bool red[HUB_MAX_DIMS];
   if (parse_dims(op, a, ndims, dims, red)) return NULL;
@@ -178,14 +191,15 @@ static hub_tensor *sum_mean(const char *op, int redop, hub_tensor *a, int ndims,
     return NULL;
   }
   hub_node *n;
-  if (hub_record(op, expand_backward, 1, &x, out, &n)) {
+  if (hub_record_op(def, &x, 1, &out, &n)) {
     hub_tensor_release(x);
     hub_tensor_release(out);
     return NULL;
   }
   if (n) {
-    n->i[0] = (int64_t)mask;
-    n->f[0] = redop == HUB_RED_MEAN ? (count ? 1.0 / (double)count : 0.0) : 1.0;
+    reduce_state *s = HUB_NODE_STATE(n, reduce_state);
+    s->mask = mask;
+    s->scale = redop == HUB_RED_MEAN ? (count ? 1.0 / (double)count : 0.0) : 1.0;
   }
   hub_tensor_release(x);
   if (redop == HUB_RED_SUM && !hub_dtype_is_float(a->dtype)) {
@@ -197,51 +211,41 @@ static hub_tensor *sum_mean(const char *op, int redop, hub_tensor *a, int ndims,
 }
 
 hub_tensor *hub_sum(hub_tensor *a, int ndims, const int *dims, int keepdim) {
-  return sum_mean("sum", HUB_RED_SUM, a, ndims, dims, keepdim);
+  return sum_mean(&hub_op_sum, HUB_RED_SUM, a, ndims, dims, keepdim);
 }
 
 hub_tensor *hub_mean(hub_tensor *a, int ndims, const int *dims, int keepdim) {
-  return sum_mean("mean", HUB_RED_MEAN, a, ndims, dims, keepdim);
+  return sum_mean(&hub_op_mean, HUB_RED_MEAN, a, ndims, dims, keepdim);
 }
 
 /* ---- max / argmax ---- */
 
-/* Each gradient goes to the first maximum: gx[a, idx[a, j], j] += g[a, j]. */
+/* The typed state of max: the reduced dim and the positions of the maxima (i64, keepdim shape). */
+typedef struct max_state {
+  hub_tensor *idx;
+  int dim;
+} max_state;
+
+/* Each gradient goes to the first maximum: gx = scatter_add(zeros, dim, idx, g). */
 static int max_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!hub_node_needs(n, 0)) return 0;
+  const max_state *s = HUB_NODE_STATE(n, max_state);
   const hub_edge *e = &n->edges[0];
-  int f64 = e->dtype == HUB_F64;
-  hub_tensor *gx = hub_tensor_new(f64 ? HUB_F64 : HUB_F32, e->ndim, e->shape, HUB_CPU);
-  if (!gx) return -1;
-  if (gout[0]) {
-    hub_tensor *idx = n->saved[0];
-    if (gout[0]->device != HUB_CPU || idx->device != HUB_CPU) {
-      hub_tensor_release(gx);
-      return hub_err("max: backward is only implemented on cpu");
-    }
-    hub_tensor *g = hub_to_dtype(gout[0], gx->dtype);
-    hub_tensor *gc = g ? hub_contiguous(g) : NULL;
-    hub_tensor_release(g);
-    if (!gc) {
-      hub_tensor_release(gx);
-      return -1;
-    }
-    int dim = (int)n->i[0];
-    int64_t outer = 1, inner = 1, len = e->ndim ? e->shape[dim] : 1;
-    for (int i = 0; i < dim; i++) outer *= e->shape[i];
-    for (int i = dim + 1; i < e->ndim; i++) inner *= e->shape[i];
-    const int64_t *ip = idx->data;
-    for (int64_t a = 0; a < outer; a++)
-      for (int64_t j = 0; j < inner; j++) {
-        int64_t o = a * inner + j, t = (a * len + ip[o]) * inner + j;
-        if (f64) ((double *)gx->data)[t] += ((const double *)gc->data)[o];
-        else ((float *)gx->data)[t] += ((const float *)gc->data)[o];
-      }
-    hub_tensor_release(gc);
+  hub_tensor *gx = hub_tensor_new(e->dtype == HUB_F64 ? HUB_F64 : HUB_F32, e->ndim, e->shape, e->device);
+  if (!gx || !gout[0] || e->ndim == 0) { /* a 0-d input: its own maximum */
+    gin[0] = gx && gout[0] ? hub_reshape(gout[0], 0, NULL) : gx;
+    if (gx && gout[0]) hub_tensor_release(gx);
+    return gin[0] ? 0 : -1;
   }
-  gin[0] = gx;
-  return 0;
+  hub_tensor *g = hub_reshape(gout[0], s->idx->ndim, s->idx->shape);
+  gin[0] = g ? hub_scatter_add(gx, s->dim, s->idx, g) : NULL;
+  hub_tensor_release(g);
+  hub_tensor_release(gx);
+  return gin[0] ? 0 : -1;
 }
+
+HUB_OP_DEF(max, .name = "max", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_REDUCE, .backward = max_backward,
+           .state_size = sizeof(max_state));
 
 /* values and/or positions of the max over dim. */
 static int max_impl(const char *op, hub_tensor *a, int dim, int keepdim, hub_tensor **values,
@@ -276,10 +280,11 @@ static int max_impl(const char *op, hub_tensor *a, int dim, int keepdim, hub_ten
     hub_tensor *out = keepdim ? hub_tensor_retain(r) : drop_dims(hub_tensor_retain(r), red);
     if (out) {
       hub_node *n;
-      int rc = hub_record("max", max_backward, 1, &x, out, &n);
+      int rc = hub_record_op(&hub_op_max, &x, 1, &out, &n);
       if (rc == 0 && n) {
-        n->i[0] = d;
-        rc = hub_node_save(n, idx) < 0;
+        max_state *s = HUB_NODE_STATE(n, max_state);
+        s->dim = d;
+        rc = hub_node_keep(n, &s->idx, idx);
       }
       hub_fail_release(rc, &out);
       if (!hub_dtype_is_float(a->dtype)) {
@@ -312,7 +317,30 @@ hub_tensor *hub_argmax(hub_tensor *a, int dim, int keepdim) {
   return max_impl("argmax", a, dim, keepdim, NULL, &i) ? NULL : i;
 }
 
-/* ---- sum_to ---- */
+/* ---- expand and sum_to (each the other's backward) ---- */
+
+static int expand_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  gi[0] = hub_sum_to(go[0], n->edges[0].ndim, n->edges[0].shape);
+  return gi[0] ? 0 : -1;
+}
+
+/* expand is a view (core's hub_expand_raw); it is recorded here because its backward is a sum. */
+HUB_OP_DEF(expand, .name = "expand", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = -1, .backward = expand_bw);
+
+hub_tensor *hub_expand(hub_tensor *t, int ndim, const int64_t *shape) {
+  if (!t) return hub_errp("expand: tensor is nil");
+  if (ndim < 0 || ndim > HUB_MAX_DIMS) return hub_errp("expand: %d dimensions (at most %d)", ndim, HUB_MAX_DIMS);
+  if (ndim > 0 && !shape) return hub_errp("expand: shape is missing (NULL)");
+  int64_t sh[HUB_MAX_DIMS];
+  for (int i = 0; i < ndim; i++) {
+    int j = t->ndim - ndim + i;
+    sh[i] = shape[i] == -1 && j >= 0 ? t->shape[j] : shape[i];
+  }
+  hub_tensor *out = hub_expand_raw(t, ndim, sh);
+  hub_node *n;
+  if (out) hub_fail_release(hub_record_op(&hub_op_expand, &t, 1, &out, &n), &out);
+  return out;
+}
 
 hub_tensor *hub_sum_to(hub_tensor *a, int ndim, const int64_t *shape) {
   if (!a) return hub_errp("sum_to: tensor is NULL");

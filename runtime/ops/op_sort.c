@@ -67,19 +67,27 @@ static hub_tensor *narrow_to(hub_tensor *t, const int64_t *sizes) {
 
 /* ---- gather ---- */
 
-/* saved: 0 index (contiguous i64); i[0]: the dim.  Input 0: the (narrowed, contiguous) input. */
+/* The index (contiguous i64) and the dim of gather, scatter and scatter_add; add: scatter_add.
+ * gather's input 0 is the (narrowed, contiguous) input; scatter's are the input and the
+ * (narrowed) source. */
+typedef struct index_state {
+  hub_tensor *idx;
+  int dim, add;
+} index_state;
+
 static int gather_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0)) return 0;
+  const index_state *s = HUB_NODE_STATE(n, index_state);
   const hub_edge *e = &n->edges[0];
-  hub_tensor *idx = n->saved[0];
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_SCATTER_DIM, idx->device, -1);
+  hub_tensor *idx = s->idx;
+  const hub_backend *be = hub_dispatch(n->name, HUB_K_SCATTER_DIM, idx->device, -1);
   int gdt = e->dtype == HUB_F64 ? HUB_F64 : HUB_F32;
   hub_tensor *gx = be ? hub_tensor_new(gdt, e->ndim, e->shape, idx->device) : NULL;
   if (!gx) return -1;
   if (go[0] && hub_tensor_numel(idx) > 0) {
     hub_tensor *gc = hub_to_dtype(go[0], gdt), *g = gc ? hub_contiguous(gc) : NULL;
     hub_tensor_release(gc);
-    int d = (int)n->i[0];
+    int d = s->dim;
     hub_tensor *gx3 = g ? view3(gx, d) : NULL, *i3 = gx3 ? view3(idx, d) : NULL;
     hub_tensor *g3 = i3 ? view3(g, d) : NULL;
     int rc = g3 ? HUB_K(be, SCATTER_DIM)(gx3, i3, g3, 1) : -1;
@@ -99,6 +107,9 @@ static int gather_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return gx ? 0 : -1;
 }
 
+HUB_OP_DEF(gather, .name = "gather", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_GATHER_DIM, .backward = gather_bw,
+           .state_size = sizeof(index_state));
+
 hub_tensor *hub_gather(hub_tensor *a, int dim, hub_tensor *index) {
   if (!a) return hub_errp("gather: input is missing (nil)");
   if (a->ndim == 0) return hub_errp("gather: cannot gather from a 0-d tensor");
@@ -116,7 +127,7 @@ hub_tensor *hub_gather(hub_tensor *a, int dim, hub_tensor *index) {
                       hub_shape_str(a, s2, sizeof s2), k + 1);
     }
   }
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_GATHER_DIM, a->device, -1);
+  const hub_backend *be = hub_dispatch("gather", HUB_K_GATHER_DIM, a->device, a->dtype);
   hub_tensor *an = be ? narrow_to(a, sizes) : NULL;
   hub_tensor *x = an ? hub_contiguous(an) : NULL;
   hub_tensor *out = x ? hub_tensor_empty(a->dtype, idx->ndim, idx->shape, a->device) : NULL;
@@ -128,10 +139,11 @@ hub_tensor *hub_gather(hub_tensor *a, int dim, hub_tensor *index) {
   }
   if (out) {
     hub_node *node;
-    int rc = hub_record("gather", gather_bw, 1, &x, out, &node);
+    int rc = hub_record_op(&hub_op_gather, &x, 1, &out, &node);
     if (rc == 0 && node) {
-      rc = hub_node_save(node, idx) < 0;
-      node->i[0] = d;
+      index_state *s = HUB_NODE_STATE(node, index_state);
+      s->dim = d;
+      rc = hub_node_keep(node, &s->idx, idx);
     }
     hub_fail_release(rc, &out);
   }
@@ -142,17 +154,17 @@ hub_tensor *hub_gather(hub_tensor *a, int dim, hub_tensor *index) {
 
 /* ---- scatter / scatter_add ---- */
 
-/* saved: 0 index; i[0] dim, i[1] add.  Inputs: 0 the input, 1 the (narrowed) source. */
 static int scatter_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!go[0]) return 0;
-  hub_tensor *idx = n->saved[0];
-  int d = (int)n->i[0];
+  const index_state *s = HUB_NODE_STATE(n, index_state);
+  hub_tensor *idx = s->idx;
+  int d = s->dim;
   if (hub_node_needs(n, 1)) {
     gi[1] = hub_gather(go[0], d, idx);
     if (!gi[1]) return -1;
   }
   if (hub_node_needs(n, 0)) {
-    if (n->i[1]) {
+    if (s->add) {
       gi[0] = hub_tensor_retain(go[0]);
     } else {
       hub_tensor *zero = hub_tensor_new(go[0]->dtype, idx->ndim, idx->shape, idx->device);
@@ -164,8 +176,14 @@ static int scatter_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return 0;
 }
 
-static hub_tensor *scatter_op(const char *op, hub_tensor *a, int dim, hub_tensor *index,
+HUB_OP_DEF(scatter, .name = "scatter", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_SCATTER_DIM,
+           .backward = scatter_bw, .state_size = sizeof(index_state));
+HUB_OP_DEF(scatter_add, .name = "scatter_add", .arity = 2, .dtypes = HUB_DT_ANY, .kernel = HUB_K_SCATTER_DIM,
+           .backward = scatter_bw, .state_size = sizeof(index_state));
+
+static hub_tensor *scatter_op(const hub_op_def *def, hub_tensor *a, int dim, hub_tensor *index,
                               hub_tensor *src, int add) {
+  const char *op = def->name;
   if (!a) return hub_errp("%s: input is missing (nil)", op);
   if (!src) return hub_errp("%s: source is missing (nil)", op);
   if (a->ndim == 0) return hub_errp("%s: cannot scatter into a 0-d tensor", op);
@@ -188,7 +206,7 @@ static hub_tensor *scatter_op(const char *op, hub_tensor *a, int dim, hub_tensor
     hub_tensor_release(idx);
     return hub_errp("%s: %s tensors are not supported (f32, f16, bf16, i64, i32)", op, hub_dtype_name(a->dtype));
   }
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_COPY, a->device, -1);
+  const hub_backend *be = hub_dispatch(op, HUB_K_SCATTER_DIM, a->device, ct);
   hub_tensor *sn = be ? narrow_to(src, idx->shape) : NULL;
   hub_tensor *sc = sn ? hub_to_dtype(sn, ct) : NULL, *s = sc ? hub_contiguous(sc) : NULL;
   hub_tensor *ac = s ? hub_to_dtype(a, ct) : NULL;
@@ -203,11 +221,12 @@ static hub_tensor *scatter_op(const char *op, hub_tensor *a, int dim, hub_tensor
   if (out && hub_dtype_is_float(a->dtype)) {
     hub_tensor *ins[2] = {ac, s};
     hub_node *node;
-    int rc = hub_record(op, scatter_bw, 2, ins, out, &node);
+    int rc = hub_record_op(def, ins, 1, &out, &node);
     if (rc == 0 && node) {
-      rc = hub_node_save(node, idx) < 0;
-      node->i[0] = d;
-      node->i[1] = add;
+      index_state *s = HUB_NODE_STATE(node, index_state);
+      s->dim = d;
+      s->add = add;
+      rc = hub_node_keep(node, &s->idx, idx);
     }
     hub_fail_release(rc, &out);
   }
@@ -222,17 +241,17 @@ static hub_tensor *scatter_op(const char *op, hub_tensor *a, int dim, hub_tensor
 }
 
 hub_tensor *hub_scatter(hub_tensor *a, int dim, hub_tensor *index, hub_tensor *src) {
-  return scatter_op("scatter", a, dim, index, src, 0);
+  return scatter_op(&hub_op_scatter, a, dim, index, src, 0);
 }
 hub_tensor *hub_scatter_add(hub_tensor *a, int dim, hub_tensor *index, hub_tensor *src) {
-  return scatter_op("scatter_add", a, dim, index, src, 1);
+  return scatter_op(&hub_op_scatter_add, a, dim, index, src, 1);
 }
 
 /* ---- sort / argsort / topk ---- */
 
 /* Positions (i64) that sort a along d; not recorded. */
 static hub_tensor *sort_positions(const char *op, hub_tensor *a, int d, int descending) {
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_SORT, a->device, -1);
+  const hub_backend *be = hub_dispatch(op, HUB_K_SORT, a->device, -1);
   if (!be) return NULL;
   HUB_NO_GRAD_BEGIN;
   hub_tensor *c = hub_to_dtype(a, a->dtype == HUB_F64 ? HUB_F64 : hub_dtype_is_float(a->dtype) ? HUB_F32 : HUB_I64);
@@ -298,15 +317,18 @@ hub_tensor *hub_argsort(hub_tensor *a, int dim, int descending) {
 
 /* ---- cumsum ---- */
 
-/* i[0]: dim. */
+typedef struct cumsum_state {
+  int dim;
+} cumsum_state;
+
 static int cumsum_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   if (!hub_node_needs(n, 0) || !go[0]) return 0;
-  const hub_backend *be = hub_dispatch(NULL, HUB_K_CUMSUM, go[0]->device, -1);
+  const hub_backend *be = hub_dispatch("cumsum", HUB_K_CUMSUM, go[0]->device, -1);
   int gdt = n->edges[0].dtype == HUB_F64 ? HUB_F64 : HUB_F32;
   hub_tensor *gc = be ? hub_to_dtype(go[0], gdt) : NULL, *g = gc ? hub_contiguous(gc) : NULL;
   hub_tensor_release(gc);
   hub_tensor *gx = g ? hub_tensor_empty(gdt, g->ndim, g->shape, g->device) : NULL;
-  int d = (int)n->i[0];
+  int d = HUB_NODE_STATE(n, cumsum_state)->dim;
   hub_tensor *g3 = gx ? view3(g, d) : NULL, *x3 = g3 ? view3(gx, d) : NULL;
   int rc = x3 ? HUB_K(be, CUMSUM)(g3, 1, x3) : -1;
   hub_tensor *tmp[3] = {g, g3, x3};
@@ -319,12 +341,15 @@ static int cumsum_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   return 0;
 }
 
+HUB_OP_DEF(cumsum, .name = "cumsum", .arity = 1, .dtypes = HUB_DT_ANY, .kernel = HUB_K_CUMSUM, .backward = cumsum_bw,
+           .state_size = sizeof(cumsum_state));
+
 hub_tensor *hub_cumsum(hub_tensor *a, int dim) {
   if (!a) return hub_errp("cumsum: input is missing (nil)");
   hub_tensor *in = a->ndim == 0 ? hub_reshape(a, 1, (int64_t[]){1}) : hub_tensor_retain(a);
   if (!in) return NULL;
   int d = hub_norm_dim("cumsum", dim, in->ndim);
-  const hub_backend *be = d >= 0 ? hub_dispatch(NULL, HUB_K_CUMSUM, a->device, -1) : NULL;
+  const hub_backend *be = d >= 0 ? hub_dispatch("cumsum", HUB_K_CUMSUM, a->device, -1) : NULL;
   int isf = hub_dtype_is_float(a->dtype);
   hub_tensor *x = NULL;
   if (be) {
@@ -349,8 +374,8 @@ hub_tensor *hub_cumsum(hub_tensor *a, int dim) {
   }
   if (out && isf) {
     hub_node *node;
-    int rc = hub_record("cumsum", cumsum_bw, 1, &x, out, &node);
-    if (rc == 0 && node) node->i[0] = d;
+    int rc = hub_record_op(&hub_op_cumsum, &x, 1, &out, &node);
+    if (rc == 0 && node) HUB_NODE_STATE(node, cumsum_state)->dim = d;
     hub_fail_release(rc, &out);
   }
   hub_tensor *tmp[4] = {in, x, x3, o3};

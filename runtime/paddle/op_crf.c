@@ -15,6 +15,7 @@
  * (kernels/cpu/crf_nll.c) rather than storing the [B, L, C] forward table.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "hub_paddle.h"
@@ -35,7 +36,10 @@ static int64_t *crf_lengths(const char *op, hub_tensor *lengths, hub_tensor *mas
               hub_shape_str(lengths, s, sizeof s));
       goto fail;
     }
-    if (hub_tensor_read(lengths, len, HUB_I64)) goto fail;
+    hub_tensor *host = hub_to_device(lengths, HUB_CPU); /* the kernels take them on the host */
+    int rc = host ? hub_tensor_read(host, len, HUB_I64) : -1;
+    hub_tensor_release(host);
+    if (rc) goto fail;
     for (int64_t b = 0; b < B; b++)
       if (len[b] < 0 || len[b] > L) {
         hub_err("%s: lengths[%lld] = %lld is outside 0..%lld (the padded length)", op, (long long)b,
@@ -43,20 +47,19 @@ static int64_t *crf_lengths(const char *op, hub_tensor *lengths, hub_tensor *mas
         goto fail;
       }
   } else if (mask) {
-    if (mask->device != HUB_CPU) {
-      hub_err("%s: mask must be on the cpu, got %s", op, hub_device_name(mask->device));
-      goto fail;
-    }
     if (mask->ndim != 2 || mask->shape[0] != B || mask->shape[1] != L) {
       hub_err("%s: mask must be [B, L] = [%lld, %lld] like the emissions, got %s", op, (long long)B,
               (long long)L, hub_shape_str(mask, s, sizeof s));
       goto fail;
     }
+    hub_tensor *host = hub_to_device(mask, HUB_CPU); /* read on the host, element by element */
+    if (!host) goto fail;
     for (int64_t b = 0; b < B; b++) {
       int64_t n = 0;
-      while (n < L && hub_tensor_get(mask, b * L + n) != 0) n++;
+      while (n < L && hub_tensor_get(host, b * L + n) != 0) n++;
       for (int64_t t = n + 1; t < L; t++)
-        if (hub_tensor_get(mask, b * L + t) != 0) {
+        if (hub_tensor_get(host, b * L + t) != 0) {
+          hub_tensor_release(host);
           hub_err("%s: mask row %lld is not a prefix of ones: position %lld is 0 but position %lld is not "
                   "(0-based; a CRF needs each sequence's positions first, padding after)",
                   op, (long long)b, (long long)n, (long long)t);
@@ -64,6 +67,7 @@ static int64_t *crf_lengths(const char *op, hub_tensor *lengths, hub_tensor *mas
         }
       len[b] = n;
     }
+    hub_tensor_release(host);
   } else {
     for (int64_t b = 0; b < B; b++) len[b] = L;
   }
@@ -113,14 +117,20 @@ static int check_emissions(const char *op, hub_tensor *em, int64_t *B, int64_t *
   return 0;
 }
 
-/* saved: 0 emissions [B, L, C], 1 table [C+2, C] (contiguous f32); ctx: lengths [B] then tags
- * [B*L] (int64, host). */
+/* emissions [B, L, C] and the table [C+2, C] (contiguous f32); the tail: lengths [B] then tags
+ * [B*L] (host memory, as the kernel takes them). */
+typedef struct crf_state {
+  hub_tensor *em, *tab;
+  int64_t len[];
+} crf_state;
+
 static int crf_nll_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gout[0]) return 0;
-  hub_tensor *em = n->saved[0], *tab = n->saved[1];
+  const crf_state *s = HUB_NODE_STATE(n, crf_state);
+  hub_tensor *em = s->em, *tab = s->tab;
   const hub_backend *be = hub_dispatch("crf_nll", HUB_K_CRF_NLL_BACKWARD, em->device, HUB_F32);
   if (!be) return -1;
-  const int64_t *len = n->ctx, *tags = len + em->shape[0];
+  const int64_t *len = s->len, *tags = len + em->shape[0];
   HUB_NO_GRAD_BEGIN;
   hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *gem = hub_node_needs(n, 0) ? hub_tensor_empty(HUB_F32, 3, em->shape, em->device) : NULL;
@@ -139,6 +149,9 @@ static int crf_nll_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   return 0;
 }
 
+HUB_OP_DEF(crf_nll, .name = "crf_nll", .arity = 2, .dtypes = HUB_DT_F32, .kernel = HUB_K_CRF_NLL,
+           .backward = crf_nll_backward, .state_size = sizeof(crf_state));
+
 hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, hub_tensor *mask,
                         hub_tensor *tr0, hub_tensor *st0, hub_tensor *en0) {
   const char *op = "crf_nll";
@@ -154,7 +167,10 @@ hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, 
   int64_t *len = crf_lengths(op, lengths, mask, B, L, B * L);
   if (!len) return NULL;
   int64_t *y = len + B;
-  if (hub_tensor_read(tags, y, HUB_I64)) {
+  hub_tensor *host_tags = hub_to_device(tags, HUB_CPU); /* the kernels take the tags on the host */
+  int trc = host_tags ? hub_tensor_read(host_tags, y, HUB_I64) : -1;
+  hub_tensor_release(host_tags);
+  if (trc) {
     free(len);
     return NULL;
   }
@@ -174,14 +190,14 @@ hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, 
     return NULL;
   }
   hub_node *n;
-  int rc = hub_record(op, crf_nll_backward, 2, (hub_tensor *[]){em, tab}, nll, &n);
+  size_t tail = sizeof(int64_t) * (size_t)(B + B * L);
+  int rc = hub_record_op_n(&hub_op_crf_nll, 2, (hub_tensor *[]){em, tab}, 1, &nll, tail, &n);
   if (rc == 0 && n) {
-    n->ctx = len;
-    n->ctx_free = free;
-    rc = hub_node_save(n, em) < 0 || hub_node_save(n, tab) < 0;
-  } else {
-    free(len);
+    crf_state *s = HUB_NODE_STATE(n, crf_state);
+    memcpy(s->len, len, tail);
+    rc = hub_node_keep(n, &s->em, em) || hub_node_keep(n, &s->tab, tab);
   }
+  free(len);
   hub_fail_release(rc, &nll);
   hub_release_all(2, (hub_tensor *[]){em, tab});
   return nll;

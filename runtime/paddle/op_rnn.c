@@ -28,7 +28,10 @@ static int64_t *read_lengths(const char *op, hub_tensor *t, int64_t B, int64_t T
     hub_err("%s: lengths must be [%lld] (one per sequence), got %s", op, (long long)B, hub_shape_str(t, s, sizeof s));
     goto fail;
   }
-  if (hub_tensor_read(t, len, HUB_I64)) goto fail;
+  hub_tensor *host = hub_to_device(t, HUB_CPU); /* the kernels take the lengths on the host */
+  int rc = host ? hub_tensor_read(host, len, HUB_I64) : -1;
+  hub_tensor_release(host);
+  if (rc) goto fail;
   for (int64_t i = 0; i < B; i++)
     if (len[i] < 0 || len[i] > T) {
       hub_err("%s: lengths[%lld] = %lld is outside 0..%lld (the padded length)", op, (long long)i, (long long)len[i], (long long)T);

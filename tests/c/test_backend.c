@@ -101,6 +101,46 @@ int main(void) {
         hub_last_error());
   CHECK(hub_fill_(d, 2.0) != 0 && contains(hub_last_error(), "fill is not implemented for cuda"), "fill: %s",
         hub_last_error());
+  /* every op on the stand-in device: the error names the missing kernel, memory is never read */
+  {
+    hub_tensor *ids = hub_tensor_from_data(HUB_I64, 1, (int64_t[]){2}, (int64_t[]){1, 0}, HUB_I64);
+    hub_tensor *ix = hub_to_device(ids, HUB_CUDA);
+    hub_tensor *m = hub_tensor_new(HUB_BOOL, 2, (int64_t[]){2, 3}, HUB_CUDA);
+    hub_tensor *dt = hub_tensor_new(HUB_F32, 2, (int64_t[]){3, 2}, HUB_CUDA);
+    hub_tensor *em = hub_tensor_new(HUB_F32, 3, (int64_t[]){1, 2, 3}, HUB_CUDA);
+    hub_tensor *tr = hub_tensor_new(HUB_F32, 2, (int64_t[]){5, 3}, HUB_CUDA);
+    hub_tensor *gi = hub_tensor_new(HUB_I64, 2, (int64_t[]){2, 1}, HUB_CUDA);
+    CHECK(ix && m && dt && em && tr && gi, "operands on cuda: %s", hub_last_error());
+#define ON_CUDA(name, expr)                                                                        \
+  do {                                                                                             \
+    hub_tensor *r_ = (expr);                                                                       \
+    CHECK(!r_ && contains(hub_last_error(), "not implemented for cuda"), "%s on cuda: %s", name,   \
+          r_ ? "gave a result" : hub_last_error());                                                \
+    hub_tensor_release(r_);                                                                        \
+  } while (0)
+    ON_CUDA("matmul", hub_matmul(d, dt));
+    ON_CUDA("linear", hub_linear(d, d, NULL));
+    ON_CUDA("sum", hub_sum(d, 0, NULL, 0));
+    ON_CUDA("max", hub_max(d, 1, 0));
+    ON_CUDA("exp", hub_exp(d));
+    ON_CUDA("clamp", hub_clamp(d, 0, 1));
+    ON_CUDA("pow", hub_pow_tensor(d, d));
+    ON_CUDA("where", hub_where(m, d, d));
+    ON_CUDA("masked_select", hub_masked_select(d, m));
+    ON_CUDA("layer_norm", hub_layer_norm(d, 1, NULL, NULL, 1e-5));
+    ON_CUDA("dropout", hub_dropout(d, 0.5, 1));
+    ON_CUDA("attention", hub_attention(em, em, em, NULL, 0));
+    ON_CUDA("cross_entropy", hub_cross_entropy(d, ix, -100, 0));
+    ON_CUDA("embedding", hub_embedding(dt, ix));
+    ON_CUDA("index_select", hub_index_select(d, 1, ix));
+    ON_CUDA("gather", hub_gather(d, 1, gi));
+    ON_CUDA("cumsum", hub_cumsum(d, 1));
+    ON_CUDA("concat", hub_concat(2, (hub_tensor *[]){d, d}, 0));
+    ON_CUDA("to", hub_to_dtype(d, HUB_F64));
+    ON_CUDA("crf_decode", hub_crf_decode(em, tr, NULL));
+    hub_release_all(8, (hub_tensor *[]){ids, ix, m, dt, em, tr, gi, NULL});
+  }
+
   /* a kernel called without asking is a stub's error, not a crash */
   CHECK(HUB_K(b, GRU)(NULL, NULL, NULL, NULL, 0, 0, NULL) == -1 && contains(hub_last_error(), "not implemented"),
         "stub: %s", hub_last_error());
