@@ -33,7 +33,7 @@ local C = hub.C
 
 local M = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 local function is_file(p) return C.hub_fs_kind(p) == C.HUB_FS_FILE end
 local function c_check(rc, what)
   if rc ~= 0 then fail("%s: %s", what, ffi.string(C.hub_last_error())) end

@@ -29,7 +29,7 @@ local rng_mod = require "hub.autotune.rng"
 local C = core.C
 local M = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local function kind(path) return C.hub_fs_kind(path) end
 local function is_dir(path) return kind(path) == C.HUB_FS_DIR end

@@ -29,7 +29,7 @@ local KNOWN = { name = true, init_value = true, type = true, lower_than = true, 
                 values = true }
 local KNOWN_LIST = "name, type, greater_than, lower_than, init_value, log, values"
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local function clamp(x, a, b) if x < a then return a elseif x > b then return b end return x end
 M.clamp = clamp

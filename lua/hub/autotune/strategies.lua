@@ -17,7 +17,7 @@ local M = {}
 
 M.names = { "hazero", "pshe2", "tpe", "random", "grid", "asha" }
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 ---------------------------------------------------------------------------------------------
 -- random: uniform x (so log-uniform values for log parameters, every integer equally likely)

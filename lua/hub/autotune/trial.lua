@@ -28,7 +28,7 @@ local info, info_loaded
 local report_file
 local stopped = false
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local function load_info()
   if info_loaded then return info end

@@ -54,7 +54,7 @@ local core = require "hub.core"
 
 local M = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 -- ---- the built-in strategy ----
 

@@ -25,7 +25,7 @@ int kill(int pid, int sig);
 
 local M = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 M.defaults = { host = "127.0.0.1", port = 8866, workers = 1, threads = 0, max_batch = 32, max_delay_ms = 5,
                queue = 0, max_body = 1048576, max_items = 1024, timeout = 30 }

@@ -33,7 +33,7 @@ local text = require "hub.data.text"
 
 local M = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 M.fail = fail
 
 local Task = nn.Module:extend("Task")

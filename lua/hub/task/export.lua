@@ -24,7 +24,7 @@ local C = core.C
 
 local M = {}
 
-local function fail(fmt, ...) error(string.format(fmt, ...), 0) end
+local fail = require("hub.core").failf
 
 local TYPES = {
   text_classification = "nlp/text_classification", multi_label_classification = "nlp/multi_label_classification",
