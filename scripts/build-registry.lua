@@ -172,10 +172,14 @@ local function build_ernie_tiny(out, src)
     model = cfg, tokenizer = { lower = true }, max_seq_len = 128,
     pooling = { modes = { "mean" }, normalize = false },
   }
+  -- src/VERSION: new weights get a new version (docs/pretraining.md lists them)
+  local vf = io.open(src .. "/VERSION", "rb")
+  local version = vf and vf:read("*a"):match("^%s*(%d+%.%d+%.%d+)%s*$") or "1.0.0"
+  if vf then vf:close() end
   return build_module(out, {
-    name = "ernie-tiny-zh", version = "1.0.0",
+    name = "ernie-tiny-zh", version = version,
     fields = {
-      { "name", "ernie-tiny-zh" }, { "version", "1.0.0" }, { "type", "nlp/semantic_model" },
+      { "name", "ernie-tiny-zh" }, { "version", version }, { "type", "nlp/semantic_model" },
       { "summary", string.format("hubrun's own Chinese ERNIE (%d layers, hidden %d, %d heads; vocab %d), pretrained "
         .. "with knowledge masking on Debian's Chinese docs, People's Daily and reviews; fill-mask and sentence vectors",
         cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.vocab_size) },

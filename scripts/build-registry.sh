@@ -89,12 +89,15 @@ fi
 # (model.safetensors in f16 and config.json from recipes/ernie_pretrain.lua + hub.pretrain.export,
 # vocab.txt from the corpus builder; docs/pretraining.md), packed by build-registry.lua.
 et_src=$REPO/modules/ernie-tiny-zh
-et_dir=$OUT/ernie-tiny-zh/1.0.0
+# the version is modules/ernie-tiny-zh/VERSION: new weights get a new version, never new files
+# under an old one (an installed 1.0.0 must stay what its manifest says)
+et_ver=$(tr -d ' \n' < "$et_src/VERSION" 2>/dev/null || echo 1.0.0)
+et_dir=$OUT/ernie-tiny-zh/$et_ver
 if [ -s "$et_src/model.safetensors" ] && [ -s "$et_src/config.json" ]; then
   stale=1
   if [ -s "$et_dir/module.json" ]; then
     stale=0
-    for src in "$et_src/model.safetensors" "$et_src/config.json" "$et_src/vocab.txt" "$REPO/modules/ernie/module.lua" \
+    for src in "$et_src/model.safetensors" "$et_src/config.json" "$et_src/vocab.txt" "$et_src/VERSION" "$REPO/modules/ernie/module.lua" \
                "$REPO/scripts/build-registry.lua" "$0"; do
       [ "$src" -nt "$et_dir/module.json" ] && stale=1
     done

@@ -23,7 +23,8 @@ local HUBRUN = os.getenv("HUBRUN") or arg[-1]
 local here = (arg[0]:match("^(.*)/") or ".") .. "/../.."
 local reg = os.getenv("HUB_REGISTRY_DIR")
 reg = (reg and reg ~= "" and reg or here .. "/build/registry")
-local dir = reg .. "/ernie-tiny-zh/1.0.0"
+local ver = (T.read_file(here .. "/modules/ernie-tiny-zh/VERSION") or "1.0.0"):match("%d+%.%d+%.%d+")
+local dir = reg .. "/ernie-tiny-zh/" .. ver
 if not T.read_file(dir .. "/module.json") then
   if T.read_file(here .. "/modules/ernie-tiny-zh/model.safetensors") then
     T.data_missing("ernie-tiny-zh is not built", "HUB_REQUIRE_DATA is set but " .. dir .. " is not built (make registry)")

@@ -10,7 +10,8 @@ local hub = require "hub"
 
 local HUBRUN = os.getenv("HUBRUN") or arg[-1]
 local build = HUBRUN:match("^(.*)/[^/]*$") or "."
-local module_dir = os.getenv("RECIPE_MODULE") or (build .. "/registry/ernie-tiny-zh/1.0.0")
+local ver = (T.read_file((arg[0]:match("^(.*)/") or ".") .. "/../../modules/ernie-tiny-zh/VERSION") or "1.0.0"):match("%d+%.%d+%.%d+")
+local module_dir = os.getenv("RECIPE_MODULE") or (build .. "/registry/ernie-tiny-zh/" .. ver)
 if io.open(module_dir .. "/module.json") == nil then
   print("skipped: " .. module_dir .. " is not built (modules/ernie-tiny-zh has no trained weights; make registry)")
   T.finish()
