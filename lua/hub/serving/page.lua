@@ -1,7 +1,7 @@
 -- hub.serving.page: the HTML of GET / -- a form per served module (text in, JSON out) that
 -- posts to /predict/<module> (and /embedding/<module> for encoders) from the browser.  Opened
 -- as /?run=1 it posts every form's sample text at once (a link that shows each module's answer;
--- tests/serving/page_check.sh loads it in headless Chromium).
+-- tests/lua/test_serving.lua loads it in headless Chromium).
 local M = {}
 
 local function esc(s)
