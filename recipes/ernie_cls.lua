@@ -5,6 +5,7 @@ local hub = require "hub"
 local a = hub.recipe.args(arg, { about = "Fine-tunes ernie-tiny-zh on reviews_zh sentiment (2 classes).", lr = 2e-4 })
 local ds = hub.recipe.data(hub.datasets.reviews_zh(), a)
 hub.manual_seed(a.seed)
-local task = hub.task.text_classification{ module = hub.recipe.encoder(a), max_seq_len = a.max_seq_len }
+local task = hub.task.text_classification{ module = hub.recipe.encoder(a), max_seq_len = a.max_seq_len,
+                                            pooling = a.pooling ~= "" and a.pooling or nil }
 local run = hub.finetune(task, ds, hub.recipe.finetune_options(a))
 hub.recipe.report(run, a)

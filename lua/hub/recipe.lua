@@ -31,9 +31,11 @@ M.options = {
   { "export_dtype", "f32", "the exported weights' dtype: f32, or f16 / bf16 (half the size; widened to f32 on load)" },
   { "export_format", "", "senta: the exported module answers as PaddleHub's senta (sentiment_key, positive_probs, ...)" },
   { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
+  { "head_lr", 1, "the task head's learning rate as a multiple of --lr (e.g. 50 for a CRF's transitions)" },
   { "warmup", 0.1, "linear warm-up share of the updates (adamw)" },
   { "weight_decay", 0.01, "AdamW's weight decay (adamw)" },
   { "dropout", -1, "dropout of the encoder (hidden and attention) and of the task's head (-1: the module's own, 0.1 for BERT/ERNIE)" },
+  { "pooling", "", "how a text becomes one vector for the task's head: cls (the [CLS] state) or mean (of the token states); empty: the task's default" },
   { "random_init", 0, "1: the encoder's network with fresh random weights (BERT's init), not the pretrained ones -- the baseline that shows what pretraining brings" },
 }
 
@@ -178,8 +180,10 @@ end
 function M.strategy(a)
   local ok, strat = pcall(require, "hub.strategy")
   if ok and type(strat) == "table" and type(strat[a.strategy]) == "function" then
-    if a.strategy == "adamw" then return strat.adamw { lr = a.lr, warmup = a.warmup, weight_decay = a.weight_decay } end
-    return strat[a.strategy] { lr = a.lr }
+    if a.strategy == "adamw" then
+      return strat.adamw { lr = a.lr, warmup = a.warmup, weight_decay = a.weight_decay, head_lr = a.head_lr }
+    end
+    return strat[a.strategy] { lr = a.lr, head_lr = a.head_lr }
   end
   if a.strategy ~= "adamw" and a.strategy ~= "default" then
     error("recipe: strategy '" .. a.strategy .. "' needs hub.strategy, which is not there", 0)

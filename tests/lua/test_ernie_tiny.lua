@@ -16,8 +16,8 @@ local hub = require "hub"
 -- what this model does, not what a good one does: raise MIN_TOP5 with the next, longer-trained
 -- weights (the issue's aim is a sensible top 1).
 local MIN_TOP5 = 1         -- of #FILLS
-local MIN_ACC = 0.19       -- held-out masked-LM accuracy (all held-out sequences)
-local MIN_GAIN = 0.18      -- above the untrained network on the same masks
+local MIN_ACC = 0.22       -- held-out masked-LM accuracy (all held-out sequences)
+local MIN_GAIN = 0.21      -- above the untrained network on the same masks
 
 local HUBRUN = os.getenv("HUBRUN") or arg[-1]
 local here = (arg[0]:match("^(.*)/") or ".") .. "/../.."

@@ -107,6 +107,16 @@ ok(near(s:lr_of(W), 5e-4), "noam: lr * sqrt(w / (t + 1)) after warm-up")
 s.optimizer.step_count = 1   -- sqrt(4) * 2 * 4^-1.5 = 0.5
 ok(near(s:lr_of(W), 5e-4), "noam: warm-up")
 
+-- ---- head_lr: the task head's groups (depth D) at lr * head_lr, the encoder's at lr ----
+model = Cls()
+s = strategy.adamw { lr = 1e-3, warmup = 0.1, weight_decay = 0.01, head_lr = 50 }:setup(model, ctx_of(model, 100))
+s.optimizer.step_count = 10
+ok(near(s:lr_of("classifier.weight"), 50 * 0.9e-3) and near(s:lr_of("classifier.bias"), 50 * 0.9e-3), "head_lr: the head at 50 x lr", s:lr_of("classifier.weight"))
+ok(near(s:lr_of(W), 0.9e-3) and near(s:lr_of("encoder.embeddings.word_embeddings.weight"), 0.9e-3), "head_lr: the encoder at lr")
+s.optimizer.step_count = 55
+ok(near(s:lr_of("classifier.weight"), 50 * 1e-3 * (1 - 55 / 100)), "head_lr: the head follows the schedule", s:lr_of("classifier.weight"))
+T.errors(function() strategy.adamw { lr = 1e-3, head_lr = 0 } end, "'head_lr' must be > 0", "head_lr 0")
+
 -- ---- ulmfit: slanted triangle, discriminative lr, gradual unfreezing ----
 model = Cls()
 s = strategy.ulmfit { lr = 1e-3 }:setup(model, ctx_of(model, 100))

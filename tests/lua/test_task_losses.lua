@@ -55,6 +55,48 @@ do
   ok(task.main_metric == "acc", "main metric acc")
 end
 
+-- ---- pooling = "mean": the head sees the mean of the token states under the mask ----
+do
+  local net, tk = F.encoder(1)
+  local task = hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 32, pooling = "mean" }
+  local b = batch_of(task, F.sentiment(), 5)
+  -- hide the last two tokens of the first example, so that the mask matters
+  local m0 = b.attention_mask:totable()
+  m0[1][#m0[1]], m0[1][#m0[1] - 1] = 0, 0
+  b.attention_mask = hub.tensor(m0):to(b.attention_mask.dtype)
+  local out = run(task, b)
+  local seq, mask, lg
+  hub.no_grad(function()
+    seq = net:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids, attention_mask = b.attention_mask }
+      .sequence_output:totable()
+  end)
+  mask, lg = b.attention_mask:totable(), out.logits:totable()
+  local W, bias = task.classifier.weight:totable(), task.classifier.bias:totable()
+  local worst, uneven = 0, false
+  for i = 1, #seq do
+    local n, v = 0, {}
+    for t = 1, #seq[i] do
+      if mask[i][t] ~= 0 then
+        n = n + 1
+        for h = 1, #seq[i][t] do v[h] = (v[h] or 0) + seq[i][t][h] end
+      end
+    end
+    if n < #seq[i] then uneven = true end
+    for c = 1, #W do
+      local z = bias[c]
+      for h = 1, #v do z = z + W[c][h] * v[h] / n end
+      worst = math.max(worst, math.abs(z - lg[i][c]))
+    end
+  end
+  ok(uneven, "the batch has padding (so the mask matters)")
+  ok(worst < 1e-4, "mean pooling: logits = classifier(mean of the unmasked token states)", worst)
+  ok(task:task_config().pooling == "mean", "task_config keeps pooling for export")
+  local cls = hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 32 }
+  ok(cls.pooling == "cls", "classification pools [CLS] by default")
+  T.errors(function() hub.task.text_classification { network = net, tokenizer = tk, pooling = "max" } end,
+    "pooling must be \"mean\" or \"cls\"", "unknown pooling")
+end
+
 -- ---- pair classification: the pair is encoded together ----
 do
   local net, tk = F.encoder(2)

@@ -42,6 +42,8 @@
 --   cut_fraction, ratio   slanted triangular lr (ULMFiT) when cut_fraction > 0 (ratio 32);
 --                     not together with warmup, linear_decay or noam
 --   dis_factor        discriminative fine-tuning: the lr of depth d is lr / dis_factor^(D - d)
+--   head_lr           the task head's lr (depth D) is lr * head_lr (1; new layers such as a CRF's
+--                     transitions learn faster than the pretrained ones need)
 --   gradual_unfreeze  true (one block per depth) or N blocks: only the top block trains at first,
 --                     one more block from the top is unfrozen every unfreeze_every steps
 --                     (default total_steps / N; "epoch" = the trainer's steps_per_epoch)
@@ -60,7 +62,7 @@ local spec = {
   lr = "number", optimizer = "string", momentum = "number",
   warmup = "number", linear_decay = "boolean", end_lr = "number", noam = "boolean",
   cut_fraction = "number", ratio = "number",
-  dis_factor = "number", gradual_unfreeze = "boolean|number", unfreeze_every = "number|string",
+  dis_factor = "number", head_lr = "number", gradual_unfreeze = "boolean|number", unfreeze_every = "number|string",
   weight_decay = "number", no_decay = "table|function", clip = "number",
   alpha = "number", beta = "number", l2 = "number", pretrained = "table|function",
 }
@@ -111,6 +113,9 @@ local function make(name, defaults, opts)
   end
   if o.dis_factor ~= nil and not (o.dis_factor > 0) then
     core.raise(string.format("%s: 'dis_factor' must be > 0 (1 = off), got %s", name, tostring(o.dis_factor)))
+  end
+  if o.head_lr ~= nil and not (o.head_lr > 0) then
+    core.raise(string.format("%s: 'head_lr' must be > 0 (a multiplier of lr; 1 = off), got %s", name, tostring(o.head_lr)))
   end
   if (o.cut_fraction or 0) > 0 then
     -- PaddleHub: the slanted triangle replaces warm-up and decay.  Explicit mixes are refused.

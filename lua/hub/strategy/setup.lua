@@ -4,7 +4,7 @@
 --   optimizer   a hub.optim Adam/AdamW (or SGD) whose parameter groups are the parameters split
 --               by depth (layer_of) and by decay / no decay; each group's lr is
 --               lr * dis_factor^-(D - depth) (discriminative fine-tuning; D = num_layers, the
---               head's depth) and its schedule is the strategy's multiplier (schedule.lua).
+--               head's depth; the head's lr also times head_lr) and its schedule is the strategy's multiplier (schedule.lua).
 --               Its step() is wrapped: the gradients of frozen parameters are dropped first (an
 --               update then skips them entirely: no weight decay, no Adam moments), then the
 --               global gradient norm is clipped to `clip` when clip > 0.
@@ -107,12 +107,12 @@ function M.setup(strategy, model, ctx)
     table.insert(by_key[key], e)
   end
   table.sort(keys)
-  local factor = o.dis_factor or 1
+  local factor, head = o.dis_factor or 1, o.head_lr or 1
   local groups, info = {}, {}
   for _, key in ipairs(keys) do
     local list = by_key[key]
     local d, decay = list[1].depth, list[1].decay
-    local g = { params = {}, lr = o.lr * factor ^ -(D - d), weight_decay = decay and o.weight_decay or 0 }
+    local g = { params = {}, lr = o.lr * factor ^ -(D - d) * (d == D and head or 1), weight_decay = decay and o.weight_decay or 0 }
     local names = {}
     for i, e in ipairs(list) do g.params[i], names[i] = e.p, e.name end
     groups[#groups + 1] = g

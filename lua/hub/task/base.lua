@@ -41,7 +41,7 @@ M.Task = Task
 
 -- The options every task takes, merged with the task's own spec by M.options.
 M.common_spec = { module = "table|string", network = "table", tokenizer = "table", max_seq_len = "integer",
-  labels = "table", num_classes = "integer", dropout = "number", pair = "boolean" }
+  labels = "table", num_classes = "integer", dropout = "number", pair = "boolean", pooling = "string" }
 
 function M.options(opts, spec, fname)
   if type(opts) ~= "table" then core.argerror(1, fname, "an options table", type(opts)) end
@@ -115,15 +115,31 @@ function Task:setup(o, fname, kind, kinds)
   if self.dropout_p < 0 or self.dropout_p >= 1 then fail("%s: dropout must be in [0, 1), got %s", fname, tostring(o.dropout)) end
   self.dropout = nn.Dropout(self.dropout_p)
   rawset(self, "pair", o.pair == true)
+  -- how a text becomes one vector: "cls" (the pooler's output, else the [CLS] state) or
+  -- "mean" (the mean of the token states under the attention mask)
+  rawset(self, "pooling", o.pooling or self.default_pooling or "cls")
+  if self.pooling ~= "mean" and self.pooling ~= "cls" then
+    fail("%s: pooling must be \"mean\" or \"cls\", got \"%s\"", fname, tostring(o.pooling))
+  end
 end
 
--- [CLS] features of a batch: the pooler's output when the network has one, else the [CLS]
--- hidden state; dropout applied (training only).
+-- One vector per text of an encoder output: the pooler's output / [CLS] state (pooling "cls")
+-- or the mean of the token states under the attention mask ("mean").
+function Task:pool(out, attention_mask)
+  if self.pooling == "mean" then
+    local seq = out.sequence_output
+    local B, L = seq.shape[1], seq.shape[2]
+    local m = attention_mask:to("f32")
+    return (seq * m:reshape(B, L, 1)):sum(2) / m:sum(2, true)
+  end
+  return out.pooled_output or out.sequence_output:select(2, 1):contiguous()
+end
+
+-- Pooled features of a batch (Task:pool), dropout applied (training only).
 function Task:encode_cls(b)
   local out = self.encoder:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
                                      attention_mask = b.attention_mask }
-  local v = out.pooled_output or out.sequence_output:select(2, 1):contiguous()
-  return self.dropout(v), out
+  return self.dropout(self:pool(out, b.attention_mask)), out
 end
 
 -- The data set kinds this task trains on, as text.
@@ -250,7 +266,8 @@ end
 
 -- The task's own configuration, for export (the task file adds its fields).
 function Task:task_config()
-  return { labels = self.labels, max_seq_len = self.max_seq_len, dropout = self.dropout_p, pair = self.pair }
+  return { labels = self.labels, max_seq_len = self.max_seq_len, dropout = self.dropout_p, pair = self.pair,
+           pooling = self.pooling }
 end
 
 function Task:set_labels(l) rawset(self, "labels", { unpack(l) }) end

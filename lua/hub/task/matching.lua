@@ -195,6 +195,7 @@ end
 
 local PT = base.Task:extend("PairwiseTextMatchingTask")
 M.Pairwise = PT
+PT.default_pooling = "mean"
 
 function PT:init(o)
   self:setup(o, FNAME, "pair", { pair = true })
@@ -207,10 +208,6 @@ function PT:init(o)
   rawset(self, "score_kind", o.score or "cosine")
   if self.score_kind ~= "cosine" and self.score_kind ~= "dense" then
     fail("%s: score must be \"cosine\" or \"dense\", got \"%s\"", FNAME, tostring(o.score))
-  end
-  rawset(self, "pooling", o.pooling or "mean")
-  if self.pooling ~= "mean" and self.pooling ~= "cls" then
-    fail("%s: pooling must be \"mean\" or \"cls\", got \"%s\"", FNAME, tostring(o.pooling))
   end
   rawset(self, "threshold", o.threshold or (self.score_kind == "cosine" and 0.5 or 0))
   if o.num_classes and o.num_classes ~= 2 then fail("%s: pairwise matching has two classes (no match, match), got num_classes %d", FNAME, o.num_classes) end
@@ -278,15 +275,7 @@ end
 function PT:vectors(tb)
   local out = self.encoder:forward { input_ids = tb.input_ids, token_type_ids = tb.token_type_ids,
                                      attention_mask = tb.attention_mask }
-  local v
-  if self.pooling == "cls" then
-    v = out.pooled_output or out.sequence_output:select(2, 1):contiguous()
-  else
-    local seq = out.sequence_output
-    local B, L = seq.shape[1], seq.shape[2]
-    local m = tb.attention_mask:to("f32")
-    v = (seq * m:reshape(B, L, 1)):sum(2) / m:sum(2, true)
-  end
+  local v = self:pool(out, tb.attention_mask)
   return self.dropout(v)
 end
 
@@ -389,7 +378,7 @@ function M.new(opts)
   local o = base.options(opts, SPEC, FNAME)
   local mode = o.mode or "pointwise"
   if mode == "pointwise" then
-    for _, k in ipairs { "margin", "score", "pooling", "threshold" } do
+    for _, k in ipairs { "margin", "score", "threshold" } do
       if o[k] ~= nil then fail("%s: '%s' is an option of mode = \"pairwise\" (this task is pointwise)", FNAME, k) end
     end
     return PW(o)
