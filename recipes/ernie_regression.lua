@@ -6,6 +6,7 @@ local hub = require "hub"
 local a = hub.recipe.args(arg, { about = "Fine-tunes ernie-tiny-zh on peoples_daily_entity_count (regression: entities per sentence).", lr = 2e-4 })
 local ds = hub.recipe.data(hub.datasets.peoples_daily_entity_count(), a)
 hub.manual_seed(a.seed)
-local task = hub.task.regression{ module = hub.recipe.encoder(a), max_seq_len = a.max_seq_len }
+local task = hub.task.regression{ module = hub.recipe.encoder(a), max_seq_len = a.max_seq_len,
+                                  pooling = hub.recipe.pooling(a) }
 local run = hub.finetune(task, ds, hub.recipe.finetune_options(a))
 hub.recipe.report(run, a)

@@ -191,6 +191,9 @@ function M.strategy(a)
   return require("hub.finetune").builtin_default { lr = a.lr }
 end
 
+-- The task's pooling from --pooling (nil when empty: the task's default).
+function M.pooling(a) return a.pooling ~= "" and a.pooling or nil end
+
 -- hub.finetune's options from the recipe's.
 function M.finetune_options(a)
   local function pos(v) return v and v > 0 and v or nil end

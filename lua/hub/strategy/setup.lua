@@ -4,7 +4,8 @@
 --   optimizer   a hub.optim Adam/AdamW (or SGD) whose parameter groups are the parameters split
 --               by depth (layer_of) and by decay / no decay; each group's lr is
 --               lr * dis_factor^-(D - depth) (discriminative fine-tuning; D = num_layers, the
---               head's depth; the head's lr also times head_lr) and its schedule is the strategy's multiplier (schedule.lua).
+--               head's depth; the head's lr also times head_lr) and its schedule is the
+--               strategy's multiplier (schedule.lua).
 --               Its step() is wrapped: the gradients of frozen parameters are dropped first (an
 --               update then skips them entirely: no weight decay, no Adam moments), then the
 --               global gradient norm is clipped to `clip` when clip > 0.

@@ -136,7 +136,7 @@ function Task:pool(out, attention_mask)
 end
 
 -- Pooled features of a batch (Task:pool), dropout applied (training only).
-function Task:encode_cls(b)
+function Task:encode_pooled(b)
   local out = self.encoder:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
                                      attention_mask = b.attention_mask }
   return self.dropout(self:pool(out, b.attention_mask)), out

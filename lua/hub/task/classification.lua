@@ -43,7 +43,7 @@ end
 
 function TC:forward_batch(b)
   need_head(self)
-  local v = self:encode_cls(b)
+  local v = self:encode_pooled(b)
   return { logits = self.classifier(v) }
 end
 

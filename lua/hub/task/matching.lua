@@ -270,14 +270,9 @@ function PT:features_of(examples)
   return self:parts_of({ texts_of(examples, "text_a"), texts_of(examples, "text_b") }, { "a", "b" }, false, false)
 end
 
--- Sentence vectors [B, H] of one text batch: mean of the token states under the mask, or the
--- pooler's output / [CLS] state; dropout (training only).
-function PT:vectors(tb)
-  local out = self.encoder:forward { input_ids = tb.input_ids, token_type_ids = tb.token_type_ids,
-                                     attention_mask = tb.attention_mask }
-  local v = self:pool(out, tb.attention_mask)
-  return self.dropout(v)
-end
+-- Sentence vectors [B, H] of one text batch (Task:pool: the mean of the token states under the mask, or the
+-- pooler's output / [CLS] state); dropout (training only).
+function PT:vectors(tb) return (self:encode_pooled(tb)) end
 
 -- Scores [B] of vector pairs u, v [B, H].
 function PT:score(u, v)

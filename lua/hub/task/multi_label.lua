@@ -38,7 +38,7 @@ end
 
 function ML:forward_batch(b)
   if not self.classifier then base.fail("multi_label_classification: the labels are not known yet") end
-  return { logits = self.classifier(self:encode_cls(b)) }
+  return { logits = self.classifier(self:encode_pooled(b)) }
 end
 
 -- Mean binary cross-entropy of logits x against 0/1 targets y (same shape).

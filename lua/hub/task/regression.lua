@@ -23,7 +23,7 @@ function R:init(opts)
 end
 
 function R:forward_batch(b)
-  local y = self.regressor(self:encode_cls(b))
+  local y = self.regressor(self:encode_pooled(b))
   return { scores = y:reshape(y.shape[1]) }
 end
 
