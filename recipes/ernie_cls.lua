@@ -7,6 +7,6 @@ local a = hub.recipe.args(arg, { about = "Fine-tunes ernie-tiny-zh on reviews_zh
 local ds = hub.recipe.data(hub.datasets.reviews_zh(), a)
 hub.manual_seed(a.seed)
 local task = hub.task.text_classification{ module = hub.recipe.encoder(a), max_seq_len = a.max_seq_len,
-                                            pooling = hub.recipe.pooling(a) }
+                                            pooling = hub.recipe.pooling(a), truncation = a.truncation }
 local run = hub.finetune(task, ds, hub.recipe.finetune_options(a))
 hub.recipe.report(run, a)

@@ -13,5 +13,5 @@ if a.mode == "pairwise" and a.max_train > 0 then ds = require("hub.task.matching
 ds = hub.recipe.data(ds, a)
 hub.manual_seed(a.seed)
 local task = hub.task.text_matching{ module = hub.recipe.encoder(a), max_seq_len = a.max_seq_len, mode = a.mode,
-  margin = a.mode == "pairwise" and a.margin or nil, pooling = hub.recipe.pooling(a) }
+  margin = a.mode == "pairwise" and a.margin or nil, pooling = hub.recipe.pooling(a), truncation = a.truncation }
 hub.recipe.report(hub.finetune(task, ds, hub.recipe.finetune_options(a)), a)

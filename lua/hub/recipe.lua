@@ -36,6 +36,7 @@ M.options = {
   { "weight_decay", 0.01, "AdamW's weight decay (adamw)" },
   { "dropout", -1, "dropout of the encoder (hidden and attention) and of the task's head (-1: the module's own, 0.1 for BERT/ERNIE)" },
   { "pooling", "", "how a text becomes one vector for the task's head: cls (the [CLS] state) or mean (of the token states); empty: the task's default" },
+  { "truncation", "longest_first", "how a text longer than max_seq_len is cut: longest_first (keep its start) or head_tail (keep its first quarter and last three quarters)" },
   { "random_init", 0, "1: the encoder's network with fresh random weights (BERT's init), not the pretrained ones -- the baseline that shows what pretraining brings" },
 }
 

@@ -13,7 +13,9 @@
 -- code-point positions into the text, end exclusive, (0, 0) for [CLS], [SEP] and padding.
 -- Options of encode and encode_batch:
 --   max_seq_len  (128)              length of a row, specials included; 0 = no limit
---   truncation   ("longest_first")  also "only_first", "only_second", or false
+--   truncation   ("longest_first")  also "only_first", "only_second", "head_tail" (as
+--                                   longest_first, but a cut text keeps its first quarter and
+--                                   last three quarters, losing its middle), or false
 --   padding      (true)             true: to max_seq_len; "longest": to the longest row of
 --                                   the batch; false: none for one text, "longest" for a batch
 local ffi = require "ffi"
@@ -22,7 +24,7 @@ local C = core.C
 
 local M = {}
 
-local truncations = { longest_first = 1, only_first = 2, only_second = 3 }
+local truncations = { longest_first = 1, only_first = 2, only_second = 3, head_tail = 4 }
 
 local Tokenizer = {}
 Tokenizer.__index = Tokenizer
@@ -107,7 +109,7 @@ local function options(opts, fname, argn)
   else
     trunc = truncations[tr]
     if not trunc then
-      core.raise(string.format("%s: unknown truncation '%s' (longest_first, only_first, only_second or false)", fname, tostring(tr)))
+      core.raise(string.format("%s: unknown truncation '%s' (longest_first, only_first, only_second, head_tail or false)", fname, tostring(tr)))
     end
   end
   local pad = opts.padding

@@ -50,7 +50,10 @@ typedef enum hub_truncation {
   HUB_TRUNCATE_NONE = 0,          /* keep every token (rows may be longer than max_seq_len) */
   HUB_TRUNCATE_LONGEST_FIRST = 1, /* cut the longer text first, as HF's "longest_first" */
   HUB_TRUNCATE_ONLY_FIRST = 2,    /* cut only the first text (error if it is too short) */
-  HUB_TRUNCATE_ONLY_SECOND = 3    /* cut only the second text (error without a pair) */
+  HUB_TRUNCATE_ONLY_SECOND = 3,   /* cut only the second text (error without a pair) */
+  HUB_TRUNCATE_HEAD_TAIL = 4      /* as longest_first, but a cut text keeps its first quarter and
+                                     last three quarters of the tokens it may keep (its middle
+                                     goes), as Sun et al. 2019 found best for classification */
 } hub_truncation;
 
 typedef enum hub_padding {

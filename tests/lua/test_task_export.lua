@@ -75,6 +75,30 @@ print(#r[1].tags, r[1].text)]]
   ok(out:find("^8\t我们张三去北京了\nrc=0") ~= nil, "hub.module(NAME) loads the installed export", out)
 end
 
+-- truncation = "head_tail" travels with the export: the loaded task cuts long texts as the
+-- trained one did (its first quarter and last three quarters), not by keeping their start
+do
+  local net, tk = F.encoder(40)
+  local ht = hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 10, truncation = "head_tail" }
+  hub.finetune(ht, F.sentiment(40), { epochs = 1, batch_size = 8, lr = 1e-2, cache = false, progress = false, quiet = true, eval_test = false })
+  local lf = hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 10, labels = ht.labels }
+  local long = { "今天我们房间今天我们房间今天我们很好", "很好我们今天房间我们今天房间我们太差" }
+  local fh, fl = ht:features_of{ { text_a = long[1] } }, lf:features_of{ { text_a = long[1] } }
+  local want_ids = tk:encode(long[1], { max_seq_len = 10, truncation = "head_tail", padding = false }).input_ids:totable()
+  ok(deep_equal(fh:row(1).input_ids, want_ids) and not deep_equal(fl:row(1).input_ids, want_ids),
+    "a head_tail task's features are the tokenizer's head_tail encoding")
+  local want = ht:predict(long)
+  local dir = tmp .. "/toy-head-tail"
+  ht:export { name = "toy-head-tail", dir = dir }
+  ok(require("hub.module").read_manifest(dir).config.task_config.truncation == "head_tail", "module.json keeps the truncation")
+  local t2 = hub.task.load(dir)
+  ok(t2.truncation == "head_tail" and deep_equal(t2:predict(long), want), "the loaded task truncates as the exported one")
+  T.errors(function() hub.task.sequence_labeling { network = net, tokenizer = tk, truncation = "head_tail" } end,
+    "drops the middle", "head_tail for sequence labelling")
+  T.errors(function() hub.task.text_classification { network = net, tokenizer = tk, truncation = "middle" } end,
+    "truncation must be", "an unknown truncation")
+end
+
 -- errors
 do
   local net, tk = F.encoder(30)

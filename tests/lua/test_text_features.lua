@@ -73,6 +73,8 @@ eq(j(cut:row(1).labels), "-100 1 2 2 0 -100", "sequence: truncated row")
 eq(cut.chars_cut, 15, "sequence: characters cut by truncation counted")
 errors(function() text.features({ { text_a = "a", text_b = "b", label = { 0 } } }, tiny, { kind = "sequence" }) end,
   "sequence labelling takes one text", "sequence: pairs refused")
+errors(function() text.features({ { text_a = s, label = tags } }, tiny, { kind = "sequence", num_labels = 7, truncation = "head_tail" }) end,
+  "which sequence labelling cannot tag", "sequence: head_tail refused")
 
 -- ---- label maps of every kind ----
 local ml = text.features({ { text_a = "好", label = { 0, 2 } }, { text_a = "很好", label = {} } }, tiny,

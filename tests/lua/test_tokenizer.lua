@@ -132,6 +132,54 @@ do
   ok(flat(t.input_ids) == "2 24 26 24 3", "single truncated " .. flat(t.input_ids))
   errors(function() tk:encode("a", "b", { max_seq_len = 2 }) end, "cannot hold", "max_seq_len too small")
   errors(function() tk:encode("a", { truncation = "middle" }) end, "unknown truncation", "bad truncation")
+  -- head_tail: built here from tokenize()'s ids, not from the encoder: [CLS], the first keep//4
+  -- tokens, the last keep - keep//4, [SEP]; the pair budget split as longest_first's
+  local long = "hello world cafe un a b hello a b world cafe b a un hello cafe world b"
+  local _, lid, loff = tk:tokenize(long)
+  local cls, sep = tk:token_to_id("[CLS]"), tk:token_to_id("[SEP]")
+  local function head_tail(idt, keep)
+    local r, h = {}, keep < #idt and math.floor(keep / 4) or keep
+    for i = 1, h do r[#r + 1] = idt[i] end
+    for i = #idt - (keep - h) + 1, #idt do r[#r + 1] = idt[i] end
+    return r
+  end
+  local bad = 0
+  for L = 3, #lid + 4 do
+    local want = { cls }
+    for _, v in ipairs(head_tail(lid, math.min(L - 2, #lid))) do want[#want + 1] = v end
+    want[#want + 1] = sep
+    local got = flat(tk:encode(long, { max_seq_len = L, truncation = "head_tail", padding = false }).input_ids)
+    if got ~= ints(want) then bad = bad + 1; print("# head_tail L=" .. L .. ": " .. got .. " want " .. ints(want)) end
+  end
+  ok(bad == 0, "head_tail single text over every max_seq_len: " .. bad .. " differ")
+  t = tk:encode(long, { max_seq_len = 10, truncation = "head_tail", padding = false })
+  -- keep 8: tokens 1-2 and 13-18; offsets follow their tokens
+  local ow = { 0, 0 }
+  for _, i in ipairs{ 1, 2, 13, 14, 15, 16, 17, 18 } do ow[#ow + 1] = loff[i][1]; ow[#ow + 1] = loff[i][2] end
+  ow[#ow + 1] = 0; ow[#ow + 1] = 0
+  ok(flat(t.offsets) == ints(ow), "head_tail offsets " .. flat(t.offsets))
+  local short = "b a un"
+  local _, sid = tk:tokenize(short)
+  bad = 0
+  for L = 5, #lid + #sid + 5 do
+    local lf = tk:encode(long, short, { max_seq_len = L, padding = false })
+    local n1 = 0
+    for _, ty in ipairs(lf.token_type_ids:totable()) do if ty == 0 then n1 = n1 + 1 end end
+    n1 = n1 - 2
+    local n2 = lf.input_ids:size(1) - n1 - 3
+    local want = { cls }
+    for _, v in ipairs(head_tail(lid, n1)) do want[#want + 1] = v end
+    want[#want + 1] = sep
+    for _, v in ipairs(head_tail(sid, n2)) do want[#want + 1] = v end
+    want[#want + 1] = sep
+    local ht = tk:encode(long, short, { max_seq_len = L, truncation = "head_tail", padding = false })
+    if flat(ht.input_ids) ~= ints(want) or flat(ht.token_type_ids) ~= flat(lf.token_type_ids) then
+      bad = bad + 1; print("# head_tail pair L=" .. L .. ": " .. flat(ht.input_ids) .. " want " .. ints(want))
+    end
+  end
+  ok(bad == 0, "head_tail pairs over every max_seq_len: " .. bad .. " differ")
+  ok(flat(tk:encode(short, { max_seq_len = 8, truncation = "head_tail", padding = false }).input_ids) ==
+     flat(tk:encode(short, { max_seq_len = 8, padding = false }).input_ids), "head_tail is a no-op when the text fits")
   errors(function() tk:encode("a", { padding = "left" }) end, "unknown padding", "bad padding")
   errors(function() tk:encode("a", { max_seq_len = -1 }) end, "max_seq_len", "negative max_seq_len")
   errors(function() tk:encode(42) end, "bad argument #1 to 'encode'", "encode(number)")

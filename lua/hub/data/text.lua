@@ -11,8 +11,8 @@
 --   end
 --
 -- Tokenizing: the tokenizer's own encoder (runtime/encode.c) makes every row, so [CLS] a [SEP]
--- (and b [SEP]) and truncation to max_seq_len (longest_first by default, as the tokenizer's
--- options) are exactly what tokenizer:encode gives.  The rows are kept unpadded (int32 ids,
+-- (and b [SEP]) and truncation to max_seq_len (longest_first by default, or any of the tokenizer's
+-- truncations; head_tail keeps a long text's start and end, not for sequence labelling) are exactly what tokenizer:encode gives.  The rows are kept unpadded (int32 ids,
 -- the length of segment a) and padded per batch.
 --
 -- Labels, by the data set's kind: classification and pair -> b.labels i64 [B]; regression ->
@@ -314,6 +314,10 @@ function M.features(examples, tk, opts)
     max_seq_len = opts.max_seq_len or 128, truncation = opts.truncation, pad_id = tk.pad_id }
   if o.truncation == nil or o.truncation == true then o.truncation = "longest_first" end
   if not require("hub.datasets.dataset").kinds[o.kind] then core.raise("features: unknown kind '" .. o.kind .. "'") end
+  if o.kind == "sequence" and o.truncation == "head_tail" then
+    core.raise("features: truncation 'head_tail' drops the middle of a text, which sequence labelling cannot tag; " ..
+      "use 'longest_first'")
+  end
   if o.max_seq_len ~= math.floor(o.max_seq_len) or o.max_seq_len < 0 or (o.max_seq_len > 0 and o.max_seq_len < 3) then
     core.raise("features: max_seq_len must be 0 (no limit) or an integer >= 3, got " .. tostring(o.max_seq_len))
   end

@@ -41,7 +41,8 @@ M.Task = Task
 
 -- The options every task takes, merged with the task's own spec by M.options.
 M.common_spec = { module = "table|string", network = "table", tokenizer = "table", max_seq_len = "integer",
-  labels = "table", num_classes = "integer", dropout = "number", pair = "boolean", pooling = "string" }
+  labels = "table", num_classes = "integer", dropout = "number", pair = "boolean", pooling = "string",
+  truncation = "string" }
 
 function M.options(opts, spec, fname)
   if type(opts) ~= "table" then core.argerror(1, fname, "an options table", type(opts)) end
@@ -121,6 +122,15 @@ function Task:setup(o, fname, kind, kinds)
   if self.pooling ~= "mean" and self.pooling ~= "cls" then
     fail("%s: pooling must be \"mean\" or \"cls\", got \"%s\"", fname, tostring(o.pooling))
   end
+  -- how a text longer than max_seq_len is cut: "longest_first" (keep its start) or
+  -- "head_tail" (keep its first quarter and last three quarters; not for sequence labelling)
+  rawset(self, "truncation", o.truncation or "longest_first")
+  if self.truncation ~= "longest_first" and self.truncation ~= "head_tail" then
+    fail("%s: truncation must be \"longest_first\" or \"head_tail\", got \"%s\"", fname, tostring(o.truncation))
+  end
+  if self.truncation == "head_tail" and kind == "sequence" then
+    fail("%s: truncation \"head_tail\" drops the middle of a text, which sequence labelling cannot tag", fname)
+  end
 end
 
 -- One vector per text of an encoder output: the pooler's output / [CLS] state (pooling "cls")
@@ -178,7 +188,8 @@ end
 function Task:featurize(ds, opts)
   opts = core.check_options(opts, { cache = "boolean|string", splits = "table" }, "featurize", 2)
   self:check_dataset(ds, "featurize")
-  return text.featurize(ds, self.tokenizer, { max_seq_len = self.max_seq_len, cache = opts.cache, splits = opts.splits })
+  return text.featurize(ds, self.tokenizer, { max_seq_len = self.max_seq_len, truncation = self.truncation,
+    cache = opts.cache, splits = opts.splits })
 end
 
 local function num_labels(self) return self.labels and #self.labels or 0 end
@@ -211,7 +222,7 @@ end
 -- Features of raw examples (no cache).
 function Task:features_of(examples)
   return text.features(examples, self.tokenizer, { kind = self.feature_kind or self.kind, num_labels = num_labels(self),
-    max_seq_len = self.max_seq_len, cache = false })
+    max_seq_len = self.max_seq_len, truncation = self.truncation, cache = false })
 end
 
 -- Runs fn(batch, out) over features in eval mode without gradients, in length-bucketed batches.
@@ -267,7 +278,7 @@ end
 -- The task's own configuration, for export (the task file adds its fields).
 function Task:task_config()
   return { labels = self.labels, max_seq_len = self.max_seq_len, dropout = self.dropout_p, pair = self.pair,
-           pooling = self.pooling }
+           pooling = self.pooling, truncation = self.truncation }
 end
 
 function Task:set_labels(l) rawset(self, "labels", { unpack(l) }) end

@@ -237,7 +237,7 @@ function PT:parts_of(lists, names, labelled, cache, name)
   local parts = {}
   for k, nm in ipairs(names) do
     parts[nm] = text.features(lists[k], self.tokenizer, { kind = "classification", max_seq_len = self.max_seq_len,
-      cache = cache, name = name and (name .. "-" .. nm) or nil })
+      truncation = self.truncation, cache = cache, name = name and (name .. "-" .. nm) or nil })
   end
   return M.multi(parts, names, labelled)
 end
