@@ -2,7 +2,8 @@
 """The fine-tune of recipes/ernie_cls.lua run by Hugging Face's Trainer (bench/finetune/run.sh).
 
   python hf_trainer.py --model HF_DIR --data SPLIT_DIR [--epochs 1] [--batch_size 32] [--lr 2e-4]
-                       [--max_seq_len 128] [--seed 1] [--threads 2] [--result out.json]
+                       [--max_seq_len 128] [--seed 1] [--threads 2] [--pooling cls|mean] [--dropout 0.1]
+                       [--result out.json]
 
 HF_DIR is what `hubrun convert to-hf MODULE --out HF_DIR` wrote (the same weights as the hubrun
 run's module); SPLIT_DIR is what export_split.lua wrote (the recipe's exact train subset, dev and
@@ -11,7 +12,10 @@ test, in the recipe's order).  It does what hub.finetune does with the recipe's 
   model      AutoModelForSequenceClassification (BertForSequenceClassification) from HF_DIR with
              num_labels from the data; when the module has no pooler (hubrun's head then reads
              the [CLS] hidden state, hub.task.text_classification) the pooler is replaced by
-             "take [CLS]", so the head is the same: dropout (hidden_dropout_prob) + linear
+             "take [CLS]", so the head is the same: dropout (hidden_dropout_prob) + linear.
+             --pooling mean (what recipes/ernie_cls.lua uses, hub.task's pooling = "mean"): the
+             head reads the mean of the last hidden states under the attention mask ([CLS] and
+             [SEP] included, as hubrun's), through the same dropout and linear
   data       the module's vocabulary and lower-casing (the tokenizer files in HF_DIR), truncated
              to max_seq_len tokens with [CLS] and [SEP]; dynamic padding (DataCollatorWithPadding)
              of length-grouped batches (group_by_length: hubrun trains on length-bucketed batches)
@@ -49,6 +53,10 @@ def main():
     ap.add_argument("--max_seq_len", type=int, default=128)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dropout", type=float, default=0.1,
+                    help="every dropout: hidden, attention and the classifier's (hubrun's --dropout)")
+    ap.add_argument("--pooling", choices=("cls", "mean"), default="cls",
+                    help="the head's vector: [CLS] (default) or the masked mean of the token states")
     ap.add_argument("--group_by_length", type=int, default=1, help="1: length-grouped batches (default), 0: random")
     ap.add_argument("--work", default=None, help="Trainer's output_dir (nothing is saved there; default a temporary dir)")
     ap.add_argument("--result", default=None, help="write the figures as JSON here")
@@ -95,7 +103,8 @@ def main():
     transformers.set_seed(a.seed)
     model = AutoModelForSequenceClassification.from_pretrained(
         a.model, num_labels=len(labels), id2label={i: l for i, l in enumerate(labels)},
-        label2id={l: i for i, l in enumerate(labels)}, ignore_mismatched_sizes=True)
+        label2id={l: i for i, l in enumerate(labels)}, ignore_mismatched_sizes=True,
+        hidden_dropout_prob=a.dropout, attention_probs_dropout_prob=a.dropout, classifier_dropout=a.dropout)
     from safetensors import safe_open
     with safe_open(os.path.join(a.model, "model.safetensors"), "pt") as f:
         has_pooler = any(".pooler." in k for k in f.keys())
@@ -105,6 +114,24 @@ def main():
             def forward(self, hidden_states):
                 return hidden_states[:, 0]
         base.pooler = ClsPooler()
+    if a.pooling == "mean":
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        class MeanPooled(torch.nn.Module):
+            """BertForSequenceClassification's encoder, dropout and classifier on the masked mean."""
+            def __init__(self, clf):
+                super().__init__()
+                self.clf = clf
+
+            def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None):
+                h = getattr(self.clf, self.clf.base_model_prefix)(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+                m = attention_mask.unsqueeze(-1).to(h.dtype)
+                pooled = (h * m).sum(1) / m.sum(1).clamp(min=1)
+                logits = self.clf.classifier(self.clf.dropout(pooled))
+                loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
+                return SequenceClassifierOutput(loss=loss, logits=logits)
+        model = MeanPooled(model)
 
     # the optimiser and schedule of hub.strategy.adamw
     decay, no_decay = [], []

@@ -4,6 +4,7 @@
 #
 #   bench/finetune/run.sh [BUILD_DIR] [--module ernie-tiny-zh] [--max_train 2000] [--max_eval 0]
 #       [--epochs 1] [--batch_size 32] [--lr 2e-4] [--max_seq_len 128] [--seed 1] [--threads 2]
+#       [--pooling mean|cls] [--dropout P]
 #       [--python PY] [--keep DIR]
 #
 # Steps: `hubrun convert to-hf MODULE` (the module's weights as a Hugging Face directory),
@@ -28,6 +29,8 @@ root=$(cd "$here/../.." && pwd)
 build=build
 module=ernie-tiny-zh
 max_train=2000; max_eval=0; epochs=1; batch_size=32; lr=2e-4; max_seq_len=128; seed=1
+pooling=mean    # recipes/ernie_cls.lua's; hf_trainer.py --pooling does the same
+dropout=0.1
 threads=${HUB_THREADS:-2}
 py=${HF_PYTHON:-}
 keep=
@@ -42,6 +45,8 @@ while [ $# -gt 0 ]; do
     --max_seq_len) max_seq_len=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --pooling) pooling=$2; shift 2 ;;
+    --dropout) dropout=$2; shift 2 ;;
     --python) py=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
@@ -74,7 +79,7 @@ if ! "$py" -c 'import torch, transformers, accelerate' 2>/dev/null; then
 fi
 
 bench_header "fine-tune $module on reviews_zh: hubrun vs Hugging Face Trainer"
-echo "   max_train $max_train, max_eval $max_eval, epochs $epochs, batch $batch_size, lr $lr, max_seq_len $max_seq_len, seed $seed"
+echo "   max_train $max_train, max_eval $max_eval, epochs $epochs, batch $batch_size, lr $lr, max_seq_len $max_seq_len, seed $seed, pooling $pooling, dropout $dropout"
 
 # ---- the same weights and the same examples ----
 "$hubrun" convert to-hf "$module" --out "$work/hf" --force
@@ -86,7 +91,7 @@ common=(--epochs "$epochs" --batch_size "$batch_size" --lr "$lr" --max_seq_len "
 echo "-- hubrun recipes/ernie_cls.lua"
 rc=0
 "$hubrun" "$here/hub_timed.lua" "$root/recipes/ernie_cls.lua" --module "$module" --max_train "$max_train" \
-  --max_eval "$max_eval" "${common[@]}" >"$work/hubrun.log" 2>&1 || rc=$?
+  --max_eval "$max_eval" --pooling "$pooling" --dropout "$dropout" "${common[@]}" >"$work/hubrun.log" 2>&1 || rc=$?
 hub_line=$(grep -E '^dev acc' "$work/hubrun.log" | tail -1) || true
 hub_epochs=$(grep -E '^hub_timed: epoch_s ' "$work/hubrun.log" | tail -1 | cut -d' ' -f3) || true
 if [ "$rc" != 0 ] || [ -z "$hub_line" ] || [ -z "$hub_epochs" ]; then
@@ -99,7 +104,7 @@ echo "hubrun: $hub_line  epoch_s $hub_epochs"
 
 # ---- Hugging Face Trainer ----
 echo "-- Hugging Face Trainer ($py)"
-"$py" "$here/hf_trainer.py" --model "$work/hf" --data "$work/split" "${common[@]}" --result "$work/hf.json" \
+"$py" "$here/hf_trainer.py" --model "$work/hf" --data "$work/split" "${common[@]}" --pooling "$pooling" --dropout "$dropout" --result "$work/hf.json" \
   >"$work/hf.log" 2>&1 || { tail -20 "$work/hf.log" >&2; echo "run.sh: the Trainer run failed" >&2; exit 1; }
 grep '^hf: ' "$work/hf.log"
 

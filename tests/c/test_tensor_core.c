@@ -121,6 +121,31 @@ static void test_allocator(void) {
   CHECK(s1.live_bytes == s0.live_bytes, "live bytes back to start (%lld)", (long long)(s1.live_bytes - s0.live_bytes));
   CHECK(s1.os_alloc_count - s0.os_alloc_count < 20, "cache serves repeated sizes (%lld os allocations)",
         (long long)(s1.os_alloc_count - s0.os_alloc_count));
+  /* a large request takes a cached block up to twice its size (dynamic padding's varying
+   * sizes); a block more than twice the size is left for a request of its own */
+  hub_mem_empty_cache(HUB_CPU);
+  hub_tensor *a = hub_tensor_empty(HUB_U8, 1, (int64_t[]){(int64_t)1 << 20}, HUB_CPU);
+  void *pa = a->data;
+  hub_tensor_release(a);
+  hub_mem_get_stats(HUB_CPU, &s0);
+  CHECK(s0.cached_bytes == (int64_t)1 << 20, "a 1 MiB block cached (%lld)", (long long)s0.cached_bytes);
+  a = hub_tensor_empty(HUB_U8, 1, (int64_t[]){700 << 10}, HUB_CPU);
+  hub_mem_get_stats(HUB_CPU, &s1);
+  CHECK(a->data == pa && s1.os_alloc_count == s0.os_alloc_count, "a 700 KiB request reuses the cached 1 MiB block");
+  CHECK(s1.cached_bytes == 0 && s1.live_bytes - s0.live_bytes == (int64_t)1 << 20, "the block counts its real size");
+  hub_tensor_release(a);
+  hub_mem_get_stats(HUB_CPU, &s1);
+  CHECK(s1.cached_bytes == (int64_t)1 << 20 && s1.live_bytes == s0.live_bytes, "freed back under its own class");
+  a = hub_tensor_empty(HUB_U8, 1, (int64_t[]){400 << 10}, HUB_CPU);
+  hub_mem_get_stats(HUB_CPU, &s1);
+  CHECK(a->data != pa && s1.os_alloc_count == s0.os_alloc_count + 1 && s1.cached_bytes == (int64_t)1 << 20,
+        "a 400 KiB request does not take a 1 MiB block");
+  hub_tensor_release(a);
+  a = hub_tensor_empty(HUB_U8, 1, (int64_t[]){1000}, HUB_CPU);
+  hub_tensor *b1 = hub_tensor_empty(HUB_U8, 1, (int64_t[]){900}, HUB_CPU);
+  CHECK(a->data != pa && b1->data != pa, "small requests take exact classes only");
+  hub_tensor_release(a);
+  hub_tensor_release(b1);
   hub_mem_set_cache_limit(HUB_CPU, 0);
   hub_mem_get_stats(HUB_CPU, &s1);
   CHECK(s1.cached_bytes == 0, "cache limit 0 empties the cache");
