@@ -10,14 +10,14 @@ local T = require "testlib"
 local ok = T.ok
 local hub = require "hub"
 
--- Measured on the committed weights, ernie-tiny-zh 1.1.0 (docs/pretraining.md: 8,000 steps, 1.0.0
--- continued for 3,000): held-out accuracy 0.2008 (loss 4.901; 1.0.0: 0.1585, 5.322) against
--- 0.0001 (9.256) untrained; the expected character in the top 5 for 1 of the 16 FILLS.  The fill-mask bar is
+-- Measured on the committed weights, ernie-tiny-zh 1.3.0 (docs/pretraining.md: 1.2.0 continued
+-- 4,000 steps): held-out accuracy 0.2563 (loss 4.388; 1.2.0: 0.2346; 1.1.0: 0.2008; 1.0.0: 0.1585)
+-- against 0.0001 (9.256) untrained; the expected character in the top 5 for 2 of the 16 FILLS.  The fill-mask bar is
 -- what this model does, not what a good one does: raise MIN_TOP5 with the next, longer-trained
 -- weights (the issue's aim is a sensible top 1).
-local MIN_TOP5 = 1         -- of #FILLS
-local MIN_ACC = 0.22       -- held-out masked-LM accuracy (all held-out sequences)
-local MIN_GAIN = 0.21      -- above the untrained network on the same masks
+local MIN_TOP5 = 2         -- of #FILLS
+local MIN_ACC = 0.245      -- held-out masked-LM accuracy (all held-out sequences)
+local MIN_GAIN = 0.24      -- above the untrained network on the same masks
 
 local HUBRUN = os.getenv("HUBRUN") or arg[-1]
 local here = (arg[0]:match("^(.*)/") or ".") .. "/../.."
