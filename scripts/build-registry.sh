@@ -120,7 +120,9 @@ fi
 # modules/senta-ernie-tiny-zh (f16 weights; docs/finetune.md has the command), packed by
 # build-registry.lua --senta with modules/finetuned/module.lua.
 st_src=$REPO/modules/senta-ernie-tiny-zh
-st_dir=$OUT/senta-ernie-tiny-zh/1.0.0
+# the version is module.json's (the export's --export_version; new weights, new version)
+st_ver=$(sed -n 's/^  "version": *"\([0-9][0-9.]*\)".*/\1/p' "$st_src/module.json" 2>/dev/null | head -1)
+st_dir=$OUT/senta-ernie-tiny-zh/${st_ver:-1.0.0}
 if [ -s "$st_src/model.safetensors" ] && [ -s "$st_src/module.json" ]; then
   stale=1
   if [ -s "$st_dir/module.json" ]; then

@@ -28,6 +28,7 @@ M.options = {
   { "threads", 0, "CPU threads (0: all)" },
   { "out", "", "run directory: checkpoints (resumed when run again), metrics.jsonl, curves.png" },
   { "export", "", "export the fine-tuned model as a module named NAME into OUT/NAME (or ./NAME)" },
+  { "export_version", "1.0.0", "the exported module's version (semantic: MAJOR.MINOR.PATCH)" },
   { "export_dtype", "f32", "the exported weights' dtype: f32, or f16 / bf16 (half the size; widened to f32 on load)" },
   { "export_format", "", "senta: the exported module answers as PaddleHub's senta (sentiment_key, positive_probs, ...)" },
   { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
@@ -218,7 +219,7 @@ function M.report(run, a, task)
   if a.export and a.export ~= "" then
     local dir = (a.out ~= "" and (a.out .. "/") or "") .. a.export
     run.task:export { name = a.export, dir = dir, format = a.export_format ~= "" and a.export_format or nil,
-                          dtype = a.export_dtype }
+                          dtype = a.export_dtype, version = a.export_version }
     print("exported " .. dir .. "  (hubrun install " .. dir .. ")")
   end
 end
