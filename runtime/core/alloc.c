@@ -18,8 +18,10 @@
  * OS, 12% of the run in page faults).  So a request of a large class (from 64 KiB) that finds
  * its list empty takes a cached block from the next classes up, up to twice its size, before it
  * asks the OS.  A block then outlives the size it was asked for, so every block carries a
- * 64-byte header before the pointer handed out, holding its class; freeing goes by the header.  This is the CPU backend's buffer
- * interface (hub_cpu_alloc / hub_cpu_free); hub_mem_alloc sends other devices to theirs.
+ * 64-byte header before the pointer handed out, holding its class; freeing goes by the header.
+ *
+ * This is the CPU backend's buffer interface (hub_cpu_alloc / hub_cpu_free); hub_mem_alloc
+ * sends other devices to theirs.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -34,8 +36,7 @@ typedef struct free_block { struct free_block *next; } free_block;
 
 /* The header before every block: its size class (the block's real size is class_bytes(cls)). */
 enum { HDR = 64, UPSIZE_MIN_CLASS = 16 + (16 - 10) * 8, UPSIZE_CLASSES = 8 };
-typedef struct block_header { int32_t cls; uint32_t magic; } block_header;
-#define HDR_MAGIC 0x68756231u /* "hub1" */
+typedef struct block_header { int32_t cls; } block_header;
 
 typedef struct device_cache {
   pthread_mutex_t lock;
@@ -121,9 +122,7 @@ static int64_t class_bytes(int cls) {
 static void *os_block(int cls) {
   char *b = os_alloc((size_t)class_bytes(cls) + HDR);
   if (!b) return NULL;
-  block_header *h = (block_header *)b;
-  h->cls = cls;
-  h->magic = HDR_MAGIC;
+  ((block_header *)b)->cls = cls;
   return b + HDR;
 }
 

@@ -12,7 +12,8 @@
 --
 -- Tokenizing: the tokenizer's own encoder (runtime/encode.c) makes every row, so [CLS] a [SEP]
 -- (and b [SEP]) and truncation to max_seq_len (longest_first by default, or any of the tokenizer's
--- truncations; head_tail keeps a long text's start and end, not for sequence labelling) are exactly what tokenizer:encode gives.  The rows are kept unpadded (int32 ids,
+-- truncations; head_tail keeps a long text's start and end, not for sequence labelling) are
+-- exactly what tokenizer:encode gives.  The rows are kept unpadded (int32 ids,
 -- the length of segment a) and padded per batch.
 --
 -- Labels, by the data set's kind: classification and pair -> b.labels i64 [B]; regression ->
