@@ -43,12 +43,16 @@ M.options = {
 
 local function fail(msg) io.stderr:write(msg, "\n"); os.exit(2) end
 
--- args(arg, { about =, usage =, <option> = default, extra = {{name, default, help}, ...} }) -> values
+-- args(arg, { about =, usage =, <option> = default, extra = {{name, default, help}, ...},
+--             without = { "name", ... } }) -> values
+-- `without` drops shared options the recipe has no use for (ernie_seq_label.lua: truncation,
+-- pooling, export_format): --help leaves them out and giving one is an unknown argument.
 function M.args(argv, spec)
   spec = spec or {}
   local script = (argv and argv[0] or "recipe.lua")
-  local list, defaults = {}, {}
-  for _, o in ipairs(M.options) do list[#list + 1] = o end
+  local list, defaults, drop = {}, {}, {}
+  for _, name in ipairs(spec.without or {}) do drop[name] = true end
+  for _, o in ipairs(M.options) do if not drop[o[1]] then list[#list + 1] = o end end
   for _, o in ipairs(spec.extra or {}) do list[#list + 1] = o end
   for _, o in ipairs(list) do
     local d = spec[o[1]]

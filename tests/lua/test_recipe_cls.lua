@@ -12,6 +12,26 @@ local HUBRUN = os.getenv("HUBRUN") or arg[-1]
 local build = HUBRUN:match("^(.*)/[^/]*$") or "."
 local ver = (T.read_file((arg[0]:match("^(.*)/") or ".") .. "/../../modules/ernie-tiny-zh/VERSION") or "1.0.0"):match("%d+%.%d+%.%d+")
 local module_dir = os.getenv("RECIPE_MODULE") or (build .. "/registry/ernie-tiny-zh/" .. ver)
+
+-- hub.recipe.args' `without`: ernie_seq_label.lua drops the shared options it has no use for
+-- (no module or data needed: --help and a refused argument exit before either is touched)
+do
+  local function run(args)
+    local p = io.popen(string.format("%s ../recipes/ernie_seq_label.lua %s 2>&1; echo rc=$?", T.q(HUBRUN), args))
+    local s = p:read("*a"); p:close(); return s
+  end
+  local help = run("--help")
+  ok(help:find("--head_lr", 1, true) and help:find("(default: 50)", 1, true) and help:find("rc=0", 1, true),
+     "ernie_seq_label --help lists its options and defaults", help)
+  ok(not help:find("--truncation", 1, true) and not help:find("--pooling", 1, true) and not help:find("--export_format", 1, true),
+     "ernie_seq_label --help leaves out truncation, pooling and export_format", help)
+  local bad = run("--truncation head_tail --max_train 8 --max_eval 8 --stop_after 1 --threads 1")  -- (bounded if it were taken)
+  ok(bad:find("unknown argument '--truncation'", 1, true) and bad:find("rc=2", 1, true),
+     "ernie_seq_label --truncation is an unknown argument", bad)
+  local p = io.popen(string.format("%s ../recipes/ernie_cls.lua --help 2>&1", T.q(HUBRUN)))
+  local chelp = p:read("*a"); p:close()
+  ok(chelp:find("--truncation", 1, true) and chelp:find("--pooling", 1, true), "ernie_cls --help keeps truncation and pooling", chelp)
+end
 if io.open(module_dir .. "/module.json") == nil then
   print("skipped: " .. module_dir .. " is not built (modules/ernie-tiny-zh has no trained weights; make registry)")
   T.finish()
