@@ -73,11 +73,12 @@ end
 write(path("fail.yaml"), "param_list:\n- name: x\n  values: [0.1, 0.2, 0.35, 0.8]\n- name: k\n  type: int\n  greater_than: 1\n  lower_than: 1\n")
 -- (k has a single value: a degenerate range is refused, so use lower_than 2 and one value)
 write(path("fail.yaml"), "param_list:\n- name: x\n  values: [0.1, 0.2, 0.35, 0.8]\n- name: k\n  type: int\n  values: [1]\n  greater_than: 1\n  lower_than: 2\n")
-rc, out, err = aft("trial.lua --param_file fail.yaml --popsize 4 --round 1 --workers 4 --tuning_strategy grid --timeout 2 --output_dir s2")
+-- (--timeout 5, not less: the good trial must start and finish beside a spinning one on a loaded machine)
+rc, out, err = aft("trial.lua --param_file fail.yaml --popsize 4 --round 1 --workers 4 --tuning_strategy grid --timeout 5 --output_dir s2")
 ok(rc == 0, "grid over crash/hang/garbage/good exits 0", err .. out)
 local csv = T.read_file(path("s2/trials.csv")) or ""
 ok(csv:find("failed,[^\n]*exit status 1[^\n]*boom") ~= nil, "a crashing trial is failed with its error", csv)
-ok(csv:find("failed,[^\n]*timed out after 2 s") ~= nil, "a hanging trial is failed by --timeout", csv)
+ok(csv:find("failed,[^\n]*timed out after 5 s") ~= nil, "a hanging trial is failed by --timeout", csv)
 ok(csv:find("failed,[^\n]*exited without hub.report") ~= nil, "a garbage-printing trial without a report is failed", csv)
 ok(csv:find(",ok,") ~= nil, "the good trial is ok", csv)
 
