@@ -304,6 +304,9 @@ int hub_backward(hub_tensor *root, hub_tensor *grad) {
       return hub_err("backward: gradient shape %s does not match tensor shape %s", hub_shape_str(grad, s1, sizeof s1),
                      hub_shape_str(root, s2, sizeof s2));
     }
+    if (grad->device != root->device)
+      return hub_err("backward: the gradient is on %s, the tensor on %s (move it with to())", hub_device_name(grad->device),
+                     hub_device_name(root->device));
     /* the gradient of a float tensor is taken in that tensor's dtype (as torch casts it) */
     if (hub_dtype_is_float(root->dtype) && hub_dtype_is_float(grad->dtype) && grad->dtype != root->dtype) {
       int prev_grad = hub_set_grad_enabled(0);
@@ -319,7 +322,12 @@ int hub_backward(hub_tensor *root, hub_tensor *grad) {
       return hub_err("backward: the tensor has shape %s; backward() without a gradient needs a single element (use sum() or mean())",
                      hub_shape_str(root, s1, sizeof s1));
     }
-    seed = hub_full(root->ndim, root->shape, 1.0, root->dtype == HUB_F64 ? HUB_F64 : HUB_F32);
+    /* on the root's device: a CPU seed would meet the root's device in the first backward op */
+    seed = hub_tensor_new(root->dtype == HUB_F64 ? HUB_F64 : HUB_F32, root->ndim, root->shape, root->device);
+    if (seed && hub_fill_(seed, 1.0)) {
+      hub_tensor_release(seed);
+      seed = NULL;
+    }
     if (!seed) return -1;
   }
   int prev = hub_set_grad_enabled(0);

@@ -7,7 +7,9 @@
  * statistics, errors for mixed devices and bad ids, AdamW.
  *
  * Without a GPU (or without the CUDA backend in the build) it checks the clear error of
- * to("cuda"), prints "skipped: no GPU" and passes.
+ * to("cuda"), prints "skipped: no GPU (...)", and runs the same cases on a stand-in "cuda" device
+ * (tests/c/cuda_standin.h: the CPU's kernels behind the CUDA backend's coverage), which checks this
+ * file's own logic and the device-independent code (autograd across devices), not the kernels.
  */
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +17,9 @@
 #include <string.h>
 
 #include "hub.h"
+#include "backend.h"
 #include "check.h"
+#include "cuda_standin.h"
 
 #define MAXIN 3
 typedef hub_tensor *(*op_fn)(hub_tensor **in);
@@ -75,14 +79,14 @@ static const cu_case cases[] = {
     {"sum (last dim)", o_sum_last, 1, {3}, {{3, 7, 1001}}, 0, 0, 1e-5, 1},
     {"sum (middle dim)", o_sum_mid, 1, {3}, {{3, 257, 5}}, 0, 0, 1e-5, 1},
     {"mean (dim 0, transposed)", o_mean0, 1, {2}, {{19, 23}}, 0, 1, 1e-6, 1},
-    {"max", o_max, 1, {2}, {{7, 333}}, 0, 0, 0, 1},
+    {"max", o_max, 1, {2}, {{7, 333}}, 0, 0, 0, 0}, /* no backward: it scatters (SCATTER_DIM, not on cuda) */
     {"softmax", o_softmax, 1, {2}, {{5, 1000}}, 0, 0, 1e-5, 1},
     {"softmax (dim 0)", o_softmax0, 1, {2}, {{77, 3}}, 0, 0, 1e-5, 1},
     {"log_softmax", o_log_softmax, 1, {3}, {{2, 3, 517}}, 0, 0, 1e-5, 1},
     {"layer_norm", o_ln, 3, {2, 1, 1}, {{33, 768}, {768}, {768}}, 0, 0, 1e-4, 1},
     {"matmul (batched, odd)", o_matmul, 2, {3, 2}, {{3, 17, 33}, {33, 9}}, 0, 0, 1e-5, 1},
-    {"matmul (transposed b)", o_matmul, 2, {2, 2}, {{31, 64}, {47, 64}}, 0, 2, 1e-5, 1},
-    {"matmul (transposed a)", o_matmul, 2, {2, 2}, {{64, 31}, {64, 47}}, 0, 1, 1e-5, 1},
+    {"matmul (transposed b)", o_matmul, 2, {2, 2}, {{31, 64}, {64, 47}}, 0, 2, 1e-5, 1},
+    {"matmul (transposed a)", o_matmul, 2, {2, 2}, {{31, 64}, {64, 47}}, 0, 1, 1e-5, 1},
     {"matmul (empty K)", o_matmul, 2, {2, 2}, {{4, 0}, {0, 5}}, 0, 0, 1e-6, 0},
     {"linear (bias)", o_linear, 3, {3, 2, 1}, {{2, 5, 96}, {40, 96}, {40}}, 0, 0, 1e-5, 1},
     {"attention", o_attention, 3, {4, 4, 4}, {{2, 3, 17, 16}, {2, 3, 29, 16}, {2, 3, 29, 8}}, 0, 0, 1e-5, 1},
@@ -109,13 +113,22 @@ static double max_rel(const double *a, const double *b, int64_t n) {
   return m;
 }
 
+/* A fresh leaf on `device` holding t's values.  Never t itself (to_device on t's own device returns
+ * t, which a later run would then see requiring gradients) nor the recorded copy (not a leaf once t
+ * requires gradients: its gradient would flow on to t). */
+static hub_tensor *leaf_on(hub_tensor *t, int device) {
+  hub_tensor *m = hub_to_device(t, device), *l = m ? hub_detach(m) : NULL;
+  hub_tensor_release(m);
+  return l;
+}
+
 /* Runs the case on `device`: output and input gradients, host copies. */
 static int run(const cu_case *c, int device, hub_tensor **x32, hub_tensor *w, double **out, int64_t *nout,
                double **grads) {
   hub_tensor *leaf[MAXIN] = {NULL}, *x[MAXIN] = {NULL};
   int ok = 1;
   for (int i = 0; i < c->n_in; i++) {
-    leaf[i] = hub_to_device(x32[i], device);
+    leaf[i] = leaf_on(x32[i], device);
     if (!leaf[i]) ok = 0;
     else if (c->grad) hub_tensor_set_requires_grad(leaf[i], 1);
     x[i] = leaf[i] && (c->transpose >> i & 1) ? hub_transpose(leaf[i], -1, -2) : hub_tensor_retain(leaf[i]);
@@ -204,7 +217,7 @@ static void indexed(void) {
   double *r[4] = {NULL}, *g[4] = {NULL};
   for (int d = 0; d < 2; d++) {
     int dev = d ? HUB_CUDA : HUB_CPU;
-    hub_tensor *w = hub_to_device(wt, dev), *i = hub_to_device(ids, dev), *l = hub_to_device(logits, dev),
+    hub_tensor *w = leaf_on(wt, dev), *i = hub_to_device(ids, dev), *l = leaf_on(logits, dev),
                *t = hub_to_device(tg, dev);
     hub_tensor_set_requires_grad(w, 1);
     hub_tensor_set_requires_grad(l, 1);
@@ -235,6 +248,19 @@ static void indexed(void) {
   /* mixing devices is an error */
   hub_tensor *mixed = hub_add(w, wt);
   CHECK(!mixed && strstr(hub_last_error(), "different devices"), "mixed devices: %s", hub_last_error());
+  /* backward(): its implicit seed is made on the root's device; a given gradient on another is refused */
+  {
+    hub_tensor *wl = leaf_on(wt, HUB_CUDA), *sq = NULL, *gs = NULL, *g0 = NULL, *seed = NULL;
+    hub_tensor_set_requires_grad(wl, 1);
+    sq = wl ? hub_sum(wl, 0, NULL, 0) : NULL;
+    CHECK(sq && hub_backward(sq, NULL) == 0 && (g0 = hub_tensor_grad(wl)) && hub_tensor_device(g0) == HUB_CUDA,
+          "backward on cuda without a gradient: %s", hub_last_error());
+    seed = hub_full(0, NULL, 1.0, HUB_F32);
+    gs = sq ? hub_sum(wl, 0, NULL, 0) : NULL;
+    CHECK(gs && hub_backward(gs, seed) != 0 && strstr(hub_last_error(), "the gradient is on cpu, the tensor on cuda"),
+          "backward with a cpu gradient: %s", hub_last_error());
+    release_all(5, (hub_tensor *[]){wl, sq, gs, g0, seed});
+  }
   release_all(7, (hub_tensor *[]){w, bad, bd, e, mixed, wt, ids});
   release_all(2, (hub_tensor *[]){logits, tg});
 }
@@ -301,7 +327,12 @@ int main(void) {
     CHECK(hub_cuda_device_count() == 0 && strstr(hub_cuda_unavailable_reason(), "no CUDA device"), "reason: %s",
           hub_cuda_unavailable_reason());
     release_all(2, (hub_tensor *[]){x, d});
-    printf("skipped: no GPU (%s)\n", hub_cuda_unavailable_reason());
+    printf("skipped: no GPU (%s); the cases run on a stand-in instead (the CPU's kernels behind the CUDA "
+           "backend's coverage, tests/c/cuda_standin.h)\n", hub_cuda_unavailable_reason());
+    cuda_standin_register();
+    parity();
+    indexed();
+    adamw();
     return check_summary();
   }
   printf("cuda: %d device(s), %s\n", hub_cuda_device_count(), hub_cuda_device_name(0));

@@ -1,0 +1,31 @@
+/* cuda_standin.h - a stand-in "cuda" device for machines without a GPU: the CPU's kernel table
+ * and host memory behind the CUDA backend's coverage (kernels/cuda/coverage.h), registered as
+ * HUB_CUDA.  test_cuda.c and test_op_parity.c run their CUDA cases on it when no GPU answers, so
+ * the cases' own logic (fresh leaves per device, shapes, skipping the ops the backend lacks) is
+ * checked on every run, not first on a lent GPU.  It checks nothing of the CUDA kernels
+ * themselves: their outputs are the CPU's.  Include after backend.h; the test links the static
+ * library (hub_backend_register is internal). */
+#ifndef HUB_TESTS_CUDA_STANDIN_H
+#define HUB_TESTS_CUDA_STANDIN_H
+
+#include "cuda/coverage.h"
+
+static hub_backend cuda_standin;
+
+static int cuda_standin_supports(const hub_backend *b, int kernel, int dtype) {
+  (void)b;
+  return hub_cuda_covers(kernel, dtype) && hub_backend_supports(hub_backend_for(HUB_CPU), kernel, dtype);
+}
+
+/* Registers the stand-in; call only when hub_device_available(HUB_CUDA) is false. */
+static void cuda_standin_register(void) {
+  cuda_standin = *hub_backend_for(HUB_CPU);
+  cuda_standin.name = "cuda";
+  cuda_standin.device = HUB_CUDA;
+  cuda_standin.supports = cuda_standin_supports;
+  for (int k = 0; k < HUB_KERNEL_COUNT; k++)
+    if (!hub_cuda_covers(k, -1)) cuda_standin.kernels[k] = NULL;
+  hub_backend_register(HUB_CUDA, &cuda_standin);
+}
+
+#endif
