@@ -1,47 +1,103 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # tests/cuda/device_check.sh: the CUDA checks for a machine with a GPU (docs/cuda.md).
-#   1. configure and build with HUB_CUDA=ON into build-cuda (Release, -j$(nproc))
-#   2. the C tests that exercise the device: test_cuda (every CUDA kernel against the CPU),
-#      test_op_parity (its CUDA column), test_backend
-#   3. test_cuda again under compute-sanitizer memcheck, when the tool is installed
-#   4. bench/cuda/bench_cuda.lua (GEMM and the BERT-base encoder at batch 1 and 8) and, when a
-#      Python with torch and CUDA is found ($HUB_TORCH_PYTHON, else python3), the PyTorch twin
-#      bench/cuda/bench_torch.py; without torch that column is skipped with a line saying so.
+#   build  configure and build with HUB_CUDA=ON into build-cuda (Release, -j$(nproc)); or, with
+#          --prebuilt, unpack build-cuda/device-pack.tar.gz (tests/cuda/pack.sh made it on the
+#          development machine: the binaries and the shared libraries a bare GPU image lacks,
+#          such as oneDNN and LuaJIT) and use that
+#   tests  the C tests that exercise the device: test_cuda (every CUDA kernel against the CPU),
+#          test_op_parity (its CUDA column), test_backend; then test_cuda again under
+#          compute-sanitizer memcheck, when the tool is there
+#   bench  bench/cuda/bench_cuda.lua (GEMM and the BERT-base encoder at batch 1 and 8) and, when a
+#          Python with torch and CUDA is found ($HUB_TORCH_PYTHON, else python3), the PyTorch twin
+#          bench/cuda/bench_torch.py; without torch that column is skipped with a line saying so
+#
+#   tests/cuda/device_check.sh [--prebuilt] [--phases "build tests bench"]
+#
 # Everything it prints also goes to build-cuda/device_check.log.  Exits non-zero on the first
-# failing step.  Meant to finish in under 8 minutes on a 16-core machine.
-set -e
+# failing step, and when test_cuda finds no GPU (on the machine meant to have one that is a
+# failure, not a skip).  TF32 stays off (HUB_CUDA_TF32 is unset): the f32 tolerances assume it.
+# Meant to finish in under 8 minutes on a 16-core machine; the phases can go in separate calls.
+set -eo pipefail
 cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PREBUILT=0
+PHASES="build tests bench"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prebuilt) PREBUILT=1; shift ;;
+    --phases) PHASES=$2; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "device_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+has() { case " $PHASES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 LOG=build-cuda/device_check.log
 mkdir -p build-cuda
-: > "$LOG"
+: >>"$LOG"
 say() { echo "== $*" | tee -a "$LOG"; }
 run() { "$@" 2>&1 | tee -a "$LOG"; }
-command -v nvidia-smi >/dev/null && run nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
-say "configure + build (HUB_CUDA=ON)"
-start=$(date +%s)
-run cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DHUB_CUDA=ON
-run cmake --build build-cuda -j"$(nproc)"
-say "build took $(( $(date +%s) - start )) s"
+unset HUB_CUDA_TF32
 export OMP_WAIT_POLICY=passive
-for t in test_cuda test_op_parity test_backend; do
-  say "$t"
-  (cd tests && ../build-cuda/tests/$t) 2>&1 | tee -a "$LOG"
-  [ "$(tail -1 "$LOG" | grep -c ' 0 failed')" = 1 ] || { say "$t FAILED"; exit 1; }
-done
-SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
-if [ -n "$SAN" ]; then
-  say "compute-sanitizer memcheck: test_cuda"
-  (cd tests && "$SAN" --tool memcheck --error-exitcode 3 ../build-cuda/tests/test_cuda) 2>&1 | tail -5 | tee -a "$LOG"
-else
-  say "compute-sanitizer not found: memcheck skipped"
+# the binaries find libhub, the packed libraries and the CUDA runtime wherever the tree lies
+CUDA_LIBS=/usr/local/cuda/lib64:/usr/local/cuda/lib
+export LD_LIBRARY_PATH=$ROOT/build-cuda:$ROOT/build-cuda/device-libs:$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export HUB_LUA_PATH="$ROOT/build-cuda/lua;$ROOT/lua"
+command -v nvidia-smi >/dev/null && run nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
+
+if has build; then
+  start=$(date +%s)
+  if [ "$PREBUILT" = 1 ]; then
+    say "unpack build-cuda/device-pack.tar.gz"
+    [ -s build-cuda/device-pack.tar.gz ] || { say "no build-cuda/device-pack.tar.gz (make it with tests/cuda/pack.sh)"; exit 1; }
+    tar -xzf build-cuda/device-pack.tar.gz -C build-cuda
+  else
+    say "configure + build (HUB_CUDA=ON)"
+    run cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DHUB_CUDA=ON
+    run cmake --build build-cuda -j"$(nproc)"
+  fi
+  say "build took $(( $(date +%s) - start )) s"
+  # a library not on the path (cuBLAS may live in the image's Python packages): look for it under
+  # /usr and /opt; one the image lacks shows here, before any test
+  for lib in $(ldd build-cuda/tests/test_cuda build-cuda/hubrun | awk '/not found/{print $1}' | sort -u); do
+    f=$(find /usr /opt -name "$lib" 2>/dev/null | head -1 || true)
+    [ -n "$f" ] && { say "found $lib in ${f%/*}"; LD_LIBRARY_PATH=$LD_LIBRARY_PATH:${f%/*}; }
+  done
+  if ldd build-cuda/tests/test_cuda build-cuda/hubrun | grep 'not found' | tee -a "$LOG" | grep -q .; then
+    say "shared libraries missing (above): pack them with tests/cuda/pack.sh and run with --prebuilt"
+    exit 1
+  fi
 fi
-say "bench: hubrun"
-run timeout 180 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 1,8 --iters 20
-PY=${HUB_TORCH_PYTHON:-python3}
-if "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  say "bench: PyTorch ($PY)"
-  run timeout 180 "$PY" bench/cuda/bench_torch.py --batches 1,8 --iters 20
-else
-  say "bench: PyTorch column skipped (no torch with CUDA for $PY)"
+
+if has tests; then
+  for t in test_cuda test_op_parity test_backend; do
+    say "$t"
+    (cd tests && "../build-cuda/tests/$t") 2>&1 | tee "build-cuda/$t.out" | tee -a "$LOG" || true
+    [ "$(tail -1 "build-cuda/$t.out" | grep -c ' 0 failed')" = 1 ] || { say "$t FAILED"; exit 1; }
+    if [ "$t" = test_cuda ] && grep -q 'skipped: no GPU' "build-cuda/$t.out"; then
+      say "test_cuda found no GPU on the GPU machine"; exit 1
+    fi
+  done
+  SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ -n "$SAN" ]; then
+    say "compute-sanitizer memcheck: test_cuda"
+    (cd tests && "$SAN" --tool memcheck --error-exitcode 3 ../build-cuda/tests/test_cuda) >build-cuda/memcheck.log 2>&1 ||
+      { tail -30 build-cuda/memcheck.log | tee -a "$LOG"; say "memcheck FAILED (build-cuda/memcheck.log)"; exit 1; }
+    tail -3 build-cuda/memcheck.log | tee -a "$LOG"
+  else
+    say "compute-sanitizer not found: memcheck skipped"
+  fi
 fi
-say "device check passed"
+
+if has bench; then
+  say "bench: hubrun"
+  run timeout 180 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 1,8 --iters 20
+  PY=${HUB_TORCH_PYTHON:-python3}
+  if env -u LD_LIBRARY_PATH "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    say "bench: PyTorch ($PY)"
+    # (without our LD_LIBRARY_PATH: the packed libraries are older than the image's own)
+    run env -u LD_LIBRARY_PATH timeout 180 "$PY" bench/cuda/bench_torch.py --batches 1,8 --iters 20
+  else
+    say "bench: PyTorch column skipped (no torch with CUDA for $PY)"
+  fi
+fi
+say "device check passed ($PHASES)"
