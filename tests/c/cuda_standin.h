@@ -3,8 +3,8 @@
  * HUB_CUDA.  test_cuda.c and test_op_parity.c run their CUDA cases on it when no GPU answers, so
  * the cases' own logic (fresh leaves per device, shapes, skipping the ops the backend lacks) is
  * checked on every run, not first on a lent GPU.  It checks nothing of the CUDA kernels
- * themselves: their outputs are the CPU's.  Include after backend.h; the test links the static
- * library (hub_backend_register is internal). */
+ * themselves: their outputs are the CPU's.  Also leaf_on(), which both tests use.  Include after
+ * backend.h; the test links the static library (hub_backend_register is internal). */
 #ifndef HUB_TESTS_CUDA_STANDIN_H
 #define HUB_TESTS_CUDA_STANDIN_H
 
@@ -15,6 +15,16 @@ static hub_backend cuda_standin;
 static int cuda_standin_supports(const hub_backend *b, int kernel, int dtype) {
   (void)b;
   return hub_cuda_covers(kernel, dtype) && hub_backend_supports(hub_backend_for(HUB_CPU), kernel, dtype);
+}
+
+/* A fresh leaf on `device` holding t's values, for the tests that run one case on several
+ * devices: never t itself (to_device on t's own device returns t, which a later run would then
+ * see requiring gradients) nor the recorded copy (not a leaf once t requires gradients: its
+ * gradient would flow on to t). */
+static hub_tensor *leaf_on(hub_tensor *t, int device) {
+  hub_tensor *m = hub_to_device(t, device), *l = m ? hub_detach(m) : NULL;
+  hub_tensor_release(m);
+  return l;
 }
 
 /* Registers the stand-in; call only when hub_device_available(HUB_CUDA) is false. */

@@ -113,15 +113,6 @@ static double max_rel(const double *a, const double *b, int64_t n) {
   return m;
 }
 
-/* A fresh leaf on `device` holding t's values.  Never t itself (to_device on t's own device returns
- * t, which a later run would then see requiring gradients) nor the recorded copy (not a leaf once t
- * requires gradients: its gradient would flow on to t). */
-static hub_tensor *leaf_on(hub_tensor *t, int device) {
-  hub_tensor *m = hub_to_device(t, device), *l = m ? hub_detach(m) : NULL;
-  hub_tensor_release(m);
-  return l;
-}
-
 /* Runs the case on `device`: output and input gradients, host copies. */
 static int run(const cu_case *c, int device, hub_tensor **x32, hub_tensor *w, double **out, int64_t *nout,
                double **grads) {

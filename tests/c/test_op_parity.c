@@ -401,17 +401,14 @@ static int reference(const op_case *c, hub_tensor **x32, hub_tensor *w, double *
 
 static int n_skipped; /* cases a backend other than the CPU's does not have the kernels for */
 
-/* Runs the case on `device` against the reference.  The inputs are fresh leaves there (never x32
- * itself, which to_device on the CPU would return, nor a recorded copy that passes its gradient
- * on to x32).  On a device other than the CPU an op it has no kernel for is skipped with a line. */
+/* Runs the case on `device` against the reference, the inputs fresh leaves there (leaf_on).  On a
+ * device other than the CPU an op it has no kernel for is skipped with a line. */
 static void run_on(const op_case *c, int device, hub_tensor **x32, hub_tensor *w, const double *ref,
                    int64_t nref, double *const *gref) {
   const char *dev = hub_device_name(device);
   hub_tensor *x[MAXIN] = {NULL}, *o = NULL;
   for (int i = 0; i < c->n_in; i++) {
-    hub_tensor *m = hub_to_device(x32[i], device);
-    x[i] = m ? hub_detach(m) : NULL;
-    hub_tensor_release(m);
+    x[i] = leaf_on(x32[i], device);
     if (x[i] && c->grad) hub_tensor_set_requires_grad(x[i], 1);
   }
   hub_tensor *s = objective(c, x, w, &o);
