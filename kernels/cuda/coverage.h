@@ -1,6 +1,6 @@
 /* coverage.h - which kernels of runtime/core/backend.h the CUDA backend has, and for which dtypes
  * (the main operand's; MATMUL: the output's).  One list for two users: backend_cuda.c's supports()
- * (the real backend) and the stand-in "cuda" device of tests/c/cuda_standin.h, which runs the
+ * (the real backend) and the stand-in "cuda" device of kernels/cpu/cuda_standin.c, which runs the
  * CUDA test cases on a machine without a GPU on the CPU's kernels behind exactly this coverage, so
  * that the GPU tests' own logic (leaves, shapes, which ops must be skipped) is checked on every CI
  * run and not first on a lent GPU.  Plain C, no CUDA: included by C code only.

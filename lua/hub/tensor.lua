@@ -49,7 +49,13 @@ function T.is_contiguous(t) return C.hub_tensor_is_contiguous(t) ~= 0 end
 function T.item(t)
   local n = tonumber(C.hub_tensor_numel(t))
   if n ~= 1 then core.raise(string.format("item: the tensor has %d elements (item() needs exactly one)", n)) end
-  local v = C.hub_tensor_get(t, 0)
+  local v
+  if C.hub_tensor_device(t) == 0 then v = C.hub_tensor_get(t, 0)
+  else -- a device tensor: one element through a host copy
+    local buf = ffi.new("double[1]")
+    check(C.hub_tensor_read(t, buf, -1), 2)
+    v = buf[0]
+  end
   if C.hub_tensor_dtype(t) == 6 then return v ~= 0 end
   return v
 end
@@ -146,6 +152,9 @@ function T.float(t) return T.to(t, "f32") end
 function T.long(t) return T.to(t, "i64") end
 function T.copy_(t, src)
   if not is_tensor(src) then core.argerror(1, "copy_", "a tensor", type(src)) end
+  if C.hub_tensor_device(src) ~= C.hub_tensor_device(t) then -- across devices, as torch's copy_
+    src = T.to(T.detach(src), props.device(t))
+  end
   check(C.hub_copy_(t, src), 2)
   return t
 end
@@ -176,7 +185,7 @@ function T.format(t, opts)
   local gf = props.grad_fn(t)
   if gf then header = header .. ", grad_fn=" .. gf elseif C.hub_tensor_requires_grad(t) ~= 0 then header = header .. ", requires_grad" end
   header = header .. ")"
-  if C.hub_tensor_device(t) ~= 0 then return header end
+  if C.hub_tensor_device(t) ~= 0 then t = T.to(T.detach(t), "cpu") end -- the values through a host copy
   local isfloat = C.hub_dtype_is_float(C.hub_tensor_dtype(t)) ~= 0
   local isbool = C.hub_tensor_dtype(t) == 6
   local elide = n > (opts.threshold or 1000)
@@ -419,8 +428,13 @@ function hub.full(shape, value, dtype)
   local n, s = core.shape_arg(shape, "full", 1)
   return wrap(C.hub_full(n, s, value, core.dtype(dtype, F32, "full")), 2)
 end
-function hub.zeros_like(t, dtype) return hub.zeros(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]) end
-function hub.ones_like(t, dtype) return hub.ones(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]) end
+-- zeros_like / ones_like: t's shape, dtype (unless given) and device
+local function on_device_of(x, t)
+  if C.hub_tensor_device(t) == 0 then return x end
+  return wrap(C.hub_to_device(x, C.hub_tensor_device(t)), 3)
+end
+function hub.zeros_like(t, dtype) return on_device_of(hub.zeros(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]), t) end
+function hub.ones_like(t, dtype) return on_device_of(hub.ones(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]), t) end
 function hub.randn(...)
   local n, s, dt = shape_and_dtype("randn", ...)
   return wrap(C.hub_randn(n, s, core.dtype(dt, F32, "randn")), 2)

@@ -18,7 +18,8 @@
 -- with hub.load_shared: the runtimes of one process (serving workers) share one copy of f32
 -- weights; f16/bf16 files are widened to f32.  The network is in eval mode; the tokenizer
 -- reads vocab.txt.  opts.max_seq_len overrides the default sequence length, opts.batch_size
--- the default batch size.  config.pooling ({modes = {...}, normalize = bool}, written by the
+-- the default batch size, opts.device ("cpu" or "cuda") where the network runs (its results
+-- come back to the cpu; context hands out the network there).  config.pooling ({modes = {...}, normalize = bool}, written by the
 -- converter for sentence-transformers directories) makes the sentence vectors that model's own
 -- pooling and normalisation; without it they are the pooler's output (or the [CLS] state).
 -- embed and predict run without gradients in eval mode (the mode is restored afterwards), so
@@ -58,7 +59,12 @@ end
 local check_options = require("hub.core").check_options
 
 function M.load(dir, opts)
-  opts = check_options(opts, { max_seq_len = "integer", batch_size = "integer" }, "module load", 2)
+  opts = check_options(opts, { max_seq_len = "integer", batch_size = "integer", device = "string" }, "module load", 2)
+  local device = opts.device or "cpu"
+  if device ~= "cpu" and device ~= "cuda" then fail("module load: device must be \"cpu\" or \"cuda\", got \"%s\"", device) end
+  if device == "cuda" and not hub.cuda.is_available() then
+    fail("module load: device \"cuda\" is not available: %s", hub.cuda.unavailable_reason())
+  end
   local manifest = MANIFEST or require("hub.module").read_manifest(dir)
   local cfg = manifest.config
   if type(cfg) ~= "table" or type(cfg.model) ~= "table" then
@@ -66,6 +72,7 @@ function M.load(dir, opts)
   end
   local model = hub.models.ernie.new(cfg.model, { init = false })   -- the weights come next
   use_weights(model, hub.load_shared(dir .. "/model.safetensors"), dir .. "/model.safetensors")
+  if device ~= "cpu" then model:to(device) end
   model:eval()
   local tk_cfg = cfg.tokenizer or {}
   local tokenizer = hub.tokenizer.wordpiece { vocab = dir .. "/vocab.txt", lower = tk_cfg.lower ~= false,
@@ -87,7 +94,7 @@ function M.load(dir, opts)
     end
   end
   return setmetatable({ dir = dir, model = model, tokenizer = tokenizer, max_seq_len = n, pooling = pooling,
-                        batch_size = opts.batch_size,
+                        batch_size = opts.batch_size, device = device,
                         config = model.config, hidden_size = model.config.hidden_size }, State)
 end
 
@@ -158,6 +165,14 @@ end
 
 local function default_batch(self) return self.batch_size or 32 end
 
+-- A tokenizer batch's tensors on the module's device (load's device option); results come back
+-- to the cpu.
+local function on_device(self, b)
+  if self.device == "cpu" then return b end
+  return { input_ids = b.input_ids:to(self.device), token_type_ids = b.token_type_ids:to(self.device),
+           attention_mask = b.attention_mask:to(self.device) }
+end
+
 -- vectors [B, D] (the module's sentence vectors: sentence-transformers' pooling and
 -- normalisation for a module converted from it, else the pooler's output or the [CLS] hidden
 -- state), sequence [B, L, H] and the tokenizer batch (padded as the tokenizer pads: to
@@ -197,12 +212,13 @@ function State:embed(texts, opts)
     for s = 1, n, bs do
       local chunk = {}
       for k = s, math.min(n, s + bs - 1) do chunk[#chunk + 1] = items[order[k]] end
-      local b = self.tokenizer:encode_batch(chunk, { max_seq_len = max_len, padding = "longest" })
+      local b = on_device(self, self.tokenizer:encode_batch(chunk, { max_seq_len = max_len, padding = "longest" }))
       local out = self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
                                        attention_mask = b.attention_mask }
-      vecs[#vecs + 1] = sentence_vectors(self, out, b.attention_mask)
+      vecs[#vecs + 1] = sentence_vectors(self, out, b.attention_mask):to("cpu")
       if want_seq then
-        local sq = out.sequence_output
+        local sq = out.sequence_output:to("cpu")
+        b.attention_mask = b.attention_mask:to("cpu")
         local Lb = sq.shape[2]
         sq = sq * b.attention_mask:to("f32"):reshape(sq.shape[1], Lb, 1)   -- zero past each text's tokens
         if Lb < L then sq = hub.concat({ sq, hub.zeros({ sq.shape[1], L - Lb, sq.shape[3] }) }, 2) end
@@ -313,13 +329,14 @@ function M.fill_mask(self, texts, opts)
   for i, text in ipairs(texts) do
     local b = self:encode({ text }, opts.max_seq_len and { max_seq_len = opts.max_seq_len } or nil)
     local ids = b.input_ids:totable()[1]
+    b = on_device(self, b)
     local pos = {}
     for j, id in ipairs(ids) do if id == mask_id then pos[#pos + 1] = j - 1 end end
     local fills = {}
     if #pos > 0 then
       local probs = run_eval(self.model, function()
         local out = self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids, attention_mask = b.attention_mask }
-        return self.model:mlm_logits(out.sequence_output, hub.tensor(pos, "i64")):softmax(-1)
+        return self.model:mlm_logits(out.sequence_output, hub.tensor(pos, "i64"):to(b.input_ids.device)):softmax(-1)
       end):totable()
       for m = 1, #pos do
         local row, order = probs[m], {}

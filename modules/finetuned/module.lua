@@ -11,14 +11,15 @@
 -- load rebuilds the task from module.json's config (hub.task.load: the encoder from
 -- config.model, the task from config.task and config.task_config, the weights of
 -- model.safetensors), so predictions are exactly the task's own.  Pair tasks take "a<TAB>b"
--- strings (also on the command line) or {a, b} tables.  opts: max_seq_len, batch_size.
+-- strings (also on the command line) or {a, b} tables.  opts: max_seq_len, batch_size, device
+-- ("cpu" or "cuda": where the task runs).
 local hub = require "hub"
 
 local M = {}
 
 function M.load(dir, opts)
   opts = opts or {}
-  local task = hub.task.load(dir, { max_seq_len = opts.max_seq_len })
+  local task = hub.task.load(dir, { max_seq_len = opts.max_seq_len, device = opts.device })
   local cfg = require("hub.module").read_manifest(dir).config
   return { task = task, dir = dir, batch_size = opts.batch_size, senta = cfg.format == "senta" }
 end

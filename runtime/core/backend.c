@@ -7,6 +7,8 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
 #include "hub_cuda.h"
@@ -65,20 +67,30 @@ static const hub_backend *g_cuda_probed;              /* the CUDA library's tabl
 static const hub_backend *g_source[HUB_DEVICE_COUNT]; /* what each registration was given */
 static void register_table(int device, const hub_backend *b);
 
+/* HUB_CUDA_STANDIN=1 and no GPU: the "cuda" device is kernels/cpu/cuda_standin.c's stand-in (the
+ * CPU's kernels behind the CUDA backend's coverage), for testing the code above the backend. */
+const hub_backend *hub_cuda_standin(void);
+static int g_cuda_is_standin;
+
 static void probe_cuda(void) {
-#ifdef HUB_HAVE_CUDA
   if (g_tables[HUB_CUDA]) return;
+#ifdef HUB_HAVE_CUDA
   const hub_backend *b = hub_cuda_probe();
   if (b) {
     g_cuda_probed = b;
     register_table(HUB_CUDA, b);
+    return;
   }
-  else
-    snprintf(g_cuda_why, sizeof g_cuda_why, "%s", hub_last_error());
+  snprintf(g_cuda_why, sizeof g_cuda_why, "%s", hub_last_error());
 #else
   snprintf(g_cuda_why, sizeof g_cuda_why,
            "no CUDA device: this hubrun was built without the CUDA backend (HUB_CUDA=OFF, or no nvcc when it was built)");
 #endif
+  const char *e = getenv("HUB_CUDA_STANDIN");
+  if (e && strcmp(e, "1") == 0) {
+    g_cuda_is_standin = 1;
+    register_table(HUB_CUDA, hub_cuda_standin());
+  }
 }
 
 static void find_device(int device) {
@@ -157,7 +169,10 @@ int hub_cuda_built(void) {
 
 const char *hub_cuda_unavailable_reason(void) { return hub_device_available(HUB_CUDA) ? "" : g_cuda_why; }
 
+#define STANDIN_NAME "stand-in (the CPU's kernels behind the CUDA backend's coverage; HUB_CUDA_STANDIN=1)"
+
 int hub_cuda_device_count(void) {
+  if (hub_device_available(HUB_CUDA) && g_cuda_is_standin) return 1;
 #ifdef HUB_HAVE_CUDA
   return hub_device_available(HUB_CUDA) ? hub_cuda_impl_device_count() : 0;
 #else
@@ -173,6 +188,10 @@ static int need_cuda(void) {
 }
 
 const char *hub_cuda_device_name(int i) {
+  if (hub_device_available(HUB_CUDA) && g_cuda_is_standin) {
+    if (i != 0) return hub_errp("cuda device %d does not exist (the stand-in is device 0)", i);
+    return STANDIN_NAME;
+  }
   if (need_cuda()) return NULL;
 #ifdef HUB_HAVE_CUDA
   return hub_cuda_impl_device_name(i);

@@ -76,10 +76,11 @@ HUB_API int64_t hub_tensor_live_count(void);
 
 /* ---- element access (slow; for printing, item() and tests) ---- */
 /* Reads element `i` of the tensor in logical row-major order, converted to double; NaN with an
- * error when i is not in [0, numel). */
+ * error when i is not in [0, numel) or the tensor is not on the cpu (hub_tensor_read copies). */
 HUB_API double hub_tensor_get(const hub_tensor *t, int64_t i);
 HUB_API int hub_tensor_set(hub_tensor *t, int64_t i, double v);
-/* Copies all elements in row-major order into `dst` as `dtype` (f32, i64 or f64 = -1 for double). */
+/* Copies all elements in row-major order into `dst` as `dtype` (f32, i64 or f64 = -1 for double);
+ * a tensor on another device is copied to the cpu first. */
 HUB_API int hub_tensor_read(const hub_tensor *t, void *dst, int dtype);
 
 /* ---- constructors ---- */

@@ -336,7 +336,11 @@ static double load(const void *base, int dtype, int64_t k) {
 }
 
 double hub_tensor_get(const hub_tensor *t, int64_t i) {
-  if (t->device != HUB_CPU) return NAN;
+  if (t->device != HUB_CPU) {
+    hub_err("get: tensor is on %s, not the cpu (read it with hub_tensor_read or copy it with hub_to_device)",
+            hub_device_name(t->device));
+    return NAN;
+  }
   if (i < 0 || i >= hub_tensor_numel(t)) {
     hub_err("get: index %lld out of range for %lld elements", (long long)i, (long long)hub_tensor_numel(t));
     return NAN;
@@ -367,7 +371,15 @@ int hub_tensor_set(hub_tensor *t, int64_t i, double v) {
 }
 
 int hub_tensor_read(const hub_tensor *t, void *dst, int dtype) {
-  if (t->device != HUB_CPU) return hub_err("read: tensor is not on the cpu");
+  if (t->device != HUB_CPU) { /* through a host copy, as torch's .tolist() */
+    HUB_NO_GRAD_BEGIN;
+    hub_tensor *host = hub_to_device((hub_tensor *)t, HUB_CPU);
+    HUB_NO_GRAD_END;
+    if (!host) return -1;
+    int rc = host->device == HUB_CPU ? hub_tensor_read(host, dst, dtype) : hub_err("read: the copy to the cpu failed");
+    hub_tensor_release(host);
+    return rc;
+  }
   int64_t n = hub_tensor_numel(t);
   if (dtype == -1) {
     for (int64_t i = 0; i < n; i++) ((double *)dst)[i] = hub_tensor_get(t, i);

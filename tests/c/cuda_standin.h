@@ -1,5 +1,5 @@
-/* cuda_standin.h - a stand-in "cuda" device for machines without a GPU: the CPU's kernel table
- * and host memory behind the CUDA backend's coverage (kernels/cuda/coverage.h), registered as
+/* cuda_standin.h - a stand-in "cuda" device for machines without a GPU (kernels/cpu/cuda_standin.c:
+ * the CPU's kernel table and host memory behind the CUDA backend's coverage), registered as
  * HUB_CUDA.  test_cuda.c and test_op_parity.c run their CUDA cases on it when no GPU answers, so
  * the cases' own logic (fresh leaves per device, shapes, skipping the ops the backend lacks) is
  * checked on every run, not first on a lent GPU.  It checks nothing of the CUDA kernels
@@ -8,14 +8,8 @@
 #ifndef HUB_TESTS_CUDA_STANDIN_H
 #define HUB_TESTS_CUDA_STANDIN_H
 
-#include "cuda/coverage.h"
-
-static hub_backend cuda_standin;
-
-static int cuda_standin_supports(const hub_backend *b, int kernel, int dtype) {
-  (void)b;
-  return hub_cuda_covers(kernel, dtype) && hub_backend_supports(hub_backend_for(HUB_CPU), kernel, dtype);
-}
+/* kernels/cpu/cuda_standin.c (internal to libhub) */
+const hub_backend *hub_cuda_standin(void);
 
 /* A fresh leaf on `device` holding t's values, for the tests that run one case on several
  * devices: never t itself (to_device on t's own device returns t, which a later run would then
@@ -28,14 +22,6 @@ static hub_tensor *leaf_on(hub_tensor *t, int device) {
 }
 
 /* Registers the stand-in; call only when hub_device_available(HUB_CUDA) is false. */
-static void cuda_standin_register(void) {
-  cuda_standin = *hub_backend_for(HUB_CPU);
-  cuda_standin.name = "cuda";
-  cuda_standin.device = HUB_CUDA;
-  cuda_standin.supports = cuda_standin_supports;
-  for (int k = 0; k < HUB_KERNEL_COUNT; k++)
-    if (!hub_cuda_covers(k, -1)) cuda_standin.kernels[k] = NULL;
-  hub_backend_register(HUB_CUDA, &cuda_standin);
-}
+static void cuda_standin_register(void) { hub_backend_register(HUB_CUDA, hub_cuda_standin()); }
 
 #endif

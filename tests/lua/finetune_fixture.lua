@@ -103,4 +103,22 @@ function F.ner(n)
   return split(exs, "toy_ner", "sequence", F.tags)
 end
 
+-- query pairs for matching: a query holds a word of one polarity; its match (label 1) a word of
+-- the same polarity, its non-match (0) one of the other.  Words drawn by a fixed LCG; every query
+-- has both, so pairwise training finds triples.  Per 5 queries: 3 train, 1 dev, 1 test.
+function F.query_pairs(n)
+  local x = 12345
+  local function pick(t) x = (x * 1103515245 + 12345) % 2147483648; return t[math.floor(x / 65536) % #t + 1] end
+  local tr, dv, te = {}, {}, {}
+  for i = 1, n do
+    local good = i % 2 == 0
+    local W, O = good and POS or NEG, good and NEG or POS
+    local q = pick(FILL) .. pick(W)
+    local l = i % 5 == 0 and dv or i % 5 == 1 and te or tr
+    l[#l + 1] = { text_a = q, text_b = pick(W) .. pick(FILL), label = 1 }
+    l[#l + 1] = { text_a = q, text_b = pick(O) .. pick(FILL), label = 0 }
+  end
+  return dataset.new { name = "toy_match", kind = "pair", labels = { "no", "yes" }, train = tr, dev = dv, test = te }
+end
+
 return F

@@ -17,25 +17,8 @@ local dataset = require "hub.datasets.dataset"
 
 local function close(a, b, tol) return math.abs(a - b) <= (tol or 1e-5) * math.max(1, math.abs(b)) end
 
--- ---- toy pair data: a query holds a word of one polarity; its match a word of the same
--- polarity, its non-match one of the other.  Words drawn by a fixed LCG, 3/5 train. ----
-local POS = { "很好", "不错", "喜欢", "满意", "干净" }
-local NEG = { "太差", "讨厌", "失望", "很脏", "糟糕" }
-local FILL = { "这个", "酒店", "房间", "我们", "今天", "真的" }
-local function toy(n)
-  local x = 12345
-  local function pick(t) x = (x * 1103515245 + 12345) % 2147483648; return t[math.floor(x / 65536) % #t + 1] end
-  local tr, dv, te = {}, {}, {}
-  for i = 1, n do
-    local good = i % 2 == 0
-    local W, O = good and POS or NEG, good and NEG or POS
-    local q = pick(FILL) .. pick(W)
-    local l = i % 5 == 0 and dv or i % 5 == 1 and te or tr
-    l[#l + 1] = { text_a = q, text_b = pick(W) .. pick(FILL), label = 1 }
-    l[#l + 1] = { text_a = q, text_b = pick(O) .. pick(FILL), label = 0 }
-  end
-  return dataset.new { name = "toy_match", kind = "pair", labels = { "no", "yes" }, train = tr, dev = dv, test = te }
-end
+-- ---- toy pair data: finetune_fixture's query_pairs ----
+local toy = F.query_pairs
 
 -- ---- triples ----
 do

@@ -30,6 +30,8 @@ Runs a module on text and prints one result per input.
                        (f32 [N, D]), .safetensors (tensor "embeddings") or .jsonl (one
                        {"index", "text", "embedding"} object per line), by FILE's extension
   --user_dict FILE     a user dictionary, for modules that take one (lac)
+  --device cpu|cuda    where the module runs (default cpu; --use_gpu = --device cuda; encoder
+                       and fine-tuned modules)
   -h, --help           print this text
 
 A module whose module.lua defines run(state, argv) receives the arguments after NAME itself.]]
@@ -102,12 +104,28 @@ function M.main(args)
     return name ~= nil and 0 or 1
   end
   if name:sub(1, 1) == "-" then return complain("the module name comes first (got '" .. name .. "'); see hubrun run --help") end
-  local rest = {}
-  for i = 2, #args do rest[#rest + 1] = args[i] end
+  -- --device D / --use_gpu are the loader's (hub.module's device option), taken out before the
+  -- module's own arguments
+  local rest, device = {}, nil
+  local i = 2
+  while i <= #args do
+    local a = args[i]
+    if a == "--device" then
+      device = args[i + 1]
+      if device == nil then return complain("option --device needs a value (cpu or cuda)") end
+      i = i + 1
+    elseif a:match("^%-%-device=") then device = a:match("^%-%-device=(.*)$")
+    elseif a == "--use_gpu" then device = "cuda"
+    else rest[#rest + 1] = a end
+    i = i + 1
+  end
+  if device and device ~= "cpu" and device ~= "cuda" then
+    return complain("--device must be cpu or cuda, got '" .. device .. "'")
+  end
 
   local okm, hubmod = pcall(require, "hub.module")
   if not okm then return complain(tostring(hubmod)) end
-  local ok, mod = pcall(hubmod.load, name)
+  local ok, mod = pcall(hubmod.load, name, device and device ~= "cpu" and { device = device } or nil)
   if not ok then return complain(tostring(mod)) end
 
   if mod:has("run") then

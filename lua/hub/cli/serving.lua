@@ -16,8 +16,10 @@ local M = {
   help = [[Endpoints: POST /predict/<module>, POST /embedding/<module>, POST /v1/embeddings,
 GET /health, GET /modules, GET /metrics, GET / (see docs/serving.md).  A --config file is
 PaddleHub's: {"modules_info": {"lac": {"init_args": {"version": "1.0.0"}, "predict_args": {}}},
-"port": 8866, "workers": 2, "timeout": 30}, plus host, max_batch, max_delay_ms, queue, threads,
-max_body, max_items, api_key, cors; flags given on the command line win over it.]],
+"port": 8866, "workers": 2, "timeout": 30, "use_gpu": false}, plus host, max_batch, max_delay_ms,
+queue, threads, max_body, max_items, api_key, cors, device; flags given on the command line win
+over it.  --device cuda (or --use_gpu) loads every module on the GPU (encoders and fine-tuned
+tasks; LAC runs on the cpu only).]],
   flags = {
     { "modules", "m", arg = "A,B", help = "modules to serve (names, NAME==VERSION, or directories)" },
     { "port", "p", arg = "PORT", help = "port (default 8866; 0: any free port)" },
@@ -31,6 +33,8 @@ max_body, max_items, api_key, cors; flags given on the command line win over it.
     { "max_body", nil, long = "max-body", arg = "BYTES", help = "request body limit, 413 above (default 1 MiB)" },
     { "api_key", nil, long = "api-key", arg = "KEY", help = "require Authorization: Bearer KEY (or HUB_API_KEY)" },
     { "cors", nil, arg = "ORIGIN", help = "allow browser calls from ORIGIN" },
+    { "device", nil, arg = "cpu|cuda", help = "where the modules run (default cpu; cuda: the GPU)" },
+    { "use_gpu", nil, long = "use_gpu", help = "PaddleHub's flag: the same as --device cuda" },
     { "config", "c", arg = "FILE", help = "PaddleHub's serving config file (JSON)" },
     { "daemon", nil, help = "run in the background; stop with hubrun serving stop -p PORT" },
     { "quiet", "q", help = "no start/stop lines on stderr" },
@@ -95,7 +99,8 @@ M.main = cli.command("serving", M, function(opts, args)
     o.modules = {}
     for m in opts.modules:gmatch("[^,%s]+") do o.modules[#o.modules + 1] = m end
   end
-  for _, k in ipairs { "port", "host", "workers", "threads", "max_batch", "max_delay_ms", "queue", "timeout", "max_body", "api_key", "cors" } do
+  for _, k in ipairs { "port", "host", "workers", "threads", "max_batch", "max_delay_ms", "queue", "timeout", "max_body", "api_key", "cors",
+                       "device", "use_gpu" } do
     if opts[k] ~= nil then o[k] = opts[k] end
   end
   if o.api_key == nil and os.getenv("HUB_API_KEY") and os.getenv("HUB_API_KEY") ~= "" then o.api_key = os.getenv("HUB_API_KEY") end

@@ -20,7 +20,8 @@
 --   checkpoint_dir (nil: nothing written), save_interval (nil: at each evaluation and epoch
 --   end), keep_checkpoints (2), cache (true: the tokenized features are cached), progress
 --   (true: a bar on a terminal, plain lines elsewhere), quiet (false), stop_after (nil: stop
---   after N updates of this process, as a kill would; for tests), eval_test (true).
+--   after N updates of this process, as a kill would; for tests), eval_test (true), device
+--   (nil: where the task's encoder is; "cuda" moves the task there first, its batches follow).
 --
 -- With checkpoint_dir, it holds: step-<n>/ (hub.checkpoint: the task's weights, the optimiser,
 -- the RNG, and in the state the epoch, the batches done in it, the strategy's state, the best
@@ -126,7 +127,7 @@ local SPEC = {
   clip = "number", eval_interval = "integer", eval_batch_size = "integer", log_interval = "integer",
   patience = "integer", seed = "integer", max_seq_len = "integer", threads = "integer", checkpoint_dir = "string",
   save_interval = "integer", keep_checkpoints = "integer", cache = "boolean|string", progress = "boolean",
-  quiet = "boolean", stop_after = "integer", eval_test = "boolean", on_eval = "function",
+  quiet = "boolean", stop_after = "integer", eval_test = "boolean", on_eval = "function", device = "string",
 }
 local DEFAULTS = { epochs = 1, batch_size = 32, grad_accum = 1, clip = 1.0, eval_batch_size = 64, log_interval = 10,
                    seed = 1, threads = 0, keep_checkpoints = 2, progress = true, quiet = false, eval_test = true }
@@ -146,6 +147,9 @@ local function options(o)
   if r.lr ~= nil and r.lr <= 0 then fail("finetune: option 'lr' must be positive, got %s", tostring(r.lr)) end
   if r.lr ~= nil and r.strategy ~= nil then fail("finetune: give 'lr' to the strategy, not to finetune, when 'strategy' is given") end
   if r.clip < 0 then fail("finetune: option 'clip' must be >= 0, got %s", tostring(r.clip)) end
+  if r.device ~= nil and r.device ~= "cpu" and r.device ~= "cuda" then
+    fail("finetune: option 'device' must be \"cpu\" or \"cuda\", got \"%s\"", r.device)
+  end
   if r.strategy ~= nil and type(r.strategy.setup) ~= "function" then
     fail("finetune: option 'strategy' must be a strategy (hub.strategy.adamw{...}, ...), with a setup method")
   end
@@ -170,6 +174,10 @@ function M.run(task, ds, opts)
     rawset(task, "max_seq_len", o.max_seq_len)
   end
   task:check_dataset(ds, "finetune")
+  if o.device == "cuda" and not hub.cuda.is_available() then
+    fail("finetune: device \"cuda\" is not available: %s", hub.cuda.unavailable_reason())
+  end
+  task:place(o.device) -- before the strategy builds its optimiser over the parameters
   local cache = o.cache
   if cache == nil then cache = true end
   local t_feat = now()
@@ -293,7 +301,7 @@ function M.run(task, ds, opts)
       opt:zero_grad()
       local loss_sum = 0
       for g = 1, group do
-        local b = f.train:batch(order[pos + g])
+        local b = task:on_device(f.train:batch(order[pos + g]))
         local out = task:forward_batch(b)
         local loss = task:loss(out, b)
         local pen = s.penalty and s:penalty() or nil

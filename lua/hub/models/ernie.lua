@@ -132,7 +132,7 @@ function Embeddings:forward(input_ids, token_type_ids, position_ids, task_type_i
   local L = input_ids.shape[2]
   local x = self.word_embeddings(input_ids)
   x = add_lookup(x, self.token_type_embeddings, token_type_ids)
-  x = x:add(self.position_embeddings(position_ids or hub.arange(L)))
+  x = x:add(self.position_embeddings(position_ids or hub.arange(L):to(input_ids.device)))
   if self.task_type_embeddings then x = add_lookup(x, self.task_type_embeddings, task_type_ids) end
   return self.dropout(self.layer_norm(x))
 end

@@ -390,6 +390,7 @@ function Module:load_state_dict(sd, opts)
       local src = sd[e[1]]
       if src ~= nil then
         if src.dtype ~= e[2].dtype then src = src:to(e[2].dtype) end
+        if src.device ~= e[2].device then src = src:to(e[2].device) end
         e[5][e[4]] = src
       end
     end

@@ -9,7 +9,7 @@ return function(optim)
     return function(p, g, st, group, lr)
       if not st.exp_avg then
         local hub = require "hub"
-        st.exp_avg, st.exp_avg_sq, st.step = hub.zeros(p.shape), hub.zeros(p.shape), 0
+        st.exp_avg, st.exp_avg_sq, st.step = hub.zeros_like(p, "f32"), hub.zeros_like(p, "f32"), 0
       end
       st.step = st.step + 1
       local b = group.betas

@@ -221,7 +221,7 @@ function Optimizer:load_state_dict(sd)
           core.raise(string.format("load_state_dict: %s of parameter %d has shape [%s], the parameter [%s]", name, k,
             table.concat(vs, ","), table.concat(ps, ",")))
         end
-        s[name] = v:clone()
+        s[name] = v.device == p.device and v:clone() or v:to(p.device) -- a checkpoint's state is on the cpu
       else
         s[name] = v
       end

@@ -9,7 +9,7 @@ return function(optim)
       local buf, first = nil, 0
       if group.momentum ~= 0 then
         if not st.momentum_buffer then
-          st.momentum_buffer = require("hub").zeros(p.shape)
+          st.momentum_buffer = require("hub").zeros_like(p, "f32")
           first = 1
         end
         buf = st.momentum_buffer

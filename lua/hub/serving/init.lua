@@ -105,6 +105,16 @@ function M.config(opts)
   if type(cfg.timeout) == "string" then cfg.timeout = tonumber(cfg.timeout) end
   if type(cfg.timeout) ~= "number" or cfg.timeout <= 0 then fail("timeout must be a positive number of seconds, got %s", tostring(opts.timeout)) end
   if type(cfg.host) ~= "string" or cfg.host == "" then fail("host must be an address such as 127.0.0.1") end
+  -- device: where the modules run ("cpu", or "cuda": PaddleHub's --use_gpu); given to every
+  -- module's load as init_args.device unless its own init_args name one
+  if cfg.use_gpu == true and cfg.device == nil then cfg.device = "cuda" end
+  cfg.use_gpu = nil
+  if cfg.device ~= nil and cfg.device ~= "cpu" and cfg.device ~= "cuda" then
+    fail("device must be \"cpu\" or \"cuda\", got %s", tostring(cfg.device))
+  end
+  if cfg.device == "cuda" and not require("hub").cuda.is_available() then
+    fail("device cuda is not available: %s", require("hub").cuda.unavailable_reason())
+  end
   local specs, infos = {}, {}
   if type(cfg.modules_info) == "table" then
     for spec, info in pairs(cfg.modules_info) do specs[#specs + 1] = spec; infos[spec] = info end
@@ -118,6 +128,7 @@ function M.config(opts)
   local seen = {}
   for _, spec in ipairs(specs) do
     local m = resolve_module(spec, infos[spec])
+    if cfg.device == "cuda" and m.init_args.device == nil then m.init_args.device = "cuda" end
     if seen[m.name] then fail("module '%s' is given twice", m.name) end
     seen[m.name] = true
     cfg.served[#cfg.served + 1] = m
@@ -138,7 +149,7 @@ local function modules_json(cfg)
       name = m.name, version = mf.version, type = mf.type, summary = mf.summary,
       inputs = encoder and { text = "a list of texts (or [text, pair] lists for /embedding)" }
                       or { text = "a list of texts" },
-      encoder = encoder, endpoints = endpoints,
+      encoder = encoder, endpoints = endpoints, device = m.init_args.device or "cpu",
     }
   end
   return cjson.encode { modules = list }

@@ -297,7 +297,7 @@ function Setup:load_state_dict(sd)
           table.concat(v.shape, ","), table.concat(a.shape, ","))
       end
     end
-    for name in pairs(self.anchors) do self.anchors[name] = sd.anchors[name]:clone() end
+    for name, a in pairs(self.anchors) do self.anchors[name] = sd.anchors[name]:to(a.device):clone() end
   end
   if sd.optimizer ~= nil then self.optimizer:load_state_dict(sd.optimizer) end
   self.step = sd.step

@@ -225,13 +225,59 @@ function Task:features_of(examples)
     max_seq_len = self.max_seq_len, truncation = self.truncation, cache = false })
 end
 
--- Runs fn(batch, out) over features in eval mode without gradients, in length-bucketed batches.
+-- The device of the task's weights ("cpu" or "cuda"): where task:to(device) (or hub.finetune's
+-- device option) put them, else its encoder's; its batches go there (Task:on_device) before the
+-- forward.
+function Task:device()
+  local p = self.encoder:parameters()[1]
+  return p and p.device or "cpu"
+end
+
+-- place(device): the whole task (encoder and head) on `device` (default: the encoder's, so a
+-- head built on the cpu joins an encoder loaded on cuda); a clear error when the device is not
+-- there.  Returns self.
+function Task:place(device)
+  device = device or self:device()
+  if device ~= "cpu" and device ~= "cuda" then fail("task: device must be \"cpu\" or \"cuda\", got \"%s\"", tostring(device)) end
+  if device == "cuda" and not hub.cuda.is_available() then
+    fail("task: device \"cuda\" is not available: %s", hub.cuda.unavailable_reason())
+  end
+  for _, p in ipairs(self:parameters()) do
+    if p.device ~= device then return self:to(device) end
+  end
+  return self
+end
+
+-- A batch (hub.data.text's table, or matching's table of them) with its tensors on `device`
+-- (default: the task's); the batch itself when it is there already.
+local function batch_to(b, device, depth)
+  local out
+  for k, v in pairs(b) do
+    local m = v
+    if core.is_tensor(v) then
+      if v.device ~= device then m = v:to(device) end
+    elseif type(v) == "table" and depth < 3 and getmetatable(v) == nil then
+      m = batch_to(v, device, depth + 1)
+    end
+    if m ~= v then
+      if not out then out = {}; for k2, v2 in pairs(b) do out[k2] = v2 end end
+      out[k] = m
+    end
+  end
+  return out or b
+end
+function Task:on_device(b, device) return batch_to(b, device or self:device(), 1) end
+
+-- Runs fn(batch, out) over features in eval mode without gradients, in length-bucketed batches
+-- (on the task's device).
 function Task:each_batch(f, batch_size, fn)
   local was = self.training
   self:eval()
+  self:place()
+  local dev = self:device()
   local ok, err = pcall(hub.no_grad, function()
     for _, idx in ipairs(f:batch_order(batch_size, { shuffle = false })) do
-      local b = f:batch(idx)
+      local b = self:on_device(f:batch(idx), dev)
       fn(b, self:forward_batch(b))
     end
   end)

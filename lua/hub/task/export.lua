@@ -126,9 +126,9 @@ function M.export(task, opts)
   return dir
 end
 
--- load(dir, {max_seq_len =}) -> the task of an exported module directory.
+-- load(dir, {max_seq_len =, device =}) -> the task of an exported module directory (on `device`).
 function M.load(dir, opts)
-  opts = core.check_options(opts, { max_seq_len = "integer", batch_size = "integer" }, "task.load", 2)
+  opts = core.check_options(opts, { max_seq_len = "integer", batch_size = "integer", device = "string" }, "task.load", 2)
   local manifest = require("hub.module").read_manifest(dir)
   local cfg = manifest.config
   if type(cfg) ~= "table" or type(cfg.task) ~= "string" or type(cfg.model) ~= "table" then
@@ -148,6 +148,7 @@ function M.load(dir, opts)
   local w = hub.load(dir .. "/model.safetensors")
   local okl, err = pcall(task.load_state_dict, task, w)
   if not okl then fail("%s/model.safetensors: %s", dir, tostring(err)) end
+  if opts.device then task:place(opts.device) end
   task:eval()
   return task
 end

@@ -82,7 +82,7 @@ function SL:forward_batch(b)
       end
       tags[i] = trow
     end
-    r.dense = em:reshape(B * L, C):index_select(1, hub.tensor(idx, "i64")):reshape(B, Lc, C)
+    r.dense = em:reshape(B * L, C):index_select(1, hub.tensor(idx, "i64"):to(em.device)):reshape(B, Lc, C)
     r.tags, r.lengths, r.positions = hub.tensor(tags, "i64"), hub.tensor(lens, "i64"), pos
   end
   return r

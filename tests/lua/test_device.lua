@@ -1,0 +1,219 @@
+-- test_device.lua: fine-tuning and prediction on the "cuda" device, against the same runs on the
+-- CPU.  ctest runs it with HUB_CUDA_STANDIN=1: on a machine with a GPU that is the GPU; without
+-- one it is the stand-in device (kernels/cpu/cuda_standin.c: the CPU's kernels behind exactly the
+-- CUDA backend's coverage), which checks everything above the kernels - every tensor a task, a
+-- strategy, the optimiser, a checkpoint or an export makes is on the task's device, no op mixes
+-- devices, the ops CUDA lacks (the CRF) are taken to the CPU and back with their gradients - and
+-- then the two runs must agree exactly (the same kernels); on a GPU within a tolerance.
+--
+-- Each case: the same tiny encoder from the same seed, hub.finetune with device = "cpu" and
+-- "cuda", then the dev and test metrics, every weight, and predict() compared.
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local T = require "testlib"
+local ok = T.ok
+local hub = require "hub"
+local F = require "finetune_fixture"
+
+if not hub.cuda.is_available() then
+  -- run outside ctest (no HUB_CUDA_STANDIN) on a machine without a GPU: the option's error
+  local net, tk = F.encoder(1)
+  local task = hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 16 }
+  T.errors(function() hub.finetune(task, F.sentiment(40), { quiet = true, device = "cuda" }) end,
+    "device \"cuda\" is not available", "finetune on cuda without a device")
+  print("skipped: no cuda device and no stand-in (set HUB_CUDA_STANDIN=1)")
+  T.finish()
+  return
+end
+local standin = hub.cuda.device_name(1):find("stand-in", 1, true) ~= nil
+local TOL = standin and 0 or 2e-3
+print(string.format("device: %s (tolerance %g)", hub.cuda.device_name(1), TOL))
+
+local function maxdiff(a, b)
+  local d = (a:to("cpu"):to("f64") - b:to("cpu"):to("f64")):abs()
+  return d:numel() > 0 and d:max():item() or 0
+end
+
+local function close(x, y, what)
+  if type(x) == "table" then
+    for k, v in pairs(x) do close(v, y[k], what .. "." .. tostring(k)) end
+    return
+  end
+  if type(x) == "number" then
+    ok(type(y) == "number" and math.abs(x - y) <= TOL * math.max(1, math.abs(x)), what, string.format("%s vs %s", tostring(x), tostring(y)))
+  else
+    ok(x == y, what, string.format("%s vs %s", tostring(x), tostring(y)))
+  end
+end
+
+-- runs make_task() on both devices with the same options; compares everything; returns the
+-- cuda task
+local function both(name, make_task, ds, o, texts)
+  local runs, tasks = {}, {}
+  for _, dev in ipairs { "cpu", "cuda" } do
+    local task = make_task()
+    local opts = { quiet = true, progress = false, cache = false, seed = 3, device = dev }
+    for k, v in pairs(o) do opts[k] = v end
+    if type(opts.strategy) == "function" then opts.strategy = opts.strategy() end
+    runs[dev], tasks[dev] = hub.finetune(task, ds, opts), task
+  end
+  local a, b = runs.cpu, runs.cuda
+  ok(tasks.cuda:device() == "cuda", name .. ": the task ends on cuda", tasks.cuda:device())
+  local on = 0
+  for _, p in ipairs(tasks.cuda:parameters()) do if p.device == "cuda" then on = on + 1 end end
+  ok(on == #tasks.cuda:parameters(), name .. ": every parameter is on cuda", on .. " of " .. #tasks.cuda:parameters())
+  ok(a.step == b.step and a.step > 0, name .. ": the same number of updates", a.step .. " vs " .. b.step)
+  close(a.dev, b.dev, name .. ": dev metrics")
+  close(a.test, b.test, name .. ": test metrics")
+  local sa, sb, worst, wname = tasks.cpu:state_dict(), tasks.cuda:state_dict(), 0, ""
+  for k, t in pairs(sa) do
+    local d = maxdiff(t, sb[k])
+    if d > worst then worst, wname = d, k end
+  end
+  ok(worst <= (standin and 0 or 1e-2), name .. ": the weights agree", string.format("max |diff| %g at %s", worst, wname))
+  if texts then
+    close(tasks.cpu:predict(texts), tasks.cuda:predict(texts), name .. ": predict")
+  end
+  return tasks.cuda, b
+end
+
+local texts = { "这个很好", "酒店太差了", "我们今天真的满意" }
+
+-- classification, the default strategy (AdamW, warm-up, clipping), grad accumulation
+local cls = both("classification", function()
+  local net, tk = F.encoder(1)
+  return hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 24 }
+end, F.sentiment(), { epochs = 3, batch_size = 16, lr = 1e-2, grad_accum = 2, eval_interval = 5 }, texts)
+
+-- sequence labelling with a CRF: the CRF has no CUDA kernel, so its loss and decoding run on the
+-- CPU with the emissions moved there (and the gradient back)
+both("ner crf", function()
+  local net, tk = F.encoder(2)
+  return hub.task.sequence_labeling { network = net, tokenizer = tk, max_seq_len = 24, crf = true }
+end, F.ner(120), { epochs = 2, batch_size = 16, lr = 2e-2 }, texts)
+both("ner softmax", function()
+  local net, tk = F.encoder(2)
+  return hub.task.sequence_labeling { network = net, tokenizer = tk, max_seq_len = 24 }
+end, F.ner(120), { epochs = 2, batch_size = 16, lr = 2e-2 }, texts)
+
+both("multi-label", function()
+  local net, tk = F.encoder(3)
+  return hub.task.multi_label_classification { network = net, tokenizer = tk, max_seq_len = 24 }
+end, F.multi_label(120), { epochs = 2, batch_size = 16, lr = 2e-2 }, texts)
+
+both("regression, mean pooling", function()
+  local net, tk = F.encoder(4)
+  return hub.task.regression { network = net, tokenizer = tk, max_seq_len = 24, pooling = "mean" }
+end, F.regression(120), { epochs = 2, batch_size = 16, lr = 1e-2 }, texts)
+
+both("pairwise matching", function()
+  local net, tk = F.encoder(5)
+  return hub.task.text_matching { network = net, tokenizer = tk, max_seq_len = 24, mode = "pairwise" }
+end, F.query_pairs(60), { epochs = 2, batch_size = 8, lr = 1e-2 }, { { "这个很好", "不错酒店" } })
+
+-- the strategies that keep tensors of their own (L2-SP's anchors) or freeze layers (ULMFiT)
+both("l2sp", function()
+  local net, tk = F.encoder(6)
+  return hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 24 }
+end, F.sentiment(120), { epochs = 2, batch_size = 16,
+  strategy = function() return hub.strategy.l2sp { lr = 1e-2, alpha = 1e-2, beta = 1e-2 } end })
+both("ulmfit", function()
+  local net, tk = F.encoder(7, { layers = 2 })
+  return hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 24 }
+end, F.sentiment(120), { epochs = 3, batch_size = 16,
+  strategy = function() return hub.strategy.ulmfit { lr = 1e-2 } end })
+
+-- a checkpointed run on cuda, stopped and resumed, ends as one that ran through
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  local function make()
+    local net, tk = F.encoder(8)
+    return hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 24 }
+  end
+  local o = { epochs = 2, batch_size = 16, lr = 1e-2, quiet = true, progress = false, cache = false, seed = 4, device = "cuda" }
+  local full = make()
+  hub.finetune(full, F.sentiment(120), o)
+  local o2 = {}
+  for k, v in pairs(o) do o2[k] = v end
+  o2.checkpoint_dir, o2.stop_after = dir, 5
+  local part = make()
+  local r1 = hub.finetune(part, F.sentiment(120), o2)
+  ok(r1.done == false and r1.step == 5, "resume: the first process stops after 5 updates", tostring(r1.step))
+  o2.stop_after = nil
+  local resumed = make()
+  local r2 = hub.finetune(resumed, F.sentiment(120), o2)
+  ok(r2.done and resumed:device() == "cuda", "resume: the second process finishes on cuda", resumed:device())
+  local worst = 0
+  local sa, sb = full:state_dict(), resumed:state_dict()
+  for k, t in pairs(sa) do worst = math.max(worst, maxdiff(t, sb[k])) end
+  ok(worst <= (standin and 0 or 1e-4), "resume on cuda: the same weights as a run through", tostring(worst))
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
+-- export from a task on cuda: the module's weights are written (from the device) and, loaded
+-- back on the cpu, predict as the task did
+do
+  local dir = os.tmpname()
+  os.remove(dir)
+  cls:export { name = "dev-cls", version = "1.0.0", dir = dir }
+  local back = hub.task.load(dir)
+  ok(back:device() == "cpu", "the exported task loads on the cpu")
+  close(cls:predict(texts), back:predict(texts), "export from cuda: the same predictions")
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
+-- modules loaded with device = "cuda" (hub.module's option, `hubrun serving --device cuda`):
+-- the registry's ernie-tiny-zh (vectors, fill-mask) and senta-ernie-tiny-zh when make registry
+-- built them; their results come back to the cpu and equal the cpu's
+do
+  local here = (arg[0]:match("^(.*)/") or ".") .. "/../.."
+  local reg = os.getenv("HUB_REGISTRY_DIR")
+  reg = (reg and reg ~= "" and reg or here .. "/build/registry")
+  local function newest(name)
+    local v = (T.read_file(here .. "/modules/" .. name .. "/VERSION") or ""):match("%d+%.%d+%.%d+")
+    local d = v and (reg .. "/" .. name .. "/" .. v)
+    if d and T.read_file(d .. "/module.json") then return d end
+    local p = io.popen("ls -d '" .. reg .. "/" .. name .. "'/*/ 2>/dev/null | sort -V | tail -1")
+    d = p:read("*l"); p:close()
+    return d and d ~= "" and d:gsub("/$", "") or nil
+  end
+  local enc = newest("ernie-tiny-zh")
+  if enc then
+    local mc, mg = hub.module(enc), hub.module(enc, { device = "cuda" })
+    local s = { "这家酒店很干净", "打开文件菜单，然后选择保存。" }
+    local vc, vg = mc:vectors(s), mg:vectors(s)
+    ok(vg.device == "cpu", "module on cuda: the vectors come back to the cpu")
+    ok(maxdiff(vc, vg) <= (standin and 0 or 1e-3), "module on cuda: the same vectors", tostring(maxdiff(vc, vg)))
+    local fc, fg = mc:fill_mask({ "北京是中国的首[MASK]" }), mg:fill_mask({ "北京是中国的首[MASK]" })
+    ok(fc[1][1][1].token == fg[1][1][1].token, "module on cuda: the same fill-mask", fc[1][1][1].token .. " vs " .. fg[1][1][1].token)
+    local ctx = mg:context { trainable = true }
+    ok(ctx.network:parameters()[1].device == "cuda", "context on cuda hands out the network there")
+    local task = hub.task.text_classification { module = mg, num_classes = 2 }
+    ok(task:place():device() == "cuda" and task.classifier.weight.device == "cuda", "a task over a cuda module: the head joins it")
+  else
+    print("(no ernie-tiny-zh in " .. reg .. ": make registry; module cases skipped)")
+  end
+  local senta = newest("senta-ernie-tiny-zh")
+  if senta then
+    local a = hub.module(senta):predict { "这家酒店很干净" }
+    local b = hub.module(senta, { device = "cuda" }):predict { "这家酒店很干净" }
+    close(a, b, "senta on cuda: the same result")
+  end
+  T.errors(function() hub.module(enc or senta or "./nonexistent", { device = "tpu" }) end, "device must be", "module load: an unknown device")
+  -- serving: --device cuda gives every module device = "cuda"; a bad device fails before any port opens
+  if senta then
+    local serving = require "hub.serving"
+    local cfg = serving.config { modules = { senta }, device = "cuda" }
+    ok(cfg.served[1].init_args.device == "cuda", "serving --device cuda: the module loads on cuda")
+    cfg = serving.config { modules = { senta }, use_gpu = true }
+    ok(cfg.served[1].init_args.device == "cuda", "serving --use_gpu: the same")
+    T.errors(function() serving.config { modules = { senta }, device = "gpu" } end, "device must be", "serving: an unknown device")
+  end
+end
+
+T.errors(function()
+  local net, tk = F.encoder(1)
+  local task = hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 16 }
+  hub.finetune(task, F.sentiment(40), { quiet = true, device = "gpu" })
+end, "'device' must be \"cpu\" or \"cuda\"", "an unknown device is named")
+T.finish()
