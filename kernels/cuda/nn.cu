@@ -4,9 +4,13 @@
  * rows, NaN) are those of the CPU kernels named beside each one.
  *
  * Determinism: nothing here uses atomics on values.  Sums over a row are block reductions in a
- * fixed order; column sums (layer_norm's gw/gb, scatter_add) give each column to one thread that
- * walks the rows in order, so results do not change from run to run.  Sums accumulate in double,
- * as on the CPU.
+ * fixed order.  Column sums (sum/mean over a dimension that is not the last, layer_norm's gw/gb:
+ * the bias and LayerNorm gradients of training) are tiled: a block of 32 x 8 threads takes 32
+ * columns and a chunk of COL_CHUNK rows, each thread summing every 8th row of the chunk, the 8
+ * partial sums added in a fixed order in shared memory; a second pass adds the chunks' partial
+ * sums in chunk order.  So results do not change from run to run, and a [4096, 768] bias
+ * gradient runs on 16 x 24 blocks instead of 3.  scatter_add and max still give each column to
+ * one thread.  Sums accumulate in double, as on the CPU.
  *
  * Ids and targets live on the device; the kernels that must reject bad ones (gather, scatter_add,
  * cross-entropy) check them on the device and read one number back, which waits for the stream.
@@ -50,15 +54,52 @@ __global__ void k_reduce_rows(const T *x, T *out, int64_t rows, int64_t n, doubl
   }
 }
 
+/* ---- column sums, tiled (see the top of this file) ---- */
+
+enum { COL_TX = 32, COL_TY = 8, COL_CHUNK = 256 };
+
+/* Column tiles x row chunks of x [outer, n, inner] (summing over n): blockIdx.x the 32-column
+ * tile, blockIdx.y the outer index (looped), blockIdx.z the chunk.  With one chunk the result
+ * (times scale) goes to out; else the chunk's sum to part[(chunk * outer + a) * inner + j]. */
 template <class T>
-__global__ void k_reduce_cols(const T *x, T *out, int64_t outer, int64_t n, int64_t inner, double scale) {
-  HUB_GRID_LOOP(o, outer * inner) {
-    int64_t a = o / inner, j = o % inner;
-    const T *p = x + a * n * inner + j;
+__global__ void k_cols_tile(const T *x, T *out, double *part, int64_t outer, int64_t n, int64_t inner, double scale) {
+  __shared__ double sh[COL_TY][COL_TX + 1];
+  int64_t j = (int64_t)blockIdx.x * COL_TX + threadIdx.x;
+  int64_t k0 = (int64_t)blockIdx.z * COL_CHUNK, k1 = k0 + COL_CHUNK < n ? k0 + COL_CHUNK : n;
+  for (int64_t a = blockIdx.y; a < outer; a += gridDim.y) {
     double s = 0;
-    for (int64_t k = 0; k < n; k++) s += (double)p[k * inner];
+    if (j < inner)
+      for (int64_t k = k0 + threadIdx.y; k < k1; k += COL_TY) s += (double)x[(a * n + k) * inner + j];
+    sh[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < inner) {
+      double t = 0;
+      for (int r = 0; r < COL_TY; r++) t += sh[r][threadIdx.x];
+      if (part) part[((int64_t)blockIdx.z * outer + a) * inner + j] = t;
+      else out[a * inner + j] = (T)(t * scale);
+    }
+    __syncthreads();
+  }
+}
+
+/* out[o] = scale * the chunks' partial sums of output o, added in chunk order */
+template <class T>
+__global__ void k_cols_finish(const double *part, T *out, int64_t nout, int64_t chunks, double scale) {
+  HUB_GRID_LOOP(o, nout) {
+    double s = 0;
+    for (int64_t c = 0; c < chunks; c++) s += part[c * nout + o];
     out[o] = (T)(s * scale);
   }
+}
+
+/* The launch geometry of a column sum of [outer, n, inner] over n: the number of row chunks and
+ * the grid of k_cols_tile. */
+int64_t col_chunks(int64_t n) {
+  int64_t c = (n + COL_CHUNK - 1) / COL_CHUNK;
+  return c < 1 ? 1 : c;
+}
+dim3 col_grid(int64_t outer, int64_t inner, int64_t chunks) {
+  return dim3((unsigned)((inner + COL_TX - 1) / COL_TX), (unsigned)(outer < 65535 ? outer : 65535), (unsigned)chunks);
 }
 
 /* First maximum, NaN larger than everything (the first NaN wins). */
@@ -102,11 +143,24 @@ int reduce_t(int op, const hub_tensor *x, int64_t outer, int64_t n, int64_t inne
     return cuda_check("max");
   }
   double scale = op == HUB_RED_MEAN ? 1.0 / (double)n : 1.0;
-  if (inner == 1)
+  if (inner == 1) {
     k_reduce_rows<T><<<grid_rows(outer), row_threads(n), 0, stream()>>>(xp, op_, outer, n, scale);
-  else
-    k_reduce_cols<T><<<blocks_for(nout), THREADS, 0, stream()>>>(xp, op_, outer, n, inner, scale);
-  return cuda_check(op == HUB_RED_MEAN ? "mean" : "sum");
+    return cuda_check(op == HUB_RED_MEAN ? "mean" : "sum");
+  }
+  if (nout == 0) return 0;
+  int64_t chunks = col_chunks(n);
+  if (chunks > 65535) /* grid.z's limit: more than 16.7 M rows per column */
+    return hub_err("%s: %lld rows to sum per column are more than the CUDA kernel takes", op == HUB_RED_MEAN ? "mean" : "sum",
+                   (long long)n);
+  double *part = nullptr;
+  size_t part_bytes = chunks > 1 ? sizeof(double) * (size_t)(chunks * nout) : 0;
+  if (part_bytes && !(part = (double *)cuda_alloc(part_bytes))) return -1;
+  k_cols_tile<T><<<col_grid(outer, inner, chunks), dim3(COL_TX, COL_TY), 0, stream()>>>(xp, op_, part, outer, n, inner,
+                                                                                        scale);
+  if (part) k_cols_finish<T><<<blocks_for(nout), THREADS, 0, stream()>>>(part, op_, nout, chunks, scale);
+  int rc = cuda_check(op == HUB_RED_MEAN ? "mean" : "sum");
+  if (part) cuda_free(part, part_bytes);
+  return rc;
 }
 
 /* ---- softmax (kernels/cpu/softmax.c) ---- */
@@ -225,18 +279,44 @@ __global__ void k_ln_bw_x(const float *x, const float *w, const float *mean, con
   }
 }
 
-/* gw[j] = sum_r gy xhat, gb[j] = sum_r gy: one thread per column, rows in order */
+/* gw[j] = sum_r gy xhat, gb[j] = sum_r gy, tiled as k_cols_tile (blockIdx.x: 32 columns,
+ * blockIdx.z: a chunk of COL_CHUNK rows).  One chunk: straight into gw/gb; else the chunk's sums
+ * into part[chunk * n + j] (gw's) and part[(chunks + chunk) * n + j] (gb's). */
 __global__ void k_ln_bw_wb(const float *x, const float *mean, const float *rstd, const float *gy, float *gw, float *gb,
-                           int64_t rows, int64_t n) {
-  HUB_GRID_LOOP(j, n) {
-    double sw = 0, sb = 0;
-    for (int64_t r = 0; r < rows; r++) {
+                           double *part, int64_t rows, int64_t n) {
+  __shared__ double shw[COL_TY][COL_TX + 1], shb[COL_TY][COL_TX + 1];
+  int64_t j = (int64_t)blockIdx.x * COL_TX + threadIdx.x;
+  int64_t r0 = (int64_t)blockIdx.z * COL_CHUNK, r1 = r0 + COL_CHUNK < rows ? r0 + COL_CHUNK : rows;
+  double sw = 0, sb = 0;
+  if (j < n)
+    for (int64_t r = r0 + threadIdx.y; r < r1; r += COL_TY) {
       float g = gy[r * n + j];
       sw += (double)g * ((x[r * n + j] - mean[r]) * rstd[r]);
       sb += g;
     }
-    if (gw) gw[j] = (float)sw;
-    if (gb) gb[j] = (float)sb;
+  shw[threadIdx.y][threadIdx.x] = sw;
+  shb[threadIdx.y][threadIdx.x] = sb;
+  __syncthreads();
+  if (threadIdx.y == 0 && j < n) {
+    double tw = 0, tb = 0;
+    for (int r = 0; r < COL_TY; r++) tw += shw[r][threadIdx.x], tb += shb[r][threadIdx.x];
+    if (part) {
+      part[(int64_t)blockIdx.z * n + j] = tw;
+      part[((int64_t)gridDim.z + blockIdx.z) * n + j] = tb;
+    } else {
+      if (gw) gw[j] = (float)tw;
+      if (gb) gb[j] = (float)tb;
+    }
+  }
+}
+
+/* gw and gb from k_ln_bw_wb's chunk sums, in chunk order */
+__global__ void k_ln_bw_wb_finish(const double *part, float *gw, float *gb, int64_t n, int64_t chunks) {
+  HUB_GRID_LOOP(j, n) {
+    double tw = 0, tb = 0;
+    for (int64_t c = 0; c < chunks; c++) tw += part[c * n + j], tb += part[(chunks + c) * n + j];
+    if (gw) gw[j] = (float)tw;
+    if (gb) gb[j] = (float)tb;
   }
 }
 
@@ -670,11 +750,21 @@ int cuda_layer_norm_backward(const hub_tensor *x, const hub_tensor *w, const hub
   k_ln_bw_x<<<grid_rows(rows), row_threads(n), 0, stream()>>>(
       (const float *)x->data, w ? (const float *)w->data : nullptr, (const float *)mean->data,
       (const float *)rstd->data, (const float *)gy->data, (float *)gx->data, rows, n);
-  if (gw || gb)
-    k_ln_bw_wb<<<blocks_for(n), THREADS, 0, stream()>>>((const float *)x->data, (const float *)mean->data,
-                                                         (const float *)rstd->data, (const float *)gy->data,
-                                                         gw ? (float *)gw->data : nullptr,
-                                                         gb ? (float *)gb->data : nullptr, rows, n);
+  if (gw || gb) {
+    int64_t chunks = col_chunks(rows);
+    if (chunks > 65535) return hub_err("layer_norm backward: %lld rows are more than the CUDA kernel takes", (long long)rows);
+    double *part = nullptr;
+    size_t part_bytes = chunks > 1 ? 2 * sizeof(double) * (size_t)(chunks * n) : 0;
+    if (part_bytes && !(part = (double *)cuda_alloc(part_bytes))) return -1;
+    float *gwp = gw ? (float *)gw->data : nullptr, *gbp = gb ? (float *)gb->data : nullptr;
+    k_ln_bw_wb<<<col_grid(1, n, chunks), dim3(COL_TX, COL_TY), 0, stream()>>>(
+        (const float *)x->data, (const float *)mean->data, (const float *)rstd->data, (const float *)gy->data, gwp, gbp,
+        part, rows, n);
+    if (part) k_ln_bw_wb_finish<<<blocks_for(n), THREADS, 0, stream()>>>(part, gwp, gbp, n, chunks);
+    int rc = cuda_check("layer_norm backward");
+    if (part) cuda_free(part, part_bytes);
+    return rc;
+  }
   return cuda_check("layer_norm backward");
 }
 
@@ -756,6 +846,19 @@ int cuda_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *targ
   return cuda_check("cross_entropy backward");
 }
 
+/* A kernel launched with more than the default 48 KiB of dynamic shared memory must be allowed it
+ * first (up to the device's opt-in limit, 227 KiB on an H100); past that, a clear error. */
+static int dynamic_smem(const char *op, const void *fn, size_t bytes, const char *what, int64_t dim) {
+  if (bytes <= 48 * 1024) return 0;
+  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return hub_err("%s: a %s of %lld needs %zu bytes of shared memory, more than this GPU gives a block (%s)", op, what,
+                   (long long)dim, bytes, cudaGetErrorString(e));
+  }
+  return 0;
+}
+
 int cuda_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, hub_tensor *out,
                    hub_tensor *probs) {
   AttnGeo g;
@@ -766,7 +869,9 @@ int cuda_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, 
     hub_tensor *o = out;
     return cuda_fill(o, 0);
   }
-  k_attn_fwd<<<grid_rows(rows), attn_threads(g.Lk, g.Dv), sizeof(float) * (size_t)(g.D ? g.D : 1), stream()>>>(
+  size_t smem = sizeof(float) * (size_t)(g.D ? g.D : 1);
+  if (dynamic_smem("attention", (const void *)k_attn_fwd, smem, "head dimension", g.D)) return -1;
+  k_attn_fwd<<<grid_rows(rows), attn_threads(g.Lk, g.Dv), smem, stream()>>>(
       g, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)out->data,
       (float *)probs->data);
   return cuda_check("attention");
@@ -789,6 +894,9 @@ int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_te
     if (gv && cuda_fill(gv, 0)) return -1;
     return 0;
   }
+  if (dynamic_smem("attention backward", (const void *)k_attn_bw_rows, sizeof(float) * (size_t)g.Dv,
+                   "value head dimension", g.Dv))
+    return -1;
   size_t gs_bytes = sizeof(float) * (size_t)(rows * g.Lk);
   float *gs = (float *)cuda_alloc(gs_bytes);
   if (!gs) return -1;

@@ -79,11 +79,14 @@ static const cu_case cases[] = {
     {"sum (last dim)", o_sum_last, 1, {3}, {{3, 7, 1001}}, 0, 0, 1e-5, 1},
     {"sum (middle dim)", o_sum_mid, 1, {3}, {{3, 257, 5}}, 0, 0, 1e-5, 1},
     {"mean (dim 0, transposed)", o_mean0, 1, {2}, {{19, 23}}, 0, 1, 1e-6, 1},
+    /* column sums over more than one 256-row chunk (nn.cu's tiled kernels, their second pass) */
+    {"mean (dim 0, 1000 rows)", o_mean0, 1, {2}, {{1000, 37}}, 0, 0, 1e-6, 1},
     {"max", o_max, 1, {2}, {{7, 333}}, 0, 0, 0, 0}, /* no backward: it scatters (SCATTER_DIM, not on cuda) */
     {"softmax", o_softmax, 1, {2}, {{5, 1000}}, 0, 0, 1e-5, 1},
     {"softmax (dim 0)", o_softmax0, 1, {2}, {{77, 3}}, 0, 0, 1e-5, 1},
     {"log_softmax", o_log_softmax, 1, {3}, {{2, 3, 517}}, 0, 0, 1e-5, 1},
     {"layer_norm", o_ln, 3, {2, 1, 1}, {{33, 768}, {768}, {768}}, 0, 0, 1e-4, 1},
+    {"layer_norm (600 rows)", o_ln, 3, {2, 1, 1}, {{600, 40}, {40}, {40}}, 0, 0, 1e-4, 1},
     {"matmul (batched, odd)", o_matmul, 2, {3, 2}, {{3, 17, 33}, {33, 9}}, 0, 0, 1e-5, 1},
     {"matmul (transposed b)", o_matmul, 2, {2, 2}, {{31, 64}, {64, 47}}, 0, 2, 1e-5, 1},
     {"matmul (transposed a)", o_matmul, 2, {2, 2}, {{31, 64}, {64, 47}}, 0, 1, 1e-5, 1},
