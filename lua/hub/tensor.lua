@@ -383,9 +383,36 @@ local function first_is_bool(d)
   return type(d) == "boolean"
 end
 
+-- A factory's last argument: a dtype name ("f32") or an options table {dtype =, device =}
+-- (hub.zeros(2, 3, {device = "cuda"})).  Returns the dtype id and the device name (nil: cpu).
+local function dtype_device(x, default, fname)
+  if type(x) == "table" then
+    core.check_options(x, { dtype = "string", device = "string" }, fname, 2)
+    if x.device ~= nil and C.hub_device_from_name(x.device) < 0 then
+      core.raise(string.format("%s: device must be \"cpu\" or \"cuda\", got \"%s\"", fname, x.device))
+    end
+    return core.dtype(x.dtype, default, fname), x.device
+  end
+  return core.dtype(x, default, fname), nil
+end
+-- t made on the cpu, moved to `device` when one is asked for (the same values on every device:
+-- random factories draw from the one generator)
+local function placed(t, device)
+  if device == nil or device == "cpu" then return t end
+  return T.to(t, device)
+end
+
 function hub.tensor(data, dtype)
-  if is_tensor(data) then return T.clone(data) end
-  local dt = core.dtype(dtype, first_is_bool(data) and 6 or F32, "tensor")
+  if is_tensor(data) then
+    local c = T.clone(data)
+    if type(dtype) == "table" then
+      local dt, dev = dtype_device(dtype, nil, "tensor")
+      if dt then c = T.to(c, dtype_names[dt]) end
+      c = placed(c, dev)
+    end
+    return c
+  end
+  local dt, dev = dtype_device(dtype, first_is_bool(data) and 6 or F32, "tensor")
   local shape, flat = flatten(data, "tensor")
   check_int_values(flat, shape, dt, "tensor")
   local n, s = core.shape_arg(shape, "tensor")
@@ -396,7 +423,7 @@ function hub.tensor(data, dtype)
   else
     for i = 1, #flat do buf[i - 1] = flat[i] end
   end
-  return wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and 7 or I64), 2) -- 7: f64
+  return placed(wrap(C.hub_tensor_from_data(dt, n, s, buf, isfloat and 7 or I64), 2), dev) -- 7: f64
 end
 
 local function shape_and_dtype(fname, a, ...)
@@ -406,27 +433,35 @@ local function shape_and_dtype(fname, a, ...)
     return n, s, (...)
   end
   local dims, dtype = { a, ... }, nil
-  if type(dims[#dims]) == "string" then dtype = table.remove(dims) end
+  if type(dims[#dims]) == "string" or type(dims[#dims]) == "table" then dtype = table.remove(dims) end
   local n, s = core.shape_arg(dims, fname, 1)
   return n, s, dtype
 end
 
+-- Factories: hub.zeros(2, 3), zeros({2, 3}), zeros(2, 3, "i64"), zeros(2, 3, {dtype =, device =}).
 function hub.zeros(...)
-  local n, s, dt = shape_and_dtype("zeros", ...)
-  return wrap(C.hub_full(n, s, 0, core.dtype(dt, F32, "zeros")), 2)
+  local n, s, o = shape_and_dtype("zeros", ...)
+  local dt, dev = dtype_device(o, F32, "zeros")
+  return placed(wrap(C.hub_full(n, s, 0, dt), 2), dev)
 end
 function hub.ones(...)
-  local n, s, dt = shape_and_dtype("ones", ...)
-  return wrap(C.hub_full(n, s, 1, core.dtype(dt, F32, "ones")), 2)
+  local n, s, o = shape_and_dtype("ones", ...)
+  local dt, dev = dtype_device(o, F32, "ones")
+  return placed(wrap(C.hub_full(n, s, 1, dt), 2), dev)
 end
 function hub.empty(...)
-  local n, s, dt = shape_and_dtype("empty", ...)
-  return wrap(C.hub_tensor_empty(core.dtype(dt, F32, "empty"), n, s, 0), 2)
+  local n, s, o = shape_and_dtype("empty", ...)
+  local dt, dev = dtype_device(o, F32, "empty")
+  if dev and dev ~= "cpu" then
+    return wrap(C.hub_tensor_empty(dt, n, s, C.hub_device_from_name(dev)), 2)
+  end
+  return wrap(C.hub_tensor_empty(dt, n, s, 0), 2)
 end
 function hub.full(shape, value, dtype)
   if type(value) ~= "number" then core.argerror(2, "full", "a number", type(value)) end
   local n, s = core.shape_arg(shape, "full", 1)
-  return wrap(C.hub_full(n, s, value, core.dtype(dtype, F32, "full")), 2)
+  local dt, dev = dtype_device(dtype, F32, "full")
+  return placed(wrap(C.hub_full(n, s, value, dt), 2), dev)
 end
 -- zeros_like / ones_like: t's shape, dtype (unless given) and device
 local function on_device_of(x, t)
@@ -436,12 +471,14 @@ end
 function hub.zeros_like(t, dtype) return on_device_of(hub.zeros(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]), t) end
 function hub.ones_like(t, dtype) return on_device_of(hub.ones(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]), t) end
 function hub.randn(...)
-  local n, s, dt = shape_and_dtype("randn", ...)
-  return wrap(C.hub_randn(n, s, core.dtype(dt, F32, "randn")), 2)
+  local n, s, o = shape_and_dtype("randn", ...)
+  local dt, dev = dtype_device(o, F32, "randn")
+  return placed(wrap(C.hub_randn(n, s, dt), 2), dev)
 end
 function hub.rand(...)
-  local n, s, dt = shape_and_dtype("rand", ...)
-  return wrap(C.hub_rand(n, s, core.dtype(dt, F32, "rand")), 2)
+  local n, s, o = shape_and_dtype("rand", ...)
+  local dt, dev = dtype_device(o, F32, "rand")
+  return placed(wrap(C.hub_rand(n, s, dt), 2), dev)
 end
 -- arange(n), arange(start, stop[, step][, dtype]) — stop exclusive, values as in every framework.
 function hub.arange(a, b, c, d)
@@ -450,7 +487,8 @@ function hub.arange(a, b, c, d)
   else dtype = b end
   if type(stop) ~= "number" then core.argerror(1, "arange", "a number", type(stop)) end
   local isint = start == math.floor(start) and stop == math.floor(stop) and step == math.floor(step)
-  return wrap(C.hub_arange(start, stop, step, core.dtype(dtype, isint and I64 or F32, "arange")), 2)
+  local dt, dev = dtype_device(dtype, isint and I64 or F32, "arange")
+  return placed(wrap(C.hub_arange(start, stop, step, dt), 2), dev)
 end
 -- randint(low, high, shape[, dtype]): integers in [low, high), i64 by default.
 function hub.randint(low, high, shape, dtype)
@@ -461,7 +499,8 @@ function hub.randint(low, high, shape, dtype)
     end
   end
   local n, s = core.shape_arg(shape, "randint", 3)
-  return wrap(C.hub_randint(low, high, n, s, core.dtype(dtype, I64, "randint")), 2)
+  local dt, dev = dtype_device(dtype, I64, "randint")
+  return placed(wrap(C.hub_randint(low, high, n, s, dt), 2), dev)
 end
 function hub.manual_seed(seed)
   if type(seed) ~= "number" then core.argerror(1, "manual_seed", "a number", type(seed)) end

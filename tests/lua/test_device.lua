@@ -28,6 +28,27 @@ local standin = hub.cuda.device_name(1):find("stand-in", 1, true) ~= nil
 local TOL = standin and 0 or 2e-3
 print(string.format("device: %s (tolerance %g)", hub.cuda.device_name(1), TOL))
 
+-- factories with {device =}; the same seeded numbers on both devices
+do
+  ok(hub.zeros(2, 3, { device = "cuda" }).device == "cuda", "zeros(..., {device = 'cuda'})")
+  local z = hub.zeros({ 2, 3 }, { dtype = "i64", device = "cuda" })
+  ok(z.device == "cuda" and z.dtype == "i64", "zeros({2, 3}, {dtype, device})")
+  ok(hub.arange(5, { device = "cuda" }).device == "cuda" and hub.arange(5, { device = "cuda" }):sum():item() == 10, "arange on cuda")
+  ok(hub.empty(3, { device = "cuda" }).device == "cuda", "empty on cuda")
+  ok(hub.full({ 2 }, 3, { device = "cuda" }):sum():item() == 6, "full on cuda")
+  ok(hub.tensor({ 1, 2 }, { device = "cuda" }).device == "cuda", "tensor on cuda")
+  ok(hub.zeros_like(z).device == "cuda" and hub.ones_like(z).dtype == "i64", "zeros_like/ones_like keep device and dtype")
+  hub.manual_seed(3); local a = hub.randn(4, 5)
+  hub.manual_seed(3); local b = hub.randn(4, 5, { device = "cuda" })
+  ok(b.device == "cuda" and (a - b:cpu()):abs():max():item() == 0, "randn: the same numbers on both devices")
+  T.errors(function() return hub.zeros(2, { device = "tpu" }) end, "device must be", "an unknown device")
+  T.errors(function() return hub.zeros(2, { devise = "cuda" }) end, "unknown option 'devise'", "a misspelt option")
+  local c = hub.zeros(3)
+  c:copy_(hub.tensor({ 1, 2, 3 }, { device = "cuda" }))
+  ok(c.device == "cpu" and c:sum():item() == 6, "copy_ across devices")
+  ok(tostring(b):find("device=cuda", 1, true) and tostring(b):find("%d%.%d%d%d%d"), "a cuda tensor prints its values", tostring(b))
+end
+
 local function maxdiff(a, b)
   local d = (a:to("cpu"):to("f64") - b:to("cpu"):to("f64")):abs()
   return d:numel() > 0 and d:max():item() or 0
