@@ -5,7 +5,8 @@
 #          development machine: the binaries and the shared libraries a bare GPU image lacks,
 #          such as oneDNN and LuaJIT) and use that
 #   tests  the C tests that exercise the device: test_cuda (every CUDA kernel against the CPU),
-#          test_op_parity (its CUDA column), test_backend; then test_cuda again under
+#          test_op_parity (its CUDA column), test_backend; tests/lua/test_device.lua (hub.finetune
+#          on every task kind, resume, export on cuda vs cpu); then test_cuda again under
 #          compute-sanitizer memcheck, when the tool is there
 #   bench  bench/cuda/bench_cuda.lua (GEMM and the BERT-base encoder at batch 1 and 8) and, when a
 #          Python with torch and CUDA is found ($HUB_TORCH_PYTHON, else python3), the PyTorch twin
@@ -42,6 +43,7 @@ export OMP_WAIT_POLICY=passive
 CUDA_LIBS=/usr/local/cuda/lib64:/usr/local/cuda/lib
 export LD_LIBRARY_PATH=$ROOT/build-cuda:$ROOT/build-cuda/device-libs:$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export HUB_LUA_PATH="$ROOT/build-cuda/lua;$ROOT/lua"
+export LUA_CPATH="$ROOT/build-cuda/device-libs/lua/?.so;;"   # the packed cjson.so, else the system's
 command -v nvidia-smi >/dev/null && run nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
 
 if has build; then
@@ -77,6 +79,11 @@ if has tests; then
       say "test_cuda found no GPU on the GPU machine"; exit 1
     fi
   done
+  # fine-tuning every task kind, resume, export and modules on the GPU against the CPU
+  say "test_device (lua: hub.finetune / modules with device = cuda)"
+  (cd tests && ../build-cuda/hubrun lua/test_device.lua) 2>&1 | tee build-cuda/test_device.out | tail -5 | tee -a "$LOG" || true
+  [ "$(tail -1 build-cuda/test_device.out | grep -c ' 0 failed')" = 1 ] || { say "test_device FAILED (build-cuda/test_device.out)"; exit 1; }
+  if grep -q 'stand-in\|skipped' build-cuda/test_device.out; then say "test_device did not run on the GPU"; exit 1; fi
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
   if [ -n "$SAN" ]; then
     say "compute-sanitizer memcheck: test_cuda"

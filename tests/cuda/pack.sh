@@ -5,7 +5,8 @@
 #   build-cuda/device-pack.tar.gz  hubrun, libhub.so, libhub_lua.so, lua/hub/cdefs.lua, the
 #                                  tests test_cuda, test_op_parity, test_backend, and device-libs/
 #                                  (every shared library they load except glibc's, libstdc++,
-#                                  libgcc_s and CUDA's own, which the GPU image has)
+#                                  libgcc_s and CUDA's own, which the GPU image has; and
+#                                  lua-cjson's cjson.so in device-libs/lua)
 # Builds build-cuda (HUB_CUDA=ON) first when it is not built.  Then, with the device tool:
 #   run  command: tests/cuda/device_check.sh --prebuilt    carry: ["build-cuda/device-pack.tar.gz"]
 #
@@ -32,6 +33,9 @@ for t in test_cuda test_op_parity test_backend; do cp "$B/tests/$t" "$STAGE/test
 ldd "$B/hubrun" "${BINS[@]}" | awk '/=> \//{print $1, $3}' | sort -u |
   grep -v -E '^(libc|libm|libdl|libpthread|librt|libresolv|libutil|ld-linux[^ ]*|libstdc\+\+|libgcc_s|libcudart|libcublas|libcublasLt|libcuda|libhub|libhub_lua)\.so' |
   while read -r name path; do cp -L "$path" "$STAGE/device-libs/$name"; done
+# lua-cjson's module (checkpoints and module manifests read JSON with it; tests/lua/test_device.lua)
+CJSON=$(ls /usr/lib/*/lua/5.1/cjson.so 2>/dev/null | head -1 || true)
+[ -n "$CJSON" ] && { mkdir -p "$STAGE/device-libs/lua"; cp -L "$CJSON" "$STAGE/device-libs/lua/cjson.so"; }
 tar -czf "$B/device-pack.tar.gz" -C "$STAGE" .
 echo "pack: $B/device-pack.tar.gz, $(du -m "$B/device-pack.tar.gz" | cut -f1) MB ($(ls "$STAGE/device-libs" | wc -l) libraries: $(ls "$STAGE/device-libs" | tr '\n' ' '))"
 echo "pack: on the GPU machine: tests/cuda/device_check.sh --prebuilt   (carry build-cuda/device-pack.tar.gz)"
