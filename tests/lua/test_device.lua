@@ -4,7 +4,7 @@
 -- CUDA backend's coverage), which checks everything above the kernels - every tensor a task, a
 -- strategy, the optimiser, a checkpoint or an export makes is on the task's device, no op mixes
 -- devices, the ops CUDA lacks (the CRF) are taken to the CPU and back with their gradients - and
--- then the two runs must agree exactly (the same kernels); on a GPU within a tolerance.
+-- then the two runs must agree exactly (the same kernels); on a GPU within tolerances (below).
 --
 -- Each case: the same tiny encoder from the same seed, hub.finetune with device = "cpu" and
 -- "cuda", then the dev and test metrics, every weight, and predict() compared.
@@ -25,8 +25,14 @@ if not hub.cuda.is_available() then
   return
 end
 local standin = hub.cuda.device_name(1):find("stand-in", 1, true) ~= nil
-local TOL = standin and 0 or 2e-3
-print(string.format("device: %s (tolerance %g)", hub.cuda.device_name(1), TOL))
+-- Tolerances.  The stand-in runs the CPU's kernels: everything must agree exactly.  On a GPU the
+-- first update (loss, gradient norm) must agree to f32 rounding (TF32 stays off); after many
+-- Adam updates tiny differences grow (a near-zero gradient's sign decides a whole lr step), so
+-- the finished runs are compared loosely: their metrics, predictions and weights.
+local TOL = standin and 0 or 0.05         -- metrics and predictions (relative, at least absolute)
+local STEP_TOL = standin and 0 or 1e-4    -- the first update
+local W_TOL = standin and 0 or 0.1        -- max |weight difference| after training
+print(string.format("device: %s (tolerances: first step %g, metrics %g, weights %g)", hub.cuda.device_name(1), STEP_TOL, TOL, W_TOL))
 
 -- factories with {device =}; the same seeded numbers on both devices
 do
@@ -69,6 +75,32 @@ end
 -- runs make_task() on both devices with the same options; compares everything; returns the
 -- cuda task
 local function both(name, make_task, ds, o, texts)
+  -- the first update: one batch forward and backward on each device, from the same seed
+  local first = {}
+  for _, dev in ipairs { "cpu", "cuda" } do
+    local task = make_task()
+    task:check_dataset(ds)
+    local f = task:featurize(ds, { cache = false })
+    task:place(dev):train()
+    hub.manual_seed(11)
+    local b = task:on_device(f.train:batch(f.train:batch_order(8, { shuffle = false })[1]))
+    local loss = task:loss(task:forward_batch(b), b)
+    loss:backward()
+    local sq = 0
+    for _, p in ipairs(task:parameters()) do
+      local g = p.grad
+      if g then
+        ok(g.device == dev, name .. ": a gradient on " .. dev, g.device)
+        sq = sq + (g * g):sum():item()
+      end
+    end
+    first[dev] = { loss = loss:item(), gnorm = math.sqrt(sq) }
+  end
+  for _, k in ipairs { "loss", "gnorm" } do
+    local x, y = first.cpu[k], first.cuda[k]
+    ok(math.abs(x - y) <= STEP_TOL * math.max(1, math.abs(x)), name .. ": the first update's " .. k .. " agrees",
+      string.format("%.9g vs %.9g", x, y))
+  end
   local runs, tasks = {}, {}
   for _, dev in ipairs { "cpu", "cuda" } do
     local task = make_task()
@@ -90,7 +122,7 @@ local function both(name, make_task, ds, o, texts)
     local d = maxdiff(t, sb[k])
     if d > worst then worst, wname = d, k end
   end
-  ok(worst <= (standin and 0 or 1e-2), name .. ": the weights agree", string.format("max |diff| %g at %s", worst, wname))
+  ok(worst <= W_TOL, name .. ": the weights agree", string.format("max |diff| %g at %s", worst, wname))
   if texts then
     close(tasks.cpu:predict(texts), tasks.cuda:predict(texts), name .. ": predict")
   end
@@ -167,7 +199,7 @@ do
   local worst = 0
   local sa, sb = full:state_dict(), resumed:state_dict()
   for k, t in pairs(sa) do worst = math.max(worst, maxdiff(t, sb[k])) end
-  ok(worst <= (standin and 0 or 1e-4), "resume on cuda: the same weights as a run through", tostring(worst))
+  ok(worst <= (standin and 0 or 1e-5), "resume on cuda: the same weights as a run through", tostring(worst))
   os.execute("rm -rf '" .. dir .. "'")
 end
 
@@ -204,7 +236,7 @@ do
     local s = { "这家酒店很干净", "打开文件菜单，然后选择保存。" }
     local vc, vg = mc:vectors(s), mg:vectors(s)
     ok(vg.device == "cpu", "module on cuda: the vectors come back to the cpu")
-    ok(maxdiff(vc, vg) <= (standin and 0 or 1e-3), "module on cuda: the same vectors", tostring(maxdiff(vc, vg)))
+    ok(maxdiff(vc, vg) <= (standin and 0 or 1e-4), "module on cuda: the same vectors", tostring(maxdiff(vc, vg)))
     local fc, fg = mc:fill_mask({ "北京是中国的首[MASK]" }), mg:fill_mask({ "北京是中国的首[MASK]" })
     ok(fc[1][1][1].token == fg[1][1][1].token, "module on cuda: the same fill-mask", fc[1][1][1].token .. " vs " .. fg[1][1][1].token)
     local ctx = mg:context { trainable = true }
