@@ -6,7 +6,8 @@
 #          such as oneDNN and LuaJIT) and use that
 #   tests  the C tests that exercise the device: test_cuda (every CUDA kernel against the CPU),
 #          test_op_parity (its CUDA column), test_backend; tests/lua/test_device.lua (hub.finetune
-#          on every task kind, resume, export on cuda vs cpu); then test_cuda again under
+#          on every task kind, resume, export on cuda vs cpu) and test_ernie_golden.lua (the
+#          Hugging Face references, on cuda too); then test_cuda again under
 #          compute-sanitizer memcheck, when the tool is there
 #   bench  bench/cuda/bench_cuda.lua (GEMM and the BERT-base encoder at batch 1 and 8) and, when a
 #          Python with torch and CUDA is found ($HUB_TORCH_PYTHON, else python3), the PyTorch twin
@@ -84,6 +85,10 @@ if has tests; then
   (cd tests && ../build-cuda/hubrun lua/test_device.lua) 2>&1 | tee build-cuda/test_device.out | tail -5 | tee -a "$LOG" || true
   [ "$(tail -1 build-cuda/test_device.out | grep -c ' 0 failed')" = 1 ] || { say "test_device FAILED (build-cuda/test_device.out)"; exit 1; }
   if grep -q 'stand-in\|skipped' build-cuda/test_device.out; then say "test_device did not run on the GPU"; exit 1; fi
+  say "test_ernie_golden (the Hugging Face references, the modules loaded on cuda too)"
+  (cd tests && HUBRUN=../build-cuda/hubrun ../build-cuda/hubrun lua/test_ernie_golden.lua) 2>&1 | tee build-cuda/test_ernie_golden.out | tail -6 | tee -a "$LOG" || true
+  grep -q ' 0 failures$' build-cuda/test_ernie_golden.out || { say "test_ernie_golden FAILED (build-cuda/test_ernie_golden.out)"; exit 1; }
+  grep -q ' on cuda (' build-cuda/test_ernie_golden.out || { say "test_ernie_golden ran nothing on cuda"; exit 1; }
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
   if [ -n "$SAN" ]; then
     say "compute-sanitizer memcheck: test_cuda"

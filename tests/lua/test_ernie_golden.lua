@@ -151,6 +151,27 @@ local function run_case(case)
     end
   end
 
+  -- the same module loaded on cuda (the GPU, or the stand-in device that ctest turns on with
+  -- HUB_CUDA_STANDIN=1): the forward against the same reference, and embed's vectors
+  if hub.cuda.is_available() then
+    local mg = hub.module(out, { device = "cuda" })
+    for _, b in ipairs(exp.batches) do
+      local x = inputs_of(b)
+      for k, v in pairs(x) do x[k] = v:to("cuda") end
+      local o = hub.no_grad(function() return mg.model:forward(x) end)
+      check(o.sequence_output.device == "cuda", case .. "/" .. b.name .. ": the cuda forward stays on cuda")
+      compare(case, b.name .. " sequence_output on cuda", o.sequence_output:cpu(), ref[b.name .. ".sequence_output"])
+      if exp.has_pooler then compare(case, b.name .. " pooled_output on cuda", o.pooled_output:cpu(), ref[b.name .. ".pooled_output"]) end
+      if b.texts and not b.task_type_ids and not b.position_ids then
+        local pc = m:embed(items_of(b), { max_seq_len = b.max_seq_len, batch_size = 2 })
+        local pg = mg:embed(items_of(b), { max_seq_len = b.max_seq_len, batch_size = 2 })
+        check(pg.device == "cpu", case .. ": embed on cuda gives its vectors on the cpu")
+        compare(case, b.name .. " embed pooled on cuda", pg, pc)
+      end
+    end
+    print(string.format("  %-34s on cuda (%s)", case, hub.cuda.device_name(1):match("^[^(]*")))
+  end
+
   -- options are checked: a misspelt key or a wrong type is an error naming the allowed keys
   local okp, perr = pcall(m.embed, m, { "text" }, { padding = "longest", max_seq_lenn = 8 })
   check(not okp and tostring(perr):find("embed: unknown option 'max_seq_lenn' (expected one of batch_size, max_seq_len, padding, sequence)", 1, true),
