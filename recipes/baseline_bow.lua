@@ -13,3 +13,7 @@ local o = { seed = a.seed, epochs = a.epochs > 0 and a.epochs or nil, lr = a.lr 
 local r = a.task == "cls" and hub.baseline.classify(ds, o) or hub.baseline.tag(ds, o)
 local m = r.main_metric
 print(string.format("dev %s %.4f  test %s %.4f  (%d features, %d train examples, %.0f s)", m, r.dev[m], m, r.test[m], r.features, #ds.train, r.seconds))
+if a.predictions ~= "" then
+  if a.task ~= "cls" then io.stderr:write("baseline_bow.lua: --predictions is for --task cls\n"); os.exit(2) end
+  hub.recipe.write_predictions(a.predictions, ds.test, r.predict(ds.test))
+end

@@ -190,8 +190,14 @@ function M.classify(ds, opts)
     local pred = predict(model, r, 256)
     return { acc = hub.metrics.accuracy(pred, gold), n = #split }
   end
+  -- predict(split) -> the predicted label ids of a list of examples
+  local function predict_split(split)
+    local r = {}
+    for i, e in ipairs(split) do r[i] = to_ids(M.text_features(text(e)), vocab) end
+    return predict(model, r, 256)
+  end
   return { dev = score(ds.dev), test = score(ds.test), features = n, seconds = now() - t0, epochs = o.epochs,
-           main_metric = "acc", model = model }
+           main_metric = "acc", model = model, predict = predict_split }
 end
 
 -- tag(ds[, opts]): ds a sequence data set (label = a tag id per character of text_a).

@@ -32,6 +32,7 @@ M.options = {
   { "export_version", "1.0.0", "the exported module's version (semantic: MAJOR.MINOR.PATCH)" },
   { "export_dtype", "f32", "the exported weights' dtype: f32, or f16 / bf16 (half the size; widened to f32 on load)" },
   { "export_format", "", "senta: the exported module answers as PaddleHub's senta (sentiment_key, positive_probs, ...)" },
+  { "predictions", "", "write the best model's test predictions to FILE (JSON lines {index, gold, pred}; classification), for paired comparisons (bench/finetune/paired.lua)" },
   { "stop_after", 0, "stop after N updates, as a kill would (resume with the same --out)" },
   { "head_lr", 1, "the task head's learning rate as a multiple of --lr (e.g. 50 for a CRF's transitions)" },
   { "warmup", 0.1, "linear warm-up share of the updates (adamw)" },
@@ -180,7 +181,22 @@ function M.data(ds, a)
     ds = require("hub.datasets.dataset").new { name = ds.name, kind = ds.kind, labels = ds.labels, train = ds.train,
       dev = head(ds.dev), test = head(ds.test), counts = ds.counts, source = ds.source, license = ds.license }
   end
+  a._data = ds -- for --predictions
   return ds
+end
+
+-- --predictions FILE: one JSON line {index, gold, pred} per test example of a classification
+-- data set (index: 1-based, in the test split's order), written whole or not at all.
+function M.write_predictions(path, examples, pred)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then fail("--predictions " .. path .. ": " .. tostring(err)) end
+  for i, e in ipairs(examples) do
+    f:write(string.format('{"index": %d, "gold": %s, "pred": %s}\n', i, tostring(e.label), tostring(pred[i])))
+  end
+  f:close()
+  local ok, rerr = os.rename(tmp, path)
+  if not ok then fail("--predictions " .. path .. ": " .. tostring(rerr)) end
 end
 
 -- The strategy named by --strategy (hub.strategy when it is there; else the trainer's own AdamW).
@@ -221,6 +237,18 @@ function M.report(run, a, task)
   local main = run.task.main_metric
   local function fmt(m) return m and m[main] and string.format("%.4f", m[main]) or "-" end
   print(string.format("dev %s %s  test %s %s  (%d steps, %.0f s)", main, fmt(run.dev), main, fmt(run.test), run.step, run.seconds))
+  if a.predictions and a.predictions ~= "" then
+    local ds = a._data
+    if not ds or (ds.kind ~= "classification" and ds.kind ~= "pair") then
+      fail("--predictions: only for classification recipes")
+    end
+    local items = {}
+    for i, e in ipairs(ds.test) do items[i] = e.text_b and { e.text_a, e.text_b } or e.text_a end
+    local r = run.task:predict(items)
+    local pred = {}
+    for i, x in ipairs(r) do pred[i] = x.label_id end
+    M.write_predictions(a.predictions, ds.test, pred)
+  end
   if a.export and a.export ~= "" then
     local dir = (a.out ~= "" and (a.out .. "/") or "") .. a.export
     run.task:export { name = a.export, dir = dir, format = a.export_format ~= "" and a.export_format or nil,

@@ -111,14 +111,25 @@ end
 local tmp = io.popen("mktemp -d /tmp/hub_recipecls_XXXXXX"):read("*l")
 local q = T.q
 local cmd = string.format("HUB_HOME=%s %s ../recipes/ernie_cls.lua --module %s --max_train 800 --max_eval 400 --epochs 1 " ..
-  "--batch_size 16 --max_seq_len 48 --lr 3e-4 --threads 2 --out %s --export smoke-cls 2>%s",
-  q(tmp .. "/home"), q(HUBRUN), q(module_dir), q(tmp .. "/run"), q(tmp .. "/err"))
+  "--batch_size 16 --max_seq_len 48 --lr 3e-4 --threads 2 --out %s --export smoke-cls --predictions %s 2>%s",
+  q(tmp .. "/home"), q(HUBRUN), q(module_dir), q(tmp .. "/run"), q(tmp .. "/pred.jsonl"), q(tmp .. "/err"))
 local out = io.popen(cmd):read("*a")
 local dev, test = out:match("dev acc ([%d.]+)  test acc ([%d.]+)")
 ok(dev and test, "the recipe prints dev and test accuracy", out .. (T.read_file(tmp .. "/err") or ""))
 ok(tonumber(dev or 0) > 0.6 and tonumber(test or 0) > 0.6, "accuracy above chance (> 0.6)", out)
 ok(io.open(tmp .. "/run/smoke-cls/module.json") ~= nil, "--export writes the module")
 ok(io.open(tmp .. "/run/curves.png") ~= nil and io.open(tmp .. "/run/metrics.jsonl") ~= nil, "curves.png and metrics.jsonl")
+-- --predictions: one line per test example; their accuracy is the printed test accuracy
+do
+  local n, right = 0, 0
+  for line in (T.read_file(tmp .. "/pred.jsonl") or ""):gmatch("[^\n]+") do
+    local i, g, p = line:match('^{"index": (%d+), "gold": (%d+), "pred": (%d+)}$')
+    if i and tonumber(i) == n + 1 then n = n + 1; if g == p then right = right + 1 end end
+  end
+  ok(n == 400, "--predictions writes every test example in order", n)
+  ok(n > 0 and math.abs(right / n - tonumber(test or -1)) < 1e-4, "--predictions agree with the test accuracy",
+    string.format("%d/%d vs %s", right, n, tostring(test)))
+end
 print(out)
 if T.failed == 0 then os.execute("rm -rf " .. q(tmp)) end
 T.finish()
