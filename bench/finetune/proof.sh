@@ -5,8 +5,10 @@
 #   pretrained  the recipe with ernie-tiny-zh as it ships
 #   random      the same recipe and budget with --random_init 1 (the same network, BERT's init)
 #   bow         recipes/baseline_bow.lua (bag-of-characters / window-feature linear model)
-# Each run goes into OUT/<task>-<arm>-<size>/ (stdout in out.txt); a run whose out.txt holds its
-# scores is not run again, so the script resumes.  Prints a markdown table and writes OUT/proof.md.
+# Each run goes into OUT/<task>-<arm>-<size>/ (stdout in out.txt; reviews: the test predictions in
+# pred.jsonl, for bench/finetune/paired.lua); a run whose out.txt holds its scores is not run
+# again, so the script resumes.  A --seed among the recipe options goes to the bow arm too (its
+# training subset is the seed's, as the ernie arms').  Prints a markdown table and writes OUT/proof.md.
 #
 #   bench/finetune/proof.sh [--out runs/proof] [--tasks "cls ner"] [--sizes "500 2000 all"]
 #                           [--arms "pretrained random bow"] [--threads 2] [-- RECIPE OPTIONS...]
@@ -36,11 +38,13 @@ for t in $TASKS; do
       d=$OUT/$t-$arm-$n
       if [ -s "$d/out.txt" ] && grep -q "^dev " "$d/out.txt"; then continue; fi
       mkdir -p "$d"
+      # reviews: the test predictions too, for bench/finetune/paired.lua
+      PRED=(); [ "$t" = cls ] && PRED=(--predictions "$d/pred.jsonl")
       echo "proof: $t $arm $n ..." >&2
       case $arm in
-        pretrained) "$HUBRUN" "$(recipe "$t")" --max_train "$m" --threads "$THREADS" --out "$d/run" "${EXTRA[@]}" >"$d/out.txt" 2>"$d/err.txt" || true ;;
-        random) "$HUBRUN" "$(recipe "$t")" --max_train "$m" --threads "$THREADS" --out "$d/run" --random_init 1 "${EXTRA[@]}" >"$d/out.txt" 2>"$d/err.txt" || true ;;
-        bow) "$HUBRUN" "$REPO/recipes/baseline_bow.lua" --task "$t" --max_train "$m" --threads "$THREADS" >"$d/out.txt" 2>"$d/err.txt" || true ;;
+        pretrained) "$HUBRUN" "$(recipe "$t")" --max_train "$m" --threads "$THREADS" --out "$d/run" "${PRED[@]}" "${EXTRA[@]}" >"$d/out.txt" 2>"$d/err.txt" || true ;;
+        random) "$HUBRUN" "$(recipe "$t")" --max_train "$m" --threads "$THREADS" --out "$d/run" --random_init 1 "${PRED[@]}" "${EXTRA[@]}" >"$d/out.txt" 2>"$d/err.txt" || true ;;
+        bow) "$HUBRUN" "$REPO/recipes/baseline_bow.lua" --task "$t" --max_train "$m" --threads "$THREADS" "${PRED[@]}" $(printf '%s\n' "${EXTRA[@]}" | grep -A1 -x -- --seed | head -2) >"$d/out.txt" 2>"$d/err.txt" || true ;;
         *) echo "proof.sh: unknown arm '$arm'" >&2; exit 2 ;;
       esac
       grep "^dev " "$d/out.txt" >&2 || echo "proof: $t $arm $n failed (see $d/err.txt)" >&2
