@@ -16,6 +16,7 @@
  * cross-entropy) check them on the device and read one number back, which waits for the stream.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "common.cuh"
 
@@ -376,6 +377,8 @@ int check_ids(const char *what, const hub_tensor *ids, int64_t k, int64_t n, int
     size_t es = hub_dtype_size(ids->dtype);
     if (cuda_copy_out(&bad, (const char *)ids->data + host[0] * es, es)) return -1;
     if (es == 4) bad = (int64_t)(int32_t)bad;
+    if (strncmp(what, "cross_entropy", 13) == 0) /* the CPU kernel's words (kernels/cpu/loss.c) */
+      return hub_err("%s %lld out of range for %lld classes", what, (long long)bad, (long long)n);
     return hub_err("%s %lld out of range [0, %lld)", what, (long long)bad, (long long)n);
   }
   return 0;
