@@ -7,7 +7,9 @@
 #ifndef HUB_FUZZ_COMMON_H
 #define HUB_FUZZ_COMMON_H
 
+#ifndef _GNU_SOURCE /* (CMake defines it for every target: it must come before any header) */
 #define _GNU_SOURCE
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
