@@ -82,10 +82,11 @@ for s = 1, #A do
 end
 local mean = sum_diff / #A
 
--- paired bootstrap: resample the N test examples with replacement (a fixed LCG), the same
--- resample for every seed and both models; the statistic is the mean difference over seeds
-local x = args.seed + 0
-local function rnd(n) x = (x * 1103515245 + 12345) % 2147483648; return math.floor(x / 2147483648 * n) + 1 end
+-- paired bootstrap: resample the N test examples with replacement (LuaJIT's math.random, a
+-- Tausworthe generator, seeded: the same figures on every run), the same resample for every seed
+-- and both models; the statistic is the mean difference over seeds
+math.randomseed(tonumber(args.seed))
+local rnd = math.random
 -- per example, the difference summed over the seeds
 local dsum = {}
 for j = 1, N do
