@@ -22,6 +22,7 @@ local MIN_GAIN = 0.28      -- above the untrained network on the same masks
 
 local HUBRUN = os.getenv("HUBRUN") or arg[-1]
 local here = (arg[0]:match("^(.*)/") or ".") .. "/../.."
+if here:sub(1, 1) ~= "/" then here = (os.getenv("PWD") or ".") .. "/" .. here end -- (a file:// registry URL needs it absolute)
 local reg = os.getenv("HUB_REGISTRY_DIR")
 reg = (reg and reg ~= "" and reg or here .. "/build/registry")
 local ver = (T.read_file(here .. "/modules/ernie-tiny-zh/VERSION") or "1.0.0"):match("%d+%.%d+%.%d+")
