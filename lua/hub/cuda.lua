@@ -73,4 +73,17 @@ function cuda.set_tf32(on)
   return prev == 1
 end
 
+-- check_device(device, who): the one check of a `device` option (hub.finetune, Task:place,
+-- modules, serving): "cpu" or "cuda", and cuda only when it is there; errors name `who`.
+-- Returns device.
+function cuda.check_device(device, who)
+  if device ~= "cpu" and device ~= "cuda" then
+    core.failf("%s: device must be \"cpu\" or \"cuda\", got \"%s\"", who, tostring(device))
+  end
+  if device == "cuda" and not cuda.is_available() then
+    core.failf("%s: device \"cuda\" is not available: %s", who, cuda.unavailable_reason())
+  end
+  return device
+end
+
 return cuda

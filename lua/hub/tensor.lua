@@ -464,12 +464,8 @@ function hub.full(shape, value, dtype)
   return placed(wrap(C.hub_full(n, s, value, dt), 2), dev)
 end
 -- zeros_like / ones_like: t's shape, dtype (unless given) and device
-local function on_device_of(x, t)
-  if C.hub_tensor_device(t) == 0 then return x end
-  return wrap(C.hub_to_device(x, C.hub_tensor_device(t)), 3)
-end
-function hub.zeros_like(t, dtype) return on_device_of(hub.zeros(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]), t) end
-function hub.ones_like(t, dtype) return on_device_of(hub.ones(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]), t) end
+function hub.zeros_like(t, dtype) return placed(hub.zeros(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]), props.device(t)) end
+function hub.ones_like(t, dtype) return placed(hub.ones(props.shape(t), dtype or dtype_names[C.hub_tensor_dtype(t)]), props.device(t)) end
 function hub.randn(...)
   local n, s, o = shape_and_dtype("randn", ...)
   local dt, dev = dtype_device(o, F32, "randn")

@@ -60,11 +60,7 @@ local check_options = require("hub.core").check_options
 
 function M.load(dir, opts)
   opts = check_options(opts, { max_seq_len = "integer", batch_size = "integer", device = "string" }, "module load", 2)
-  local device = opts.device or "cpu"
-  if device ~= "cpu" and device ~= "cuda" then fail("module load: device must be \"cpu\" or \"cuda\", got \"%s\"", device) end
-  if device == "cuda" and not hub.cuda.is_available() then
-    fail("module load: device \"cuda\" is not available: %s", hub.cuda.unavailable_reason())
-  end
+  local device = hub.cuda.check_device(opts.device or "cpu", "module load")
   local manifest = MANIFEST or require("hub.module").read_manifest(dir)
   local cfg = manifest.config
   if type(cfg) ~= "table" or type(cfg.model) ~= "table" then

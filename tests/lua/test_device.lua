@@ -268,5 +268,5 @@ T.errors(function()
   local net, tk = F.encoder(1)
   local task = hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 16 }
   hub.finetune(task, F.sentiment(40), { quiet = true, device = "gpu" })
-end, "'device' must be \"cpu\" or \"cuda\"", "an unknown device is named")
+end, "finetune: device must be \"cpu\" or \"cuda\", got \"gpu\"", "an unknown device is named")
 T.finish()

@@ -147,9 +147,6 @@ local function options(o)
   if r.lr ~= nil and r.lr <= 0 then fail("finetune: option 'lr' must be positive, got %s", tostring(r.lr)) end
   if r.lr ~= nil and r.strategy ~= nil then fail("finetune: give 'lr' to the strategy, not to finetune, when 'strategy' is given") end
   if r.clip < 0 then fail("finetune: option 'clip' must be >= 0, got %s", tostring(r.clip)) end
-  if r.device ~= nil and r.device ~= "cpu" and r.device ~= "cuda" then
-    fail("finetune: option 'device' must be \"cpu\" or \"cuda\", got \"%s\"", r.device)
-  end
   if r.strategy ~= nil and type(r.strategy.setup) ~= "function" then
     fail("finetune: option 'strategy' must be a strategy (hub.strategy.adamw{...}, ...), with a setup method")
   end
@@ -174,10 +171,7 @@ function M.run(task, ds, opts)
     rawset(task, "max_seq_len", o.max_seq_len)
   end
   task:check_dataset(ds, "finetune")
-  if o.device == "cuda" and not hub.cuda.is_available() then
-    fail("finetune: device \"cuda\" is not available: %s", hub.cuda.unavailable_reason())
-  end
-  task:place(o.device) -- before the strategy builds its optimiser over the parameters
+  task:place(o.device, "finetune") -- before the strategy builds its optimiser over the parameters
   local cache = o.cache
   if cache == nil then cache = true end
   local t_feat = now()

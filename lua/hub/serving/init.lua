@@ -109,12 +109,7 @@ function M.config(opts)
   -- module's load as init_args.device unless its own init_args name one
   if cfg.use_gpu == true and cfg.device == nil then cfg.device = "cuda" end
   cfg.use_gpu = nil
-  if cfg.device ~= nil and cfg.device ~= "cpu" and cfg.device ~= "cuda" then
-    fail("device must be \"cpu\" or \"cuda\", got %s", tostring(cfg.device))
-  end
-  if cfg.device == "cuda" and not require("hub").cuda.is_available() then
-    fail("device cuda is not available: %s", require("hub").cuda.unavailable_reason())
-  end
+  if cfg.device ~= nil then require("hub").cuda.check_device(cfg.device, "--device") end
   local specs, infos = {}, {}
   if type(cfg.modules_info) == "table" then
     for spec, info in pairs(cfg.modules_info) do specs[#specs + 1] = spec; infos[spec] = info end

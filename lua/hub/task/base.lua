@@ -233,15 +233,11 @@ function Task:device()
   return p and p.device or "cpu"
 end
 
--- place(device): the whole task (encoder and head) on `device` (default: the encoder's, so a
--- head built on the cpu joins an encoder loaded on cuda); a clear error when the device is not
--- there.  Returns self.
-function Task:place(device)
-  device = device or self:device()
-  if device ~= "cpu" and device ~= "cuda" then fail("task: device must be \"cpu\" or \"cuda\", got \"%s\"", tostring(device)) end
-  if device == "cuda" and not hub.cuda.is_available() then
-    fail("task: device \"cuda\" is not available: %s", hub.cuda.unavailable_reason())
-  end
+-- place(device[, who]): the whole task (encoder and head) on `device` (default: the encoder's,
+-- so a head built on the cpu joins an encoder loaded on cuda); a clear error naming `who` when the
+-- device is not there (hub.cuda.check_device).  Returns self.
+function Task:place(device, who)
+  device = hub.cuda.check_device(device or self:device(), who or "task")
   for _, p in ipairs(self:parameters()) do
     if p.device ~= device then return self:to(device) end
   end

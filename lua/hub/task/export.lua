@@ -148,7 +148,7 @@ function M.load(dir, opts)
   local w = hub.load(dir .. "/model.safetensors")
   local okl, err = pcall(task.load_state_dict, task, w)
   if not okl then fail("%s/model.safetensors: %s", dir, tostring(err)) end
-  if opts.device then task:place(opts.device) end
+  if opts.device then task:place(opts.device, "task.load") end
   task:eval()
   return task
 end
