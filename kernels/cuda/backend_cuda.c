@@ -2,9 +2,8 @@
  * for which dtypes, and the probe runtime/core/backend.c calls the first time anything asks about
  * the "cuda" device (so a CPU-only program never initialises CUDA).
  *
- * Kernels not in the table (BINARY_ANY, MAP, MASKED_*, GATHER_DIM, SCATTER_DIM, SORT, CUMSUM, the
- * f64 unary functions, WHERE on other dtypes, GRU and the CRFs) are refused by hub_dispatch with
- * "<op> is not implemented for cuda"; move the tensors to the CPU for those ops.  kernels/cuda/cuda.h
+ * Kernels not in the table (Paddle's GRU and the CRFs) are refused by hub_dispatch with "<op> is
+ * not implemented for cuda"; move the tensors to the CPU for those ops.  kernels/cuda/cuda.h
  * describes the files. */
 #include "coverage.h"
 #include "cuda.h"
@@ -30,6 +29,16 @@ static const hub_backend hub_cuda_backend = {
         HUB_KERNEL(COPY, cuda_copy),
         HUB_KERNEL(FILL, cuda_fill),
         HUB_KERNEL(BINARY, cuda_binary),
+        HUB_KERNEL(BINARY_ANY, cuda_binary_any),
+        HUB_KERNEL(MAP, cuda_map),
+        HUB_KERNEL(MASKED_SELECT, cuda_masked_select),
+        HUB_KERNEL(MASKED_SCATTER, cuda_masked_scatter),
+        HUB_KERNEL(GATHER_DIM, cuda_gather_dim),
+        HUB_KERNEL(SCATTER_DIM, cuda_scatter_dim),
+        HUB_KERNEL(SORT, cuda_sort),
+        HUB_KERNEL(CUMSUM, cuda_cumsum),
+        HUB_KERNEL(UNARY_F64, cuda_unary_f64),
+        HUB_KERNEL(UNARY_F64_BACKWARD, cuda_unary_f64_backward),
         HUB_KERNEL(AXPY, cuda_axpy),
         HUB_KERNEL(UNARY, cuda_unary),
         HUB_KERNEL(UNARY_BACKWARD, cuda_unary_backward),

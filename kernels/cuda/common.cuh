@@ -207,6 +207,12 @@ inline int check_f32(const char *op, const hub_tensor *t, int64_t n, bool contig
   return 0;
 }
 
+/* 0, or -1 with "<what> <id> out of range [0, n)" naming the first bad id of the k ids (i64 or i32,
+ * contiguous, on the device) outside [0, n) that are not `skip` (when use_skip); *count (may be
+ * NULL): how many are not skipped.  Reads two numbers back, so it waits for the stream (nn.cu). */
+int check_ids(const char *what, const hub_tensor *ids, int64_t k, int64_t n, int64_t skip, int use_skip,
+              int64_t *count);
+
 } // namespace hubcu
 
 #endif

@@ -17,7 +17,17 @@ static inline int hub_cuda_covers(int kernel, int dtype) {
   switch (kernel) {
   case HUB_K_COPY:
   case HUB_K_FILL:
-  case HUB_K_GATHER: return 1;
+  case HUB_K_GATHER:
+  case HUB_K_BINARY_ANY:
+  case HUB_K_MAP:
+  case HUB_K_MASKED_SELECT:
+  case HUB_K_MASKED_SCATTER:
+  case HUB_K_GATHER_DIM:
+  case HUB_K_SCATTER_DIM:
+  case HUB_K_SORT:
+  case HUB_K_CUMSUM: return 1; /* each checks the dtypes it takes, as the CPU's does */
+  case HUB_K_UNARY_F64:
+  case HUB_K_UNARY_F64_BACKWARD: return dtype < 0 || dtype == HUB_F64;
   case HUB_K_MATMUL:
   case HUB_K_REDUCE: return dtype < 0 || dtype == HUB_F32 || dtype == HUB_F64;
   case HUB_K_BINARY:
@@ -40,7 +50,7 @@ static inline int hub_cuda_covers(int kernel, int dtype) {
   case HUB_K_ADAM_STEP:
   case HUB_K_SUM_SQUARES:
   case HUB_K_SCALE: return dtype < 0 || dtype == HUB_F32;
-  default: return 0; /* BINARY_ANY, MAP, MASKED_*, GATHER_DIM, SCATTER_DIM, SORT, CUMSUM, UNARY_F64*, GRU, CRF_* */
+  default: return 0; /* GRU, CRF_DECODE, CRF_NLL, CRF_NLL_BACKWARD */
   }
 }
 

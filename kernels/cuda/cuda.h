@@ -10,6 +10,9 @@
  *   elementwise.cu  copy/convert, fill, binary (+ - * /), axpy, where, the unary maps and their
  *                   derivatives, dropout, the optimiser updates
  *   nn.cu           reduce, softmax, layer_norm, gather / scatter_add, cross-entropy, attention
+ *   anydtype.cu     binary ops, comparisons and the map functions on f64 / integer / bool
+ *                   tensors, the f64 unary functions and their derivatives
+ *   index.cu        gather / scatter along a dimension, sort, cumsum, masked_select / scatter
  *   matmul.cu       GEMM through cuBLAS (cublasGemmStridedBatchedEx) and the bias/activation pass
  *
  * Everything runs on one stream of one device (HUB_CUDA_DEVICE, default 0), so work is ordered and
@@ -99,6 +102,20 @@ int cuda_attention(const hub_attn *a, const hub_tensor *q, const hub_tensor *k, 
 int cuda_attention_backward(const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
                             const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
                             hub_tensor *gv);
+
+/* ---- anydtype.cu ---- */
+int cuda_binary_any(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);
+int cuda_map(int op, const hub_tensor *x, hub_tensor *y);
+int cuda_unary_f64(int op, const hub_tensor *x, hub_tensor *y, double alpha, double beta);
+int cuda_unary_f64_backward(int op, const hub_tensor *x, const hub_tensor *gy, hub_tensor *gx, double alpha);
+
+/* ---- index.cu ---- */
+int cuda_gather_dim(const hub_tensor *x, const hub_tensor *index, hub_tensor *out);
+int cuda_scatter_dim(hub_tensor *dst, const hub_tensor *index, const hub_tensor *src, int add);
+int cuda_sort(const hub_tensor *x, int descending, hub_tensor *values, hub_tensor *indices);
+int cuda_cumsum(const hub_tensor *x, int reverse, hub_tensor *out);
+int cuda_masked_select(const hub_tensor *x, const hub_tensor *mask, hub_tensor *out);
+int cuda_masked_scatter(hub_tensor *dst, const hub_tensor *mask, const hub_tensor *src);
 
 /* ---- matmul.cu ---- */
 int cuda_matmul(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, int act, hub_tensor *out);

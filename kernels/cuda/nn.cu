@@ -353,8 +353,11 @@ __global__ void k_check_ids(const void *ids, int i64, int64_t k, int64_t n, int6
   }
 }
 
-/* 0, or -1 with "<what> <id> out of range ..." for the first bad id; *count: ids not skipped. */
-int check_ids(const char *what, const hub_tensor *ids, int64_t k, int64_t n, int64_t skip, int use_skip,
+} // namespace
+
+/* 0, or -1 with "<what> <id> out of range ..." for the first bad id; *count: ids not skipped
+ * (common.cuh; index.cu uses it too). */
+int hubcu::check_ids(const char *what, const hub_tensor *ids, int64_t k, int64_t n, int64_t skip, int use_skip,
               int64_t *count) {
   if (k == 0) {
     if (count) *count = 0;
@@ -383,6 +386,8 @@ int check_ids(const char *what, const hub_tensor *ids, int64_t k, int64_t n, int
   }
   return 0;
 }
+
+namespace {
 
 int geom3(const char *what, const hub_tensor *t, int64_t *outer, int64_t *n, int64_t *inner) {
   switch (t->ndim) {

@@ -4,7 +4,8 @@
  * for its cases against an f64 reference and finite differences).  The cases are the shapes the
  * CPU tests rarely meet: odd sizes, transposed (non-contiguous) inputs, broadcasting, empty
  * tensors.  Also checked: dtype round trips (f16, bf16, i64 ids bit for bit), the allocator's
- * statistics, errors for mixed devices and bad ids, AdamW.
+ * statistics, errors for mixed devices and bad ids, AdamW, and the ops on other dtypes and the
+ * index/mask ops on fixed inputs with ties, -0 and NaN (other_dtypes_and_indexing).
  *
  * Without a GPU (or without the CUDA backend in the build) it checks the clear error of
  * to("cuda"), prints "skipped: no GPU (...)", and runs the same cases on a stand-in "cuda" device
@@ -81,7 +82,7 @@ static const cu_case cases[] = {
     {"mean (dim 0, transposed)", o_mean0, 1, {2}, {{19, 23}}, 0, 1, 1e-6, 1},
     /* column sums over more than one 256-row chunk (nn.cu's tiled kernels, their second pass) */
     {"mean (dim 0, 1000 rows)", o_mean0, 1, {2}, {{1000, 37}}, 0, 0, 1e-6, 1},
-    {"max", o_max, 1, {2}, {{7, 333}}, 0, 0, 0, 0}, /* no backward: it scatters (SCATTER_DIM, not on cuda) */
+    {"max", o_max, 1, {2}, {{7, 333}}, 0, 0, 0, 1}, /* backward: a scatter along the dim (index.cu) */
     {"softmax", o_softmax, 1, {2}, {{5, 1000}}, 0, 0, 1e-5, 1},
     {"softmax (dim 0)", o_softmax0, 1, {2}, {{77, 3}}, 0, 0, 1e-5, 1},
     {"log_softmax", o_log_softmax, 1, {3}, {{2, 3, 517}}, 0, 0, 1e-5, 1},
@@ -259,6 +260,253 @@ static void indexed(void) {
   release_all(2, (hub_tensor *[]){logits, tg});
 }
 
+/* ---- the ops on other dtypes and the index/mask ops (anydtype.cu, index.cu) ----
+ * Each case runs on fixed inputs (f32 with ties, -0, NaN; small i64; f64) on the cpu and on cuda
+ * and compares the outputs (dtype, shape and values; NaN equals NaN) and, for the differentiable
+ * ones, the gradients of sum(out * w). */
+
+#define XN 4
+typedef hub_tensor *(*x_fn)(hub_tensor **in);
+typedef struct x_case {
+  const char *name;
+  x_fn fn;
+  int in[XN]; /* inputs by number in xin[], -1 ends */
+  int grad;   /* bit i: input i gets a gradient */
+  double tol;
+} x_case;
+
+static hub_tensor *xin[8]; /* 0 f32 [7,13] ties/NaN/-0, 1 f32 row [13], 2 i64 [7,13], 3 i64 row [13] (no 0),
+                            * 4 f64 [5,9], 5 i64 index [7,5] in [0,13), 6 f32 [7,5], 7 f32 [3,3000] */
+
+static hub_tensor *x_eq(hub_tensor **x) { return hub_eq(x[0], x[1]); }
+static hub_tensor *x_lt(hub_tensor **x) { return hub_lt(x[0], x[1]); }
+static hub_tensor *x_ge_int(hub_tensor **x) { return hub_ge(x[0], x[1]); }
+static hub_tensor *x_and_or(hub_tensor **x) {
+  hub_tensor *a = hub_gt(x[0], x[1]), *b = a ? hub_lt(x[2], x[3]) : NULL, *c = b ? hub_logical_and(a, b) : NULL;
+  hub_tensor *d = c ? hub_logical_or(c, b) : NULL, *e = d ? hub_logical_not(d) : NULL;
+  release_all(4, (hub_tensor *[]){a, b, c, d});
+  return e;
+}
+static hub_tensor *x_iadd(hub_tensor **x) { return hub_add(x[0], x[1]); }
+static hub_tensor *x_isub(hub_tensor **x) { return hub_sub(x[0], x[1]); }
+static hub_tensor *x_imul(hub_tensor **x) { return hub_mul(x[0], x[1]); }
+static hub_tensor *x_irem(hub_tensor **x) { return hub_remainder(x[0], x[1]); }
+static hub_tensor *x_ifmod(hub_tensor **x) { return hub_fmod(x[0], x[1]); }
+static hub_tensor *x_frem(hub_tensor **x) { return hub_remainder(x[0], x[1]); }
+static hub_tensor *x_ipow(hub_tensor **x) {
+  hub_tensor *e = hub_abs(x[1]), *r = e ? hub_pow_tensor(x[0], e) : NULL;
+  hub_tensor_release(e);
+  return r;
+}
+static hub_tensor *x_neg_i(hub_tensor **x) { return hub_neg(x[0]); }
+static hub_tensor *x_abs_i(hub_tensor **x) { return hub_abs(x[0]); }
+static hub_tensor *x_sign(hub_tensor **x) { return hub_sign(x[0]); }
+static hub_tensor *x_floor(hub_tensor **x) { return hub_floor(x[0]); }
+static hub_tensor *x_ceil(hub_tensor **x) { return hub_ceil(x[0]); }
+static hub_tensor *x_round(hub_tensor **x) { return hub_round(x[0]); }
+static hub_tensor *x_clamp_i(hub_tensor **x) { return hub_clamp(x[0], -3, 5); }
+static hub_tensor *x_where_i(hub_tensor **x) {
+  hub_tensor *c = hub_gt(x[0], x[1]), *r = c ? hub_where(c, x[2], x[3]) : NULL;
+  hub_tensor_release(c);
+  return r;
+}
+static hub_tensor *x_masked_select(hub_tensor **x) {
+  hub_tensor *m = hub_gt(x[0], x[1]), *r = m ? hub_masked_select(x[0], m) : NULL;
+  hub_tensor_release(m);
+  return r;
+}
+static hub_tensor *x_masked_fill(hub_tensor **x) {
+  hub_tensor *m = hub_lt(x[0], x[1]), *r = m ? hub_masked_fill(x[0], m, -7.5) : NULL;
+  hub_tensor_release(m);
+  return r;
+}
+static hub_tensor *x_gather(hub_tensor **x) { return hub_gather(x[0], 1, x[1]); }
+static hub_tensor *x_scatter(hub_tensor **x) { return hub_scatter(x[0], 1, x[1], x[2]); }
+static hub_tensor *x_scatter_add(hub_tensor **x) { return hub_scatter_add(x[0], 1, x[1], x[2]); }
+static hub_tensor *x_scatter_add_i(hub_tensor **x) {
+  hub_tensor *z = hub_mul_scalar(x[0], 0), *s = z ? hub_narrow(x[0], 1, 0, 5) : NULL, *sc = s ? hub_contiguous(s) : NULL;
+  hub_tensor *r = sc ? hub_scatter_add(z, 1, x[1], sc) : NULL;
+  release_all(3, (hub_tensor *[]){z, s, sc});
+  return r;
+}
+static hub_tensor *x_sort_values(hub_tensor **x) {
+  hub_tensor *v = NULL;
+  return hub_sort(x[0], 1, 0, &v, NULL) == 0 ? v : NULL;
+}
+static hub_tensor *x_sort_desc_idx(hub_tensor **x) { return hub_argsort(x[0], 1, 1); }
+static hub_tensor *x_sort_dim0(hub_tensor **x) { return hub_argsort(x[0], 0, 0); }
+static hub_tensor *x_sort_int(hub_tensor **x) { return hub_argsort(x[0], 1, 1); }
+static hub_tensor *x_topk(hub_tensor **x) {
+  hub_tensor *v = NULL, *i = NULL;
+  if (hub_topk(x[0], 4, -1, 1, &v, &i)) return NULL;
+  hub_tensor *f = hub_to_dtype(i, HUB_F32), *r = f ? hub_add(v, f) : NULL; /* values and positions in one */
+  release_all(3, (hub_tensor *[]){v, i, f});
+  return r;
+}
+static hub_tensor *x_cumsum(hub_tensor **x) { return hub_cumsum(x[0], 1); }
+static hub_tensor *x_cumsum0(hub_tensor **x) { return hub_cumsum(x[0], 0); }
+static hub_tensor *x_exp64(hub_tensor **x) { return hub_exp(x[0]); }
+static hub_tensor *x_tanh64(hub_tensor **x) { return hub_tanh(x[0]); }
+static hub_tensor *x_gelu64(hub_tensor **x) { return hub_gelu(x[0], 0); }
+static hub_tensor *x_sigmoid64(hub_tensor **x) { return hub_sigmoid(x[0]); }
+
+static const x_case xcases[] = {
+    {"eq (f32, broadcast)", x_eq, {0, 1, -1}, 0, 0},
+    {"lt (f32, NaN)", x_lt, {0, 1, -1}, 0, 0},
+    {"ge (i64)", x_ge_int, {2, 3, -1}, 0, 0},
+    {"logical and / or / not", x_and_or, {0, 1, 2, 3}, 0, 0},
+    {"add (i64, broadcast)", x_iadd, {2, 3, -1}, 0, 0},
+    {"sub (i64)", x_isub, {2, 3, -1}, 0, 0},
+    {"mul (i64)", x_imul, {2, 3, -1}, 0, 0},
+    {"remainder (i64, signs)", x_irem, {2, 3, -1}, 0, 0},
+    {"fmod (i64, signs)", x_ifmod, {2, 3, -1}, 0, 0},
+    {"remainder (f32)", x_frem, {0, 1, -1}, 1, 1e-6},
+    {"pow (i64)", x_ipow, {2, 3, -1}, 0, 0},
+    {"neg (i64)", x_neg_i, {2, -1}, 0, 0},
+    {"abs (i64)", x_abs_i, {2, -1}, 0, 0},
+    {"sign (f32, -0, NaN)", x_sign, {0, -1}, 0, 0},
+    {"floor (f32)", x_floor, {0, -1}, 0, 0},
+    {"ceil (f32)", x_ceil, {0, -1}, 0, 0},
+    {"round (f32, halves to even)", x_round, {0, -1}, 0, 0},
+    {"clamp (i64)", x_clamp_i, {2, -1}, 0, 0},
+    {"where (i64 values)", x_where_i, {0, 1, 2, 3}, 0, 0},
+    {"masked_select", x_masked_select, {0, 1, -1}, 1, 0},
+    {"masked_fill", x_masked_fill, {0, 1, -1}, 1, 0},
+    {"gather (dim 1)", x_gather, {0, 5, -1}, 1, 0},
+    {"scatter (duplicates: the last)", x_scatter, {0, 5, 6, -1}, 5, 0},
+    {"scatter_add (duplicates add up)", x_scatter_add, {0, 5, 6, -1}, 5, 1e-6},
+    {"scatter_add (i64)", x_scatter_add_i, {2, 5, -1}, 0, 0},
+    {"sort (values, ties, NaN, -0)", x_sort_values, {0, -1}, 1, 0},
+    {"argsort (descending)", x_sort_desc_idx, {0, -1}, 0, 0},
+    {"argsort (dim 0)", x_sort_dim0, {0, -1}, 0, 0},
+    {"argsort (i64, descending)", x_sort_int, {2, -1}, 0, 0},
+    {"argsort (3,000 per line: device scratch)", x_sort_desc_idx, {7, -1}, 0, 0},
+    {"topk", x_topk, {7, -1}, 0, 0},
+    {"cumsum (f32) and its backward", x_cumsum, {6, -1}, 1, 1e-6},
+    {"cumsum (i64, dim 0)", x_cumsum0, {2, -1}, 0, 0},
+    {"exp (f64)", x_exp64, {4, -1}, 1, 1e-14},
+    {"tanh (f64)", x_tanh64, {4, -1}, 1, 1e-14},
+    {"gelu (f64)", x_gelu64, {4, -1}, 1, 1e-14},
+    {"sigmoid (f64)", x_sigmoid64, {4, -1}, 1, 1e-14},
+};
+
+/* largest relative difference, NaN equal to NaN (and NaN against a number: infinite) */
+static double diff_nan(const double *a, const double *b, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (isnan(a[i]) || isnan(b[i])) {
+      if (!(isnan(a[i]) && isnan(b[i]))) return INFINITY;
+      continue;
+    }
+    double d = fabs(a[i] - b[i]) / (1 + fabs(b[i]));
+    if (d > m) m = d;
+  }
+  return m;
+}
+
+static void xinputs(void) {
+  hub_manual_seed(11);
+  float f[7 * 13];
+  for (int i = 0; i < 7 * 13; i++) f[i] = (float)((i * 37 % 23) - 11) * 0.5f; /* ties, halves */
+  f[5] = NAN, f[40] = -0.0f, f[41] = 0.0f, f[77] = NAN;
+  xin[0] = hub_tensor_from_data(HUB_F32, 2, (int64_t[]){7, 13}, f, HUB_F32);
+  float r[13];
+  for (int i = 0; i < 13; i++) r[i] = (float)(i % 5) - 2.0f + (i == 6 ? 0.25f : 0.0f);
+  r[3] = 1.5f; /* never 0: remainder's divisor */
+  r[8] = -2.5f;
+  for (int i = 0; i < 13; i++)
+    if (r[i] == 0) r[i] = 3;
+  xin[1] = hub_tensor_from_data(HUB_F32, 1, (int64_t[]){13}, r, HUB_F32);
+  int64_t iv[7 * 13], ir[13], ix[7 * 5];
+  for (int i = 0; i < 7 * 13; i++) iv[i] = (i * 53 % 41) - 20;
+  for (int i = 0; i < 13; i++) ir[i] = (i % 2 ? -1 : 1) * (1 + i % 5);
+  for (int i = 0; i < 7 * 5; i++) ix[i] = (i * 7 + i / 5) % 13;
+  ix[1] = ix[0], ix[7] = ix[5]; /* duplicates in a row */
+  xin[2] = hub_tensor_from_data(HUB_I64, 2, (int64_t[]){7, 13}, iv, HUB_I64);
+  xin[3] = hub_tensor_from_data(HUB_I64, 1, (int64_t[]){13}, ir, HUB_I64);
+  xin[4] = hub_randn(2, (int64_t[]){5, 9}, HUB_F64);
+  xin[5] = hub_tensor_from_data(HUB_I64, 2, (int64_t[]){7, 5}, ix, HUB_I64);
+  xin[6] = hub_randn(2, (int64_t[]){7, 5}, HUB_F32);
+  hub_tensor *big = hub_randn(2, (int64_t[]){3, 3000}, HUB_F32), *big2 = big ? hub_round(big) : NULL;
+  xin[7] = big2; /* many ties */
+  hub_tensor_release(big);
+}
+
+static int xrun(const x_case *c, int device, hub_tensor *w, double **out, int64_t *nout, int *dtype, double **grads) {
+  hub_tensor *leaf[XN] = {NULL};
+  int n = 0, ok = 1;
+  for (; n < XN && c->in[n] >= 0; n++) {
+    leaf[n] = leaf_on(xin[c->in[n]], device);
+    if (!leaf[n]) ok = 0;
+    else if (c->grad >> n & 1) hub_tensor_set_requires_grad(leaf[n], 1);
+  }
+  hub_tensor *o = ok ? c->fn(leaf) : NULL, *wd = NULL, *p = NULL, *s = NULL;
+  if (o && c->grad) {
+    int64_t osh[HUB_MAX_DIMS];
+    for (int d = 0; d < hub_tensor_ndim(o); d++) osh[d] = hub_tensor_size(o, d);
+    hub_tensor *wc = hub_narrow(w, 0, 0, hub_tensor_numel(o)), *wr = wc ? hub_reshape(wc, hub_tensor_ndim(o), osh) : NULL;
+    wd = wr ? hub_to_device(wr, device) : NULL;
+    release_all(2, (hub_tensor *[]){wc, wr});
+    p = wd ? hub_mul(o, wd) : NULL;
+    s = p ? hub_sum(p, 0, NULL, 0) : NULL;
+    ok = s && hub_backward(s, NULL) == 0;
+  } else {
+    ok = o != NULL;
+  }
+  CHECK(ok, "%s on %s: %s", c->name, hub_device_name(device), hub_last_error());
+  if (ok) {
+    *dtype = hub_tensor_dtype(o);
+    CHECK(hub_tensor_device(o) == device, "%s: the result is on %s", c->name, hub_device_name(hub_tensor_device(o)));
+    *out = read_all(o, nout);
+    for (int i = 0; i < n; i++) {
+      if (!(c->grad >> i & 1)) continue;
+      hub_tensor *g = hub_tensor_grad(leaf[i]);
+      int64_t ng;
+      grads[i] = g ? read_all(g, &ng) : NULL;
+      hub_tensor_release(g);
+    }
+  }
+  release_all(4, (hub_tensor *[]){o, wd, p, s});
+  release_all(XN, leaf);
+  return ok ? 0 : -1;
+}
+
+static void other_dtypes_and_indexing(void) {
+  xinputs();
+  hub_tensor *w = hub_randn(1, (int64_t[]){9000}, HUB_F32);
+  for (size_t ci = 0; ci < sizeof xcases / sizeof *xcases; ci++) {
+    const x_case *c = &xcases[ci];
+    double *ref = NULL, *got = NULL, *gref[XN] = {NULL}, *ggot[XN] = {NULL};
+    int64_t nref = 0, ngot = 0;
+    int dref = -1, dgot = -2;
+    if (xrun(c, HUB_CPU, w, &ref, &nref, &dref, gref) == 0 && xrun(c, HUB_CUDA, w, &got, &ngot, &dgot, ggot) == 0) {
+      CHECK(dref == dgot && nref == ngot, "%s: %s[%lld] on cuda, %s[%lld] on the cpu", c->name, hub_dtype_name(dgot),
+            (long long)ngot, hub_dtype_name(dref), (long long)nref);
+      double e = ref && got && nref == ngot ? diff_nan(got, ref, nref) : INFINITY;
+      CHECK(e <= c->tol, "%s: cuda differs from the cpu by %.3g (tolerance %.3g)", c->name, e, c->tol);
+      for (int i = 0; i < XN; i++) {
+        if (!(c->grad >> i & 1)) continue;
+        int64_t n = hub_tensor_numel(xin[c->in[i]]);
+        double eg = gref[i] && ggot[i] ? diff_nan(ggot[i], gref[i], n) : INFINITY;
+        CHECK(eg <= 10 * c->tol + 1e-12, "%s: gradient of input %d differs by %.3g", c->name, i + 1, eg);
+      }
+    }
+    free(ref), free(got);
+    for (int i = 0; i < XN; i++) free(gref[i]), free(ggot[i]);
+  }
+  /* errors on the device name what the cpu names */
+  hub_tensor *a = hub_to_device(xin[2], HUB_CUDA), *z = hub_full(1, (int64_t[]){13}, 0, HUB_I64);
+  hub_tensor *zd = z ? hub_to_device(z, HUB_CUDA) : NULL, *r = zd ? hub_remainder(a, zd) : NULL;
+  CHECK(!r && strstr(hub_last_error(), "division by zero"), "i64 remainder by 0 on cuda: %s", hub_last_error());
+  int64_t badv[2] = {1, 13};
+  hub_tensor *bad = hub_tensor_from_data(HUB_I64, 2, (int64_t[]){1, 2}, badv, HUB_I64), *bd = hub_to_device(bad, HUB_CUDA);
+  hub_tensor *sl = a ? hub_narrow(a, 0, 0, 1) : NULL, *g = sl && bd ? hub_gather(sl, 1, bd) : NULL;
+  CHECK(!g && strstr(hub_last_error(), "13 out of range [0, 13)"), "gather with a bad index on cuda: %s", hub_last_error());
+  release_all(8, (hub_tensor *[]){a, z, zd, r, bad, bd, sl, g});
+  hub_tensor_release(w);
+  release_all(8, xin);
+}
+
 static void dtypes_and_memory(void) {
   /* i64 beyond 2^53 survives the trip bit for bit; f16 / bf16 conversions on the device */
   int64_t big[3] = {(int64_t)1 << 62, -((int64_t)1 << 60) - 1, 12345};
@@ -326,12 +574,14 @@ int main(void) {
     cuda_standin_register();
     parity();
     indexed();
+    other_dtypes_and_indexing();
     adamw();
     return check_summary();
   }
   printf("cuda: %d device(s), %s\n", hub_cuda_device_count(), hub_cuda_device_name(0));
   parity();
   indexed();
+  other_dtypes_and_indexing();
   dtypes_and_memory();
   adamw();
   return check_summary();
