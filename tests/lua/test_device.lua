@@ -55,6 +55,31 @@ do
   ok(tostring(b):find("device=cuda", 1, true) and tostring(b):find("%d%.%d%d%d%d"), "a cuda tensor prints its values", tostring(b))
 end
 
+-- nn constructors with {device =} / {dtype =}: the layer (and the children its init makes) is
+-- moved there when built, from the same seeded cpu initialisation
+do
+  local nn = hub.nn
+  hub.manual_seed(5); local lc = nn.Linear(6, 4)
+  hub.manual_seed(5); local lg = nn.Linear(6, 4, { device = "cuda" })
+  ok(lg.weight.device == "cuda" and lg.bias.device == "cuda" and tostring(lg.weight):find("requires_grad", 1, true) ~= nil,
+     "Linear(6, 4, {device = 'cuda'}): parameters on cuda")
+  ok((lc.weight - lg.weight:cpu()):abs():max():item() == 0, "Linear on cuda starts from the cpu's seeded weights")
+  local x = hub.randn(3, 6)
+  ok((lc(x) - lg(x:cuda()):cpu()):abs():max():item() < 1e-6, "Linear on cuda computes what the cpu does")
+  local mha = nn.MultiHeadAttention(8, 2, { device = "cuda" })
+  ok(mha.qkv.weight.device == "cuda" and mha.out.weight.device == "cuda", "MultiHeadAttention's children go with it")
+  local layer = nn.TransformerEncoderLayer(8, 2, 16, { device = "cuda", dropout = 0 })
+  local n_cuda, n_all = 0, 0
+  for _, p in ipairs(layer:parameters()) do n_all = n_all + 1; if p.device == "cuda" then n_cuda = n_cuda + 1 end end
+  ok(n_all > 0 and n_cuda == n_all, "TransformerEncoderLayer {device = 'cuda'}: every parameter on cuda", n_cuda .. "/" .. n_all)
+  ok(nn.LayerNorm(5, { dtype = "f64" }).weight.dtype == "f64", "LayerNorm {dtype = 'f64'}")
+  local e = nn.Embedding(10, 4, { device = "cuda", padding_idx = 0 })
+  ok(e.weight.device == "cuda" and e(hub.tensor({ 1, 2 }, { dtype = "i64", device = "cuda" })).device == "cuda", "Embedding on cuda")
+  T.errors(function() return nn.Linear(2, 2, { device = "tpu" }) end, 'Linear: device must be "cpu" or "cuda"', "a bad device names the layer")
+  T.errors(function() return nn.Linear(2, 2, { dtype = "i64" }) end, "option 'dtype' must be one of", "an integer dtype for a layer")
+  ok(nn.Linear(2, 2).weight.device == "cpu", "without the option: the cpu")
+end
+
 local function maxdiff(a, b)
   local d = (a:to("cpu"):to("f64") - b:to("cpu"):to("f64")):abs()
   return d:numel() > 0 and d:max():item() or 0

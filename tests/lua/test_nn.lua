@@ -393,7 +393,7 @@ ok(e == "Module: cannot assign a number to child module 'a' (expected a module o
 e = errmsg(function() sc:register_parameter("forward", hub.ones { 1 }) end)
 ok(e == "register_parameter: name 'forward' is taken by a method of Scale", "name clash: " .. tostring(e))
 e = errmsg(function() return nn.Linear(3, 4, { bais = false }) end)
-ok(e == "Linear: unknown option 'bais' (expected bias)", "unknown option: " .. tostring(e))
+ok(e == "Linear: unknown option 'bais' (expected one of bias, device, dtype)", "unknown option: " .. tostring(e))
 e = errmsg(function() return nn.Module()(hub.ones { 1 }) end)
 ok(e == "Module: forward() is not implemented", "forward missing: " .. tostring(e))
 e = errmsg(function() return enc.layers(hub.ones { 1 }) end)

@@ -59,7 +59,7 @@ expect("format", function() x:format { treshold = 2 } end, "format: unknown opti
 -- ---- nn ----
 expect("Linear", function() hub.nn.Linear(2, 3, { bias = "no" }) end, "Linear: option 'bias' must be a boolean, got string no")
 expect("LayerNorm", function() hub.nn.LayerNorm(3, { epsilon = 1e-6 }) end,
-  "LayerNorm: unknown option 'epsilon' (expected one of affine, eps)")
+  "LayerNorm: unknown option 'epsilon' (expected one of affine, device, dtype, eps)")
 expect("TransformerEncoderLayer", function() hub.nn.TransformerEncoderLayer(8, 2, 16, { norm_first = 1 }) end,
   "TransformerEncoderLayer: option 'norm_first' must be a boolean, got number 1")
 local lin = hub.nn.Linear(2, 3)

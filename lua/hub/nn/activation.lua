@@ -7,18 +7,18 @@ local raise = require "hub.core".raise
 local Module = require "hub.nn.module"
 
 local ReLU = Module:extend("ReLU")
-function ReLU:init(opts) Module.check_options(opts, {}, "ReLU", 1) end
+function ReLU:init(opts) Module.check_init_options(opts, {}, "ReLU", 1) end
 function ReLU:fused_act() return "relu" end
 function ReLU:forward(x) return x:relu() end
 
 local Tanh = Module:extend("Tanh")
-function Tanh:init(opts) Module.check_options(opts, {}, "Tanh", 1) end
+function Tanh:init(opts) Module.check_init_options(opts, {}, "Tanh", 1) end
 function Tanh:fused_act() return "tanh" end
 function Tanh:forward(x) return x:tanh() end
 
 local GELU = Module:extend("GELU")
 function GELU:init(opts)
-  opts = Module.check_options(opts, { approximate = "string" }, "GELU", 1)
+  opts = Module.check_init_options(opts, { approximate = "string" }, "GELU", 1)
   local a = opts.approximate or "none"
   if a ~= "none" and a ~= "tanh" then
     raise(string.format("GELU: approximate must be 'none' or 'tanh', got %s", tostring(a)))

@@ -33,7 +33,7 @@ function MultiHeadAttention:init(d_model, n_heads, opts)
   if d_model % n_heads ~= 0 then
     raise(string.format("MultiHeadAttention: d_model %d is not divisible by n_heads %d", d_model, n_heads))
   end
-  opts = Module.check_options(opts, { dropout = "number", bias = "boolean" }, "MultiHeadAttention", 3)
+  opts = Module.check_init_options(opts, { dropout = "number", bias = "boolean" }, "MultiHeadAttention", 3)
   local p = opts.dropout or 0
   if type(p) ~= "number" or p < 0 or p >= 1 then
     raise(string.format("MultiHeadAttention: dropout must be a probability in [0, 1), got %s", tostring(p)))

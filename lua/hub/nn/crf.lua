@@ -24,7 +24,7 @@ local CRF = Module:extend("CRF")
 
 function CRF:init(num_tags, opts)
   Linear.positive_int(num_tags, 1, "CRF")
-  Module.check_options(opts, {}, "CRF", 2)
+  Module.check_init_options(opts, {}, "CRF", 2)
   self.num_tags = num_tags
   self:register_parameter("transitions", init.uniform_(hub.empty(num_tags, num_tags), -0.1, 0.1):requires_grad())
   self:register_parameter("start_transitions", init.uniform_(hub.empty(num_tags), -0.1, 0.1):requires_grad())

@@ -16,7 +16,7 @@ local Embedding = Module:extend("Embedding")
 function Embedding:init(num_embeddings, dim, opts)
   Linear.positive_int(num_embeddings, 1, "Embedding")
   Linear.positive_int(dim, 2, "Embedding")
-  opts = Module.check_options(opts, { padding_idx = "number" }, "Embedding", 3)
+  opts = Module.check_init_options(opts, { padding_idx = "number" }, "Embedding", 3)
   local pad = opts.padding_idx
   if pad ~= nil and (type(pad) ~= "number" or pad % 1 ~= 0 or pad < 0 or pad >= num_embeddings) then
     raise(string.format("Embedding: padding_idx must be an integer in [0, %d), got %s", num_embeddings, tostring(pad)))

@@ -16,7 +16,7 @@ function LayerNorm:init(shape, opts)
     raise(string.format("bad argument #1 to 'LayerNorm' (expected a size or a table of sizes, got %s)", type(shape)))
   end
   for _, s in ipairs(shape) do Linear.positive_int(s, 1, "LayerNorm") end
-  opts = Module.check_options(opts, { eps = "number", affine = "boolean" }, "LayerNorm", 2)
+  opts = Module.check_init_options(opts, { eps = "number", affine = "boolean" }, "LayerNorm", 2)
   self.normalized_shape = shape
   self.eps = opts.eps or 1e-5
   if opts.affine ~= false then

@@ -21,7 +21,7 @@ Linear.positive_int = positive_int
 function Linear:init(in_features, out_features, opts)
   positive_int(in_features, 1, "Linear")
   positive_int(out_features, 2, "Linear")
-  opts = Module.check_options(opts, { bias = "boolean" }, "Linear", 3)
+  opts = Module.check_init_options(opts, { bias = "boolean" }, "Linear", 3)
   self.in_features, self.out_features = in_features, out_features
   local bound = 1 / math.sqrt(in_features)
   self:register_parameter("weight", init.uniform_(hub.empty(out_features, in_features), -bound, bound):requires_grad())

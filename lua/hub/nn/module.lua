@@ -61,10 +61,22 @@ function Module:extend(name)
                              __tostring = function() return "class " .. name end })
 end
 
+-- Placement asked for in a constructor's options ({device = "cuda"}, {dtype = "f64"}): init's
+-- check_init_options writes it into the frame of the construction under way; new() applies it to
+-- the finished module (so children made inside init move too).  Parameters are initialised on the
+-- cpu first and copied, so a seeded layer starts from the same numbers on every device.
+local frames = {}
+
 function Module:new(...)
   local obj = setmetatable({ _parameters = {}, _param_names = {}, _modules = {}, _module_names = {},
                              _buffers = {}, _buffer_names = {}, training = true }, self)
+  local depth = #frames + 1
+  local frame = {}
+  frames[depth] = frame
   obj:init(...)
+  for i = #frames, depth, -1 do frames[i] = nil end -- also the frames an init that raised left behind
+  if frame.dtype then obj:to(frame.dtype) end
+  if frame.device and frame.device ~= "cpu" then obj:to(frame.device) end
   return obj
 end
 
@@ -454,5 +466,26 @@ setmetatable(Module, { __call = function(c, ...) return c:new(...) end, __tostri
 -- check_options(opts, spec, fname): an options table with only the allowed keys, each of its
 -- type, so a typo ({bais = false}) is an error instead of being ignored (hub.core.check_options).
 Module.check_options = core.check_options
+
+-- check_init_options(opts, spec, fname, argn): check_options for a constructor, which also takes
+-- `device` ("cpu" or "cuda") and `dtype` (a float dtype): the module is moved there once built.
+local init_specs = setmetatable({}, { __mode = "k" })
+local FLOAT_DTYPES = { f32 = true, f64 = true, f16 = true, bf16 = true }
+function Module.check_init_options(opts, spec, fname, argn)
+  local ext = init_specs[spec]
+  if not ext then
+    ext = { device = "string", dtype = "string" }
+    for k, v in pairs(spec) do ext[k] = v end
+    init_specs[spec] = ext
+  end
+  opts = core.check_options(opts, ext, fname, argn)
+  if opts.device ~= nil then require("hub.cuda").check_device(opts.device, fname) end
+  if opts.dtype ~= nil and not FLOAT_DTYPES[opts.dtype] then
+    raise(string.format("%s: option 'dtype' must be one of f32, f64, f16, bf16, got '%s'", fname, opts.dtype))
+  end
+  local f = frames[#frames]
+  if f then f.device, f.dtype = opts.device, opts.dtype end
+  return opts
+end
 
 return Module

@@ -45,7 +45,7 @@ function TransformerEncoderLayer:init(d_model, n_heads, d_ff, opts)
   Linear.positive_int(d_model, 1, "TransformerEncoderLayer")
   Linear.positive_int(n_heads, 2, "TransformerEncoderLayer")
   Linear.positive_int(d_ff, 3, "TransformerEncoderLayer")
-  opts = Module.check_options(opts, layer_options, "TransformerEncoderLayer", 4)
+  opts = Module.check_init_options(opts, layer_options, "TransformerEncoderLayer", 4)
   local p = opts.dropout
   if p == nil then p = 0.1 end
   local a = opts.activation or "gelu"
@@ -91,7 +91,7 @@ local TransformerEncoder = Module:extend("TransformerEncoder")
 
 function TransformerEncoder:init(config, n_layers, opts)
   Linear.positive_int(n_layers, 2, "TransformerEncoder")
-  opts = Module.check_options(opts, { final_norm = "boolean" }, "TransformerEncoder", 3)
+  opts = Module.check_init_options(opts, { final_norm = "boolean" }, "TransformerEncoder", 3)
   local make
   if type(config) == "function" then
     make = config
