@@ -2,8 +2,8 @@
  * for which dtypes, and the probe runtime/core/backend.c calls the first time anything asks about
  * the "cuda" device (so a CPU-only program never initialises CUDA).
  *
- * Kernels not in the table (Paddle's GRU and the CRFs) are refused by hub_dispatch with "<op> is
- * not implemented for cuda"; move the tensors to the CPU for those ops.  kernels/cuda/cuda.h
+ * Every kernel of runtime/core/backend.h is in the table; the dtypes each takes are in coverage.h
+ * (an op on another dtype is refused by hub_dispatch with a message naming it).  kernels/cuda/cuda.h
  * describes the files. */
 #include "coverage.h"
 #include "cuda.h"
@@ -61,6 +61,10 @@ static const hub_backend hub_cuda_backend = {
         HUB_KERNEL(ADAM_STEP, cuda_adam_step),
         HUB_KERNEL(SUM_SQUARES, cuda_sum_squares),
         HUB_KERNEL(SCALE, cuda_scale),
+        HUB_KERNEL(GRU, cuda_gru),
+        HUB_KERNEL(CRF_DECODE, cuda_crf_decode),
+        HUB_KERNEL(CRF_NLL, cuda_crf_nll),
+        HUB_KERNEL(CRF_NLL_BACKWARD, cuda_crf_nll_backward),
     },
 };
 

@@ -49,8 +49,12 @@ static inline int hub_cuda_covers(int kernel, int dtype) {
   case HUB_K_SGD_STEP:
   case HUB_K_ADAM_STEP:
   case HUB_K_SUM_SQUARES:
-  case HUB_K_SCALE: return dtype < 0 || dtype == HUB_F32;
-  default: return 0; /* GRU, CRF_DECODE, CRF_NLL, CRF_NLL_BACKWARD */
+  case HUB_K_SCALE:
+  case HUB_K_GRU:
+  case HUB_K_CRF_DECODE:
+  case HUB_K_CRF_NLL:
+  case HUB_K_CRF_NLL_BACKWARD: return dtype < 0 || dtype == HUB_F32;
+  default: return 0;
   }
 }
 

@@ -13,6 +13,7 @@
  *   anydtype.cu     binary ops, comparisons and the map functions on f64 / integer / bool
  *                   tensors, the f64 unary functions and their derivatives
  *   index.cu        gather / scatter along a dimension, sort, cumsum, masked_select / scatter
+ *   paddle.cu       Paddle's GRU, CRF Viterbi decoding, the CRF's NLL and its gradient
  *   matmul.cu       GEMM through cuBLAS (cublasGemmStridedBatchedEx) and the bias/activation pass
  *
  * Everything runs on one stream of one device (HUB_CUDA_DEVICE, default 0), so work is ordered and
@@ -116,6 +117,16 @@ int cuda_sort(const hub_tensor *x, int descending, hub_tensor *values, hub_tenso
 int cuda_cumsum(const hub_tensor *x, int reverse, hub_tensor *out);
 int cuda_masked_select(const hub_tensor *x, const hub_tensor *mask, hub_tensor *out);
 int cuda_masked_scatter(hub_tensor *dst, const hub_tensor *mask, const hub_tensor *src);
+
+/* ---- paddle.cu ---- */
+int cuda_gru(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, const int64_t *lengths, int reverse,
+             int origin_mode, hub_tensor *out);
+int cuda_crf_decode(const hub_tensor *emission, const hub_tensor *transition, const int64_t *lengths, hub_tensor *path);
+int cuda_crf_nll(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths, const hub_tensor *transition,
+                 hub_tensor *nll);
+int cuda_crf_nll_backward(const hub_tensor *emission, const int64_t *tags, const int64_t *lengths,
+                          const hub_tensor *transition, const hub_tensor *gnll, hub_tensor *gemission,
+                          hub_tensor *gtransition);
 
 /* ---- matmul.cu ---- */
 int cuda_matmul(const hub_tensor *a, const hub_tensor *b, const hub_tensor *bias, int act, hub_tensor *out);

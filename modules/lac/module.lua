@@ -17,13 +17,16 @@ local hub = require "hub"
 
 local M = {}
 
--- opts.user_dict: a user dictionary to load at once (a file or a list, as set_user_dict takes).
+-- opts.user_dict: a user dictionary to load at once (a file or a list, as set_user_dict takes);
+-- opts.device: "cpu" (the default) or "cuda" (`hubrun run lac --device cuda`, serving's --device).
 function M.load(dir, opts)
-  opts = require("hub.core").check_options(opts, { user_dict = "string|table" }, "module 'lac'", 2)
+  opts = require("hub.core").check_options(opts, { user_dict = "string|table", device = "string" }, "module 'lac'", 2)
+  if opts.device then require("hub.cuda").check_device(opts.device, "module 'lac'") end
   -- from_params checks every shape against word.dic and tag.dic; the tensors are used in place
   -- (the converter already wrote LAC-small's denormals as 0, so nothing is copied).
   local self = hub.lac.from_params(dir, hub.load_shared(dir .. "/lac.safetensors"), dir .. "/lac.safetensors: ")
   if opts.user_dict then self:set_user_dict(opts.user_dict) end
+  if opts.device and opts.device ~= "cpu" then self:to(opts.device) end
   return self
 end
 

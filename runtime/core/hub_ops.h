@@ -181,7 +181,8 @@ HUB_API hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t
  * nonzero = real; each row ones first, then zeros) - at most one of the two, all L when both are
  * NULL. */
 /* The negative log-likelihood per sequence, log Z - score(gold), [B] f32, Z the sum of exp(score)
- * over every path (the forward algorithm in log space, double precision).  tags [B, L] i32/i64,
+ * over every path (the forward algorithm in log space, double precision).  tags [B, L] i32/i64 (on
+ * any device: read to the host, as lengths and mask are),
  * 0-based, in 0..C-1 at real positions (anything at padded ones).  A length-0 sequence gives 0.
  * Differentiable in emissions, transitions, start and end (the forward-backward marginals minus
  * the gold counts). */

@@ -158,7 +158,8 @@ hub_tensor *hub_crf_nll(hub_tensor *em0, hub_tensor *tags, hub_tensor *lengths, 
   char s1[128], s2[128];
   int64_t B = 0, L = 0, C = 0;
   if (check_emissions(op, em0, &B, &L, &C) || check_scores(op, em0, C, tr0, st0, en0)) return NULL;
-  if (hub_check_index(op, "tags", tags) || hub_check_same_device(op, em0, tags)) return NULL;
+  /* tags (like lengths and the mask) may be on any device: the kernels take them in host memory */
+  if (hub_check_index(op, "tags", tags)) return NULL;
   if (tags->ndim != 2 || tags->shape[0] != B || tags->shape[1] != L)
     return hub_errp("%s: tags must be [B, L] = [%lld, %lld] for emissions %s, got %s", op, (long long)B, (long long)L,
                     hub_shape_str(em0, s1, sizeof s1), hub_shape_str(tags, s2, sizeof s2));

@@ -507,6 +507,71 @@ static void other_dtypes_and_indexing(void) {
   release_all(8, xin);
 }
 
+/* ---- Paddle's GRU and the CRF (paddle.cu) ---- */
+static void paddle_ops(void) {
+  hub_manual_seed(21);
+  const int64_t B = 3, T = 7, H = 20, C = 6, L = 9;
+  hub_tensor *x = hub_randn(3, (int64_t[]){B, T, 3 * H}, HUB_F32), *w0 = hub_randn(2, (int64_t[]){H, 3 * H}, HUB_F32);
+  hub_tensor *w = hub_mul_scalar(w0, 0.3), *bias = hub_randn(1, (int64_t[]){3 * H}, HUB_F32);
+  hub_tensor *lens = hub_tensor_from_data(HUB_I64, 1, (int64_t[]){B}, (int64_t[]){7, 0, 4}, HUB_I64);
+  for (int mode = 0; mode < 4; mode++) { /* reverse x origin_mode */
+    double *r[2] = {NULL};
+    int64_t n = 0;
+    for (int d = 0; d < 2; d++) {
+      int dev = d ? HUB_CUDA : HUB_CPU;
+      hub_tensor *xd = hub_to_device(x, dev), *wd = hub_to_device(w, dev), *bd = hub_to_device(bias, dev);
+      hub_tensor *ld = hub_to_device(lens, dev);
+      hub_tensor *o = xd && wd && bd && ld ? hub_paddle_gru(xd, wd, mode & 1 ? NULL : bd, ld, mode & 1, mode >> 1) : NULL;
+      CHECK(o != NULL, "paddle_gru (reverse %d, origin_mode %d) on %s: %s", mode & 1, mode >> 1, hub_device_name(dev),
+            hub_last_error());
+      r[d] = o ? read_all(o, &n) : NULL;
+      release_all(5, (hub_tensor *[]){xd, wd, bd, ld, o});
+    }
+    double e = r[0] && r[1] ? max_rel(r[1], r[0], n) : INFINITY;
+    CHECK(e < 2e-5, "paddle_gru (reverse %d, origin_mode %d): cuda differs from the cpu by %.3g", mode & 1, mode >> 1, e);
+    CHECK(r[1] && r[1][(1 * T + 3) * H] == 0 && r[1][(2 * T + 5) * H + 1] == 0, "paddle_gru: padded positions are 0");
+    free(r[0]), free(r[1]);
+  }
+  release_all(5, (hub_tensor *[]){x, w0, w, bias, lens});
+
+  /* CRF: emissions with ties and a forbidden transition */
+  hub_tensor *em0 = hub_randn(3, (int64_t[]){B, L, C}, HUB_F32), *em = hub_round(em0);
+  hub_tensor *tr = hub_randn(2, (int64_t[]){C, C}, HUB_F32), *st = hub_randn(1, (int64_t[]){C}, HUB_F32);
+  hub_tensor *en = hub_randn(1, (int64_t[]){C}, HUB_F32);
+  hub_tensor_set(tr, 2 * C + 3, -1e4);
+  int64_t tg[3 * 9];
+  for (int i = 0; i < 3 * 9; i++) tg[i] = (i * 5 + 1) % C;
+  hub_tensor *tags = hub_tensor_from_data(HUB_I64, 2, (int64_t[]){B, L}, tg, HUB_I64);
+  hub_tensor *cl = hub_tensor_from_data(HUB_I64, 1, (int64_t[]){B}, (int64_t[]){9, 3, 0}, HUB_I64);
+  hub_tensor *w2 = hub_randn(1, (int64_t[]){B}, HUB_F32);
+  double *res[2][6] = {{NULL}};
+  int64_t cnt[6] = {0};
+  for (int d = 0; d < 2; d++) {
+    int dev = d ? HUB_CUDA : HUB_CPU;
+    hub_tensor *e = leaf_on(em, dev), *t = leaf_on(tr, dev), *s = leaf_on(st, dev), *n = leaf_on(en, dev);
+    hub_tensor *y = hub_to_device(tags, dev), *l = hub_to_device(cl, dev), *wd = hub_to_device(w2, dev);
+    for (int k = 0; k < 4; k++) hub_tensor_set_requires_grad((hub_tensor *[]){e, t, s, n}[k], 1);
+    hub_tensor *nll = hub_crf_nll(e, y, l, NULL, t, s, n), *p = nll ? hub_mul(nll, wd) : NULL;
+    hub_tensor *sum = p ? hub_sum(p, 0, NULL, 0) : NULL;
+    hub_tensor *path = hub_crf_viterbi(e, l, NULL, t, s, n);
+    CHECK(sum && path && hub_backward(sum, NULL) == 0, "crf on %s: %s", hub_device_name(dev), hub_last_error());
+    hub_tensor *gs[4] = {hub_tensor_grad(e), hub_tensor_grad(t), hub_tensor_grad(s), hub_tensor_grad(n)};
+    res[d][0] = nll ? read_all(nll, &cnt[0]) : NULL;
+    res[d][1] = path ? read_all(path, &cnt[1]) : NULL;
+    for (int k = 0; k < 4; k++) res[d][2 + k] = gs[k] ? read_all(gs[k], &cnt[2 + k]) : NULL;
+    release_all(4, gs);
+    release_all(11, (hub_tensor *[]){e, t, s, n, y, l, wd, nll, p, sum, path});
+  }
+  static const char *what[6] = {"crf_nll", "crf viterbi path", "emission gradient", "transition gradient",
+                                "start gradient", "end gradient"};
+  for (int k = 0; k < 6; k++) {
+    double e = res[0][k] && res[1][k] ? diff_nan(res[1][k], res[0][k], cnt[k]) : INFINITY;
+    CHECK(e <= (k == 1 ? 0 : 1e-5), "%s: cuda differs from the cpu by %.3g", what[k], e);
+    free(res[0][k]), free(res[1][k]);
+  }
+  release_all(9, (hub_tensor *[]){em0, em, tr, st, en, tags, cl, w2, NULL});
+}
+
 static void dtypes_and_memory(void) {
   /* i64 beyond 2^53 survives the trip bit for bit; f16 / bf16 conversions on the device */
   int64_t big[3] = {(int64_t)1 << 62, -((int64_t)1 << 60) - 1, 12345};
@@ -575,6 +640,7 @@ int main(void) {
     parity();
     indexed();
     other_dtypes_and_indexing();
+    paddle_ops();
     adamw();
     return check_summary();
   }
@@ -582,6 +648,7 @@ int main(void) {
   parity();
   indexed();
   other_dtypes_and_indexing();
+  paddle_ops();
   dtypes_and_memory();
   adamw();
   return check_summary();

@@ -3,8 +3,8 @@
 -- one it is the stand-in device (kernels/cpu/cuda_standin.c: the CPU's kernels behind exactly the
 -- CUDA backend's coverage), which checks everything above the kernels - every tensor a task, a
 -- strategy, the optimiser, a checkpoint or an export makes is on the task's device, no op mixes
--- devices, the ops CUDA lacks (the CRF) are taken to the CPU and back with their gradients - and
--- then the two runs must agree exactly (the same kernels); on a GPU within tolerances (below).
+-- devices, the CRF's loss, gradient and decoding run there too - and then the two runs must agree
+-- exactly (the same kernels); on a GPU within tolerances (below).
 --
 -- Each case: the same tiny encoder from the same seed, hub.finetune with device = "cpu" and
 -- "cuda", then the dev and test metrics, every weight, and predict() compared.
@@ -162,8 +162,8 @@ local cls = both("classification", function()
   return hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 24 }
 end, F.sentiment(), { epochs = 3, batch_size = 16, lr = 1e-2, grad_accum = 2, eval_interval = 5 }, texts)
 
--- sequence labelling with a CRF: the CRF has no CUDA kernel, so its loss and decoding run on the
--- CPU with the emissions moved there (and the gradient back)
+-- sequence labelling with a CRF: its loss, gradient and Viterbi decoding on the device
+-- (kernels/cuda/paddle.cu)
 both("ner crf", function()
   local net, tk = F.encoder(2)
   return hub.task.sequence_labeling { network = net, tokenizer = tk, max_seq_len = 24, crf = true }
@@ -276,6 +276,21 @@ do
     local a = hub.module(senta):predict { "这家酒店很干净" }
     local b = hub.module(senta, { device = "cuda" }):predict { "这家酒店很干净" }
     close(a, b, "senta on cuda: the same result")
+  end
+  -- LAC (embedding, linear, Paddle's GRU, the CRF's Viterbi) on the device: the same words and tags
+  local lacdir = newest("lac")
+  if lacdir then
+    local texts = { "百度是一家高科技公司", "今天是个好日子", "我", "春天来了，北京的花都开了，我们去颐和园看看吧" }
+    local a, b = hub.module(lacdir):predict(texts), hub.module(lacdir, { device = "cuda" }):predict(texts)
+    local same = #a == #b
+    for i = 1, #a do
+      same = same and b[i] and table.concat(a[i].word, " ") == table.concat(b[i].word, " ")
+        and table.concat(a[i].tag, " ") == table.concat(b[i].tag, " ")
+    end
+    ok(same, "lac on cuda: the same words and tags", b[1] and table.concat(b[1].word, " ") or "nil")
+    T.errors(function() hub.module(lacdir, { device = "gpu" }) end, "device must be", "lac: an unknown device")
+  else
+    print("(no lac in " .. reg .. ": make registry; lac case skipped)")
   end
   T.errors(function() hub.module(enc or senta or "./nonexistent", { device = "tpu" }) end, "device must be", "module load: an unknown device")
   -- serving: --device cuda gives every module device = "cuda"; a bad device fails before any port opens

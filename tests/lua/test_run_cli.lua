@@ -176,7 +176,7 @@ else
   ok(r[1].word[1] == "百度" and r[1].tag[1] == "ORG" and lac:format(r[1]) == baidu, "hub.module lac from Lua")
   -- options are checked: hub.module's (passed to load) and predict's
   local oke, e = pcall(hub.module, lac_spec, { user_dcit = "x" })
-  ok(not oke and tostring(e):find("unknown option 'user_dcit' (expected user_dict)", 1, true), "hub.module lac, misspelt option: " .. tostring(e))
+  ok(not oke and tostring(e):find("unknown option 'user_dcit' (expected one of device, user_dict)", 1, true), "hub.module lac, misspelt option: " .. tostring(e))
   oke, e = pcall(lac.predict, lac, { "百度" }, { batchsize = 2 })
   ok(not oke and tostring(e):find("predict: unknown option 'batchsize' (expected one of batch_size, max_batch_chars)", 1, true),
     "lac:predict, misspelt option: " .. tostring(e))

@@ -30,8 +30,8 @@ Runs a module on text and prints one result per input.
                        (f32 [N, D]), .safetensors (tensor "embeddings") or .jsonl (one
                        {"index", "text", "embedding"} object per line), by FILE's extension
   --user_dict FILE     a user dictionary, for modules that take one (lac)
-  --device cpu|cuda    where the module runs (default cpu; --use_gpu = --device cuda; encoder
-                       and fine-tuned modules)
+  --device cpu|cuda    where the module runs (default cpu; --use_gpu = --device cuda; encoder,
+                       fine-tuned and lac modules)
   -h, --help           print this text
 
 A module whose module.lua defines run(state, argv) receives the arguments after NAME itself.]]

@@ -18,8 +18,8 @@ GET /health, GET /modules, GET /metrics, GET / (see docs/serving.md).  A --confi
 PaddleHub's: {"modules_info": {"lac": {"init_args": {"version": "1.0.0"}, "predict_args": {}}},
 "port": 8866, "workers": 2, "timeout": 30, "use_gpu": false}, plus host, max_batch, max_delay_ms,
 queue, threads, max_body, max_items, api_key, cors, device; flags given on the command line win
-over it.  --device cuda (or --use_gpu) loads every module on the GPU (encoders and fine-tuned
-tasks; LAC runs on the cpu only).]],
+over it.  --device cuda (or --use_gpu) loads every module on the GPU (encoders, fine-tuned
+tasks, lac).]],
   flags = {
     { "modules", "m", arg = "A,B", help = "modules to serve (names, NAME==VERSION, or directories)" },
     { "port", "p", arg = "PORT", help = "port (default 8866; 0: any free port)" },

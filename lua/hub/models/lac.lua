@@ -236,6 +236,24 @@ function M.from_params(dir, params, where)
     P[("fc_%d.wt"):format(i)] = wrap(C.hub_transpose(P[("fc_%d.w_0"):format(i)], 0, 1))
   end
   self.params, self.hidden, self.emb_dim, self.ntags = P, H, E, ntags
+  self.device = "cpu"
+  return self
+end
+
+-- lac:to(device): the network's weights on "cpu" or "cuda" (every kernel LAC uses - embedding,
+-- linear, Paddle's GRU, the CRF's Viterbi - exists on both); predictions come back to Lua the
+-- same way.  Returns self.
+function Lac:to(device)
+  require("hub.cuda").check_device(device, "lac:to")
+  if device == self.device then return self end
+  local P = self.params
+  for name, t in pairs(P) do
+    if not name:match("%.wt$") then P[name] = wrap(C.hub_to_device(t, device == "cuda" and 1 or 0)) end
+  end
+  for i = 0, 4 do
+    P[("fc_%d.wt"):format(i)] = wrap(C.hub_transpose(P[("fc_%d.w_0"):format(i)], 0, 1))
+  end
+  self.device = device
   return self
 end
 
@@ -271,6 +289,8 @@ function Lac:_run(seqs)
     lenbuf[i - 1] = #s
   end
   local ids = wrap(C.hub_tensor_from_data(4, 2, ffi.new("int64_t[2]", B, T), idbuf, 4)) -- i64
+  if self.device == "cuda" then ids = wrap(C.hub_to_device(ids, 1)) end
+  -- lengths stay on the cpu: the GRU and the CRF read them on the host
   local lens = wrap(C.hub_tensor_from_data(4, 1, ffi.new("int64_t[1]", B), lenbuf, 4))
   local x = wrap(C.hub_embedding(P.word_emb, ids))
   local pair = ffi.new("hub_tensor *[2]")

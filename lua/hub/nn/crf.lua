@@ -13,7 +13,7 @@
 -- its gradient), decode the highest-scoring path (hub.crf_decode: the Viterbi kernel LAC uses).
 -- The mask argument may be a mask [B, L] (ones first, then zeros), lengths [B] (a tensor or a
 -- Lua array) or nil (every position is real).  Calling the module, crf(emissions, tags, mask),
--- is nll.  On a device without CRF kernels (cuda) both run on the CPU, the gradients flowing back.
+-- is nll.  Both run where the emissions are (the CRF kernels exist for the cpu and cuda).
 local core = require "hub.core"
 local hub = require "hub"
 local Module = require "hub.nn.module"
@@ -33,21 +33,6 @@ end
 
 local REDUCTIONS = { none = true, sum = true, mean = true }
 
--- The CRF kernels are the CPU's only: on another device the emissions, the transitions and the
--- mask go to the CPU (recorded, so the gradients flow back to the device) and the result comes
--- back to the emissions' device.
-local function cpu_args(self, emissions, ...)
-  local dev = core.is_tensor(emissions) and emissions.device or "cpu"
-  local a = { ... }
-  local tr, st, en = self.transitions, self.start_transitions, self.end_transitions
-  if dev ~= "cpu" then
-    emissions = emissions:to("cpu")
-    for i = 1, select("#", ...) do if core.is_tensor(a[i]) then a[i] = a[i]:to("cpu") end end
-    tr, st, en = tr:to("cpu"), st:to("cpu"), en:to("cpu")
-  end
-  return dev, emissions, a, tr, st, en
-end
-
 -- nll(emissions, tags, mask, {reduction = "none" | "sum" | "mean"}): [B] per sequence (none, the
 -- default), or its sum or mean over the batch (a scalar).
 function CRF:nll(emissions, tags, mask, opts)
@@ -56,9 +41,7 @@ function CRF:nll(emissions, tags, mask, opts)
   if not REDUCTIONS[red] then
     core.raise(string.format("CRF:nll: reduction must be 'none', 'sum' or 'mean', got '%s'", red))
   end
-  local dev, em, a, tr, st, en = cpu_args(self, emissions, tags, mask)
-  local nll = hub.crf_nll(em, a[1], a[2], tr, st, en)
-  if dev ~= "cpu" then nll = nll:to(dev) end
+  local nll = hub.crf_nll(emissions, tags, mask, self.transitions, self.start_transitions, self.end_transitions)
   if red == "sum" then return nll:sum() end
   if red == "mean" then return nll:mean() end
   return nll
@@ -71,9 +54,7 @@ end
 -- decode(emissions, mask): the best tag path of each sequence, [B, L] i64 (0-based tag ids,
 -- -1 at padded positions).
 function CRF:decode(emissions, mask)
-  local dev, em, a, tr, st, en = cpu_args(self, emissions, mask)
-  local paths = hub.crf_decode(em, a[1], tr, st, en)
-  return dev ~= "cpu" and paths:to(dev) or paths
+  return hub.crf_decode(emissions, mask, self.transitions, self.start_transitions, self.end_transitions)
 end
 
 function CRF:extra_repr()
