@@ -72,11 +72,10 @@ int cpu_attention_backward(const hub_attn *a, const hub_tensor *q, const hub_ten
 /* optim.c */
 int cpu_sgd_step(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum,
                  float dampening, float weight_decay, int nesterov, int first);
-int cpu_adam_step(hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor *v, float lr,
-                  float beta1, float beta2, float eps, float weight_decay, int decoupled,
-                  int64_t step);
-double cpu_sum_squares(const hub_tensor *t);
-int cpu_scale(hub_tensor *t, float s);
+int cpu_adam_step(int n, hub_tensor *const *p, const hub_tensor *const *g, hub_tensor *const *m, hub_tensor *const *v,
+                  const int64_t *steps, float lr, float beta1, float beta2, float eps, float weight_decay, int decoupled);
+int cpu_sum_squares(int n, const hub_tensor *const *ts, double *out);
+int cpu_scale(int n, hub_tensor *const *ts, float s);
 
 /* gru.c (per-step dnnl_sgemm), crf.c */
 int cpu_gru(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, const int64_t *lengths,

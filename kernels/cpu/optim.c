@@ -22,8 +22,9 @@ int cpu_sgd_step(hub_tensor *pt, const hub_tensor *gt, hub_tensor *bt, float lr,
   return 0;
 }
 
-int cpu_adam_step(hub_tensor *pt, const hub_tensor *gt, hub_tensor *mt, hub_tensor *vt, float lr,
-                  float b1, float b2, float eps, float wd, int decoupled, int64_t step) {
+/* One Adam/AdamW update of one tensor (the formulas of runtime/core/hub_optim.h). */
+static void adam_one(hub_tensor *pt, const hub_tensor *gt, hub_tensor *mt, hub_tensor *vt, float lr, float b1,
+                     float b2, float eps, float wd, int decoupled, int64_t step) {
   float *p = pt->data, *m = mt->data, *v = vt->data;
   const float *g = gt->data;
   int64_t n = hub_tensor_numel(pt);
@@ -39,22 +40,32 @@ int cpu_adam_step(hub_tensor *pt, const hub_tensor *gt, hub_tensor *mt, hub_tens
     v[i] = vi;
     p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
   }
+}
+
+int cpu_adam_step(int n, hub_tensor *const *p, const hub_tensor *const *g, hub_tensor *const *m, hub_tensor *const *v,
+                  const int64_t *steps, float lr, float b1, float b2, float eps, float wd, int decoupled) {
+  for (int i = 0; i < n; i++) adam_one(p[i], g[i], m[i], v[i], lr, b1, b2, eps, wd, decoupled, steps[i]);
   return 0;
 }
 
-double cpu_sum_squares(const hub_tensor *t) {
-  const float *x = t->data;
-  int64_t n = hub_tensor_numel(t);
-  double s = 0;
+int cpu_sum_squares(int nt, const hub_tensor *const *ts, double *out) {
+  for (int k = 0; k < nt; k++) {
+    const float *x = ts[k]->data;
+    int64_t n = hub_tensor_numel(ts[k]);
+    double s = 0;
 #pragma omp parallel for if (n > 32768) reduction(+ : s) schedule(static)
-  for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-  return s;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    out[k] = s;
+  }
+  return 0;
 }
 
-int cpu_scale(hub_tensor *t, float s) {
-  float *x = t->data;
-  int64_t n = hub_tensor_numel(t);
+int cpu_scale(int nt, hub_tensor *const *ts, float s) {
+  for (int k = 0; k < nt; k++) {
+    float *x = ts[k]->data;
+    int64_t n = hub_tensor_numel(ts[k]);
 #pragma omp parallel for if (n > 32768) schedule(static)
-  for (int64_t i = 0; i < n; i++) x[i] *= s;
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+  }
   return 0;
 }

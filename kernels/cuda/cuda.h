@@ -75,10 +75,13 @@ int cuda_dropout(const hub_tensor *x, float p, uint64_t key, uint64_t counter, h
 int cuda_dropout_backward(const hub_tensor *gy, const hub_tensor *mask, float p, hub_tensor *gx);
 int cuda_sgd_step(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum, float dampening,
                   float weight_decay, int nesterov, int first);
-int cuda_adam_step(hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor *v, float lr, float beta1,
-                   float beta2, float eps, float weight_decay, int decoupled, int64_t step);
-double cuda_sum_squares(const hub_tensor *t);
-int cuda_scale(hub_tensor *t, float s);
+/* Adam/AdamW, sums of squares and scaling of n tensors at once: one launch (a table of the
+ * tensors on the device, each block finding its tensor), the sums read back once. */
+int cuda_adam_step(int n, hub_tensor *const *p, const hub_tensor *const *g, hub_tensor *const *m,
+                   hub_tensor *const *v, const int64_t *steps, float lr, float beta1, float beta2, float eps,
+                   float weight_decay, int decoupled);
+int cuda_sum_squares(int n, const hub_tensor *const *ts, double *out);
+int cuda_scale(int n, hub_tensor *const *ts, float s);
 /* out[i] = act(out[i] + bias[i % n]) in place on a contiguous [rows, n] f32 buffer (bias may be
  * NULL, act -1 for none); the GEMM's epilogue. */
 int cuda_bias_act(float *out, const float *bias, int64_t rows, int64_t n, int act);

@@ -156,38 +156,80 @@ __global__ void k_sgd(int64_t n, float *p, const float *g, float *buf, float lr,
   }
 }
 
-__global__ void k_adam(int64_t n, float *p, const float *g, float *m, float *v, float b1, float b2, float eps,
-                       float step_size, float inv_sqrt_bc2, float decay, float l2) {
-  HUB_GRID_LOOP(i, n) {
-    float gi = g[i] + l2 * p[i];
-    float mi = b1 * m[i] + (1.0f - b1) * gi;
-    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+/* ---- multi-tensor updates: one launch over a table of tensors ----
+ * Tensor k gets ceil(n_k / MT_CHUNK) consecutive blocks starting at first_block; a block finds its
+ * tensor by binary search in the (device) table and works on its chunk. */
+enum { MT_CHUNK = 4096 };
+struct MtEntry {
+  float *p;
+  const float *g;
+  float *m, *v;
+  int64_t n, first_block;
+  float step_size, inv_sqrt_bc2, decay, l2;
+};
+
+__device__ __forceinline__ int mt_find(const MtEntry *e, int ne, int64_t block) {
+  int lo = 0, hi = ne - 1;
+  while (lo < hi) { /* the last entry whose first_block <= block */
+    int mid = (lo + hi + 1) >> 1;
+    if (e[mid].first_block <= block) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+__global__ void k_adam_multi(const MtEntry *e, int ne, float b1, float b2, float eps) {
+  const MtEntry t = e[mt_find(e, ne, blockIdx.x)];
+  int64_t start = ((int64_t)blockIdx.x - t.first_block) * MT_CHUNK, end = start + MT_CHUNK < t.n ? start + MT_CHUNK : t.n;
+  for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x) {
+    float gi = t.g[i] + t.l2 * t.p[i];
+    float mi = b1 * t.m[i] + (1.0f - b1) * gi;
+    float vi = b2 * t.v[i] + (1.0f - b2) * gi * gi;
+    t.m[i] = mi;
+    t.v[i] = vi;
+    t.p[i] = t.p[i] * t.decay - t.step_size * mi / (sqrtf(vi) * t.inv_sqrt_bc2 + eps);
   }
 }
 
-__global__ void k_scale(int64_t n, float *x, float s) {
-  HUB_GRID_LOOP(i, n) x[i] *= s;
+__global__ void k_scale_multi(const MtEntry *e, int ne, float s) {
+  const MtEntry t = e[mt_find(e, ne, blockIdx.x)];
+  int64_t start = ((int64_t)blockIdx.x - t.first_block) * MT_CHUNK, end = start + MT_CHUNK < t.n ? start + MT_CHUNK : t.n;
+  for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x) t.p[i] *= s;
 }
 
-/* Per-block partial sums of squares (double), then one block adds them in order: the result does
- * not depend on scheduling. */
-enum { SSQ_BLOCKS = 1024 };
-__global__ void k_sumsq_partial(int64_t n, const float *x, double *part) {
+/* part[block] = the block's chunk's sum of squares */
+__global__ void k_sumsq_multi(const MtEntry *e, int ne, double *part) {
   __shared__ double sh[32];
+  const MtEntry t = e[mt_find(e, ne, blockIdx.x)];
+  int64_t start = ((int64_t)blockIdx.x - t.first_block) * MT_CHUNK, end = start + MT_CHUNK < t.n ? start + MT_CHUNK : t.n;
   double s = 0;
-  HUB_GRID_LOOP(i, n) s += (double)x[i] * x[i];
+  for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x) s += (double)t.g[i] * t.g[i];
   s = block_sum(s, sh);
   if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
-__global__ void k_sum_partials(int nb, const double *part, double *out) {
+
+/* out[k] = the sum of tensor k's chunk sums, in chunk order (one block per tensor) */
+__global__ void k_sumsq_finish(const MtEntry *e, const double *part, double *out) {
   __shared__ double sh[32];
+  const MtEntry t = e[blockIdx.x];
+  int64_t nb = (t.n + MT_CHUNK - 1) / MT_CHUNK;
   double s = 0;
-  for (int i = threadIdx.x; i < nb; i += blockDim.x) s += part[i];
+  for (int64_t i = threadIdx.x; i < nb; i += blockDim.x) s += part[t.first_block + i];
   s = block_sum(s, sh);
-  if (threadIdx.x == 0) *out = s;
+  if (threadIdx.x == 0) out[blockIdx.x] = s;
+}
+
+/* The table on the device (NULL with an error); *blocks: the launch's grid. */
+MtEntry *mt_upload(const MtEntry *host, int ne, int64_t *blocks) {
+  *blocks = 0;
+  MtEntry *d = (MtEntry *)cuda_alloc(sizeof(MtEntry) * (size_t)ne);
+  if (!d) return NULL;
+  if (cuda_copy_in(d, host, sizeof(MtEntry) * (size_t)ne)) {
+    cuda_free(d, sizeof(MtEntry) * (size_t)ne);
+    return NULL;
+  }
+  *blocks = host[ne - 1].first_block + (host[ne - 1].n + MT_CHUNK - 1) / MT_CHUNK;
+  return d;
 }
 
 int same_shape_err(const char *op, const hub_tensor *a, const hub_tensor *b) {
@@ -384,43 +426,115 @@ int cuda_sgd_step(hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr,
   return cuda_check("sgd");
 }
 
-int cuda_adam_step(hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor *v, float lr, float b1, float b2,
-                   float eps, float wd, int decoupled, int64_t step) {
-  int64_t n = hub_tensor_numel(p);
-  if (check_f32("adam", p, n, true) || check_f32("adam", g, n, true) || check_f32("adam", m, n, true) ||
-      check_f32("adam", v, n, true))
-    return -1;
-  if (n == 0) return 0;
-  double bc1 = 1.0 - pow(b1, (double)step), bc2 = 1.0 - pow(b2, (double)step);
-  float step_size = (float)(lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
-  float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
-  k_adam<<<blocks_for(n), THREADS, 0, stream()>>>(n, (float *)p->data, (const float *)g->data, (float *)m->data,
-                                                   (float *)v->data, b1, b2, eps, step_size, inv_sqrt_bc2, decay, l2);
-  return cuda_check("adam");
+int cuda_adam_step(int n, hub_tensor *const *p, const hub_tensor *const *g, hub_tensor *const *m,
+                   hub_tensor *const *v, const int64_t *steps, float lr, float b1, float b2, float eps, float wd,
+                   int decoupled) {
+  MtEntry *tab = (MtEntry *)malloc(sizeof(MtEntry) * (size_t)(n > 0 ? n : 1));
+  if (!tab) return hub_err("adam: out of memory");
+  int ne = 0;
+  int64_t fb = 0;
+  for (int k = 0; k < n; k++) {
+    int64_t c = hub_tensor_numel(p[k]);
+    if (check_f32("adam", p[k], c, true) || check_f32("adam", g[k], c, true) || check_f32("adam", m[k], c, true) ||
+        check_f32("adam", v[k], c, true)) {
+      free(tab);
+      return -1;
+    }
+    if (c == 0) continue;
+    double bc1 = 1.0 - pow(b1, (double)steps[k]), bc2 = 1.0 - pow(b2, (double)steps[k]);
+    MtEntry e = {(float *)p[k]->data, (const float *)g[k]->data, (float *)m[k]->data, (float *)v[k]->data, c, fb,
+                 (float)(lr / bc1), (float)(1.0 / sqrt(bc2)), decoupled ? 1.0f - lr * wd : 1.0f, decoupled ? 0.0f : wd};
+    tab[ne++] = e;
+    fb += (c + MT_CHUNK - 1) / MT_CHUNK;
+  }
+  int rc = 0;
+  if (ne > 0) {
+    int64_t blocks;
+    MtEntry *d = mt_upload(tab, ne, &blocks);
+    if (!d) rc = -1;
+    else {
+      k_adam_multi<<<(unsigned)blocks, THREADS, 0, stream()>>>(d, ne, b1, b2, eps);
+      rc = cuda_check("adam");
+      cuda_free(d, sizeof(MtEntry) * (size_t)ne);
+    }
+  }
+  free(tab);
+  return rc;
 }
 
-double cuda_sum_squares(const hub_tensor *t) {
-  int64_t n = hub_tensor_numel(t);
-  if (check_f32("sum_squares", t, n, true)) return -1;
-  if (n == 0) return 0;
-  unsigned nb = blocks_for(n);
-  if (nb > SSQ_BLOCKS) nb = SSQ_BLOCKS;
-  double *buf = (double *)cuda_alloc(sizeof(double) * (SSQ_BLOCKS + 1));
-  if (!buf) return -1;
-  k_sumsq_partial<<<nb, THREADS, 0, stream()>>>(n, (const float *)t->data, buf);
-  k_sum_partials<<<1, THREADS, 0, stream()>>>((int)nb, buf, buf + SSQ_BLOCKS);
-  double s = -1;
-  if (cuda_check("sum_squares") || cuda_copy_out(&s, buf + SSQ_BLOCKS, sizeof s)) s = -1;
-  cuda_free(buf, sizeof(double) * (SSQ_BLOCKS + 1));
-  return s;
+/* The entries of n f32 tensors held in .g / .p (empty ones left out); NULL with an error. */
+static MtEntry *mt_plain(const char *op, int n, const hub_tensor *const *ts, int *ne, int64_t *fb) {
+  MtEntry *tab = (MtEntry *)calloc((size_t)(n > 0 ? n : 1), sizeof(MtEntry));
+  if (!tab) {
+    hub_err("%s: out of memory", op);
+    return NULL;
+  }
+  *ne = 0, *fb = 0;
+  for (int k = 0; k < n; k++) {
+    int64_t c = hub_tensor_numel(ts[k]);
+    if (check_f32(op, ts[k], c, true)) {
+      free(tab);
+      return NULL;
+    }
+    if (c == 0) continue;
+    tab[*ne].p = (float *)ts[k]->data;
+    tab[*ne].g = (const float *)ts[k]->data;
+    tab[*ne].n = c;
+    tab[*ne].first_block = *fb;
+    (*ne)++;
+    *fb += (c + MT_CHUNK - 1) / MT_CHUNK;
+  }
+  return tab;
 }
 
-int cuda_scale(hub_tensor *t, float s) {
-  int64_t n = hub_tensor_numel(t);
-  if (check_f32("scale_", t, n, true)) return -1;
-  if (n == 0) return 0;
-  k_scale<<<blocks_for(n), THREADS, 0, stream()>>>(n, (float *)t->data, s);
-  return cuda_check("scale_");
+int cuda_sum_squares(int n, const hub_tensor *const *ts, double *out) {
+  int ne = 0;
+  int64_t fb = 0;
+  MtEntry *tab = mt_plain("sum_squares", n, ts, &ne, &fb);
+  if (!tab) return -1;
+  for (int k = 0; k < n; k++) out[k] = 0;
+  int rc = 0;
+  if (ne > 0) {
+    int64_t blocks;
+    MtEntry *d = mt_upload(tab, ne, &blocks);
+    size_t pbytes = sizeof(double) * (size_t)(blocks + ne);
+    double *part = d ? (double *)cuda_alloc(pbytes) : NULL;
+    double *res = (double *)malloc(sizeof(double) * (size_t)ne);
+    if (!d || !part || !res) rc = res ? -1 : hub_err("sum_squares: out of memory");
+    else {
+      k_sumsq_multi<<<(unsigned)blocks, THREADS, 0, stream()>>>(d, ne, part);
+      k_sumsq_finish<<<(unsigned)ne, THREADS, 0, stream()>>>(d, part, part + blocks);
+      rc = cuda_check("sum_squares");
+      if (rc == 0) rc = cuda_copy_out(res, part + blocks, sizeof(double) * (size_t)ne); /* the one read back */
+      for (int k = 0, j = 0; rc == 0 && k < n; k++)
+        if (hub_tensor_numel(ts[k]) > 0) out[k] = res[j++];
+    }
+    free(res);
+    if (part) cuda_free(part, pbytes);
+    if (d) cuda_free(d, sizeof(MtEntry) * (size_t)ne);
+  }
+  free(tab);
+  return rc;
+}
+
+int cuda_scale(int n, hub_tensor *const *ts, float s) {
+  int ne = 0;
+  int64_t fb = 0;
+  MtEntry *tab = mt_plain("scale_", n, (const hub_tensor *const *)ts, &ne, &fb);
+  if (!tab) return -1;
+  int rc = 0;
+  if (ne > 0) {
+    int64_t blocks;
+    MtEntry *d = mt_upload(tab, ne, &blocks);
+    if (!d) rc = -1;
+    else {
+      k_scale_multi<<<(unsigned)blocks, THREADS, 0, stream()>>>(d, ne, s);
+      rc = cuda_check("scale_");
+      cuda_free(d, sizeof(MtEntry) * (size_t)ne);
+    }
+  }
+  free(tab);
+  return rc;
 }
 
 } // extern "C"

@@ -140,12 +140,15 @@ typedef struct hub_attn {
   /* Fused scaled-dot-product attention over the B*H entries; see hub_attn above. */             \
   X(ATTENTION, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, hub_tensor *out, hub_tensor *probs), HUB_DT_F32) \
   X(ATTENTION_BACKWARD, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk, hub_tensor *gv), HUB_DT_F32) \
-  /* ---- extensions: the optimiser updates (hub_optim.h), all tensors contiguous f32 of one    \
-   * shape; sum of squares (double accumulation); t *= s in place ---- */                         \
+  /* ---- extensions: the optimiser updates (hub_optim.h), all tensors contiguous f32, each     \
+   * parameter's gradient and state of its shape.  The Adam update, the sums of squares         \
+   * (double accumulation, out[i] for tensor i, host memory) and t *= s take n tensors at once:  \
+   * one pass each, and on a GPU one launch (and for the sums one read back) for all of them;   \
+   * steps[i] is tensor i's own step count (from 1). ---- */                                     \
   X(SGD_STEP, int, (hub_tensor *p, const hub_tensor *g, hub_tensor *buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first), HUB_DT_F32) \
-  X(ADAM_STEP, int, (hub_tensor *p, const hub_tensor *g, hub_tensor *m, hub_tensor *v, float lr, float beta1, float beta2, float eps, float weight_decay, int decoupled, int64_t step), HUB_DT_F32) \
-  X(SUM_SQUARES, double, (const hub_tensor *t), HUB_DT_F32)                                       \
-  X(SCALE, int, (hub_tensor *t, float s), HUB_DT_F32)                                             \
+  X(ADAM_STEP, int, (int n, hub_tensor *const *p, const hub_tensor *const *g, hub_tensor *const *m, hub_tensor *const *v, const int64_t *steps, float lr, float beta1, float beta2, float eps, float weight_decay, int decoupled), HUB_DT_F32) \
+  X(SUM_SQUARES, int, (int n, const hub_tensor *const *ts, double *out), HUB_DT_F32)             \
+  X(SCALE, int, (int n, hub_tensor *const *ts, float s), HUB_DT_F32)                              \
   /* ---- extensions: Paddle's models (hub_paddle.h) ----                                         \
    * GRU: x [B, T, 3H], w [H, 3H] (Wg [H, 2H] then Wc [H, H]), b [3H] or NULL, out [B, T, H], all \
    * contiguous f32; lengths [B] in host memory, each in 0..T (checked by the op).  Padded        \

@@ -624,6 +624,74 @@ static void adamw(void) {
   CHECK(res[0] && res[1] && max_rel(res[1], res[0], 1001) < 1e-6, "adamw: cuda equals the cpu");
   free(res[0]), free(res[1]);
   release_all(2, (hub_tensor *[]){p0, g0});
+
+  /* the multi-tensor forms (one launch for a whole group): sizes across chunk boundaries, an empty
+   * tensor, different step counts; the sums of squares and the scaling of clip_grad_norm */
+  enum { NT = 4 };
+  const int64_t sizes[NT] = {5000, 0, 1, 9000};
+  const int64_t steps[NT] = {1, 3, 2, 7};
+  hub_tensor *P0[NT], *G0[NT];
+  for (int k = 0; k < NT; k++) {
+    P0[k] = hub_randn(1, &sizes[k], HUB_F32);
+    G0[k] = hub_randn(1, &sizes[k], HUB_F32);
+  }
+  double *out[2][NT] = {{NULL}}, ss[2][NT] = {{0}};
+  for (int d = 0; d < 2; d++) {
+    int dev = d ? HUB_CUDA : HUB_CPU;
+    hub_tensor *P[NT], *G[NT], *M[NT], *V[NT];
+    for (int k = 0; k < NT; k++) {
+      hub_tensor *pd = hub_to_device(P0[k], dev);
+      P[k] = pd ? hub_clone(pd) : NULL;
+      hub_tensor_release(pd);
+      hub_tensor *gd = hub_to_device(G0[k], dev);
+      G[k] = gd ? hub_clone(gd) : NULL; /* scaled in place below: never G0 itself */
+      hub_tensor_release(gd);
+      M[k] = hub_tensor_new(HUB_F32, 1, &sizes[k], dev);
+      V[k] = hub_tensor_new(HUB_F32, 1, &sizes[k], dev);
+    }
+    int rc = hub_sum_squares_multi(NT, G, ss[d]);
+    if (rc == 0) rc = hub_scale_multi_(NT, G, 0.5);
+    if (rc == 0) rc = hub_adam_step_multi(NT, P, G, M, V, steps, 1e-2, 0.9, 0.999, 1e-8, 0.01, 1);
+    CHECK(rc == 0, "adam/sum_squares/scale (multi) on %s: %s", hub_device_name(dev), hub_last_error());
+    for (int k = 0; k < NT; k++) {
+      int64_t n;
+      out[d][k] = rc == 0 ? read_all(P[k], &n) : NULL;
+    }
+    for (int k = 0; k < NT; k++) release_all(4, (hub_tensor *[]){P[k], G[k], M[k], V[k]});
+  }
+  for (int k = 0; k < NT; k++) {
+    double one = hub_sum_squares(G0[k]);
+    CHECK(fabs(ss[0][k] - one) <= 1e-12 * (1 + one), "sum_squares_multi[%d] = sum_squares on the cpu", k);
+    CHECK(fabs(ss[1][k] - ss[0][k]) <= 1e-9 * (1 + ss[0][k]), "sum_squares_multi[%d]: cuda %.17g, cpu %.17g", k,
+          ss[1][k], ss[0][k]);
+    CHECK(sizes[k] == 0 || (out[0][k] && out[1][k] && max_rel(out[1][k], out[0][k], sizes[k]) < 1e-6),
+          "adamw (multi) tensor %d: cuda equals the cpu", k);
+    free(out[0][k]), free(out[1][k]);
+  }
+  /* the multi update equals one update per tensor (each with its own step) */
+  hub_tensor *a = hub_clone(P0[0]), *b = hub_clone(P0[0]);
+  hub_tensor *m1 = hub_tensor_new(HUB_F32, 1, &sizes[0], HUB_CPU), *v1 = hub_tensor_new(HUB_F32, 1, &sizes[0], HUB_CPU);
+  hub_tensor *m2 = hub_tensor_new(HUB_F32, 1, &sizes[0], HUB_CPU), *v2 = hub_tensor_new(HUB_F32, 1, &sizes[0], HUB_CPU);
+  int64_t st4 = 4;
+  int rc = hub_adam_step(a, G0[0], m1, v1, 1e-3, 0.9, 0.99, 1e-8, 0, 0, 4);
+  if (rc == 0) rc = hub_adam_step_multi(1, &b, &G0[0], &m2, &v2, &st4, 1e-3, 0.9, 0.99, 1e-8, 0, 0);
+  int64_t n1, n2;
+  double *ra = rc == 0 ? read_all(a, &n1) : NULL, *rb = rc == 0 ? read_all(b, &n2) : NULL;
+  CHECK(ra && rb && max_rel(ra, rb, n1) == 0, "adam_step_multi of one tensor = adam_step");
+  free(ra), free(rb);
+  release_all(6, (hub_tensor *[]){a, b, m1, v1, m2, v2});
+  /* a bad tensor in the list: an error before anything is updated */
+  hub_tensor *wrong = hub_tensor_new(HUB_F32, 1, (int64_t[]){3}, HUB_CPU), *pp = hub_clone(P0[0]);
+  hub_tensor *mm = hub_tensor_new(HUB_F32, 1, &sizes[0], HUB_CPU);
+  hub_tensor *PL[2] = {pp, pp}, *GL[2] = {G0[0], wrong}, *ML[2] = {mm, mm}, *VL[2] = {mm, mm};
+  int64_t sl[2] = {1, 1};
+  double before = hub_sum_squares(pp);
+  CHECK(hub_adam_step_multi(2, PL, GL, ML, VL, sl, 1e-2, 0.9, 0.999, 1e-8, 0, 1) != 0 &&
+            strstr(hub_last_error(), "gradient has shape [3]") && hub_sum_squares(pp) == before,
+        "adam_step_multi: a bad gradient is named and nothing moves: %s", hub_last_error());
+  release_all(3, (hub_tensor *[]){wrong, pp, mm});
+  release_all(NT, P0);
+  release_all(NT, G0);
 }
 
 int main(void) {

@@ -100,13 +100,17 @@ local Optimizer = {}
 Optimizer.__index = Optimizer
 optim.Optimizer = Optimizer
 
-function optim.new_class(name, defaults, update)
+-- update(p, grad, state, group, lr) updates one parameter; update_group(items, group, lr), when
+-- given, updates a whole group at once (items: {p, grad, state} for each parameter with a
+-- gradient, in order; one fused C call instead of one per parameter).
+function optim.new_class(name, defaults, update, update_group)
   -- the options: every default (of its type), a schedule and no_decay
   local spec = { schedule = "function", no_decay = "table|function" }
   for k, v in pairs(defaults) do spec[k] = type(v) end
   local group_spec = { params = "table" }
   for k, v in pairs(defaults) do group_spec[k] = type(v) end
-  local cls = setmetatable({ name = name, defaults = defaults, update = update }, { __index = Optimizer })
+  local cls = setmetatable({ name = name, defaults = defaults, update = update, update_group = update_group },
+                           { __index = Optimizer })
   cls.__index = cls
   cls.__tostring = function(self)
     local parts = {}
@@ -142,15 +146,17 @@ function Optimizer:step()
   local k = 0
   for _, g in ipairs(self.param_groups) do
     local lr = g.lr * scale
+    local items = self.update_group and {} or nil
     for _, p in ipairs(g.params) do
       k = k + 1
       local grad = p.grad
       if grad ~= nil then
         local st = self.state[k]
         if not st then st = {}; self.state[k] = st end
-        self.update(p, grad, st, g, lr)
+        if items then items[#items + 1] = { p, grad, st } else self.update(p, grad, st, g, lr) end
       end
     end
+    if items and #items > 0 then self.update_group(items, g, lr) end
   end
 end
 
@@ -245,20 +251,31 @@ function optim.clip_grad_norm(params, max_norm)
   elseif type(params) == "table" and getmetatable(params) and params.parameters then
     list = params:parameters()
   end
-  local grads, total = {}, 0
+  -- the gradients by device, each device's in one call (on a GPU: one launch and one read back
+  -- for all of them, not one per parameter)
+  local by_dev, order, total = {}, {}, 0
   for _, p in ipairs(list) do
     local g = p.grad
     if g ~= nil then
-      grads[#grads + 1] = g
-      local s = C.hub_sum_squares(g)
-      if s < 0 then core.fail(1) end
-      total = total + s
+      local d = g.device
+      if not by_dev[d] then by_dev[d] = {}; order[#order + 1] = d end
+      local l = by_dev[d]
+      l[#l + 1] = g
     end
+  end
+  local ffi = require "ffi"
+  for _, d in ipairs(order) do
+    local l = by_dev[d]
+    local arr, out = ffi.new("hub_tensor *[?]", #l), ffi.new("double[?]", #l)
+    for i = 1, #l do arr[i - 1] = l[i] end
+    check(C.hub_sum_squares_multi(#l, arr, out), 2)
+    for i = 0, #l - 1 do total = total + out[i] end
+    by_dev[d] = { arr = arr, n = #l, keep = l }
   end
   local norm = math.sqrt(total)
   if norm > max_norm then
     local s = max_norm / (norm + 1e-6)
-    for _, g in ipairs(grads) do check(C.hub_scale_(g, s), 2) end
+    for _, d in ipairs(order) do check(C.hub_scale_multi_(by_dev[d].n, by_dev[d].arr, s), 2) end
   end
   return norm
 end
