@@ -15,11 +15,22 @@
  * relative.  f16 and bf16 operands (cuda_gemm_raw today: the op layer casts matmul operands to
  * f32) accumulate in f32 and write f32.  f64 uses CUBLAS_COMPUTE_64F.
  *
- * Bias and activation are one elementwise pass over out after the GEMM (cuda_bias_act).  A
- * cuBLASLt epilogue (CUBLASLT_EPILOGUE_GELU_BIAS) would save that pass; not done yet.
+ * Bias and activation: with f32 operands and a bias, the product goes through cuBLASLt with the
+ * bias (and ReLU, or the tanh GELU: cuBLASLt's GELU is the tanh approximation) applied in the
+ * GEMM's epilogue, which saves a pass over out; an activation the epilogue lacks (erf GELU, tanh)
+ * is then one pass without the bias.  Plans (descriptors, layouts and the heuristic's algorithm)
+ * are cached per shape, layout, alignment and epilogue (LT_PLANS, least recently used out).  Each
+ * epilogue kind checks itself against the plain path (GEMM + cuda_bias_act) on a small product the
+ * first time it is used and is switched off with a line on stderr when it differs, as is the
+ * whole cuBLASLt path when cuBLASLt fails; HUB_CUDA_LT=0 in the environment switches it off.
+ * Otherwise (no bias, f64) the bias and activation are one elementwise pass (cuda_bias_act).
  */
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common.cuh"
 
@@ -106,6 +117,214 @@ int gemm(int in_dtype, int out_dtype, int64_t batch, int64_t M, int64_t N, int64
   return s == CUBLAS_STATUS_SUCCESS ? 0 : cublas_fail("matmul", s);
 }
 
+
+/* ---- cuBLASLt with the bias in the epilogue ---- */
+
+enum { LT_PLANS = 64, LT_WS_BYTES = 4 << 20 };
+enum { EPI_BIAS, EPI_RELU_BIAS, EPI_GELU_BIAS, EPI_KINDS };
+
+struct LtKey {
+  int64_t M, N, K, batch, lda, ldb, sa, sb;
+  int opa, opb, epi, ct, align;
+};
+
+struct LtPlan {
+  LtKey key;
+  bool used;
+  uint64_t stamp;
+  cublasLtMatmulDesc_t op;
+  cublasLtMatrixLayout_t A, B, D;
+  cublasLtMatmulAlgo_t algo;
+  size_t ws;
+};
+
+cublasLtHandle_t g_lt;
+int g_lt_state;               /* 0 not tried, 1 ready, -1 off */
+int g_epi_state[EPI_KINDS];   /* 0 not checked, 1 checked, -1 off */
+void *g_lt_ws;
+LtPlan g_plans[LT_PLANS];
+uint64_t g_plan_clock;
+
+void plan_free(LtPlan *p) {
+  if (!p->used) return;
+  cublasLtMatrixLayoutDestroy(p->A);
+  cublasLtMatrixLayoutDestroy(p->B);
+  cublasLtMatrixLayoutDestroy(p->D);
+  cublasLtMatmulDescDestroy(p->op);
+  p->used = false;
+}
+
+/* 1 when the path is usable (creates the handle and the workspace the first time); under the lock. */
+bool lt_ready() {
+  if (g_lt_state == 0) {
+    const char *env = getenv("HUB_CUDA_LT");
+    if (env && strcmp(env, "0") == 0) {
+      g_lt_state = -1;
+    } else if (cublasLtCreate(&g_lt) != CUBLAS_STATUS_SUCCESS) {
+      fprintf(stderr, "hubrun: cuBLASLt is not available; bias epilogues off (a separate pass instead)\n");
+      g_lt_state = -1;
+    } else {
+      g_lt_ws = cuda_alloc(LT_WS_BYTES);
+      g_lt_state = g_lt_ws ? 1 : -1;
+    }
+  }
+  return g_lt_state == 1;
+}
+
+uint32_t alignment(const void *p, int64_t batch, int64_t stride_elems) {
+  uint64_t v = (uint64_t)(uintptr_t)p | 256u;
+  if (batch > 1 && stride_elems > 0) v |= (uint64_t)stride_elems * 4u;
+  return (uint32_t)(v & (~v + 1)); /* the lowest set bit, at most 256 */
+}
+
+bool same_key(const LtKey &a, const LtKey &b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* The cached plan for key (made when missing); NULL when cuBLASLt has none. */
+LtPlan *lt_plan(const LtKey &k) {
+  LtPlan *victim = &g_plans[0];
+  for (int i = 0; i < LT_PLANS; i++) {
+    LtPlan *p = &g_plans[i];
+    if (p->used && same_key(p->key, k)) {
+      p->stamp = ++g_plan_clock;
+      return p;
+    }
+    if (!p->used || p->stamp < victim->stamp) victim = p;
+  }
+  plan_free(victim);
+  LtPlan *p = victim;
+  memset(p, 0, sizeof *p);
+  p->key = k;
+  bool ok = cublasLtMatmulDescCreate(&p->op, (cublasComputeType_t)k.ct, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS;
+  int32_t ta = k.opb, tb = k.opa; /* out^T = op(b) op(a): cuBLAS's A is b */
+  static const uint32_t epis[EPI_KINDS] = {CUBLASLT_EPILOGUE_BIAS, CUBLASLT_EPILOGUE_RELU_BIAS, CUBLASLT_EPILOGUE_GELU_BIAS};
+  uint32_t epi = epis[k.epi];
+  ok = ok && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) == CUBLAS_STATUS_SUCCESS;
+  ok = ok && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) == CUBLAS_STATUS_SUCCESS;
+  ok = ok && cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) == CUBLAS_STATUS_SUCCESS;
+  bool a_ok = false, b_ok = false, d_ok = false;
+  if (ok) {
+    uint64_t ar = k.opb == CUBLAS_OP_N ? k.N : k.K, ac = k.opb == CUBLAS_OP_N ? k.K : k.N;
+    uint64_t br = k.opa == CUBLAS_OP_N ? k.K : k.M, bc = k.opa == CUBLAS_OP_N ? k.M : k.K;
+    a_ok = cublasLtMatrixLayoutCreate(&p->A, CUDA_R_32F, ar, ac, k.ldb) == CUBLAS_STATUS_SUCCESS;
+    b_ok = cublasLtMatrixLayoutCreate(&p->B, CUDA_R_32F, br, bc, k.lda) == CUBLAS_STATUS_SUCCESS;
+    d_ok = cublasLtMatrixLayoutCreate(&p->D, CUDA_R_32F, k.N, k.M, k.N) == CUBLAS_STATUS_SUCCESS;
+    ok = a_ok && b_ok && d_ok;
+  }
+  if (ok && k.batch > 1) {
+    int32_t bc = (int32_t)k.batch;
+    int64_t sa = k.sb, sb = k.sa, sd = k.M * k.N;
+    ok = cublasLtMatrixLayoutSetAttribute(p->A, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutSetAttribute(p->A, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sa, sizeof sa) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutSetAttribute(p->B, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutSetAttribute(p->B, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sb, sizeof sb) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutSetAttribute(p->D, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc) == CUBLAS_STATUS_SUCCESS &&
+         cublasLtMatrixLayoutSetAttribute(p->D, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sd, sizeof sd) == CUBLAS_STATUS_SUCCESS;
+  }
+  if (ok) {
+    cublasLtMatmulPreference_t pref;
+    ok = cublasLtMatmulPreferenceCreate(&pref) == CUBLAS_STATUS_SUCCESS;
+    if (ok) {
+      uint64_t ws = LT_WS_BYTES;
+      uint32_t al = (uint32_t)k.align;
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al);
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al);
+      cublasLtMatmulHeuristicResult_t res;
+      int nres = 0;
+      ok = cublasLtMatmulAlgoGetHeuristic(g_lt, p->op, p->A, p->B, p->D, p->D, pref, 1, &res, &nres) ==
+               CUBLAS_STATUS_SUCCESS && nres > 0;
+      if (ok) p->algo = res.algo, p->ws = res.workspaceSize;
+      cublasLtMatmulPreferenceDestroy(pref);
+    }
+  }
+  p->used = true; /* a failed plan is cached too (algo unset, ws = SIZE_MAX): no second try */
+  p->stamp = ++g_plan_clock;
+  if (!ok) {
+    p->ws = (size_t)-1;
+    return NULL;
+  }
+  return p;
+}
+
+/* out^T = op(b) op(a) + bias, with the epilogue epi: 0 done, 1 not possible here (use the plain
+ * path), -1 a cuBLASLt error (with hub_err). Under the cuBLAS lock. */
+int lt_gemm_locked(int64_t batch, int64_t M, int64_t N, int64_t K, const Mat &a, const Mat &b, const float *bias,
+                   int epi, int ct, float *out) {
+  if (!lt_ready() || g_epi_state[epi] < 0) return 1;
+  LtKey k;
+  memset(&k, 0, sizeof k);
+  k.M = M, k.N = N, k.K = K, k.batch = batch, k.lda = a.ld, k.ldb = b.ld, k.sa = a.batch_stride, k.sb = b.batch_stride;
+  k.opa = a.op, k.opb = b.op, k.epi = epi, k.ct = ct;
+  uint32_t al = alignment(a.data, batch, a.batch_stride), t;
+  if ((t = alignment(b.data, batch, b.batch_stride)) < al) al = t;
+  if ((t = alignment(out, batch, M * N)) < al) al = t;
+  if (((uintptr_t)bias & 15) != 0) return 1; /* cuBLASLt wants a 16-byte aligned bias */
+  k.align = (int)al;
+  LtPlan *p = lt_plan(k);
+  if (!p || p->ws == (size_t)-1 || p->ws > LT_WS_BYTES) return 1;
+  if (cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) != CUBLAS_STATUS_SUCCESS)
+    return 1;
+  float one = 1.0f, zero = 0.0f;
+  cublasStatus_t s = cublasLtMatmul(g_lt, p->op, &one, b.data, p->A, a.data, p->B, &zero, out, p->D, out, p->D, &p->algo,
+                                    g_lt_ws, LT_WS_BYTES, stream());
+  if (s != CUBLAS_STATUS_SUCCESS) return cublas_fail("matmul (cuBLASLt)", s);
+  return 0;
+}
+
+__global__ void k_max_rel(int64_t n, const float *x, const float *y, float *out) {
+  /* one block: the largest |x - y| / (1 + |y|) */
+  __shared__ float sh[32];
+  float m = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    float d = fabsf(x[i] - y[i]) / (1.0f + fabsf(y[i]));
+    if (!(d <= m)) m = d != d ? INFINITY : d;
+  }
+  m = block_max(m, sh);
+  if (threadIdx.x == 0) *out = m;
+}
+
+/* The first use of an epilogue: a [3, 37] x [37, 45] (+ bias) product through cuBLASLt and through
+ * the plain path must agree (f32 compute); else that epilogue is switched off. */
+void lt_self_check(int epi) {
+  if (!lt_ready() || g_epi_state[epi] != 0) return;
+  g_epi_state[epi] = -1; /* until it passes */
+  const int64_t M = 3, K = 37, N = 45;
+  size_t bytes = sizeof(float) * (size_t)(M * K + K * N + N + 2 * M * N + 1);
+  float *buf = (float *)cuda_alloc(bytes);
+  if (!buf) return;
+  float *h = (float *)malloc(bytes);
+  if (!h) {
+    cuda_free(buf, bytes);
+    return;
+  }
+  for (int64_t i = 0; i < M * K + K * N + N; i++) h[i] = (float)((i * 7919 % 113) - 56) / 40.0f;
+  float *da = buf, *db = da + M * K, *dbias = db + K * N, *o1 = dbias + N, *o2 = o1 + M * N, *err = o2 + M * N;
+  float e = INFINITY;
+  static const int acts[EPI_KINDS] = {-1, HUB_UN_RELU, HUB_UN_GELU_TANH};
+  if (cuda_copy_in(buf, h, sizeof(float) * (size_t)(M * K + K * N + N)) == 0) {
+    Mat am{CUBLAS_OP_N, K, 0, da}, bm{CUBLAS_OP_N, N, 0, db};
+    float one = 1.0f, zero = 0.0f;
+    cublasStatus_t s = cublasGemmEx((cublasHandle_t)cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one,
+                                    db, CUDA_R_32F, (int)N, da, CUDA_R_32F, (int)K, &zero, o2, CUDA_R_32F, (int)N,
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    g_epi_state[epi] = 0; /* let lt_gemm_locked try it */
+    int rc = s == CUBLAS_STATUS_SUCCESS ? lt_gemm_locked(1, M, N, K, am, bm, dbias, epi, CUBLAS_COMPUTE_32F, o1) : -1;
+    g_epi_state[epi] = -1;
+    if (rc == 0 && cuda_bias_act(o2, dbias, M, N, acts[epi]) == 0) {
+      k_max_rel<<<1, 256, 0, stream()>>>(M * N, o1, o2, err);
+      if (cuda_check("matmul self-check") == 0) cuda_copy_out(&e, err, sizeof e);
+    }
+  }
+  static const char *names[EPI_KINDS] = {"bias", "relu + bias", "gelu (tanh) + bias"};
+  if (e <= 1e-5f) g_epi_state[epi] = 1;
+  else
+    fprintf(stderr, "hubrun: the cuBLASLt %s epilogue is off (its self-check differs from the plain path by %g); "
+                    "a separate pass instead\n", names[epi], (double)e);
+  free(h);
+  cuda_free(buf, bytes);
+}
 } // namespace
 
 extern "C" {
@@ -153,9 +372,33 @@ int cuda_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bi
         goto done;
       }
     }
-    rc = gemm(idt, odt, batch, M, N, K, am, bm, out->data);
-    if (rc == 0 && odt == HUB_F32)
-      rc = cuda_bias_act((float *)out->data, bias_c ? (const float *)bias_c->data : nullptr, total / N, N, act);
+    /* f32 with a bias: the bias (and ReLU / tanh GELU) in cuBLASLt's epilogue */
+    int lt = 1;
+    if (bias_c && idt == HUB_F32 && odt == HUB_F32) {
+      int epi = act == HUB_UN_RELU ? EPI_RELU_BIAS : act == HUB_UN_GELU_TANH ? EPI_GELU_BIAS : EPI_BIAS;
+      int ct = cuda_get_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      cuda_stream(); /* binds the device for this thread */
+      cuda_cublas_lock();
+      lt_self_check(epi);
+      lt = lt_gemm_locked(batch, M, N, K, am, bm, (const float *)bias_c->data, epi, ct, (float *)out->data);
+      cuda_cublas_unlock();
+      if (lt < 0) {
+        fprintf(stderr, "hubrun: %s; cuBLASLt epilogues off from here on\n", hub_last_error());
+        cuda_cublas_lock();
+        g_lt_state = -1;
+        cuda_cublas_unlock();
+        lt = 1;
+      }
+      if (lt == 0) {
+        bool done = epi != EPI_BIAS || act < 0;
+        rc = done ? 0 : cuda_bias_act((float *)out->data, nullptr, total / N, N, act); /* erf GELU, tanh */
+      }
+    }
+    if (lt != 0) {
+      rc = gemm(idt, odt, batch, M, N, K, am, bm, out->data);
+      if (rc == 0 && odt == HUB_F32)
+        rc = cuda_bias_act((float *)out->data, bias_c ? (const float *)bias_c->data : nullptr, total / N, N, act);
+    }
   }
 done:
   for (int i = 0; i < 3; i++) hub_tensor_release(tmp[i]);

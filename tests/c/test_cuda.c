@@ -62,6 +62,9 @@ static hub_tensor *o_log_softmax(hub_tensor **x) { return hub_log_softmax(x[0], 
 static hub_tensor *o_ln(hub_tensor **x) { return hub_layer_norm(x[0], 1, x[1], x[2], 1e-5); }
 static hub_tensor *o_matmul(hub_tensor **x) { return hub_matmul(x[0], x[1]); }
 static hub_tensor *o_linear(hub_tensor **x) { return hub_linear(x[0], x[1], x[2]); }
+static hub_tensor *o_linear_relu(hub_tensor **x) { return hub_linear_act(x[0], x[1], x[2], "relu"); }
+static hub_tensor *o_linear_gelu(hub_tensor **x) { return hub_linear_act(x[0], x[1], x[2], "gelu"); }
+static hub_tensor *o_linear_gelu_tanh(hub_tensor **x) { return hub_linear_act(x[0], x[1], x[2], "gelu_tanh"); }
 static hub_tensor *o_attention(hub_tensor **x) { return hub_attention(x[0], x[1], x[2], NULL, 0); }
 
 static const cu_case cases[] = {
@@ -93,6 +96,12 @@ static const cu_case cases[] = {
     {"matmul (transposed a)", o_matmul, 2, {2, 2}, {{31, 64}, {64, 47}}, 0, 1, 1e-5, 1},
     {"matmul (empty K)", o_matmul, 2, {2, 2}, {{4, 0}, {0, 5}}, 0, 0, 1e-6, 0},
     {"linear (bias)", o_linear, 3, {3, 2, 1}, {{2, 5, 96}, {40, 96}, {40}}, 0, 0, 1e-5, 1},
+    /* the bias (and relu / tanh gelu) in cuBLASLt's epilogue; erf gelu as a pass after it (no
+     * gradients: then linear_act fuses the activation into the product) */
+    {"linear + relu", o_linear_relu, 3, {2, 2, 1}, {{33, 64}, {48, 64}, {48}}, 0, 0, 1e-5, 0},
+    {"linear + gelu (erf)", o_linear_gelu, 3, {3, 2, 1}, {{2, 7, 64}, {24, 64}, {24}}, 0, 0, 1e-5, 0},
+    {"linear + gelu (tanh)", o_linear_gelu_tanh, 3, {2, 2, 1}, {{17, 32}, {40, 32}, {40}}, 0, 0, 1e-5, 0},
+    {"linear (bias, odd sizes)", o_linear, 3, {2, 2, 1}, {{3, 7}, {5, 7}, {5}}, 0, 0, 1e-5, 1},
     {"attention", o_attention, 3, {4, 4, 4}, {{2, 3, 17, 16}, {2, 3, 29, 16}, {2, 3, 29, 8}}, 0, 0, 1e-5, 1},
 };
 
