@@ -64,6 +64,7 @@ registry: build
 # the model as a module, install it and run it on a sentence.
 demo: build data corpus registry
 	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun install ernie-tiny-zh
+	rm -rf $(BUILD)/demo-run  # a fresh run each time (a run dir of another encoder version is refused)
 	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun $(DEMO) $(DEMO_ARGS) --out $(BUILD)/demo-run --export demo-senta
 	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun install --force $(BUILD)/demo-run/demo-senta
 	HUB_HOME=$(DEMO_HOME) ./$(BUILD)/hubrun run demo-senta --input_text "这家酒店很干净，服务也很好"

@@ -10,15 +10,16 @@ local T = require "testlib"
 local ok = T.ok
 local hub = require "hub"
 
--- Measured on the committed weights, ernie-tiny-zh 1.5.0 (docs/pretraining.md: 1.4.0 continued
--- 6,000 steps, the reviews weighted twice): held-out accuracy 0.2935 (loss 4.062; 1.4.0: 0.2799;
--- 1.3.0: 0.2563; 1.2.0: 0.2346; 1.1.0: 0.2008; 1.0.0: 0.1585) against 0.0001 (9.256) untrained;
--- the expected character in the top 5 for 5 of the 16 FILLS (1.4.0: 5, 1.3.0: 2).  The fill-mask
+-- Measured on the committed weights, ernie-tiny-zh 1.6.0 (docs/pretraining.md: 1.5.0 continued
+-- 5,000 steps, the reviews weighted three times): held-out accuracy 0.3015 (loss 4.011; 1.5.0:
+-- 0.2935; 1.4.0: 0.2799; 1.3.0: 0.2563; 1.2.0: 0.2346; 1.1.0: 0.2008; 1.0.0: 0.1585) against 0.0001
+-- (9.256) untrained; the expected character in the top 5 for 6 of the 16 FILLS (1.5.0 and 1.4.0:
+-- 5, 1.3.0: 2).  The fill-mask
 -- bar is what this model does, not what a good one does: raise MIN_TOP5 with the next,
 -- longer-trained weights (the issue's aim is a sensible top 1).
-local MIN_TOP5 = 4         -- of #FILLS
-local MIN_ACC = 0.285      -- held-out masked-LM accuracy (all held-out sequences)
-local MIN_GAIN = 0.28      -- above the untrained network on the same masks
+local MIN_TOP5 = 5         -- of #FILLS
+local MIN_ACC = 0.295      -- held-out masked-LM accuracy (all held-out sequences)
+local MIN_GAIN = 0.29      -- above the untrained network on the same masks
 
 local HUBRUN = os.getenv("HUBRUN") or arg[-1]
 local here = (arg[0]:match("^(.*)/") or ".") .. "/../.."

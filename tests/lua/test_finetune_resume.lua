@@ -114,5 +114,10 @@ T.write_file(tmp .. "/other.lua", (slurp(script):gsub("batch_size = 8", "batch_s
 local rc = os.execute(string.format("%s %s %s 0 >%s 2>&1", q(HUBRUN), q(tmp .. "/other.lua"), q(A), q(tmp .. "/other.log")))
 ok(not succeeded(rc) and slurp(tmp .. "/other.log"):find("batch_size = 8", 1, true) ~= nil,
   "another batch size in the same checkpoint_dir is refused, naming it", slurp(tmp .. "/other.log"))
+-- so is one that starts from other encoder weights (another module, another version)
+T.write_file(tmp .. "/other_init.lua", (slurp(script):gsub("F%.encoder%(3%)", "F.encoder(4)")))
+rc = os.execute(string.format("%s %s %s 0 >%s 2>&1", q(HUBRUN), q(tmp .. "/other_init.lua"), q(A), q(tmp .. "/other_init.log")))
+ok(not succeeded(rc) and slurp(tmp .. "/other_init.log"):find("started from other encoder weights", 1, true) ~= nil,
+  "other starting weights in the same checkpoint_dir are refused", slurp(tmp .. "/other_init.log"))
 if T.failed == 0 then os.execute("rm -rf " .. q(tmp)) end
 T.finish()

@@ -186,6 +186,15 @@ function M.run(task, ds, opts)
   local ck, dir = hub.checkpoint, o.checkpoint_dir
   local fingerprint = { batch_size = o.batch_size, epochs = o.epochs, grad_accum = o.grad_accum, seed = o.seed,
                         train = f.train.n, max_seq_len = task.max_seq_len }
+  -- the starting weights (before a checkpoint is loaded over them): a checkpoint_dir of a run that
+  -- started from another module or version must not be resumed with these
+  do
+    local p = task.encoder and task.encoder.parameters and task.encoder:parameters()[1]
+    if p then
+      local s = hub.no_grad(function() return p:to("f64"):sum():item() end)
+      fingerprint.init = string.format("%.9g", s)
+    end
+  end
 
   -- fresh start: seed, then the strategy (its optimiser over the trainable parameters)
   local latest = dir and ck.latest(dir)
@@ -209,7 +218,10 @@ function M.run(task, ds, opts)
     local st = r.state
     lstate = st
     for k, v in pairs(fingerprint) do
-      if st.fingerprint and st.fingerprint[k] ~= v then
+      if st.fingerprint and st.fingerprint[k] ~= nil and st.fingerprint[k] ~= v then
+        if k == "init" then
+          fail("finetune: %s holds a run that started from other encoder weights (another module or version): use another checkpoint_dir or remove it", dir)
+        end
         fail("finetune: %s holds a run with %s = %s, this one has %s: use another checkpoint_dir or remove it",
           dir, k, tostring(st.fingerprint[k]), tostring(v))
       end
