@@ -103,6 +103,8 @@ fi
 if has bench; then
   say "bench: hubrun"
   run timeout 180 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 1,8 --iters 20
+  say "bench: hubrun without the cuBLASLt bias epilogues (HUB_CUDA_LT=0), batch 8: what they save"
+  run env HUB_CUDA_LT=0 timeout 120 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 8 --iters 20
   PY=${HUB_TORCH_PYTHON:-python3}
   if env -u LD_LIBRARY_PATH "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     say "bench: PyTorch ($PY)"
