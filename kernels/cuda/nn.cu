@@ -15,6 +15,7 @@
  * Ids and targets live on the device; the kernels that must reject bad ones (gather, scatter_add,
  * cross-entropy) check them on the device and read one number back, which waits for the stream.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -545,6 +546,114 @@ __global__ void k_attn_fwd(AttnGeo g, const float *q, const float *k, const floa
   }
 }
 
+/* The tiled forward: one block per (entry e, tile of ATT_TQ query rows), so that each key and
+ * value row is read from global memory once per tile instead of once per query row.  The query
+ * tile sits in shared memory; keys come in chunks of ATT_TK rows (padded by one float against bank
+ * conflicts), each thread scoring a few (row, key) pairs into probs; one warp per row then turns
+ * the row into probabilities (the sum in double, as k_attn_fwd); values come in chunks too, with
+ * the chunk's probabilities, each thread accumulating a few (row, d) outputs in registers.  Every
+ * sum runs in the same order as k_attn_fwd's (d ascending for a score, keys ascending for an
+ * output), so the two give the same numbers; head dimensions up to ATT_DMAX. */
+enum { ATT_TQ = 16, ATT_TK = 64, ATT_DMAX = 128, ATT_THREADS = 256, ATT_ACC = ATT_TQ * ATT_DMAX / ATT_THREADS };
+
+__global__ void k_attn_fwd_tiled(AttnGeo g, const float *q, const float *k, const float *v, float *out, float *probs) {
+  extern __shared__ float sm[];
+  const int64_t DM = g.D > g.Dv ? g.D : g.Dv;
+  float *qs = sm, *kv = sm + ATT_TQ * g.D, *ps = kv + ATT_TK * (DM + 1);
+  const int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ, e = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ATT_TQ;
+  const int64_t b = e / g.H, h = e % g.H, nq = g.Lq - i0 < ATT_TQ ? g.Lq - i0 : ATT_TQ;
+  const int tid = threadIdx.x;
+  for (int64_t t = tid; t < ATT_TQ * g.D; t += blockDim.x) {
+    int64_t r = t / g.D, d = t % g.D;
+    qs[t] = r < nq ? row4(q, g.sq, b, h, i0 + r)[d] : 0.0f;
+  }
+  float *prow0 = probs + (e * g.Lq + i0) * g.Lk;
+  /* scores */
+  for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) {
+    const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
+    __syncthreads();
+    for (int64_t t = tid; t < nk * g.D; t += blockDim.x) {
+      int64_t c = t / g.D, d = t % g.D;
+      kv[c * (g.D + 1) + d] = row4(k, g.sk, b, h, j0 + c)[d];
+    }
+    __syncthreads();
+    for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
+      int64_t r = t / nk, c = t % nk;
+      const float *qr = qs + r * g.D, *kr = kv + c * (g.D + 1);
+      float sc = 0;
+      for (int64_t d = 0; d < g.D; d++) sc += qr[d] * kr[d];
+      sc *= g.scale;
+      if (g.mask) sc += g.mask[e * g.sm[0] + (i0 + r) * g.sm[1] + (j0 + c) * g.sm[2]];
+      prow0[r * g.Lk + j0 + c] = sc;
+    }
+  }
+  __syncthreads();
+  /* softmax: one warp per row */
+  const int lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+  for (int64_t r = warp; r < nq; r += nwarps) {
+    float *pr = prow0 + r * g.Lk;
+    float m = -INFINITY;
+    for (int64_t j = lane; j < g.Lk; j += 32) m = fmaxf(m, pr[j]);
+    m = warp_max(m);
+    double sum = 0;
+    if (m != -INFINITY)
+      for (int64_t j = lane; j < g.Lk; j += 32) sum += (double)expf(pr[j] - m);
+    sum = warp_sum(sum);
+    float inv = m == -INFINITY ? 0.0f : (float)(1.0 / sum);
+    for (int64_t j = lane; j < g.Lk; j += 32) pr[j] = m == -INFINITY ? 0.0f : expf(pr[j] - m) * inv;
+  }
+  /* out = dropout(P) V */
+  float acc[ATT_ACC];
+#pragma unroll
+  for (int a = 0; a < ATT_ACC; a++) acc[a] = 0.0f;
+  for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) {
+    const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
+    __syncthreads(); /* the probabilities are written; the previous chunk is no longer read */
+    for (int64_t t = tid; t < nk * g.Dv; t += blockDim.x) {
+      int64_t c = t / g.Dv, d = t % g.Dv;
+      kv[c * (g.Dv + 1) + d] = row4(v, g.sv, b, h, j0 + c)[d];
+    }
+    for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
+      int64_t r = t / nk, c = t % nk;
+      ps[r * ATT_TK + c] = prow0[r * g.Lk + j0 + c] * keep_scale(g, e, i0 + r, j0 + c);
+    }
+    __syncthreads();
+#pragma unroll
+    for (int a = 0; a < ATT_ACC; a++) {
+      int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.Dv, d = t % g.Dv;
+      if (r < nq) {
+        float s2 = acc[a];
+        for (int64_t c = 0; c < nk; c++) s2 += ps[r * ATT_TK + c] * kv[c * (g.Dv + 1) + d];
+        acc[a] = s2;
+      }
+    }
+  }
+#pragma unroll
+  for (int a = 0; a < ATT_ACC; a++) {
+    int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.Dv, d = t % g.Dv;
+    if (r < nq) out[b * g.so[0] + h * g.so[1] + (i0 + r) * g.so[2] + d] = acc[a];
+  }
+}
+
+size_t attn_tiled_smem(const AttnGeo &g) {
+  int64_t DM = g.D > g.Dv ? g.D : g.Dv;
+  return sizeof(float) * (size_t)(ATT_TQ * g.D + ATT_TK * (DM + 1) + ATT_TQ * ATT_TK);
+}
+
+/* one block: the largest |x - y| / (1 + |y|) over two pairs of arrays (the attention self-check) */
+__global__ void k_max_rel_attn(int64_t n1, const float *x1, const float *y1, int64_t n2, const float *x2,
+                               const float *y2, float *out) {
+  __shared__ float sh[32];
+  float m = 0;
+  for (int64_t i = threadIdx.x; i < n1 + n2; i += blockDim.x) {
+    float a = i < n1 ? x1[i] : x2[i - n1], b = i < n1 ? y1[i] : y2[i - n1];
+    float d = fabsf(a - b) / (1.0f + fabsf(b));
+    if (!(d <= m)) m = d != d ? INFINITY : d;
+  }
+  m = block_max(m, sh);
+  if (threadIdx.x == 0) *out = m;
+}
+
 struct AttnStrides {
   int64_t s[4];
 };
@@ -856,6 +965,54 @@ int cuda_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *targ
 
 /* A kernel launched with more than the default 48 KiB of dynamic shared memory must be allowed it
  * first (up to the device's opt-in limit, 227 KiB on an H100); past that, a clear error. */
+/* The tiled forward checks itself once against k_attn_fwd (2 x 3 entries, 37 query rows over three
+ * tiles, 70 keys over two chunks, head dimensions 24 and 40, a mask, dropout): they must agree
+ * to 1e-5 (the same sums in the same order), else the tiled kernel is off for the process with a
+ * line on stderr.  Written without a GPU, hence the check.  HUB_CUDA_TILED_ATTN=0 turns it off. */
+static int g_tiled_state; /* 0 unchecked, 1 on, -1 off */
+static int attn_tiled_ok(void) {
+  if (g_tiled_state != 0) return g_tiled_state > 0;
+  g_tiled_state = -1;
+  const char *env = getenv("HUB_CUDA_TILED_ATTN");
+  if (env && strcmp(env, "0") == 0) return 0;
+  AttnGeo g;
+  memset(&g, 0, sizeof g);
+  g.B = 2, g.H = 3, g.Lq = 37, g.Lk = 70, g.D = 24, g.Dv = 40;
+  int64_t nq = g.B * g.H * g.Lq * g.D, nk = g.B * g.H * g.Lk * g.D, nv = g.B * g.H * g.Lk * g.Dv;
+  int64_t no = g.B * g.H * g.Lq * g.Dv, np = g.B * g.H * g.Lq * g.Lk, nm = g.B * g.H * g.Lq * g.Lk;
+  int64_t total = nq + nk + nv + nm + 2 * (no + np) + 1;
+  float *h = (float *)malloc(sizeof(float) * (size_t)(nq + nk + nv + nm));
+  float *d = (float *)cuda_alloc(sizeof(float) * (size_t)total);
+  float err = INFINITY;
+  if (h && d) {
+    for (int64_t i = 0; i < nq + nk + nv; i++) h[i] = (float)((i * 7919 % 211) - 105) / 60.0f;
+    for (int64_t i = 0; i < nm; i++) h[nq + nk + nv + i] = (i % 11 == 3) ? -1e9f : 0.0f;
+    float *q = d, *k = q + nq, *v = k + nk, *m = v + nv, *o1 = m + nm, *p1 = o1 + no, *o2 = p1 + np, *p2 = o2 + no;
+    float *e = p2 + np;
+    int64_t strides[4][4] = {{g.H * g.Lq * g.D, g.Lq * g.D, g.D, 1}, {g.H * g.Lk * g.D, g.Lk * g.D, g.D, 1},
+                             {g.H * g.Lk * g.Dv, g.Lk * g.Dv, g.Dv, 1}, {g.H * g.Lq * g.Dv, g.Lq * g.Dv, g.Dv, 1}};
+    memcpy(g.sq, strides[0], sizeof g.sq), memcpy(g.sk, strides[1], sizeof g.sk);
+    memcpy(g.sv, strides[2], sizeof g.sv), memcpy(g.so, strides[3], sizeof g.so);
+    g.mask = m, g.sm[0] = g.Lq * g.Lk, g.sm[1] = g.Lk, g.sm[2] = 1;
+    g.scale = 0.2f, g.p = 0.1f, g.dscale = 1.0f / 0.9f, g.kh = rng_key_hash(77), g.counter = 5;
+    if (cuda_copy_in(d, h, sizeof(float) * (size_t)(nq + nk + nv + nm)) == 0) {
+      int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ;
+      k_attn_fwd<<<grid_rows(g.B * g.H * g.Lq), attn_threads(g.Lk, g.Dv), sizeof(float) * (size_t)g.D, stream()>>>(
+          g, q, k, v, o1, p1);
+      k_attn_fwd_tiled<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, attn_tiled_smem(g), stream()>>>(g, q, k, v, o2, p2);
+      k_max_rel_attn<<<1, 256, 0, stream()>>>(no, o2, o1, np, p2, p1, e);
+      if (cuda_check("attention self-check") == 0) cuda_copy_out(&err, e, sizeof err);
+    }
+  }
+  free(h);
+  if (d) cuda_free(d, sizeof(float) * (size_t)total);
+  if (err <= 1e-5f) g_tiled_state = 1;
+  else
+    fprintf(stderr, "hubrun: the tiled attention kernel is off (its self-check differs from the plain kernel by %g)\n",
+            (double)err);
+  return g_tiled_state > 0;
+}
+
 static int dynamic_smem(const char *op, const void *fn, size_t bytes, const char *what, int64_t dim) {
   if (bytes <= 48 * 1024) return 0;
   cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
@@ -876,6 +1033,16 @@ int cuda_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, 
   if (g.Lk == 0) { /* no keys: out = 0 */
     hub_tensor *o = out;
     return cuda_fill(o, 0);
+  }
+  /* the tiled kernel for head dimensions up to ATT_DMAX (BERT's 64), once it has checked itself */
+  int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ;
+  if (g.D >= 1 && g.D <= ATT_DMAX && g.Dv <= ATT_DMAX && g.B * g.H * tiles < (1ll << 31) && attn_tiled_ok()) {
+    size_t ts = attn_tiled_smem(g);
+    if (dynamic_smem("attention", (const void *)k_attn_fwd_tiled, ts, "head dimension", g.D)) return -1;
+    k_attn_fwd_tiled<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, ts, stream()>>>(
+        g, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)out->data,
+        (float *)probs->data);
+    return cuda_check("attention");
   }
   size_t smem = sizeof(float) * (size_t)(g.D ? g.D : 1);
   if (dynamic_smem("attention", (const void *)k_attn_fwd, smem, "head dimension", g.D)) return -1;
