@@ -15,6 +15,7 @@
  * Ids and targets live on the device; the kernels that must reject bad ones (gather, scatter_add,
  * cross-entropy) check them on the device and read one number back, which waits for the stream.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -969,12 +970,17 @@ int cuda_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *targ
  * tiles, 70 keys over two chunks, head dimensions 24 and 40, a mask, dropout): they must agree
  * to 1e-5 (the same sums in the same order), else the tiled kernel is off for the process with a
  * line on stderr.  Written without a GPU, hence the check.  HUB_CUDA_TILED_ATTN=0 turns it off. */
-static int g_tiled_state; /* 0 unchecked, 1 on, -1 off */
+static int g_tiled_state; /* 0 unchecked, 1 on, -1 off; set once (pthread_once: serving's workers) */
+static pthread_once_t g_tiled_once = PTHREAD_ONCE_INIT;
+static void attn_tiled_check(void);
 static int attn_tiled_ok(void) {
-  if (g_tiled_state != 0) return g_tiled_state > 0;
+  pthread_once(&g_tiled_once, attn_tiled_check);
+  return g_tiled_state > 0;
+}
+static void attn_tiled_check(void) {
   g_tiled_state = -1;
   const char *env = getenv("HUB_CUDA_TILED_ATTN");
-  if (env && strcmp(env, "0") == 0) return 0;
+  if (env && strcmp(env, "0") == 0) return;
   AttnGeo g;
   memset(&g, 0, sizeof g);
   g.B = 2, g.H = 3, g.Lq = 37, g.Lk = 70, g.D = 24, g.Dv = 40;
@@ -1010,7 +1016,6 @@ static int attn_tiled_ok(void) {
   else
     fprintf(stderr, "hubrun: the tiled attention kernel is off (its self-check differs from the plain kernel by %g)\n",
             (double)err);
-  return g_tiled_state > 0;
 }
 
 static int dynamic_smem(const char *op, const void *fn, size_t bytes, const char *what, int64_t dim) {
