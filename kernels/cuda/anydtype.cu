@@ -30,26 +30,15 @@ template <> struct IsSigned<uint8_t> { enum { value = 0 }; };
 template <class T> __device__ __forceinline__ bool is_neg(T v) { return v < (T)0; }
 template <> __device__ __forceinline__ bool is_neg<uint8_t>(uint8_t) { return false; }
 
-/* The float cases (f32 with the f32 functions, as the CPU's powf/fmodf). */
-__device__ __forceinline__ float f_other(int op, float x, float y) {
-  switch (op) {
-  case HUB_BIN_DIV: return x / y;
-  case HUB_BIN_POW: return powf(x, y);
-  case HUB_BIN_FMOD: return fmodf(x, y);
-  default: {
-    float r = fmodf(x, y);
-    if (r != 0 && ((r < 0) != (y < 0))) r += y;
-    return r;
-  }
-  }
-}
-__device__ __forceinline__ double f_other(int op, double x, double y) {
+/* div, pow, fmod, remainder of floats (float: the f32 functions, as the CPU's powf/fmodf). */
+template <class T>
+__device__ __forceinline__ T f_other(int op, T x, T y) {
   switch (op) {
   case HUB_BIN_DIV: return x / y;
   case HUB_BIN_POW: return pow(x, y);
   case HUB_BIN_FMOD: return fmod(x, y);
   default: {
-    double r = fmod(x, y);
+    T r = fmod(x, y);
     if (r != 0 && ((r < 0) != (y < 0))) r += y;
     return r;
   }
@@ -250,11 +239,6 @@ bool supported(int dt) {
   return dt == HUB_F32 || dt == HUB_F64 || dt == HUB_I32 || dt == HUB_I64 || dt == HUB_U8 || dt == HUB_BOOL;
 }
 
-int on_cuda(const char *op, const hub_tensor *t) {
-  if (t->device != HUB_CUDA) return hub_err("%s: operand is on %s, not cuda", op, hub_device_name(t->device));
-  return 0;
-}
-
 template <class T>
 void launch_binary(const Geo &g, int64_t n, int op, int out_bool, hub_tensor *out, const hub_tensor *a,
                    const hub_tensor *b, int *err) {
@@ -269,7 +253,7 @@ void launch_map(const Geo &g, int64_t n, int op, hub_tensor *y, const hub_tensor
 
 int check_f64(const char *op, const hub_tensor *t, const hub_tensor *like) {
   if (t->dtype != HUB_F64) return hub_err("%s: expected an f64 tensor, got %s", op, hub_dtype_name(t->dtype));
-  if (on_cuda(op, t)) return -1;
+  if (on_device(op, t)) return -1;
   if (!hub_tensor_is_contiguous(t)) return hub_err("%s: expected a contiguous tensor", op);
   if (hub_tensor_numel(t) != hub_tensor_numel(like)) return hub_err("%s: sizes of the operands differ", op);
   return 0;
@@ -289,7 +273,7 @@ int cuda_binary_any(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor
     return hub_err("binary: output dtype %s does not fit the op", hub_dtype_name(out->dtype));
   if (!hub_same_shape(a, out) || !hub_same_shape(b, out) || a->ndim != out->ndim || b->ndim != out->ndim)
     return hub_err("binary: operands do not have the output's shape");
-  if (on_cuda("binary", a) || on_cuda("binary", b) || on_cuda("binary", out)) return -1;
+  if (on_device("binary", a) || on_device("binary", b) || on_device("binary", out)) return -1;
   int64_t n = hub_tensor_numel(out);
   if (n == 0) return 0;
   /* integer pow / fmod / remainder can fail: a flag on the device, read back after the launch */
@@ -330,7 +314,7 @@ int cuda_map(int op, const hub_tensor *x, hub_tensor *y) {
   int want = (op == HUB_MAP_NOT || op == HUB_MAP_TRUTH) ? HUB_BOOL : x->dtype;
   if (y->dtype != want) return hub_err("map: output dtype %s, expected %s", hub_dtype_name(y->dtype), hub_dtype_name(want));
   if (x->ndim != y->ndim || !hub_same_shape(x, y)) return hub_err("map: shapes differ");
-  if (on_cuda("map", x) || on_cuda("map", y)) return -1;
+  if (on_device("map", x) || on_device("map", y)) return -1;
   int64_t n = hub_tensor_numel(y);
   if (n == 0) return 0;
   Geo g;

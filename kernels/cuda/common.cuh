@@ -196,6 +196,12 @@ inline uint64_t rng_key_hash(uint64_t key) {
   return z ^ (z >> 31);
 }
 
+/* 0 / -1 with an error naming the kernel when t (may be NULL) is not on the cuda device. */
+inline int on_device(const char *op, const hub_tensor *t) {
+  if (t && t->device != HUB_CUDA) return hub_err("%s: operand is on %s, not cuda", op, hub_device_name(t->device));
+  return 0;
+}
+
 /* 0 / -1 with an error naming the kernel when an operand is not an f32 tensor of numel n on the
  * device (contiguous when asked). */
 inline int check_f32(const char *op, const hub_tensor *t, int64_t n, bool contiguous) {
@@ -212,6 +218,10 @@ inline int check_f32(const char *op, const hub_tensor *t, int64_t n, bool contig
  * NULL): how many are not skipped.  Reads two numbers back, so it waits for the stream (nn.cu). */
 int check_ids(const char *what, const hub_tensor *ids, int64_t k, int64_t n, int64_t skip, int use_skip,
               int64_t *count);
+
+/* The largest |x[i] - y[i]| / (1 + |y[i]|) over n device floats (NaN: infinite), read back through
+ * one device float of scratch; INFINITY when the launch or the read fails (matmul.cu). */
+float max_rel_diff(int64_t n, const float *x, const float *y, float *scratch);
 
 } // namespace hubcu
 

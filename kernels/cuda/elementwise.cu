@@ -238,10 +238,6 @@ int same_shape_err(const char *op, const hub_tensor *a, const hub_tensor *b) {
   return hub_err("%s: shapes %s and %s differ", op, hub_shape_str(a, s1, sizeof s1), hub_shape_str(b, s2, sizeof s2));
 }
 
-int on_device(const char *op, const hub_tensor *t) {
-  if (t && t->device != HUB_CUDA) return hub_err("%s: operand is on %s, not cuda", op, hub_device_name(t->device));
-  return 0;
-}
 
 } // namespace
 

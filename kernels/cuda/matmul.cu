@@ -285,6 +285,18 @@ __global__ void k_max_rel(int64_t n, const float *x, const float *y, float *out)
   if (threadIdx.x == 0) *out = m;
 }
 
+} // namespace
+
+/* common.cuh: the self-checks' comparison (the matmul epilogues here, the tiled attention in nn.cu) */
+float hubcu::max_rel_diff(int64_t n, const float *x, const float *y, float *scratch) {
+  float e = INFINITY;
+  k_max_rel<<<1, 256, 0, stream()>>>(n, x, y, scratch);
+  if (cuda_check("self-check") == 0 && cuda_copy_out(&e, scratch, sizeof e) != 0) e = INFINITY;
+  return e;
+}
+
+namespace {
+
 /* The first use of an epilogue: a [3, 37] x [37, 45] (+ bias) product through cuBLASLt and through
  * the plain path must agree (f32 compute); else that epilogue is switched off. */
 void lt_self_check(int epi) {
@@ -313,8 +325,7 @@ void lt_self_check(int epi) {
     int rc = s == CUBLAS_STATUS_SUCCESS ? lt_gemm_locked(1, M, N, K, am, bm, dbias, epi, CUBLAS_COMPUTE_32F, o1) : -1;
     g_epi_state[epi] = -1;
     if (rc == 0 && cuda_bias_act(o2, dbias, M, N, acts[epi]) == 0) {
-      k_max_rel<<<1, 256, 0, stream()>>>(M * N, o1, o2, err);
-      if (cuda_check("matmul self-check") == 0) cuda_copy_out(&e, err, sizeof e);
+      e = max_rel_diff(M * N, o1, o2, err);
     }
   }
   static const char *names[EPI_KINDS] = {"bias", "relu + bias", "gelu (tanh) + bias"};

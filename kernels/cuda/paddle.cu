@@ -234,7 +234,7 @@ __global__ void k_sum_parts(int64_t B, int64_t K, const double *part, float *out
 }
 
 int check_on(const char *op, const hub_tensor *t) {
-  if (t && t->device != HUB_CUDA) return hub_err("%s: operand is on %s, not cuda", op, hub_device_name(t->device));
+  if (on_device(op, t)) return -1;
   if (t && !hub_tensor_is_contiguous(t)) return hub_err("%s: expected contiguous operands", op);
   return 0;
 }

@@ -100,8 +100,8 @@ local Optimizer = {}
 Optimizer.__index = Optimizer
 optim.Optimizer = Optimizer
 
--- update(p, grad, state, group, lr) updates one parameter; update_group(items, group, lr), when
--- given, updates a whole group at once (items: {p, grad, state} for each parameter with a
+-- update(p, grad, state, group, lr) updates one parameter; update_group(items, group, lr), given
+-- instead (Adam, AdamW), updates a whole group at once (items: {p, grad, state} for each parameter with a
 -- gradient, in order; one fused C call instead of one per parameter).
 function optim.new_class(name, defaults, update, update_group)
   -- the options: every default (of its type), a schedule and no_decay
@@ -264,18 +264,19 @@ function optim.clip_grad_norm(params, max_norm)
     end
   end
   local ffi = require "ffi"
+  local arrays = {} -- device -> the gradients as a C array (the Lua lists in by_dev keep them alive)
   for _, d in ipairs(order) do
     local l = by_dev[d]
     local arr, out = ffi.new("hub_tensor *[?]", #l), ffi.new("double[?]", #l)
     for i = 1, #l do arr[i - 1] = l[i] end
     check(C.hub_sum_squares_multi(#l, arr, out), 2)
     for i = 0, #l - 1 do total = total + out[i] end
-    by_dev[d] = { arr = arr, n = #l, keep = l }
+    arrays[d] = arr
   end
   local norm = math.sqrt(total)
   if norm > max_norm then
     local s = max_norm / (norm + 1e-6)
-    for _, d in ipairs(order) do check(C.hub_scale_multi_(by_dev[d].n, by_dev[d].arr, s), 2) end
+    for _, d in ipairs(order) do check(C.hub_scale_multi_(#by_dev[d], arrays[d], s), 2) end
   end
   return norm
 end
