@@ -161,7 +161,7 @@ int launch_sort(int64_t lines, int64_t n, int64_t in, int desc, const hub_tensor
     unsigned grid = (unsigned)(lines < (1 << 20) ? lines : (1 << 20));
     k_sort<K><<<grid, threads, (size_t)P * sizeof(Item<K>), stream()>>>(lines, n, in, P, desc, (const K *)x->data,
                                                                          (K *)values->data,
-                                                                         (int64_t *)indices->data, NULL);
+                                                                         (int64_t *)indices->data, nullptr);
     return cuda_check("sort");
   }
   /* long lines: scratch in device memory, at most 256 MiB of it */

@@ -298,7 +298,7 @@ int cuda_crf_nll(const hub_tensor *emission, const int64_t *tags, const int64_t 
   if (y) {
     k_crf_forward<<<(unsigned)B, threads_for(C), smem, stream()>>>(L, C, (const float *)emission->data,
                                                                     (const float *)transition->data, y, len,
-                                                                    (float *)nll->data, NULL, NULL);
+                                                                    (float *)nll->data, nullptr, nullptr);
     rc = cuda_check("crf_nll");
   }
   if (y) free_i64(y, B * L);
@@ -334,7 +334,7 @@ int cuda_crf_nll_backward(const hub_tensor *emission, const int64_t *tags, const
     double *logz = alpha + B * L * C;
     unsigned th = threads_for(C);
     k_crf_forward<<<(unsigned)B, th, (size_t)(2 * C) * sizeof(double), stream()>>>(
-        L, C, (const float *)emission->data, (const float *)transition->data, y, len, NULL, logz, alpha);
+        L, C, (const float *)emission->data, (const float *)transition->data, y, len, nullptr, logz, alpha);
     k_crf_backward<<<(unsigned)B, th, smem, stream()>>>(L, C, (const float *)emission->data,
                                                          (const float *)transition->data, y, len, alpha, logz,
                                                          (const float *)gnll->data,

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test-cuda-emu.sh: the CUDA kernels run and checked without a GPU (`make test-cuda-emu`,
+# tests/cuda/emu/README.md).  kernels/cuda is compiled by the host C++ compiler against hubemu,
+# which runs every CUDA thread as a fiber on the CPU and emulates the CUDA runtime, cuBLAS and
+# cuBLASLt; the emulator faults on barriers not every thread reaches, shuffles of absent lanes,
+# launches beyond a GPU's limits and copies outside device memory.
+#   1. configures BUILD_DIR (default build-emu) with -DHUB_CUDA=EMU and builds it, failing on any
+#      compiler warning;
+#   2. runs the tests with CUDA parts there, on the emulated device: test_cuda (twice: the threads
+#      of each block in order, then in reverse, HUBEMU_ORDER=reverse, which exposes a missing
+#      barrier), test_op_parity, test_backend, test_ernie_golden, test_device;
+#   3. fails when any of them failed or the emulator reported a fault.
+#
+#   scripts/test-cuda-emu.sh [BUILD_DIR]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+case "${1:-}" in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+BUILD=${1:-build-emu}
+case "$BUILD" in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
+JOBS=${JOBS:-$(nproc)}
+command -v c++ >/dev/null || die "no C++ compiler (c++): scripts/install-deps.sh installs build-essential"
+
+mkdir -p "$BUILD"
+LOG=$BUILD/build.log
+start=$(date +%s)
+cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DHUB_CUDA=EMU >"$LOG" 2>&1 ||
+  { cat "$LOG" >&2; die "configure failed (log: $LOG)"; }
+cmake --build "$BUILD" -j"$JOBS" >>"$LOG" 2>&1 || { tail -40 "$LOG" >&2; die "build failed (log: $LOG)"; }
+say "configure + build took $(( $(date +%s) - start )) s"
+if grep -n -i -E '(^|[^a-z_])warning:' "$LOG" >"$BUILD/warnings.txt"; then
+  cat "$BUILD/warnings.txt" >&2
+  die "the build printed $(wc -l <"$BUILD/warnings.txt") warning line(s) (log: $LOG)"
+fi
+
+OUT=$BUILD/emu-tests.log
+: >"$OUT"
+fail=0
+for order in forward reverse; do
+  if (cd "$REPO/tests" && HUBEMU_ORDER=$order "$BUILD/tests/test_cuda") >>"$OUT" 2>&1; then
+    say "test_cuda ($order): $(grep -E 'passed, 0 failed' "$OUT" | tail -1)"
+  else
+    say "test_cuda ($order) FAILED"; fail=1
+  fi
+done
+grep -q "hubemu (the CUDA kernels emulated" "$OUT" || { say "test_cuda did not run on the emulated device"; fail=1; }
+(cd "$BUILD" && HUBEMU_ABORT=1 HUB_DATA=${HUB_DATA:-$DATA} HUB_REQUIRE_DATA=${HUB_REQUIRE_DATA:-0} ctest --output-on-failure -j"$JOBS" \
+  -R '^(c\.test_op_parity|c\.test_backend|lua\.test_ernie_golden|lua\.test_device)$') >>"$OUT" 2>&1 || fail=1
+grep -E '^[0-9]+% tests passed|tests failed' "$OUT" | tail -1 >&2 || true
+if grep -n '^hubemu: ' "$OUT" >"$BUILD/faults.txt"; then
+  cat "$BUILD/faults.txt" >&2; say "the emulator reported $(wc -l <"$BUILD/faults.txt") fault(s)"; fail=1
+fi
+[ "$fail" = 0 ] || { tail -60 "$OUT" >&2; die "failed (log: $OUT)"; }
+say "passed in $(( $(date +%s) - start )) s (log: $OUT)"
