@@ -18,7 +18,7 @@ DEMO_HOME ?= $(BUILD)/demo-home
 
 DATASETS ?= digits
 
-.PHONY: all deps build data corpus vocab registry demo test test-asan asan fuzz fuzz-deps fuzz-build test-cuda-build bench clean
+.PHONY: all deps build data corpus vocab registry demo test test-asan asan fuzz fuzz-deps fuzz-build test-cuda-build test-cuda-emu bench clean
 
 all: build
 
@@ -103,6 +103,13 @@ fuzz: fuzz-build
 # it says so and passes (HUB_REQUIRE_CUDA=1 makes that a failure).  scripts/test-cuda-build.sh.
 test-cuda-build: deps data corpus registry
 	JOBS=$(JOBS) HUB_DATA=$(CURDIR)/$(BUILD)/data scripts/test-cuda-build.sh $(CUDA_BUILD)
+
+# The CUDA kernels run without a GPU (CI): kernels/cuda compiled against tests/cuda/emu, which runs
+# every CUDA thread as a fiber on the CPU; test_cuda, test_op_parity, test_backend, test_device and
+# test_ernie_golden on that device, then the first three again under AddressSanitizer + UBSan.
+# scripts/test-cuda-emu.sh.
+test-cuda-emu: deps data corpus registry
+	JOBS=$(JOBS) HUB_DATA=$(CURDIR)/$(BUILD)/data scripts/test-cuda-emu.sh
 
 bench: build
 	@scripts/install-deps.sh --bench

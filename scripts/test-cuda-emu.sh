@@ -9,21 +9,27 @@
 #   2. runs the tests with CUDA parts there, on the emulated device: test_cuda (twice: the threads
 #      of each block in order, then in reverse, HUBEMU_ORDER=reverse, which exposes a missing
 #      barrier), test_op_parity, test_backend, test_ernie_golden, test_device;
-#   3. fails when any of them failed or the emulator reported a fault.
+#   3. builds ASAN_BUILD_DIR (default build-emu-asan; HUBEMU_ASAN=0 skips it) the same way with
+#      AddressSanitizer + UBSan and runs test_cuda, test_op_parity and test_backend there: device
+#      memory is host memory, so every kernel's reads and writes are checked (the allocator's
+#      slack and cached blocks are unaddressable): compute-sanitizer's memcheck without a GPU;
+#   4. fails when any of them failed or the emulator reported a fault.
 #
-#   scripts/test-cuda-emu.sh [BUILD_DIR]
+#   scripts/test-cuda-emu.sh [BUILD_DIR [ASAN_BUILD_DIR]]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-case "${1:-}" in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 BUILD=${1:-build-emu}
+ASAN_BUILD=${2:-build-emu-asan}
 case "$BUILD" in /*) ;; *) BUILD=$REPO/$BUILD ;; esac
+case "$ASAN_BUILD" in /*) ;; *) ASAN_BUILD=$REPO/$ASAN_BUILD ;; esac
 JOBS=${JOBS:-$(nproc)}
 command -v c++ >/dev/null || die "no C++ compiler (c++): scripts/install-deps.sh installs build-essential"
 
 mkdir -p "$BUILD"
 LOG=$BUILD/build.log
 start=$(date +%s)
-cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DHUB_CUDA=EMU >"$LOG" 2>&1 ||
+cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHUB_CUDA=EMU >"$LOG" 2>&1 ||
   { cat "$LOG" >&2; die "configure failed (log: $LOG)"; }
 cmake --build "$BUILD" -j"$JOBS" >>"$LOG" 2>&1 || { tail -40 "$LOG" >&2; die "build failed (log: $LOG)"; }
 say "configure + build took $(( $(date +%s) - start )) s"
@@ -46,6 +52,26 @@ grep -q "hubemu (the CUDA kernels emulated" "$OUT" || { say "test_cuda did not r
 (cd "$BUILD" && HUBEMU_ABORT=1 HUB_DATA=${HUB_DATA:-$DATA} HUB_REQUIRE_DATA=${HUB_REQUIRE_DATA:-0} ctest --output-on-failure -j"$JOBS" \
   -R '^(c\.test_op_parity|c\.test_backend|lua\.test_ernie_golden|lua\.test_device)$') >>"$OUT" 2>&1 || fail=1
 grep -E '^[0-9]+% tests passed|tests failed' "$OUT" | tail -1 >&2 || true
+if [ "${HUBEMU_ASAN:-1}" != 0 ]; then
+  ALOG=$ASAN_BUILD/build.log
+  mkdir -p "$ASAN_BUILD"
+  astart=$(date +%s)
+  cmake -S "$REPO" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Asan -DHUB_CUDA=EMU >"$ALOG" 2>&1 ||
+    { cat "$ALOG" >&2; die "configure failed (log: $ALOG)"; }
+  cmake --build "$ASAN_BUILD" -j"$JOBS" --target test_cuda test_op_parity test_backend >>"$ALOG" 2>&1 ||
+    { tail -40 "$ALOG" >&2; die "sanitizer build failed (log: $ALOG)"; }
+  ! grep -n -i -E '(^|[^a-z_])warning:' "$ALOG" >&2 || die "the sanitizer build printed warnings (log: $ALOG)"
+  for t in test_cuda test_op_parity test_backend; do
+    if (cd "$REPO/tests" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+        LSAN_OPTIONS=suppressions=$REPO/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        "$ASAN_BUILD/tests/$t") >>"$OUT" 2>&1; then
+      say "$t under AddressSanitizer + UBSan: passed"
+    else
+      say "$t under AddressSanitizer + UBSan FAILED"; fail=1
+    fi
+  done
+  say "sanitizer build + tests took $(( $(date +%s) - astart )) s"
+fi
 if grep -n '^hubemu: ' "$OUT" >"$BUILD/faults.txt"; then
   cat "$BUILD/faults.txt" >&2; say "the emulator reported $(wc -l <"$BUILD/faults.txt") fault(s)"; fail=1
 fi

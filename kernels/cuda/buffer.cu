@@ -234,6 +234,9 @@ void *cuda_alloc(size_t nbytes) {
   g_cache.stats.live_bytes += (int64_t)rounded;
   if (g_cache.stats.live_bytes > g_cache.stats.peak_bytes) g_cache.stats.peak_bytes = g_cache.stats.live_bytes;
   pthread_mutex_unlock(&g_cache.lock);
+#ifdef HUBEMU /* tests/cuda/emu: nbytes of the block usable (0xff bytes), its slack not (sanitizer builds) */
+  hubemu_mark_block(p, nbytes, rounded);
+#endif
   return p;
 }
 
@@ -241,6 +244,9 @@ void cuda_free(void *p, size_t nbytes) {
   if (!p) return;
   size_t rounded;
   int cls = size_class(nbytes, &rounded);
+#ifdef HUBEMU /* a cached block is not to be touched until it is handed out again */
+  hubemu_mark_block(p, 0, rounded);
+#endif
   pthread_mutex_lock(&g_cache.lock);
   g_cache.stats.live_bytes -= (int64_t)rounded;
   int64_t limit = g_cache.limit;

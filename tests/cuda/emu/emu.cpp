@@ -2,7 +2,8 @@
  *
  * A launch runs its blocks one after another (in reverse with HUBEMU_ORDER=reverse) on the calling
  * host thread, under one lock (launches from several host threads take turns).  Every CUDA thread
- * of a block is a fiber (ucontext) with its own stack; the scheduler runs the runnable ones in turn
+ * of a block is a fiber with its own stack (a dozen instructions switch between them on x86-64;
+ * ucontext elsewhere and under the sanitizers); the scheduler runs the runnable ones in turn
  * (in reverse too with HUBEMU_ORDER=reverse: a missing barrier shows in one order or the other),
  * each until it finishes or waits at a barrier:
  *   - __syncthreads: released when every thread of the block waits there.  A barrier that some
@@ -31,10 +32,39 @@
 #include <sys/mman.h>
 #include <ucontext.h>
 
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define HUBEMU_FAST_SWITCH 1
+/* hubemu_switch(&save_sp, next_sp): saves the callee-saved registers, the SSE and x87 control
+ * words on this stack, stores the stack pointer in *save_sp, and resumes the stack next_sp (which
+ * a previous switch saved, or which fiber_stack() prepared).  System V x86-64. */
+extern "C" void hubemu_switch(void **save_sp, void *next_sp);
+asm(".text\n"
+    ".globl hubemu_switch\n"
+    ".hidden hubemu_switch\n"
+    ".type hubemu_switch,@function\n"
+    "hubemu_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  subq $8, %rsp\n  stmxcsr (%rsp)\n  fnstcw 4(%rsp)\n"
+    "  movq %rsp, (%rdi)\n  movq %rsi, %rsp\n"
+    "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+    "  ret\n"
+    ".size hubemu_switch, .-hubemu_switch\n");
+#endif
+
 #include <map>
 #include <mutex>
 
 #include "cuda_runtime.h"
+
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) __asan_poison_memory_region((p), (n))
+#define UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 namespace hubemu {
 
@@ -48,6 +78,7 @@ enum { MAX_THREADS = 1024, STACK_BYTES = 128 << 10, SMEM_DEFAULT = 48 << 10, SME
 struct Thread {
   Place place;
   ucontext_t ctx;
+  void *sp;
   State st;
   unsigned wmask;
   int flat;
@@ -57,6 +88,7 @@ struct Block {
   int n, done;
   Thread th[MAX_THREADS];
   ucontext_t sched;
+  void *sched_sp;
   unsigned char *smem;
   body_fn body;
   void *ctx;
@@ -118,9 +150,39 @@ void fiber_main() {
   b->body(b->ctx);
   g_thread->st = DONE;
   b->done++;
-} /* returns to uc_link: the scheduler */
+#ifdef HUBEMU_FAST_SWITCH
+  void *dead;
+  hubemu_switch(&dead, b->sched_sp); /* never resumed */
+#endif
+} /* ucontext: returns to uc_link, the scheduler */
 
-void yield_to_scheduler() { swapcontext(&g_thread->ctx, &g_block->sched); }
+void yield_to_scheduler() {
+#ifdef HUBEMU_FAST_SWITCH
+  hubemu_switch(&g_thread->sp, g_block->sched_sp);
+#else
+  swapcontext(&g_thread->ctx, &g_block->sched);
+#endif
+}
+
+#ifdef HUBEMU_FAST_SWITCH
+/* A new fiber's stack as hubemu_switch leaves a stopped one: the control words, six registers and
+ * fiber_main as the return address (16-byte aligned as at a call). */
+void *fiber_stack(char *base, size_t bytes) {
+  uintptr_t top = ((uintptr_t)(base + bytes) & ~(uintptr_t)15) - 16;
+  uint64_t *sp = (uint64_t *)top;
+  *sp = (uint64_t)(uintptr_t)&fiber_main; /* at a 16-byte boundary: fiber_main starts as if called */
+  sp -= 6;
+  for (int i = 0; i < 6; i++) sp[i] = 0;
+  sp -= 1;
+  uint32_t mx;
+  uint16_t cw;
+  asm volatile("stmxcsr %0" : "=m"(mx));
+  asm volatile("fnstcw %0" : "=m"(cw));
+  memcpy(sp, &mx, 4);
+  memcpy((char *)sp + 4, &cw, 2);
+  return sp;
+}
+#endif
 
 const char *where() {
   static thread_local char buf[160];
@@ -160,11 +222,15 @@ void run_block(Block *b, const Place &proto) {
     t->place.thread = uint3{(unsigned)(i % bx), (unsigned)(i / bx % by), (unsigned)(i / (bx * by))};
     t->st = RUN;
     t->flat = i;
+#ifdef HUBEMU_FAST_SWITCH
+    t->sp = fiber_stack(g_stacks + (size_t)i * STACK_BYTES, STACK_BYTES);
+#else
     getcontext(&t->ctx);
     t->ctx.uc_stack.ss_sp = g_stacks + (size_t)i * STACK_BYTES;
     t->ctx.uc_stack.ss_size = STACK_BYTES;
     t->ctx.uc_link = &b->sched;
     makecontext(&t->ctx, fiber_main, 0);
+#endif
   }
   b->done = 0;
   bool rev = reverse_order();
@@ -174,7 +240,11 @@ void run_block(Block *b, const Place &proto) {
       if (t->st != RUN) continue;
       g_thread = t;
       g_place = &t->place;
+#ifdef HUBEMU_FAST_SWITCH
+      hubemu_switch(&b->sched_sp, t->sp);
+#else
       swapcontext(&b->sched, &t->ctx);
+#endif
     }
     if (b->fault || b->done == n) break;
     if (release_warps(b)) continue;
@@ -401,10 +471,25 @@ cudaError_t cudaFree(void *p) {
     return cudaErrorInvalidValue;
   }
   g_live -= it->second;
+  UNPOISON(p, (it->second + 255) / 256 * 256);
   g_allocs.erase(it);
   free(p);
   return cudaSuccess;
 }
+void hubemu_mark_block(void *p, size_t used, size_t size) {
+  {
+    std::lock_guard<std::mutex> g(g_mem_lock);
+    auto it = g_allocs.find((uintptr_t)p);
+    if (it == g_allocs.end() || size > it->second) {
+      fault_line("the allocator marks %zu bytes at %p, which is not a cudaMalloc block of that size", size, p);
+      return;
+    }
+  }
+  UNPOISON(p, size);
+  memset(p, 0xff, used);
+  POISON((char *)p + used, size - used);
+}
+
 cudaError_t cudaMallocHost(void **p, size_t n) {
   *p = malloc(n ? n : 1);
   return *p ? cudaSuccess : cudaErrorMemoryAllocation;

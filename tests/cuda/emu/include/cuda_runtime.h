@@ -89,6 +89,10 @@ cudaError_t cudaFuncSetAttribute(F *fn, cudaFuncAttribute attr, int value) {
                                                              : cudaErrorInvalidValue;
 }
 
+/* kernels/cuda/buffer.cu's caching allocator tells the emulator which bytes of a block are in use:
+ * [0, used) filled with 0xff bytes and addressable, [used, size) not (under AddressSanitizer) */
+void hubemu_mark_block(void *p, size_t used, size_t size);
+
 /* ---- the device side ---- */
 namespace hubemu {
 
