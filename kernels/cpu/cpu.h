@@ -111,6 +111,8 @@ size_t cpu_dnnl_cache_count(void);
 void cpu_dnnl_cache_set_limit(size_t n);
 /* A memory descriptor for a tensor's geometry (strides kept). */
 int cpu_dnnl_md(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const int64_t *stride);
+/* The same for a tensor of dtype (f32, bf16 or f16). */
+int cpu_dnnl_md_dt(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const int64_t *stride, int dtype);
 /* Executes c with (arg, tensor data) pairs (memories wrap the data without copying), then lets
  * go of c. */
 int cpu_dnnl_exec(const char *op, cpu_prim *c, int nargs, const int *args,

@@ -242,6 +242,11 @@ void cpu_dnnl_cache_set_limit(size_t n) {
 }
 
 int cpu_dnnl_md(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const int64_t *stride) {
+  return cpu_dnnl_md_dt(md, ndim, shape, stride, HUB_F32);
+}
+
+int cpu_dnnl_md_dt(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const int64_t *stride, int dtype) {
+  dnnl_data_type_t dt = dtype == HUB_BF16 ? dnnl_bf16 : dtype == HUB_F16 ? dnnl_f16 : dnnl_f32;
   dnnl_dims_t dims, strides;
   if (ndim == 0) {
     dims[0] = 1;
@@ -260,7 +265,7 @@ int cpu_dnnl_md(dnnl_memory_desc_t *md, int ndim, const int64_t *shape, const in
       }
     }
   }
-  if (dnnl_memory_desc_init_by_strides(md, ndim, dims, dnnl_f32, strides) != dnnl_success)
+  if (dnnl_memory_desc_init_by_strides(md, ndim, dims, dt, strides) != dnnl_success)
     return hub_err("oneDNN: cannot describe a tensor of %d dimensions", ndim);
   return 0;
 }

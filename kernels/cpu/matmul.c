@@ -4,7 +4,10 @@
  * linear layer) cost nothing: oneDNN reads them in place.  Broadcast batch dimensions (stride 0)
  * become size-1 dimensions in the descriptor, which oneDNN broadcasts itself.  An operand whose
  * last two strides are not a plain row- or column-major layout is copied first.  One primitive is
- * created per geometry and cached (dnnl_cache.c).
+ * created per geometry and cached (dnnl_cache.c).  The operands are f32, or both bf16 or both
+ * f16 (autocast, runtime/ops/op_matmul.c) with an f32 output: oneDNN accumulates in f32 (bf16 needs
+ * AVX-512 on x86, and runs at full speed with AVX512_BF16; f16 has no CPU implementation in
+ * oneDNN 2.6, which is then an error naming it).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +16,7 @@
 
 typedef struct mm_key {
   char kind[8];
-  int32_t ndim, has_bias, act;
+  int32_t ndim, has_bias, act, dtype;
   int64_t adims[HUB_MAX_DIMS], astr[HUB_MAX_DIMS];
   int64_t bdims[HUB_MAX_DIMS], bstr[HUB_MAX_DIMS];
   int64_t odims[HUB_MAX_DIMS];
@@ -46,7 +49,7 @@ static int plain(const hub_tensor *t) {
 }
 
 static hub_tensor *packed_copy(const hub_tensor *t) {
-  hub_tensor *c = hub_tensor_empty(HUB_F32, t->ndim, t->shape, t->device);
+  hub_tensor *c = hub_tensor_empty(t->dtype, t->ndim, t->shape, t->device);
   if (c && cpu_copy(c, t)) {
     hub_tensor_release(c);
     return NULL;
@@ -78,7 +81,7 @@ static int64_t gemm_min_rows(void) {
 }
 
 static int want_gemm(const hub_tensor *a, const hub_tensor *b, int64_t M, int64_t N, int64_t K) {
-  if (a->ndim != 2 || b->ndim != 2) return 0;
+  if (a->ndim != 2 || b->ndim != 2 || a->dtype != HUB_F32) return 0; /* bf16: brgemm (AVX512_BF16) */
   if (M >= gemm_min_rows()) return 1;
   int b_rowmajor = N > 1 && K > 1 && b->stride[1] == 1;
   int a_colmajor = M > 1 && K > 1 && a->stride[0] == 1;
@@ -150,6 +153,10 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
   if (out->dtype == HUB_F64) return cpu_matmul_f64(a0, b0, bias, act, out);
   int n = out->ndim;
   int64_t M = out->shape[n - 2], N = out->shape[n - 1], K = a0->shape[n - 1];
+  int dt = a0->dtype;
+  if (b0->dtype != dt || (dt != HUB_F32 && dt != HUB_BF16 && dt != HUB_F16) || out->dtype != HUB_F32)
+    return hub_err("matmul: operands %s and %s into %s are not supported (f32, or bf16 or f16 into f32)",
+                   hub_dtype_name(a0->dtype), hub_dtype_name(b0->dtype), hub_dtype_name(out->dtype));
   if (hub_tensor_numel(out) == 0) return 0;
   if (K == 0) { /* empty sum: out = act(bias or 0) */
     if (cpu_fill(out, 0)) return -1;
@@ -175,13 +182,14 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
   key.ndim = n;
   key.has_bias = bias != NULL;
   key.act = act;
+  key.dtype = dt;
   describe(a, key.adims, key.astr);
   describe(b, key.bdims, key.bstr);
   memcpy(key.odims, out->shape, sizeof(int64_t) * (size_t)n);
 
   dnnl_memory_desc_t amd, bmd, omd, biasmd;
   int64_t bias_dims[HUB_MAX_DIMS];
-  if (cpu_dnnl_md(&amd, n, key.adims, key.astr) || cpu_dnnl_md(&bmd, n, key.bdims, key.bstr) ||
+  if (cpu_dnnl_md_dt(&amd, n, key.adims, key.astr, dt) || cpu_dnnl_md_dt(&bmd, n, key.bdims, key.bstr, dt) ||
       cpu_dnnl_md(&omd, n, out->shape, NULL))
     goto done;
   if (bias) {
@@ -200,7 +208,10 @@ int cpu_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bia
               create_pd(&pd, &desc, attr, want_gemm(a, b, M, N, K)) != 0;
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (bad) {
-      hub_err("matmul: oneDNN has no implementation for this layout");
+      if (dt != HUB_F32)
+        hub_err("matmul: oneDNN has no %s implementation on this CPU", hub_dtype_name(dt));
+      else
+        hub_err("matmul: oneDNN has no implementation for this layout");
       goto done;
     }
     dnnl_status_t st = dnnl_primitive_create(&p, pd);

@@ -27,6 +27,7 @@ M.options = {
   { "seed", 1, "random seed (weights of the head, dropout, data order)" },
   { "threads", 0, "CPU threads (0: all)" },
   { "device", "cpu", "where the model trains: cpu, or cuda (the GPU; a CUDA build of hubrun)" },
+  { "precision", "f32", "f32, or bf16 / f16: mixed precision (linear layers multiply rounded operands, f32 accumulation; hub.autocast)" },
   { "out", "", "run directory: checkpoints (resumed when run again), metrics.jsonl, curves.png" },
   { "export", "", "export the fine-tuned model as a module named NAME into OUT/NAME (or ./NAME)" },
   { "export_version", "1.0.0", "the exported module's version (semantic: MAJOR.MINOR.PATCH)" },
@@ -222,6 +223,7 @@ function M.finetune_options(a)
   local function pos(v) return v and v > 0 and v or nil end
   return { epochs = a.epochs, batch_size = a.batch_size, strategy = M.strategy(a), seed = a.seed, threads = a.threads,
            grad_accum = a.grad_accum, eval_interval = pos(a.eval_interval), patience = pos(a.patience), device = a.device,
+           precision = a.precision,
            checkpoint_dir = a.out ~= "" and a.out or nil, stop_after = pos(a.stop_after),
            -- in a search: every dev evaluation is reported (ASHA prunes on them)
            on_eval = a.trial and function(m, step, main) return require("hub").report(m[main], { step = step }) end or nil }

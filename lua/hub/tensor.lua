@@ -547,6 +547,29 @@ end
 function hub.is_grad_enabled() return C.hub_grad_enabled() ~= 0 end
 function hub.set_grad_enabled(on) return C.hub_set_grad_enabled(on and 1 or 0) ~= 0 end
 
+-- Autocast (mixed precision, hub_autograd.h): "bf16" or "f16" makes matmul / linear round their
+-- f32 operands to that dtype and accumulate in f32 (results stay f32); "f32" (or false) is off.
+local function autocast_id(mode, fname)
+  if mode == nil or mode == false then return 0 end
+  if type(mode) ~= "string" then core.argerror(1, fname, "'bf16', 'f16' or 'f32' (off)", type(mode)) end
+  local d = core.dtype(mode, nil, fname)
+  if d ~= C.HUB_F32 and d ~= C.HUB_BF16 and d ~= C.HUB_F16 then
+    error(fname .. ": autocast dtype must be 'bf16', 'f16' or 'f32' (off), got '" .. mode .. "'", 3)
+  end
+  return d
+end
+local function autocast_name(d) return ffi.string(C.hub_dtype_name(d)) end
+function hub.autocast(mode, fn, ...)
+  if type(fn) ~= "function" then core.argerror(2, "autocast", "a function", type(fn)) end
+  local prev = C.hub_set_autocast(autocast_id(mode, "autocast"))
+  local res = pack(pcall(fn, ...))
+  C.hub_set_autocast(prev)
+  if not res[1] then error(res[2], 0) end
+  return unpack(res, 2, res.n)
+end
+function hub.set_autocast(mode) return autocast_name(C.hub_set_autocast(autocast_id(mode, "set_autocast"))) end
+function hub.get_autocast() return autocast_name(C.hub_autocast()) end
+
 function hub.is_tensor(v) return is_tensor(v) end
 
 return { methods = T, props = props, hub = hub, metatype = mt }

@@ -31,6 +31,19 @@ int hub_set_grad_enabled(int on) {
   return prev;
 }
 
+static _Thread_local int t_autocast; /* 0 = HUB_F32: off */
+
+int hub_autocast(void) { return t_autocast; }
+
+int hub_set_autocast(int dtype) {
+  if (dtype != HUB_F32 && dtype != HUB_BF16 && dtype != HUB_F16)
+    return hub_err("autocast: dtype %s is not f32 (off), bf16 or f16",
+                   dtype >= 0 && dtype < HUB_DTYPE_COUNT ? hub_dtype_name(dtype) : "?");
+  int prev = t_autocast;
+  t_autocast = dtype;
+  return prev;
+}
+
 int64_t hub_node_live_count(void) { return __atomic_load_n(&g_live_nodes, __ATOMIC_RELAXED); }
 
 int hub_tensor_set_requires_grad(hub_tensor *t, int on) {

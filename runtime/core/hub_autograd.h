@@ -27,6 +27,15 @@ HUB_API hub_tensor *hub_detach(hub_tensor *t);
 /* Grad mode is per thread; the setter returns the previous value. */
 HUB_API int hub_grad_enabled(void);
 HUB_API int hub_set_grad_enabled(int on);
+/* Autocast (mixed precision), per thread like grad mode: with HUB_BF16 or HUB_F16, matmul, linear
+ * and linear_act on f32 operands round the operands to that dtype and multiply them with f32
+ * accumulation into an f32 result (bias and activation in f32); every other op stays f32.  A
+ * product's backward computes its gradients the same way, whatever the mode is when backward runs.
+ * HUB_F32 turns it off (the default).  The setter returns the previous mode, or -1 with an error
+ * for another dtype.  Where the backend has no such product (oneDNN without bf16 on an old CPU, f16
+ * on most CPUs) the product is computed in f32 and one line on stderr says so. */
+HUB_API int hub_autocast(void);
+HUB_API int hub_set_autocast(int dtype);
 /* Name of the op that made t ("matmul", …) or NULL for leaves. */
 HUB_API const char *hub_tensor_grad_fn_name(const hub_tensor *t);
 /* Number of autograd nodes alive (for leak tests). */

@@ -5,7 +5,13 @@
  * always sees >= 2-d operands with broadcast batch dimensions.  When the right operand is a
  * plain matrix the batch is folded into the rows (one large GEMM instead of many small ones),
  * forward and backward.  linear(x, w, b) = x w^T + b uses w in place (a transposed view).
+ *
+ * Autocast (hub_set_autocast, core/hub_autograd.h): f32 operands are rounded to bf16/f16 (keeping
+ * their row- or column-major layout, so a linear layer's w^T is still read in place) and the
+ * backend multiplies them with f32 accumulation into the f32 output.  The mode is kept in the
+ * recorded node, and its backward products use it too.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
@@ -25,9 +31,27 @@ static hub_tensor *shaped(hub_tensor *g, const hub_edge *e) {
 /* The typed state of matmul and linear: the two operands (linear: x contiguous, w). */
 typedef struct product_state {
   hub_tensor *a, *b;
+  int autocast; /* the autocast mode of the forward product */
 } product_state;
 
+static int matmul_bw_(hub_node *n, hub_tensor **go, hub_tensor **gi);
+static int linear_bw_(hub_node *n, hub_tensor **go, hub_tensor **gi);
+
+/* The backward products in the forward's autocast mode. */
 static int matmul_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  int prev = hub_set_autocast(HUB_NODE_STATE(n, product_state)->autocast);
+  int rc = matmul_bw_(n, go, gi);
+  hub_set_autocast(prev);
+  return rc;
+}
+static int linear_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+  int prev = hub_set_autocast(HUB_NODE_STATE(n, product_state)->autocast);
+  int rc = linear_bw_(n, go, gi);
+  hub_set_autocast(prev);
+  return rc;
+}
+
+static int matmul_bw_(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   const product_state *s = HUB_NODE_STATE(n, product_state);
   hub_tensor *a = s->a, *b = s->b, *g = go[0];
   if (hub_node_needs(n, 0)) {
@@ -63,6 +87,7 @@ static hub_tensor *record_product(const hub_op_def *def, hub_tensor *const *ins,
   int rc = hub_record_op(def, ins, 1, &out, &n);
   if (rc == 0 && n) {
     product_state *s = HUB_NODE_STATE(n, product_state);
+    s->autocast = hub_autocast();
     rc = hub_node_keep(n, &s->a, a) || hub_node_keep(n, &s->b, b);
   }
   hub_fail_release(rc, &out);
@@ -97,8 +122,68 @@ static hub_tensor *mm_core(hub_tensor *a, hub_tensor *b) {
   return record_product(&hub_op_matmul, (hub_tensor *[]){a, b}, a, b, out);
 }
 
-/* Computes a x b (+ bias) without recording; a, b >= 2-d with matching inner sizes. */
+/* t (f32) rounded to dtype, not recorded, keeping a column-major matrix column-major (a linear
+ * layer's w^T view stays the transpose of a row-major weight). */
+static hub_tensor *cast_lowp(const hub_tensor *t, int dtype) {
+  int n = t->ndim;
+  int64_t sh[HUB_MAX_DIMS], st[HUB_MAX_DIMS];
+  memcpy(sh, t->shape, sizeof(int64_t) * (size_t)n);
+  memcpy(st, t->stride, sizeof(int64_t) * (size_t)n);
+  int col = n >= 2 && sh[n - 2] > 1 && sh[n - 1] > 1 && st[n - 2] == 1;
+  if (col) { /* copy the transpose (dense in memory order), then view it transposed back */
+    int64_t t1 = sh[n - 2], t2 = st[n - 2];
+    sh[n - 2] = sh[n - 1], st[n - 2] = st[n - 1];
+    sh[n - 1] = t1, st[n - 1] = t2;
+  }
+  hub_tensor *src = hub_tensor_alias(t, n, sh, st, t->offset);
+  hub_tensor *c = src ? hub_tensor_empty(dtype, n, sh, t->device) : NULL;
+  const hub_backend *be = c ? hub_dispatch("autocast", HUB_K_COPY, t->device, dtype) : NULL;
+  int rc = be ? HUB_K(be, COPY)(c, src) : -1;
+  hub_tensor_release(src);
+  if (rc) {
+    hub_tensor_release(c);
+    return NULL;
+  }
+  if (!col) return c;
+  int64_t cs[HUB_MAX_DIMS];
+  memcpy(cs, c->stride, sizeof(int64_t) * (size_t)n);
+  int64_t t1 = cs[n - 2];
+  cs[n - 2] = cs[n - 1], cs[n - 1] = t1;
+  hub_tensor *v = hub_tensor_alias(c, n, t->shape, cs, c->offset);
+  hub_tensor_release(c);
+  return v;
+}
+
+/* Once per process and dtype: the backend has no low-precision product, f32 it is. */
+static void lowp_unavailable(int dtype, int device) {
+  static int said[HUB_DTYPE_COUNT];
+  if (__atomic_exchange_n(&said[dtype], 1, __ATOMIC_RELAXED)) return;
+  fprintf(stderr, "hubrun: autocast: no %s matmul on %s here (%s); those products are computed in f32\n",
+          hub_dtype_name(dtype), hub_device_name(device), hub_last_error());
+}
+
+static hub_tensor *mm_raw_(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act);
+
+/* Computes a x b (+ bias) without recording; a, b >= 2-d with matching inner sizes.  Under
+ * autocast, f32 operands are rounded first (above). */
 static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act) {
+  int ac = hub_autocast();
+  static int off[HUB_DTYPE_COUNT][HUB_DEVICE_COUNT]; /* the backend said no once */
+  if (ac == HUB_F32 || a->dtype != HUB_F32 || b->dtype != HUB_F32 || hub_tensor_numel(a) == 0 ||
+      hub_tensor_numel(b) == 0 || __atomic_load_n(&off[ac][a->device], __ATOMIC_RELAXED))
+    return mm_raw_(op, a, b, bias, act);
+  hub_tensor *al = cast_lowp(a, ac), *bl = al ? cast_lowp(b, ac) : NULL;
+  hub_tensor *out = bl ? mm_raw_(op, al, bl, bias, act) : NULL;
+  hub_release_all(2, (hub_tensor *[]){al, bl});
+  if (out || !bl || (!strstr(hub_last_error(), "implementation") && !strstr(hub_last_error(), "not supported")))
+    return out;
+  /* the kernel has no product of these operands: f32 from now on */
+  __atomic_store_n(&off[ac][a->device], 1, __ATOMIC_RELAXED);
+  lowp_unavailable(ac, a->device);
+  return mm_raw_(op, a, b, bias, act);
+}
+
+static hub_tensor *mm_raw_(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act) {
   int64_t batch[HUB_MAX_DIMS];
   int nb = 0;
   hub_tensor ah = *a, bh = *b; /* batch-only headers for broadcasting */
@@ -163,7 +248,7 @@ done:
   return out;
 }
 
-static int linear_bw(hub_node *n, hub_tensor **go, hub_tensor **gi) {
+static int linear_bw_(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   const product_state *s = HUB_NODE_STATE(n, product_state);
   hub_tensor *x = s->a, *w = s->b, *g = go[0];
   int64_t in = w->shape[1], outf = w->shape[0], rows = 1; /* rows explicit: -1 is ambiguous at size 0 */

@@ -21,7 +21,10 @@
 --   end), keep_checkpoints (2), cache (true: the tokenized features are cached), progress
 --   (true: a bar on a terminal, plain lines elsewhere), quiet (false), stop_after (nil: stop
 --   after N updates of this process, as a kill would; for tests), eval_test (true), device
---   (nil: where the task's encoder is; "cuda" moves the task there first, its batches follow).
+--   (nil: where the task's encoder is; "cuda" moves the task there first, its batches follow),
+--   precision ("f32"; "bf16" or "f16": autocast for the whole run, training and evaluation: the
+--   products of linear layers and matmuls round their operands to that dtype and accumulate in
+--   f32; weights, optimiser state and every other op stay f32; see hub.autocast).
 --
 -- With checkpoint_dir, it holds: step-<n>/ (hub.checkpoint: the task's weights, the optimiser,
 -- the RNG, and in the state the epoch, the batches done in it, the strategy's state, the best
@@ -128,6 +131,7 @@ local SPEC = {
   patience = "integer", seed = "integer", max_seq_len = "integer", threads = "integer", checkpoint_dir = "string",
   save_interval = "integer", keep_checkpoints = "integer", cache = "boolean|string", progress = "boolean",
   quiet = "boolean", stop_after = "integer", eval_test = "boolean", on_eval = "function", device = "string",
+  precision = "string",
 }
 local DEFAULTS = { epochs = 1, batch_size = 32, grad_accum = 1, clip = 1.0, eval_batch_size = 64, log_interval = 10,
                    seed = 1, threads = 0, keep_checkpoints = 2, progress = true, quiet = false, eval_test = true }
@@ -147,6 +151,9 @@ local function options(o)
   if r.lr ~= nil and r.lr <= 0 then fail("finetune: option 'lr' must be positive, got %s", tostring(r.lr)) end
   if r.lr ~= nil and r.strategy ~= nil then fail("finetune: give 'lr' to the strategy, not to finetune, when 'strategy' is given") end
   if r.clip < 0 then fail("finetune: option 'clip' must be >= 0, got %s", tostring(r.clip)) end
+  if r.precision ~= nil and r.precision ~= "f32" and r.precision ~= "bf16" and r.precision ~= "f16" then
+    fail("finetune: option 'precision' must be 'f32', 'bf16' or 'f16', got '%s'", r.precision)
+  end
   if r.strategy ~= nil and type(r.strategy.setup) ~= "function" then
     fail("finetune: option 'strategy' must be a strategy (hub.strategy.adamw{...}, ...), with a setup method")
   end
@@ -157,11 +164,18 @@ local function now() return tonumber(core.C.hub_os_time()) end
 
 -- ---- the loop ----
 
+local run_body
+
 function M.run(task, ds, opts)
   if type(task) ~= "table" or type(task.forward_batch) ~= "function" then
     core.argerror(1, "finetune", "a task (hub.task.text_classification{...}, ...)", type(task))
   end
   local o = options(opts)
+  if not o.precision or o.precision == "f32" then return run_body(task, ds, o) end
+  return hub.autocast(o.precision, run_body, task, ds, o)
+end
+
+function run_body(task, ds, o)
   if o.threads > 0 then hub.set_num_threads(o.threads) end
   local say = o.quiet and function() end or function(fmt, ...) io.stderr:write(string.format(fmt, ...), "\n") end
   if o.max_seq_len then
