@@ -2,23 +2,27 @@
 -- encoder forward (inference), timed with hub.cuda.synchronize() around each run.
 --
 --   build-cuda/hubrun bench/cuda/bench_cuda.lua [--batches 1,8] [--seq 128] [--iters 20] [--layers 12]
+--                                               [--modes f32,tf32,bf16] [--graph 1] [--gemm 4096 (0: none)]
 --
 -- The encoder is built from hub's ops on device tensors (random weights N(0, 0.02), biases 0,
 -- LayerNorm 1/0): embedding gather of random ids + position rows, LayerNorm, then per layer the
 -- packed QKV linear, hub.attention_qkv (12 heads, all-ones mask), the output linear, residual +
 -- LayerNorm, FFN 768 -> 3072 (GELU) -> 768, residual + LayerNorm; pooler tanh(linear) of token 0.
 -- GEMM lines: [M, K] x [K, N] at 4096^3 in f32, f32 with TF32, f16 and bf16 (hub_cuda_gemm, f32
--- accumulation).  Output lines are "key=value" after the first word, like the other benches.
+-- accumulation).  The encoder runs in each mode of --modes: f32, tf32 (hub.cuda.set_tf32) and bf16
+-- (hub.autocast: bf16 operands, f32 accumulation), op by op ("encoder") and, with --graph 1, as a
+-- captured CUDA graph replayed ("encoder_graph": hub.cuda.graph, no launch overhead).
+-- Output lines are "key=value" after the first word, like the other benches.
 -- Without a GPU it prints "skipped: no GPU (...)" and exits 0.
 local hub = require "hub"
 local ffi = require "ffi"
 local C = require("hub.core").C
 
-local args = { batches = "1,8", seq = 128, iters = 20, layers = 12 }
+local args = { batches = "1,8", seq = 128, iters = 20, layers = 12, modes = "f32,tf32,bf16", graph = 1, gemm = 4096 }
 local i = 1
 while i <= #arg do
   local k = arg[i]:match("^%-%-(.+)$")
-  if not k or args[k] == nil then error("usage: bench_cuda.lua [--batches 1,8] [--seq 128] [--iters 20] [--layers 12]", 0) end
+  if not k or args[k] == nil then error("usage: bench_cuda.lua [--batches 1,8] [--seq 128] [--iters 20] [--layers 12] [--modes f32,tf32,bf16] [--graph 1] [--gemm 4096]", 0) end
   args[k] = arg[i + 1]
   i = i + 2
 end
@@ -48,8 +52,8 @@ local function time_it(fn, iters)
 end
 
 -- GEMM throughput
-local n = 4096
-for _, mode in ipairs({ "f32", "tf32", "f16", "bf16" }) do
+local n = tonumber(args.gemm)
+for _, mode in ipairs(n > 0 and { "f32", "tf32", "f16", "bf16" } or {}) do
   local dt = mode == "tf32" and "f32" or mode
   local a = hub.randn(1, n, n):to(dt):cuda()
   local b = hub.randn(1, n, n):to(dt):cuda()
@@ -78,21 +82,36 @@ for bs in tostring(args.batches):gmatch("%d+") do
   local B = tonumber(bs)
   local ids = hub.randint(0, V, { B * L }):cuda()
   local pids = hub.arange(0, L):to("i64"):cuda()
-  local fwd = function()
-    return hub.no_grad(function()
-      local x = hub.embedding(word, ids):reshape(B, L, D) + hub.embedding(pos, pids)
-      x = x:layer_norm(D, ln0, ln0_b, 1e-12)
-      for _, p in ipairs(layers) do
-        local ctx = hub.attention_qkv(x:linear(p.qkv, p.qkv_b), H, nil)
-        x = (x + ctx:linear(p.out, p.out_b)):layer_norm(D, p.ln1, p.ln1_b, 1e-12)
-        local f = x:linear_act(p.f1, p.f1_b, "gelu"):linear(p.f2, p.f2_b)
-        x = (x + f):layer_norm(D, p.ln2, p.ln2_b, 1e-12)
-      end
-      return x, x:narrow(2, 1, 1):reshape(B, D):linear_act(pool, pool_b, "tanh")
-    end)
+  local body = function()
+    local x = hub.embedding(word, ids):reshape(B, L, D) + hub.embedding(pos, pids)
+    x = x:layer_norm(D, ln0, ln0_b, 1e-12)
+    for _, p in ipairs(layers) do
+      local ctx = hub.attention_qkv(x:linear(p.qkv, p.qkv_b), H, nil)
+      x = (x + ctx:linear(p.out, p.out_b)):layer_norm(D, p.ln1, p.ln1_b, 1e-12)
+      local f = x:linear_act(p.f1, p.f1_b, "gelu"):linear(p.f2, p.f2_b)
+      x = (x + f):layer_norm(D, p.ln2, p.ln2_b, 1e-12)
+    end
+    return x, x:narrow(2, 1, 1):reshape(B, D):linear_act(pool, pool_b, "tanh")
   end
-  local med, min = time_it(fwd, tonumber(args.iters))
-  local stats = cuda.memory_stats()
-  print(string.format("encoder batch=%d seq=%d layers=%d median_ms=%.3f min_ms=%.3f peak_bytes=%d", B, L,
-    tonumber(args.layers), med, min, stats.peak_bytes))
+  for mode in tostring(args.modes):gmatch("[%w]+") do
+    local prev_tf32 = cuda.set_tf32(mode == "tf32")
+    local prev_ac = hub.set_autocast(mode == "bf16" and "bf16" or "f32")
+    local med, min = time_it(function() return hub.no_grad(body) end, tonumber(args.iters))
+    local stats = cuda.memory_stats()
+    print(string.format("encoder mode=%s batch=%d seq=%d layers=%d median_ms=%.3f min_ms=%.3f peak_bytes=%d", mode, B, L,
+      tonumber(args.layers), med, min, stats.peak_bytes))
+    if tonumber(args.graph) == 1 then
+      local ok, g = pcall(cuda.graph, body)
+      if ok then
+        local gmed, gmin = time_it(function() g:replay() end, tonumber(args.iters))
+        print(string.format("encoder_graph mode=%s batch=%d seq=%d layers=%d median_ms=%.3f min_ms=%.3f", mode, B, L,
+          tonumber(args.layers), gmed, gmin))
+        g:free()
+      else
+        print(string.format("encoder_graph mode=%s batch=%d failed: %s", mode, B, tostring(g)))
+      end
+    end
+    hub.set_autocast(prev_ac)
+    cuda.set_tf32(prev_tf32)
+  end
 end

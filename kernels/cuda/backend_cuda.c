@@ -85,3 +85,7 @@ int hub_cuda_impl_gemm(int dtype, int64_t batch, int64_t M, int64_t N, int64_t K
   if (cuda_init()) return -1;
   return cuda_gemm_raw(dtype, batch, M, N, K, a, b, c);
 }
+int hub_cuda_impl_graph_begin(void) { return cuda_graph_begin(); }
+void *hub_cuda_impl_graph_end(int keep) { return cuda_graph_end(keep); }
+int hub_cuda_impl_graph_replay(void *g) { return cuda_graph_replay(g); }
+void hub_cuda_impl_graph_free(void *g) { cuda_graph_free(g); }

@@ -15,6 +15,12 @@
  * sets a fixed bound); a cudaMalloc that fails empties the cache and tries once more.  Statistics
  * are hub_mem_get_stats(HUB_CUDA, ...).
  *
+ * Graphs: while a CUDA graph is captured, allocations come from a pool of the graph's own (its
+ * free lists, then cudaMalloc), and a block of a pool that is freed goes back to that pool (during
+ * the capture and after, when the caller drops an output): the graph's kernels keep using those
+ * addresses at every replay, so no other allocation may get them.  Destroying the graph frees its
+ * pool's free blocks; blocks still held (outputs) go to the common cache when they are freed.
+ *
  * Copies: host -> device goes through two pinned buffers of 4 MiB in turn (memcpy into one while
  * the DMA engine drains the other), so the call returns as soon as the last chunk is staged and
  * the caller's memory may be reused.  Device -> host is staged the same way and waits for the
@@ -23,6 +29,8 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <pthread.h>
+
+#include <unordered_map>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +120,15 @@ struct cache_t {
 };
 
 cache_t g_cache = {PTHREAD_MUTEX_INITIALIZER, {}, nullptr, {}, -1};
+
+/* A graph's private pool (under g_cache.lock): its free blocks; g_pool_of maps every block a pool
+ * owns to the pool; g_capture_pool is the pool of the capture in progress. */
+struct pool_t {
+  block_rec *lists[N_CLASSES];
+};
+std::unordered_map<void *, pool_t *> *g_pool_of;
+pool_t *g_capture_pool;
+int g_capturing;
 const int64_t k_min_cache = (int64_t)1 << 30;
 
 int size_class(size_t n, size_t *rounded) {
@@ -204,20 +221,31 @@ void *cuda_alloc(size_t nbytes) {
   int cls = size_class(nbytes, &rounded);
   void *p = nullptr;
   pthread_mutex_lock(&g_cache.lock);
-  if (cls >= 0 && g_cache.lists[cls]) {
-    block_rec *b = g_cache.lists[cls];
-    g_cache.lists[cls] = b->next;
+  pool_t *pool = g_capture_pool;
+  block_rec **lists = pool ? pool->lists : g_cache.lists;
+  if (cls < 0 && pool) { /* beyond the size classes: not poolable */
+    pthread_mutex_unlock(&g_cache.lock);
+    return hub_errp("cuda: a block of %zu bytes cannot be allocated during graph capture", nbytes);
+  }
+  if (cls >= 0 && lists[cls]) {
+    block_rec *b = lists[cls];
+    lists[cls] = b->next;
     p = b->p;
     b->next = g_cache.spare;
     g_cache.spare = b;
-    g_cache.stats.cached_bytes -= (int64_t)rounded;
+    if (!pool) g_cache.stats.cached_bytes -= (int64_t)rounded;
   }
   g_cache.stats.alloc_count++;
   pthread_mutex_unlock(&g_cache.lock);
   if (!p) {
     bind();
+    /* in a capture: cudaMalloc is "potentially unsafe" there, allowed in relaxed mode; the block
+     * belongs to the graph's pool for good, so the graph stays valid */
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    if (pool) cudaThreadExchangeStreamCaptureMode(&mode);
     cudaError_t e = cudaMalloc(&p, rounded);
-    if (e != cudaSuccess) { /* give the cache back and try once more */
+    if (pool) cudaThreadExchangeStreamCaptureMode(&mode);
+    if (e != cudaSuccess && !pool) { /* give the cache back and try once more (not while capturing) */
       cudaGetLastError();
       pthread_mutex_lock(&g_cache.lock);
       drain_locked();
@@ -229,6 +257,12 @@ void *cuda_alloc(size_t nbytes) {
       return hub_errp("cuda: out of memory: cannot allocate %zu bytes (%s)", nbytes, cudaGetErrorString(e));
     }
     __atomic_fetch_add(&g_cache.stats.os_alloc_count, 1, __ATOMIC_RELAXED);
+    if (pool) {
+      pthread_mutex_lock(&g_cache.lock);
+      if (!g_pool_of) g_pool_of = new std::unordered_map<void *, pool_t *>();
+      (*g_pool_of)[p] = pool;
+      pthread_mutex_unlock(&g_cache.lock);
+    }
   }
   pthread_mutex_lock(&g_cache.lock);
   g_cache.stats.live_bytes += (int64_t)rounded;
@@ -244,17 +278,32 @@ void cuda_free(void *p, size_t nbytes) {
   if (!p) return;
   size_t rounded;
   int cls = size_class(nbytes, &rounded);
+  pthread_mutex_lock(&g_cache.lock);
+  g_cache.stats.live_bytes -= (int64_t)rounded;
+  if (g_pool_of && cls >= 0) { /* a graph's block goes back to its pool */
+    auto it = g_pool_of->find(p);
+    if (it != g_pool_of->end()) {
+      block_rec *b = g_cache.spare;
+      if (b) g_cache.spare = b->next;
+      else b = (block_rec *)malloc(sizeof *b);
+      if (b) {
+        b->p = p;
+        b->next = it->second->lists[cls];
+        it->second->lists[cls] = b;
+      } /* else: the block stays the pool's, unlisted, until the graph is destroyed */
+      pthread_mutex_unlock(&g_cache.lock);
+      return;
+    }
+  }
 #ifdef HUBEMU /* a cached block is not to be touched until it is handed out again */
   hubemu_mark_block(p, 0, rounded);
 #endif
-  pthread_mutex_lock(&g_cache.lock);
-  g_cache.stats.live_bytes -= (int64_t)rounded;
   int64_t limit = g_cache.limit;
   if (limit < 0) {
     limit = g_cache.stats.peak_bytes - g_cache.stats.live_bytes;
     if (limit < k_min_cache) limit = k_min_cache;
   }
-  if (cls >= 0 && g_cache.stats.cached_bytes + (int64_t)rounded <= limit) {
+  if (cls >= 0 && (g_capturing || g_cache.stats.cached_bytes + (int64_t)rounded <= limit)) { /* no cudaFree in a capture */
     block_rec *b = g_cache.spare;
     if (b)
       g_cache.spare = b->next;
@@ -307,8 +356,14 @@ int cuda_mem_info(int64_t *free_bytes, int64_t *total_bytes) {
 
 /* ---- copies ---- */
 
+static int capture_refuses(const char *what) {
+  return hub_err("cuda: %s during CUDA graph capture: the captured function may only queue work on the device "
+                 "(make its inputs before capturing; read its outputs after)", what);
+}
+
 int cuda_copy_in(void *dst, const void *host, size_t n) {
   if (!n) return 0;
+  if (g_capturing) return capture_refuses("a copy from host memory to the device");
   bind();
   pthread_mutex_lock(&g_stage_lock);
   cudaError_t e = cudaSuccess;
@@ -327,6 +382,7 @@ int cuda_copy_in(void *dst, const void *host, size_t n) {
 
 int cuda_copy_out(void *host, const void *src, size_t n) {
   if (!n) return 0;
+  if (g_capturing) return capture_refuses("a read back to the host (item, totable, printing, a data-dependent size)");
   bind();
   pthread_mutex_lock(&g_stage_lock);
   size_t nchunks = (n + STAGE_BYTES - 1) / STAGE_BYTES;
@@ -363,9 +419,115 @@ int cuda_memset(void *dst, int byte, size_t n) {
 }
 
 int cuda_synchronize(void) {
+  if (g_capturing) return capture_refuses("a synchronisation");
   bind();
   cudaError_t e = cudaStreamSynchronize(g_stream);
   return e == cudaSuccess ? 0 : fail("synchronize", e);
+}
+
+/* ---- CUDA graphs ---- */
+
+struct graph_t {
+  cudaGraphExec_t exec;
+  void *pool; /* a pool_t */
+};
+
+int cuda_capturing(void) { return g_capturing; }
+
+/* Frees the pool's free blocks; blocks still held leave the pool (the common cache gets them when
+ * they are freed). */
+static void pool_release(pool_t *pool) {
+  if (!pool) return;
+  pthread_mutex_lock(&g_cache.lock);
+  block_rec *freed = nullptr;
+  for (int i = 0; i < N_CLASSES; i++) {
+    block_rec *b = pool->lists[i];
+    while (b) {
+      block_rec *n = b->next;
+      b->next = freed;
+      freed = b;
+      b = n;
+    }
+  }
+  if (g_pool_of)
+    for (auto it = g_pool_of->begin(); it != g_pool_of->end();) it = it->second == pool ? g_pool_of->erase(it) : std::next(it);
+  pthread_mutex_unlock(&g_cache.lock);
+  bind();
+  while (freed) {
+    block_rec *n = freed->next;
+    cudaFree(freed->p);
+    pthread_mutex_lock(&g_cache.lock);
+    freed->next = g_cache.spare;
+    g_cache.spare = freed;
+    pthread_mutex_unlock(&g_cache.lock);
+    freed = n;
+  }
+  delete pool;
+}
+
+int cuda_graph_begin(void) {
+  if (cuda_init()) return -1;
+  if (g_capturing) return hub_err("cuda: a graph capture is already in progress");
+  bind();
+  pool_t *pool = new pool_t();
+  pthread_mutex_lock(&g_cache.lock);
+  g_capture_pool = pool;
+  g_capturing = 1;
+  pthread_mutex_unlock(&g_cache.lock);
+  cudaError_t e = cudaStreamBeginCapture(g_stream, cudaStreamCaptureModeThreadLocal);
+  if (e != cudaSuccess) {
+    pthread_mutex_lock(&g_cache.lock);
+    g_capture_pool = nullptr;
+    g_capturing = 0;
+    pthread_mutex_unlock(&g_cache.lock);
+    pool_release(pool);
+    return fail("begin graph capture", e);
+  }
+  return 0;
+}
+
+void *cuda_graph_end(int keep) {
+  if (!g_capturing) return hub_errp("cuda: no graph capture in progress");
+  bind();
+  cudaGraph_t g = nullptr;
+  cudaError_t e = cudaStreamEndCapture(g_stream, &g);
+  pthread_mutex_lock(&g_cache.lock);
+  pool_t *pool = g_capture_pool;
+  g_capture_pool = nullptr;
+  g_capturing = 0;
+  pthread_mutex_unlock(&g_cache.lock);
+  cudaGetLastError();
+  cudaGraphExec_t exec = nullptr;
+  if (e == cudaSuccess && keep) e = cudaGraphInstantiate(&exec, g, 0);
+  if (g) cudaGraphDestroy(g);
+  if (e != cudaSuccess || !keep) {
+    if (exec) cudaGraphExecDestroy(exec);
+    pool_release(pool);
+    if (!keep) return nullptr;
+    return hub_errp("cuda: graph capture failed: %s (something in the captured function synchronised the "
+                    "device or copied host memory)", cudaGetErrorString(e));
+  }
+  graph_t *gr = new graph_t{exec, pool};
+  return gr;
+}
+
+int cuda_graph_replay(void *gp) {
+  graph_t *g = (graph_t *)gp;
+  if (!g) return hub_err("cuda: graph replay: no graph");
+  if (g_capturing) return capture_refuses("a graph replay");
+  bind();
+  cudaError_t e = cudaGraphLaunch(g->exec, g_stream);
+  return e == cudaSuccess ? 0 : fail("graph replay", e);
+}
+
+void cuda_graph_free(void *gp) {
+  graph_t *g = (graph_t *)gp;
+  if (!g) return;
+  bind();
+  cudaStreamSynchronize(g_stream); /* a replay in flight finishes first */
+  cudaGraphExecDestroy(g->exec);
+  pool_release((pool_t *)g->pool);
+  delete g;
 }
 
 } // extern "C"

@@ -45,6 +45,16 @@ int cuda_copy_out(void *host, const void *src, size_t nbytes);
 int cuda_copy_d2d(void *dst, const void *src, size_t nbytes);
 int cuda_memset(void *dst, int byte, size_t nbytes);
 int cuda_synchronize(void);
+/* CUDA graphs (buffer.cu): cuda_graph_begin starts capturing the stream (allocations from then on
+ * come from a private pool that the graph keeps); cuda_graph_end(keep) ends it and returns the
+ * instantiated graph (NULL: an error, or keep == 0); cuda_graph_replay launches it; cuda_graph_free
+ * destroys it and gives its pool's free blocks back.  cuda_capturing: 1 during a capture (host
+ * copies, read-backs and synchronisations are refused with a message then). */
+int cuda_graph_begin(void);
+void *cuda_graph_end(int keep);
+int cuda_graph_replay(void *g);
+void cuda_graph_free(void *g);
+int cuda_capturing(void);
 void cuda_mem_stats(hub_mem_stats *out);
 void cuda_empty_cache(void);
 void cuda_set_cache_limit(int64_t bytes);

@@ -361,6 +361,9 @@ __global__ void k_check_ids(const void *ids, int i64, int64_t k, int64_t n, int6
  * (common.cuh; index.cu uses it too). */
 int hubcu::check_ids(const char *what, const hub_tensor *ids, int64_t k, int64_t n, int64_t skip, int use_skip,
               int64_t *count) {
+  if (cuda_capturing())
+    return hub_err("%s: ids are checked by reading them back, which a captured CUDA graph cannot do (only the "
+                   "embedding's gather may be captured)", what);
   if (k == 0) {
     if (count) *count = 0;
     return 0;
@@ -415,8 +418,10 @@ template <class T>
 __global__ void k_gather(const T *x, const void *ids, int i64, T *out, int64_t k, int64_t n, int64_t inner,
                          int64_t total) {
   HUB_GRID_LOOP(e, total) {
-    int64_t c = e % inner, r = e / inner, o = r / k, j = r - o * k;
-    out[e] = x[(o * n + id_at(ids, i64, j)) * inner + c];
+    int64_t c = e % inner, r = e / inner, o = r / k, j = r - o * k, id = id_at(ids, i64, j);
+    /* ids are checked on the host first (check_ids), except inside a captured graph: there an id
+     * out of range gives zeros, never a read outside x */
+    out[e] = id >= 0 && id < n ? x[(o * n + id) * inner + c] : T(0);
   }
 }
 
@@ -880,7 +885,7 @@ int cuda_gather(const hub_tensor *x, const hub_tensor *ids, hub_tensor *out) {
     return hub_err("gather: dtypes %s and %s differ", hub_dtype_name(x->dtype), hub_dtype_name(out->dtype));
   if (oo != outer || ok != k || oi != inner)
     return hub_err("gather: output is not [%lld, %lld, %lld]", (long long)outer, (long long)k, (long long)inner);
-  if (check_ids("id", ids, k, n, 0, 0, nullptr)) return -1;
+  if (!cuda_capturing() && check_ids("id", ids, k, n, 0, 0, nullptr)) return -1;
   int64_t total = outer * k * inner;
   if (total == 0) return 0;
   unsigned nb = blocks_for(total);

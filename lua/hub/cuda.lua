@@ -86,4 +86,48 @@ function cuda.check_device(device, who)
   return device
 end
 
+-- ---- CUDA graphs ----
+-- cuda.graph(fn, ...): runs fn(...) once (first uses plan and check themselves), then captures
+-- the device work of a second call as a CUDA graph.  Returns a graph g:
+--   g.outputs      the values fn returned during the capture (tensors in the graph's memory)
+--   g:replay()     launches the captured work again (one launch) and returns g.outputs unpacked:
+--                  the same tensors, holding the results for what the inputs hold now
+--   g:free()       frees the graph (the garbage collector does too)
+-- fn runs under hub.no_grad.  Write new inputs into the tensors fn read (x:copy_(new)) before a
+-- replay; shapes are fixed by the capture (capture one graph per shape).  Inside fn nothing may
+-- move host data to the device, read a value back (item, printing) or synchronise: that op fails
+-- naming itself, and so does the capture.  Embedding ids are not checked in a replay (an id out
+-- of range gives a row of zeros).  Needs a GPU (not the stand-in).
+local Graph = {}
+Graph.__index = Graph
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+function cuda.graph(fn, ...)
+  if type(fn) ~= "function" then core.argerror(1, "cuda.graph", "a function", type(fn)) end
+  local hub = require "hub"
+  hub.no_grad(fn, ...) -- warm-up
+  if C.hub_cuda_graph_begin() ~= 0 then core.failf("cuda.graph: %s", ffi.string(C.hub_last_error())) end
+  local res = pack(pcall(hub.no_grad, fn, ...))
+  local g = C.hub_cuda_graph_end(res[1] and 1 or 0)
+  if not res[1] then core.failf("cuda.graph: the captured function failed: %s", tostring(res[2])) end
+  if g == nil then core.failf("cuda.graph: %s", ffi.string(C.hub_last_error())) end
+  local outputs = { unpack(res, 2, res.n) }
+  return setmetatable({ handle = ffi.gc(g, C.hub_cuda_graph_free), outputs = outputs, n = res.n - 1,
+                        inputs = { ... } }, Graph)
+end
+
+function Graph:replay()
+  if self.handle == nil then core.failf("graph:replay: the graph was freed") end
+  if C.hub_cuda_graph_replay(self.handle) ~= 0 then core.failf("graph:replay: %s", ffi.string(C.hub_last_error())) end
+  return unpack(self.outputs, 1, self.n)
+end
+
+function Graph:free()
+  if self.handle ~= nil then
+    C.hub_cuda_graph_free(ffi.gc(self.handle, nil))
+    self.handle = nil
+  end
+end
+
 return cuda

@@ -60,6 +60,10 @@ int hub_cuda_impl_mem_info(int64_t *free_bytes, int64_t *total_bytes);
 int hub_cuda_impl_set_tf32(int on);
 int hub_cuda_impl_gemm(int dtype, int64_t batch, int64_t M, int64_t N, int64_t K, const void *a, const void *b,
                        float *c);
+int hub_cuda_impl_graph_begin(void);
+void *hub_cuda_impl_graph_end(int keep);
+int hub_cuda_impl_graph_replay(void *g);
+void hub_cuda_impl_graph_free(void *g);
 #endif
 static pthread_once_t g_cuda_once = PTHREAD_ONCE_INIT;
 static char g_cuda_why[400];
@@ -256,5 +260,43 @@ int hub_get_num_threads(void) {
   return g_threads > 0 ? g_threads : omp_get_max_threads();
 #else
   return g_threads > 0 ? g_threads : 1;
+#endif
+}
+
+/* CUDA graphs (kernels/cuda/buffer.cu); the stand-in and CPU-only builds have none. */
+#define NO_GRAPHS "CUDA graphs need the CUDA backend and a GPU (the stand-in device runs ops one by one)"
+int hub_cuda_graph_begin(void) {
+  if (need_cuda()) return -1;
+#ifdef HUB_HAVE_CUDA
+  return hub_cuda_impl_graph_begin();
+#else
+  return hub_err(NO_GRAPHS);
+#endif
+}
+
+hub_cuda_graph *hub_cuda_graph_end(int keep) {
+  if (need_cuda()) return NULL;
+#ifdef HUB_HAVE_CUDA
+  return (hub_cuda_graph *)hub_cuda_impl_graph_end(keep);
+#else
+  (void)keep;
+  return hub_errp(NO_GRAPHS);
+#endif
+}
+
+int hub_cuda_graph_replay(hub_cuda_graph *g) {
+  if (!g) return hub_err("cuda graph replay: the graph is nil (freed, or its capture failed)");
+#ifdef HUB_HAVE_CUDA
+  return hub_cuda_impl_graph_replay(g);
+#else
+  return hub_err(NO_GRAPHS);
+#endif
+}
+
+void hub_cuda_graph_free(hub_cuda_graph *g) {
+#ifdef HUB_HAVE_CUDA
+  if (g) hub_cuda_impl_graph_free(g);
+#else
+  (void)g;
 #endif
 }

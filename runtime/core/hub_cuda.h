@@ -33,4 +33,21 @@ HUB_API int hub_cuda_set_tf32(int on);
  * The GEMM the benchmark times (matmul itself casts half operands to f32 first). */
 HUB_API int hub_cuda_gemm(const hub_tensor *a, const hub_tensor *b, hub_tensor *c);
 
+/* CUDA graphs: record the device work of some ops once, launch it again and again at the cost of
+ * one launch.  Between hub_cuda_graph_begin() and hub_cuda_graph_end(1), ops on cuda tensors are
+ * captured, not run; tensors made in between come from the graph's private memory and keep their
+ * addresses, so after each hub_cuda_graph_replay(g) they hold the new results (write new inputs
+ * into the tensors the captured ops read, with hub_copy_, before replaying).  Inside a capture
+ * nothing may copy host memory to the device, read a value back or synchronise: such an op fails
+ * with a message naming it, and hub_cuda_graph_end then fails too (pass 0 to abandon a capture
+ * after an error).  Run the work once before capturing (first uses check and plan themselves).
+ * Embedding ids are not checked in a graph: an id out of range gives a row of zeros.  One capture
+ * at a time; graphs are freed with hub_cuda_graph_free (which waits for a replay in flight).
+ * docs/cuda.md, "CUDA graphs". */
+typedef struct hub_cuda_graph hub_cuda_graph;
+HUB_API int hub_cuda_graph_begin(void);
+HUB_API hub_cuda_graph *hub_cuda_graph_end(int keep);
+HUB_API int hub_cuda_graph_replay(hub_cuda_graph *g);
+HUB_API void hub_cuda_graph_free(hub_cuda_graph *g);
+
 #endif

@@ -128,11 +128,23 @@ local function add_lookup(x, emb, ids)
   return x:add(emb(ids))
 end
 
+-- The default position ids 0 .. L-1 on a device, made once per (module, device, L): no copy from
+-- the host on every forward (which a captured CUDA graph could not contain).
+local positions_cache = setmetatable({}, { __mode = "k" })
+local function positions(self, L, device)
+  local c = positions_cache[self]
+  if not c then c = {}; positions_cache[self] = c end
+  local key = device .. ":" .. L
+  local p = c[key]
+  if not p then p = hub.arange(L):to(device); c[key] = p end
+  return p
+end
+
 function Embeddings:forward(input_ids, token_type_ids, position_ids, task_type_ids)
   local L = input_ids.shape[2]
   local x = self.word_embeddings(input_ids)
   x = add_lookup(x, self.token_type_embeddings, token_type_ids)
-  x = x:add(self.position_embeddings(position_ids or hub.arange(L):to(input_ids.device)))
+  x = x:add(self.position_embeddings(position_ids or positions(self, L, input_ids.device)))
   if self.task_type_embeddings then x = add_lookup(x, self.task_type_embeddings, task_type_ids) end
   return self.dropout(self.layer_norm(x))
 end

@@ -145,6 +145,15 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
   double al = scalar(alpha, compute), be = scalar(beta, compute);
   bool tf32 = compute == CUBLAS_COMPUTE_32F_FAST_TF32;
   int ea = esize(at), ec = esize(ct);
+  if (hubemu::capturing()) { /* the scalars by value, as cuBLAS's host pointer mode captures them */
+    hubemu::record("cublasGemmStridedBatchedEx", [=]() {
+      for (int q = 0; q < batch; q++)
+        product(m, n, k, al, (const char *)A + (int64_t)q * sa * ea, at, lda, ta != CUBLAS_OP_N,
+                (const char *)B + (int64_t)q * sb * ea, bt, ldb, tb != CUBLAS_OP_N, be, (char *)C + (int64_t)q * sc * ec,
+                ldc, (char *)C + (int64_t)q * sc * ec, ct, ldc, tf32, CUBLASLT_EPILOGUE_DEFAULT, nullptr);
+    });
+    return CUBLAS_STATUS_SUCCESS;
+  }
   for (int q = 0; q < batch; q++)
     product(m, n, k, al, (const char *)A + (int64_t)q * sa * ea, at, lda, ta != CUBLAS_OP_N,
             (const char *)B + (int64_t)q * sb * ea, bt, ldb, tb != CUBLAS_OP_N, be, (char *)C + (int64_t)q * sc * ec,
@@ -266,6 +275,18 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
   if (has_bias && ((uintptr_t)d->bias & 15)) return invalid("a bias not 16-byte aligned");
   double al = scalar(alpha, d->compute), be = scalar(beta, d->compute);
   int ea = esize(Ad->type), ed = esize(Dd->type);
+  if (hubemu::capturing()) { /* the descriptors by value: they may change after the call */
+    hubemu_lt_desc dv = *d;
+    hubemu_lt_layout a = *Ad, b = *Bd, c = *Cd, dd = *Dd;
+    hubemu::record("cublasLtMatmul", [=]() {
+      for (int q = 0; q < dd.batch; q++)
+        product((int)dd.rows, (int)dd.cols, (int)(dv.ta ? a.rows : a.cols), al, (const char *)A + q * a.stride * ea,
+                a.type, a.ld, dv.ta != 0, (const char *)B + q * b.stride * ea, b.type, b.ld, dv.tb != 0, be,
+                (const char *)C + q * c.stride * ed, c.ld, (char *)D + q * dd.stride * ed, dd.type, dd.ld,
+                dv.compute == CUBLAS_COMPUTE_32F_FAST_TF32, dv.epilogue, (const float *)dv.bias);
+    });
+    return CUBLAS_STATUS_SUCCESS;
+  }
   for (int q = 0; q < Dd->batch; q++)
     product((int)Dd->rows, (int)Dd->cols, (int)(d->ta ? Ad->rows : Ad->cols), al,
             (const char *)A + q * Ad->stride * ea, Ad->type, Ad->ld, d->ta != 0, (const char *)B + q * Bd->stride * ea,

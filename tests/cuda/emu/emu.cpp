@@ -54,6 +54,8 @@ asm(".text\n"
 
 #include <map>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "cuda_runtime.h"
 
@@ -69,6 +71,35 @@ asm(".text\n"
 namespace hubemu {
 
 thread_local const Place *g_place;
+
+/* ---- stream capture ---- */
+struct Node {
+  std::string what;
+  std::function<void()> work;
+};
+static std::vector<Node> *g_capture; /* the graph being captured (one stream: one capture at a time) */
+static cudaStreamCaptureMode g_capture_mode;
+static thread_local cudaStreamCaptureMode t_mode = cudaStreamCaptureModeGlobal;
+static const char *g_capture_broken;  /* why the capture is invalid, or null */
+
+bool capturing() { return g_capture != nullptr; }
+static cudaError_t capture_breaks(const char *what);
+static cudaError_t unsafe_during_capture(const char *what) {
+  if (!g_capture || g_capture_mode == cudaStreamCaptureModeRelaxed || t_mode == cudaStreamCaptureModeRelaxed)
+    return cudaSuccess;
+  return capture_breaks(what);
+}
+void record(const char *what, std::function<void()> work) { g_capture->push_back(Node{what, std::move(work)}); }
+
+/* A potentially unsafe call (cudaMalloc, cudaFree): illegal during a capture unless the capture or
+ * this thread's mode is Relaxed. */
+static cudaError_t unsafe_during_capture(const char *what);
+/* A call that is illegal during capture: invalidates it (0 when not capturing). */
+static cudaError_t capture_breaks(const char *what) {
+  if (!g_capture) return cudaSuccess;
+  if (!g_capture_broken) g_capture_broken = what;
+  return cudaErrorStreamCaptureUnsupported;
+}
 
 namespace {
 
@@ -451,7 +482,67 @@ cudaError_t cudaGetLastError(void) {
 }
 cudaError_t cudaPeekAtLastError(void) { return g_sticky; }
 
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode *mode) {
+  cudaStreamCaptureMode prev = t_mode;
+  t_mode = *mode;
+  *mode = prev;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t, cudaStreamCaptureMode mode) {
+  if (g_capture) return cudaErrorInvalidValue;
+  g_capture_mode = mode;
+  g_capture = new std::vector<Node>();
+  g_capture_broken = nullptr;
+  return cudaSuccess;
+}
+struct hubemu_graph {
+  std::vector<Node> nodes;
+};
+struct hubemu_graph_exec {
+  std::vector<Node> nodes;
+};
+cudaError_t cudaStreamEndCapture(cudaStream_t, cudaGraph_t *g) {
+  *g = nullptr;
+  if (!g_capture) return cudaErrorStreamCaptureWrongThread;
+  std::vector<Node> *nodes = g_capture;
+  g_capture = nullptr;
+  if (g_capture_broken) {
+    fault_line("stream capture invalidated by %s during the capture", g_capture_broken);
+    delete nodes;
+    return cudaErrorStreamCaptureInvalidated;
+  }
+  *g = new hubemu_graph{std::move(*nodes)};
+  delete nodes;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t, cudaStreamCaptureStatus *status) {
+  *status = !g_capture ? cudaStreamCaptureStatusNone
+                       : g_capture_broken ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long) {
+  if (!g) return cudaErrorInvalidValue;
+  *e = new hubemu_graph_exec{g->nodes};
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t) {
+  if (!e) return cudaErrorInvalidValue;
+  if (g_capture) return capture_breaks("cudaGraphLaunch");
+  for (Node &n : e->nodes) n.work();
+  return g_sticky;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+  delete g;
+  return cudaSuccess;
+}
+
 cudaError_t cudaMalloc(void **p, size_t n) {
+  if (cudaError_t e = unsafe_during_capture("cudaMalloc (from a thread whose capture mode is not relaxed)")) return e;
   size_t r = (n + 255) / 256 * 256;
   void *q = aligned_alloc(256, r ? r : 256);
   if (!q) return g_sticky = cudaErrorMemoryAllocation;
@@ -464,6 +555,7 @@ cudaError_t cudaMalloc(void **p, size_t n) {
 }
 cudaError_t cudaFree(void *p) {
   if (!p) return cudaSuccess;
+  if (cudaError_t e = unsafe_during_capture("cudaFree (from a thread whose capture mode is not relaxed)")) return e;
   std::lock_guard<std::mutex> g(g_mem_lock);
   auto it = g_allocs.find((uintptr_t)p);
   if (it == g_allocs.end()) {
@@ -509,19 +601,32 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
   bool dd = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   bool sd = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
   if ((dd && !in_device(dst, n)) || (sd && !in_device(src, n))) return bad_copy("cudaMemcpy", dst, src, n);
+  if (g_capture) {
+    if (kind != cudaMemcpyDeviceToDevice) return capture_breaks("a copy between host and device memory");
+    record("cudaMemcpyAsync", [=]() { memmove(dst, src, n); });
+    return cudaSuccess;
+  }
   memmove(dst, src, n);
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind) {
+  if (cudaError_t e = capture_breaks("cudaMemcpy (synchronous)")) return e;
   return cudaMemcpyAsync(dst, src, n, kind, 0);
 }
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t) {
   if (n == 0) return cudaSuccess;
   if (!in_device(p, n)) return bad_copy("cudaMemset", p, nullptr, n);
+  if (g_capture) {
+    record("cudaMemsetAsync", [=]() { memset(p, v, n); });
+    return cudaSuccess;
+  }
   memset(p, v, n);
   return cudaSuccess;
 }
-cudaError_t cudaMemset(void *p, int v, size_t n) { return cudaMemsetAsync(p, v, n, 0); }
+cudaError_t cudaMemset(void *p, int v, size_t n) {
+  if (cudaError_t e = capture_breaks("cudaMemset (synchronous)")) return e;
+  return cudaMemsetAsync(p, v, n, 0);
+}
 
 struct hubemu_stream {
   int unused;
@@ -537,8 +642,14 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete s;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return g_sticky; }
-cudaError_t cudaDeviceSynchronize(void) { return g_sticky; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  if (cudaError_t e = capture_breaks("cudaStreamSynchronize")) return e;
+  return g_sticky;
+}
+cudaError_t cudaDeviceSynchronize(void) {
+  if (cudaError_t e = capture_breaks("cudaDeviceSynchronize")) return e;
+  return g_sticky;
+}
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) {
   *e = new hubemu_event();
   return cudaSuccess;
@@ -548,7 +659,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return capture_breaks("cudaEventSynchronize"); }
 cudaError_t hubemu_func_set_smem(const void *fn, int bytes) {
   if (bytes < 0 || bytes > SMEM_OPTIN) return cudaErrorInvalidValue;
   std::lock_guard<std::mutex> g(g_mem_lock);

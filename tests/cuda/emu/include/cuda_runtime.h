@@ -16,6 +16,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <functional>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #define HUBEMU 1
@@ -43,9 +46,16 @@ typedef enum cudaError {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureWrongThread = 908,
 } cudaError_t;
 
 typedef struct hubemu_stream *cudaStream_t;
+typedef struct hubemu_graph *cudaGraph_t;
+typedef struct hubemu_graph_exec *cudaGraphExec_t;
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1, cudaStreamCaptureModeRelaxed = 2 };
+enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1, cudaStreamCaptureStatusInvalidated = 2 };
 typedef struct hubemu_event *cudaEvent_t;
 enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice, cudaMemcpyDefault };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
@@ -83,6 +93,20 @@ cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = 0);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t hubemu_func_set_smem(const void *fn, int bytes);
+/* Stream capture: while a capture is active, launches, device-to-device copies, memsets and cuBLAS
+ * calls are recorded, not run; a synchronisation or a copy to or from host memory invalidates the
+ * capture (as on a GPU, where they are illegal during capture).  A graph launch runs the recorded
+ * work in order. */
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status);
+/* the calling thread's interaction mode (default Global): cudaMalloc / cudaFree from a thread whose
+ * mode is not Relaxed invalidate a capture that was not begun Relaxed */
+cudaError_t cudaThreadExchangeStreamCaptureMode(cudaStreamCaptureMode *mode);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e);
+cudaError_t cudaGraphDestroy(cudaGraph_t g);
 template <class F>
 cudaError_t cudaFuncSetAttribute(F *fn, cudaFuncAttribute attr, int value) {
   return attr == cudaFuncAttributeMaxDynamicSharedMemorySize ? hubemu_func_set_smem((const void *)fn, value)
@@ -111,6 +135,9 @@ unsigned ballot(unsigned mask, bool pred);
 void device_fault(const char *fmt, ...);
 
 typedef void (*body_fn)(void *);
+/* true while a stream capture is active: work is recorded (record) instead of run */
+bool capturing();
+void record(const char *what, std::function<void()> work);
 cudaError_t run_grid(const char *name, const void *fn, dim3 grid, dim3 block, size_t smem, body_fn body, void *ctx);
 
 template <class F, class... A>
@@ -121,6 +148,18 @@ struct Launch {
   size_t smem;
   template <class... Args>
   void operator()(Args &&...args) {
+    if (capturing()) { /* the arguments by value, run at each graph launch */
+      auto tup = std::make_tuple(typename std::decay<Args>::type(args)...);
+      F f = fn;
+      const char *nm = name;
+      dim3 g = grid, b = block;
+      size_t sm = smem;
+      record(nm, [=]() mutable {
+        auto call = [&]() { std::apply(f, tup); };
+        run_grid(nm, (const void *)f, g, b, sm, [](void *c) { (*(decltype(call) *)c)(); }, &call);
+      });
+      return;
+    }
     auto call = [&]() { fn(args...); };
     run_grid(name, (const void *)fn, grid, block, smem, [](void *c) { (*(decltype(call) *)c)(); }, &call);
   }
