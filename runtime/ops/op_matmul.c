@@ -163,16 +163,26 @@ static void lowp_unavailable(int dtype, int device) {
 }
 
 static hub_tensor *mm_raw_(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act);
+static hub_tensor *as_f32(hub_tensor *t);
 
 /* Computes a x b (+ bias) without recording; a, b >= 2-d with matching inner sizes.  Under
  * autocast, f32 operands are rounded first (above). */
 static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act) {
   int ac = hub_autocast();
   static int off[HUB_DTYPE_COUNT][HUB_DEVICE_COUNT]; /* the backend said no once */
-  if (ac == HUB_F32 || a->dtype != HUB_F32 || b->dtype != HUB_F32 || hub_tensor_numel(a) == 0 ||
-      hub_tensor_numel(b) == 0 || __atomic_load_n(&off[ac][a->device], __ATOMIC_RELAXED))
-    return mm_raw_(op, a, b, bias, act);
-  hub_tensor *al = cast_lowp(a, ac), *bl = al ? cast_lowp(b, ac) : NULL;
+  if (ac == HUB_F32 || (a->dtype != HUB_F32 && a->dtype != ac) || (b->dtype != HUB_F32 && b->dtype != ac) ||
+      (a->dtype == HUB_F32 && b->dtype == HUB_F32 && (hub_tensor_numel(a) == 0 || hub_tensor_numel(b) == 0)) ||
+      __atomic_load_n(&off[ac][a->device], __ATOMIC_RELAXED)) {
+    if (ac == HUB_F32 || (a->dtype == b->dtype && (a->dtype == HUB_F32 || a->dtype == HUB_F64)))
+      return mm_raw_(op, a, b, bias, act);
+    hub_tensor *a32 = as_f32(a), *b32 = a32 ? as_f32(b) : NULL; /* (after a fallback) */
+    hub_tensor *o = b32 ? mm_raw_(op, a32, b32, bias, act) : NULL;
+    hub_release_all(2, (hub_tensor *[]){a32, b32});
+    return o;
+  }
+  /* the f32 operand(s) rounded; one already of the autocast dtype (bf16 weights) as it is */
+  hub_tensor *al = a->dtype == ac ? hub_tensor_retain(a) : cast_lowp(a, ac);
+  hub_tensor *bl = al ? (b->dtype == ac ? hub_tensor_retain(b) : cast_lowp(b, ac)) : NULL;
   hub_tensor *out = bl ? mm_raw_(op, al, bl, bias, act) : NULL;
   hub_release_all(2, (hub_tensor *[]){al, bl});
   if (out || !bl || (!strstr(hub_last_error(), "implementation") && !strstr(hub_last_error(), "not supported")))
@@ -180,7 +190,7 @@ static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tens
   /* the kernel has no product of these operands: f32 from now on */
   __atomic_store_n(&off[ac][a->device], 1, __ATOMIC_RELAXED);
   lowp_unavailable(ac, a->device);
-  return mm_raw_(op, a, b, bias, act);
+  return mm_raw(op, a, b, bias, act);
 }
 
 static hub_tensor *mm_raw_(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act) {
@@ -217,6 +227,19 @@ static hub_tensor *mm_raw_(const char *op, hub_tensor *a, hub_tensor *b, hub_ten
 /* Converts f16/bf16 operands to f32 (recorded casts keep gradients flowing). */
 static hub_tensor *as_f32(hub_tensor *t) { return t->dtype == HUB_F32 ? hub_tensor_retain(t) : hub_to_dtype(t, HUB_F32); }
 
+/* An operand as the product takes it: f32 (as_f32), except under autocast when nothing is recorded
+ * and the operand already is of the autocast dtype (weights stored in bf16 for inference): then
+ * as it is, with no cast at all.  `rec`: a gradient will be recorded. */
+static hub_tensor *operand(hub_tensor *t, int rec) {
+  int ac = hub_autocast();
+  if (ac != HUB_F32 && !rec && t->dtype == ac) return hub_tensor_retain(t);
+  return as_f32(t);
+}
+
+static int recording(hub_tensor *a, hub_tensor *b, hub_tensor *c) {
+  return hub_grad_enabled() && (a->requires_grad || b->requires_grad || (c && c->requires_grad));
+}
+
 hub_tensor *hub_matmul(hub_tensor *a0, hub_tensor *b0) {
   if (hub_check_float("matmul", "first operand", a0) || hub_check_float("matmul", "second operand", b0) ||
       hub_check_same_device("matmul", a0, b0))
@@ -226,7 +249,8 @@ hub_tensor *hub_matmul(hub_tensor *a0, hub_tensor *b0) {
   if (a0->dtype == HUB_F64 || b0->dtype == HUB_F64) { /* f64: computed in double (f64.c) */
     a = hub_to_dtype(a0, HUB_F64), b = hub_to_dtype(b0, HUB_F64);
   } else {
-    a = as_f32(a0), b = as_f32(b0);
+    int rec = recording(a0, b0, NULL);
+    a = operand(a0, rec), b = operand(b0, rec);
   }
   if (!a || !b) goto done;
   if (a->ndim >= 2 && b->ndim >= 2) {
@@ -308,7 +332,8 @@ static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, h
     hub_release_all(3, tmp);
     return res;
   }
-  hub_tensor *x = as_f32(x0), *w = as_f32(w0), *b = b0 ? as_f32(b0) : NULL, *out = NULL;
+  int rec = recording(x0, w0, b0);
+  hub_tensor *x = operand(x0, rec), *w = operand(w0, rec), *b = b0 ? as_f32(b0) : NULL, *out = NULL;
   hub_tensor *x2 = NULL, *wt = NULL, *o2 = NULL, *xc = NULL;
   if (!x || !w || (b0 && !b)) goto done;
   int64_t in = w->shape[1], outf = w->shape[0];

@@ -52,6 +52,20 @@ ok(e16 < 2e-6 or e32 < 2e-6, "f16 linear: the f16 product, or f32 where there is
 local s = hub.autocast("bf16", function() return (x * 3 + 1):sum():item() end)
 ok(s == ((x * 3 + 1):sum():item()), "elementwise ops and reductions stay f32 under autocast")
 
+-- weights stored in bf16 (inference: no cast of the weight at each call): the same product
+local w16 = w:to("bf16")
+local yw = hub.no_grad(function() return hub.autocast("bf16", function() return x:linear(w16, b) end) end)
+ok(rel(yw, tens(R.y_bf16)) < 2e-6 and rel(yw, y16) == 0, "bf16 weights under autocast: used as they are, same result",
+   rel(yw, y16))
+local lin = hub.nn.Linear(40, 24)
+lin.weight:copy_(w); lin.bias:copy_(b)
+lin:to("bf16")
+ok(lin.weight.dtype == "bf16", "a Linear moved to bf16", lin.weight.dtype)
+local yl = hub.no_grad(function() return hub.autocast("bf16", function() return lin(x) end) end)
+ok(rel(yl, tens(R.y_bf16)) < 1e-2, "a bf16 Linear under autocast (its bias rounded to bf16 too)", rel(yl, tens(R.y_bf16)))
+local yu = hub.no_grad(function() return x:linear(w16, b) end)
+ok(yu.dtype == "f32" and rel(yu, tens(R.y_f32)) > 1e-4, "bf16 weights without autocast: widened to f32 (x not rounded)")
+
 -- backward: the forward's mode, even when backward runs outside autocast
 local xg, wg = x:clone():requires_grad(), w:clone():requires_grad()
 local y = hub.autocast("bf16", function() return xg:linear(wg, b) end)
