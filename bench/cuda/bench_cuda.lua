@@ -10,7 +10,7 @@
 -- LayerNorm, FFN 768 -> 3072 (GELU) -> 768, residual + LayerNorm; pooler tanh(linear) of token 0.
 -- GEMM lines: [M, K] x [K, N] at 4096^3 in f32, f32 with TF32, f16 and bf16 (hub_cuda_gemm, f32
 -- accumulation).  The encoder runs in each mode of --modes: f32, tf32 (hub.cuda.set_tf32) and bf16
--- (hub.autocast: bf16 operands, f32 accumulation), op by op ("encoder") and, with --graph 1, as a
+-- (hub.autocast: bf16 operands, f32 accumulation; the weight matrices stored in bf16), op by op ("encoder") and, with --graph 1, as a
 -- captured CUDA graph replayed ("encoder_graph": hub.cuda.graph, no launch overhead).
 -- Output lines are "key=value" after the first word, like the other benches.
 -- Without a GPU it prints "skipped: no GPU (...)" and exits 0.
@@ -78,24 +78,42 @@ for l = 1, tonumber(args.layers) do
                 f1 = w(F, D), f1_b = z(F), f2 = w(D, F), f2_b = z(D), ln2 = o(D), ln2_b = z(D) }
 end
 local ln0, ln0_b, pool, pool_b = o(D), z(D), w(D, D), z(D)
+-- bf16 mode: the matrices stored in bf16 (as PyTorch's bf16 inference runs), biases and norms f32
+local function half_weights(ls)
+  local out = {}
+  for l, p in ipairs(ls) do
+    local q = {}
+    for k, t in pairs(p) do q[k] = (k == "qkv" or k == "out" or k == "f1" or k == "f2") and t:to("bf16") or t end
+    out[l] = q
+  end
+  return out
+end
+local layers16, pool16 = nil, nil
 for bs in tostring(args.batches):gmatch("%d+") do
   local B = tonumber(bs)
   local ids = hub.randint(0, V, { B * L }):cuda()
   local pids = hub.arange(0, L):to("i64"):cuda()
+  local ls, pw = layers, pool
   local body = function()
     local x = hub.embedding(word, ids):reshape(B, L, D) + hub.embedding(pos, pids)
     x = x:layer_norm(D, ln0, ln0_b, 1e-12)
-    for _, p in ipairs(layers) do
+    for _, p in ipairs(ls) do
       local ctx = hub.attention_qkv(x:linear(p.qkv, p.qkv_b), H, nil)
       x = (x + ctx:linear(p.out, p.out_b)):layer_norm(D, p.ln1, p.ln1_b, 1e-12)
       local f = x:linear_act(p.f1, p.f1_b, "gelu"):linear(p.f2, p.f2_b)
       x = (x + f):layer_norm(D, p.ln2, p.ln2_b, 1e-12)
     end
-    return x, x:narrow(2, 1, 1):reshape(B, D):linear_act(pool, pool_b, "tanh")
+    return x, x:narrow(2, 1, 1):reshape(B, D):linear_act(pw, pool_b, "tanh")
   end
   for mode in tostring(args.modes):gmatch("[%w]+") do
     local prev_tf32 = cuda.set_tf32(mode == "tf32")
     local prev_ac = hub.set_autocast(mode == "bf16" and "bf16" or "f32")
+    if mode == "bf16" then
+      if not layers16 then layers16, pool16 = half_weights(layers), pool:to("bf16") end
+      ls, pw = layers16, pool16
+    else
+      ls, pw = layers, pool
+    end
     local med, min = time_it(function() return hub.no_grad(body) end, tonumber(args.iters))
     local stats = cuda.memory_stats()
     print(string.format("encoder mode=%s batch=%d seq=%d layers=%d median_ms=%.3f min_ms=%.3f peak_bytes=%d", mode, B, L,
