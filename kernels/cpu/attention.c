@@ -365,8 +365,14 @@ static int probs_ok(const char *op, const hub_tensor *p, const attn_geom *g) {
 int cpu_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
                   hub_tensor *out, hub_tensor *probs) {
   attn_geom g;
-  if (geom_of("attention", p, q, k, v, out, &g) || probs_ok("attention", probs, &g)) return -1;
-  return attention_fwd(&g, q->data, k->data, v->data, out->data, probs->data);
+  if (geom_of("attention", p, q, k, v, out, &g) || (probs && probs_ok("attention", probs, &g))) return -1;
+  if (probs) return attention_fwd(&g, q->data, k->data, v->data, out->data, probs->data);
+  /* no probabilities wanted (inference): the scores still need a place */
+  int64_t sh[3] = {g.B * g.H, g.Lq, g.Lk};
+  hub_tensor *scratch = hub_tensor_empty(HUB_F32, 3, sh, HUB_CPU);
+  int rc = scratch ? attention_fwd(&g, q->data, k->data, v->data, out->data, scratch->data) : -1;
+  hub_tensor_release(scratch);
+  return rc;
 }
 
 /* gq, gk and gv (any may be NULL) must have the strides of q, k and v. */

@@ -641,6 +641,95 @@ __global__ void k_attn_fwd_tiled(AttnGeo g, const float *q, const float *k, cons
   }
 }
 
+/* The flash forward (inference: no probabilities kept): the tiled kernel's layout, but each chunk
+ * of keys is scored, folded into a running softmax (per row: the running maximum m, the running
+ * sum l in double, and the factor exp(m_old - m_new) that rescales what was accumulated), and
+ * multiplied with its chunk of values at once; out = acc / l at the end.  Dropout multiplies the
+ * unnormalised weights by the same keep mask as the other kernels (same counters).  The sums run in
+ * another order than k_attn_fwd's: equal to rounding (the self-check allows 1e-5). */
+__global__ void k_attn_fwd_flash(AttnGeo g, const float *q, const float *k, const float *v, float *out) {
+  extern __shared__ float sm[];
+  __shared__ float mrow[ATT_TQ], arow[ATT_TQ];
+  __shared__ double lrow[ATT_TQ];
+  const int64_t DM = g.D > g.Dv ? g.D : g.Dv;
+  float *qs = sm, *kv = sm + ATT_TQ * g.D, *ps = kv + ATT_TK * (DM + 1);
+  const int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ, e = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ATT_TQ;
+  const int64_t b = e / g.H, h = e % g.H, nq = g.Lq - i0 < ATT_TQ ? g.Lq - i0 : ATT_TQ;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+  for (int64_t t = tid; t < ATT_TQ * g.D; t += blockDim.x) {
+    int64_t r = t / g.D, d = t % g.D;
+    qs[t] = r < nq ? row4(q, g.sq, b, h, i0 + r)[d] : 0.0f;
+  }
+  if (tid < ATT_TQ) mrow[tid] = -INFINITY, lrow[tid] = 0.0, arow[tid] = 0.0f;
+  float acc[ATT_ACC];
+#pragma unroll
+  for (int a = 0; a < ATT_ACC; a++) acc[a] = 0.0f;
+  for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) {
+    const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
+    __syncthreads(); /* the previous chunk's values and weights are no longer read */
+    for (int64_t t = tid; t < nk * g.D; t += blockDim.x) {
+      int64_t c = t / g.D, d = t % g.D;
+      kv[c * (g.D + 1) + d] = row4(k, g.sk, b, h, j0 + c)[d];
+    }
+    __syncthreads();
+    for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
+      int64_t r = t / nk, c = t % nk;
+      const float *qr = qs + r * g.D, *kr = kv + c * (g.D + 1);
+      float sc = 0;
+      for (int64_t d = 0; d < g.D; d++) sc += qr[d] * kr[d];
+      sc *= g.scale;
+      if (g.mask) sc += g.mask[e * g.sm[0] + (i0 + r) * g.sm[1] + (j0 + c) * g.sm[2]];
+      ps[r * ATT_TK + c] = sc;
+    }
+    __syncthreads();
+    /* the running softmax: one warp per row */
+    for (int64_t r = warp; r < nq; r += nwarps) {
+      float *pr = ps + r * ATT_TK;
+      float cm = -INFINITY;
+      for (int64_t c = lane; c < nk; c += 32) cm = fmaxf(cm, pr[c]);
+      cm = warp_max(cm);
+      float mo = mrow[r], mn = fmaxf(mo, cm);
+      double s = 0;
+      for (int64_t c = lane; c < nk; c += 32) {
+        float w = mn == -INFINITY ? 0.0f : expf(pr[c] - mn);
+        s += (double)w;
+        pr[c] = w * keep_scale(g, e, i0 + r, j0 + c);
+      }
+      s = warp_sum(s);
+      __syncwarp();
+      if (lane == 0) {
+        float a = mo == -INFINITY ? 0.0f : expf(mo - mn);
+        arow[r] = a;
+        lrow[r] = lrow[r] * (double)a + s;
+        mrow[r] = mn;
+      }
+    }
+    for (int64_t t = tid; t < nk * g.Dv; t += blockDim.x) { /* the keys are no longer read: values over them */
+      int64_t c = t / g.Dv, d = t % g.Dv;
+      kv[c * (g.Dv + 1) + d] = row4(v, g.sv, b, h, j0 + c)[d];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int a = 0; a < ATT_ACC; a++) {
+      int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.Dv, d = t % g.Dv;
+      if (r < nq) {
+        float s2 = acc[a] * arow[r];
+        for (int64_t c = 0; c < nk; c++) s2 += ps[r * ATT_TK + c] * kv[c * (g.Dv + 1) + d];
+        acc[a] = s2;
+      }
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int a = 0; a < ATT_ACC; a++) {
+    int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.Dv, d = t % g.Dv;
+    if (r < nq) {
+      double l = lrow[r];
+      out[b * g.so[0] + h * g.so[1] + (i0 + r) * g.so[2] + d] = l > 0 ? (float)(acc[a] / l) : 0.0f;
+    }
+  }
+}
+
 size_t attn_tiled_smem(const AttnGeo &g) {
   int64_t DM = g.D > g.Dv ? g.D : g.Dv;
   return sizeof(float) * (size_t)(ATT_TQ * g.D + ATT_TK * (DM + 1) + ATT_TQ * ATT_TK);
@@ -743,9 +832,9 @@ int attn_geom(const char *op, const hub_attn *p, const hub_tensor *q, const hub_
       attn_operand(op, "v", v, g->B, g->H, g->Lk, g->Dv, g->sv) ||
       attn_operand(op, "out", out, g->B, g->H, g->Lq, g->Dv, g->so))
     return -1;
-  if (!probs || probs->dtype != HUB_F32 || probs->ndim != 3 || probs->shape[0] != g->B * g->H ||
+  if (probs && (probs->dtype != HUB_F32 || probs->ndim != 3 || probs->shape[0] != g->B * g->H ||
       probs->shape[1] != g->Lq || probs->shape[2] != g->Lk || !hub_tensor_is_contiguous(probs) ||
-      probs->device != HUB_CUDA)
+      probs->device != HUB_CUDA))
     return hub_err("%s: probs must be a contiguous f32 [%lld,%lld,%lld] tensor on cuda", op,
                    (long long)(g->B * g->H), (long long)g->Lq, (long long)g->Lk);
   if (p->mask) {
@@ -962,30 +1051,36 @@ int cuda_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *targ
  * to 1e-5 (the same sums in the same order), else the tiled kernel is off for the process with a
  * line on stderr.  Written without a GPU, hence the check.  HUB_CUDA_TILED_ATTN=0 turns it off. */
 static int g_tiled_state; /* 0 unchecked, 1 on, -1 off; set once (pthread_once: serving's workers) */
+static int g_flash_state; /* the flash kernel's, checked in the same pass (HUB_CUDA_FLASH_ATTN=0: off) */
 static pthread_once_t g_tiled_once = PTHREAD_ONCE_INIT;
 static void attn_tiled_check(void);
 static int attn_tiled_ok(void) {
   pthread_once(&g_tiled_once, attn_tiled_check);
   return g_tiled_state > 0;
 }
+static int attn_flash_ok(void) {
+  pthread_once(&g_tiled_once, attn_tiled_check);
+  return g_flash_state > 0;
+}
 static void attn_tiled_check(void) {
-  g_tiled_state = -1;
-  const char *env = getenv("HUB_CUDA_TILED_ATTN");
-  if (env && strcmp(env, "0") == 0) return;
+  g_tiled_state = g_flash_state = -1;
+  const char *env = getenv("HUB_CUDA_TILED_ATTN"), *fenv = getenv("HUB_CUDA_FLASH_ATTN");
+  bool want_tiled = !(env && strcmp(env, "0") == 0), want_flash = !(fenv && strcmp(fenv, "0") == 0);
+  if (!want_tiled && !want_flash) return;
   AttnGeo g;
   memset(&g, 0, sizeof g);
   g.B = 2, g.H = 3, g.Lq = 37, g.Lk = 70, g.D = 24, g.Dv = 40;
   int64_t nq = g.B * g.H * g.Lq * g.D, nk = g.B * g.H * g.Lk * g.D, nv = g.B * g.H * g.Lk * g.Dv;
   int64_t no = g.B * g.H * g.Lq * g.Dv, np = g.B * g.H * g.Lq * g.Lk, nm = g.B * g.H * g.Lq * g.Lk;
-  int64_t total = nq + nk + nv + nm + 2 * (no + np) + 1;
+  int64_t total = nq + nk + nv + nm + 3 * no + 2 * np + 1;
   float *h = (float *)malloc(sizeof(float) * (size_t)(nq + nk + nv + nm));
   float *d = (float *)cuda_alloc(sizeof(float) * (size_t)total);
-  float err = INFINITY;
+  float err = INFINITY, ferr = INFINITY;
   if (h && d) {
     for (int64_t i = 0; i < nq + nk + nv; i++) h[i] = (float)((i * 7919 % 211) - 105) / 60.0f;
     for (int64_t i = 0; i < nm; i++) h[nq + nk + nv + i] = (i % 11 == 3) ? -1e9f : 0.0f;
     float *q = d, *k = q + nq, *v = k + nk, *m = v + nv, *o1 = m + nm, *p1 = o1 + no, *o2 = p1 + np, *p2 = o2 + no;
-    float *e = p2 + np;
+    float *o3 = p2 + np, *e = o3 + no;
     int64_t strides[4][4] = {{g.H * g.Lq * g.D, g.Lq * g.D, g.D, 1}, {g.H * g.Lk * g.D, g.Lk * g.D, g.D, 1},
                              {g.H * g.Lk * g.Dv, g.Lk * g.Dv, g.Dv, 1}, {g.H * g.Lq * g.Dv, g.Lq * g.Dv, g.Dv, 1}};
     memcpy(g.sq, strides[0], sizeof g.sq), memcpy(g.sk, strides[1], sizeof g.sk);
@@ -998,14 +1093,20 @@ static void attn_tiled_check(void) {
           g, q, k, v, o1, p1);
       k_attn_fwd_tiled<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, attn_tiled_smem(g), stream()>>>(g, q, k, v, o2, p2);
       err = fmaxf(max_rel_diff(no, o2, o1, e), max_rel_diff(np, p2, p1, e));
+      k_attn_fwd_flash<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, attn_tiled_smem(g), stream()>>>(g, q, k, v, o3);
+      ferr = max_rel_diff(no, o3, o1, e);
     }
   }
   free(h);
   if (d) cuda_free(d, sizeof(float) * (size_t)total);
-  if (err <= 1e-5f) g_tiled_state = 1;
-  else
+  if (want_tiled && err <= 1e-5f) g_tiled_state = 1;
+  else if (want_tiled)
     fprintf(stderr, "hubrun: the tiled attention kernel is off (its self-check differs from the plain kernel by %g)\n",
             (double)err);
+  if (want_flash && ferr <= 1e-5f) g_flash_state = 1;
+  else if (want_flash)
+    fprintf(stderr, "hubrun: the flash attention kernel is off (its self-check differs from the plain kernel by %g)\n",
+            (double)ferr);
 }
 
 static int dynamic_smem(const char *op, const void *fn, size_t bytes, const char *what, int64_t dim) {
@@ -1029,28 +1130,50 @@ int cuda_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, 
     hub_tensor *o = out;
     return cuda_fill(o, 0);
   }
-  /* the tiled kernel for head dimensions up to ATT_DMAX (BERT's 64), once it has checked itself */
+  /* the tiled kernels for head dimensions up to ATT_DMAX (BERT's 64), once they have checked
+   * themselves; without probs (inference) the flash one, which keeps none */
   int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ;
-  if (g.D >= 1 && g.D <= ATT_DMAX && g.Dv <= ATT_DMAX && g.B * g.H * tiles < (1ll << 31) && attn_tiled_ok()) {
+  bool tiled_fits = g.D >= 1 && g.D <= ATT_DMAX && g.Dv <= ATT_DMAX && g.B * g.H * tiles < (1ll << 31);
+  if (!probs && tiled_fits && attn_flash_ok()) {
     size_t ts = attn_tiled_smem(g);
-    if (dynamic_smem("attention", (const void *)k_attn_fwd_tiled, ts, "head dimension", g.D)) return -1;
-    k_attn_fwd_tiled<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, ts, stream()>>>(
-        g, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)out->data,
-        (float *)probs->data);
+    if (dynamic_smem("attention", (const void *)k_attn_fwd_flash, ts, "head dimension", g.D)) return -1;
+    k_attn_fwd_flash<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, ts, stream()>>>(
+        g, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)out->data);
     return cuda_check("attention");
   }
-  size_t smem = sizeof(float) * (size_t)(g.D ? g.D : 1);
-  if (dynamic_smem("attention", (const void *)k_attn_fwd, smem, "head dimension", g.D)) return -1;
-  k_attn_fwd<<<grid_rows(rows), attn_threads(g.Lk, g.Dv), smem, stream()>>>(
-      g, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)out->data,
-      (float *)probs->data);
-  return cuda_check("attention");
+  hub_tensor *scratch = nullptr; /* no probs wanted, no flash kernel: the others need the room */
+  if (!probs) {
+    int64_t sh[3] = {g.B * g.H, g.Lq, g.Lk};
+    if (!(scratch = hub_tensor_empty(HUB_F32, 3, sh, HUB_CUDA))) return -1;
+  }
+  float *pp = (float *)(probs ? probs->data : scratch->data);
+  int rc;
+  if (tiled_fits && attn_tiled_ok()) {
+    size_t ts = attn_tiled_smem(g);
+    rc = dynamic_smem("attention", (const void *)k_attn_fwd_tiled, ts, "head dimension", g.D);
+    if (rc == 0) {
+      k_attn_fwd_tiled<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, ts, stream()>>>(
+          g, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)out->data, pp);
+      rc = cuda_check("attention");
+    }
+  } else {
+    size_t smem = sizeof(float) * (size_t)(g.D ? g.D : 1);
+    rc = dynamic_smem("attention", (const void *)k_attn_fwd, smem, "head dimension", g.D);
+    if (rc == 0) {
+      k_attn_fwd<<<grid_rows(rows), attn_threads(g.Lk, g.Dv), smem, stream()>>>(
+          g, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)out->data, pp);
+      rc = cuda_check("attention");
+    }
+  }
+  hub_tensor_release(scratch);
+  return rc;
 }
 
 int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
                             const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
                             hub_tensor *gv) {
   AttnGeo g;
+  if (!probs) return hub_err("attention backward: the forward's probabilities are missing");
   if (attn_geom("attention backward", p, q, k, v, gout, probs, &g)) return -1;
   int64_t tmp[4];
   if ((gq && attn_operand("attention backward", "gq", gq, g.B, g.H, g.Lq, g.D, tmp)) ||

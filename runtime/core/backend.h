@@ -137,7 +137,8 @@ typedef struct hub_attn {
    * targets that are not ignore_index written to *count. */                                      \
   X(CROSS_ENTROPY, int, (const hub_tensor *logits, const hub_tensor *target, int64_t ignore_index, float smoothing, hub_tensor *loss, hub_tensor *lse, int64_t *count), HUB_DT_F32) \
   X(CROSS_ENTROPY_BACKWARD, int, (const hub_tensor *logits, const hub_tensor *target, const hub_tensor *lse, int64_t ignore_index, float smoothing, float gscale, hub_tensor *glogits), HUB_DT_F32) \
-  /* Fused scaled-dot-product attention over the B*H entries; see hub_attn above. */             \
+  /* Fused scaled-dot-product attention over the B*H entries; see hub_attn above.  probs may be   \
+   * NULL when no backward will need it (inference): the backend then keeps no probabilities.  */ \
   X(ATTENTION, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, hub_tensor *out, hub_tensor *probs), HUB_DT_F32) \
   X(ATTENTION_BACKWARD, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk, hub_tensor *gv), HUB_DT_F32) \
   /* ---- extensions: the optimiser updates (hub_optim.h), all tensors contiguous f32, each     \

@@ -212,13 +212,15 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   osh[nd - 1] = Dv;
   int64_t psh[3] = {B, Lq, Lk};
   out = hub_tensor_empty(HUB_F32, nd, osh, q->device);
-  probs = hub_tensor_empty(HUB_F32, 3, psh, q->device);
+  /* the probabilities only for a backward (inference keeps none: a flash kernel on cuda) */
+  int rec = hub_grad_enabled() && (q->requires_grad || k->requires_grad || v->requires_grad);
+  probs = rec ? hub_tensor_empty(HUB_F32, 3, psh, q->device) : NULL;
   q3 = view3(in[0], B, Lq, D);
   k3 = view3(in[1], B, Lk, D);
   v3 = view3(in[2], B, Lk, Dv);
   o3 = out ? view4(out, B, 1, Lq, Dv, Lq * Dv, 0, Dv, 0) : NULL;
   hub_tensor *q4 = q3 ? as4(q3) : NULL, *k4 = k3 ? as4(k3) : NULL, *v4 = v3 ? as4(v3) : NULL;
-  if (!probs || !q4 || !k4 || !v4 || !o3) goto done4;
+  if ((rec && !probs) || !q4 || !k4 || !v4 || !o3) goto done4;
   hub_attn a = {.mask = m3, .scale = (float)scale};
   if (HUB_K(be, ATTENTION)(&a, q4, k4, v4, o3, probs)) goto done4;
   rc = 0;
@@ -327,8 +329,9 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   }
   int64_t osh[3] = {B, L, Dm}, psh[3] = {B * H, L, L};
   out = hub_tensor_empty(HUB_F32, 3, osh, qkv->device);
-  probs = hub_tensor_empty(HUB_F32, 3, psh, qkv->device);
-  if (!out || !probs) goto done;
+  int rec = hub_grad_enabled() && qkv->requires_grad; /* probabilities only for a backward */
+  probs = rec ? hub_tensor_empty(HUB_F32, 3, psh, qkv->device) : NULL;
+  if (!out || (rec && !probs)) goto done;
   hub_attn a = {.mask = m3, .scale = (float)scale, .p = (float)p};
   if (p > 0) hub_rng_reserve((uint64_t)(B * H * L * L), &a.key, &a.counter);
   hub_tensor *v[4] = {NULL};

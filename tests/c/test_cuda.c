@@ -66,6 +66,7 @@ static hub_tensor *o_linear_relu(hub_tensor **x) { return hub_linear_act(x[0], x
 static hub_tensor *o_linear_gelu(hub_tensor **x) { return hub_linear_act(x[0], x[1], x[2], "gelu"); }
 static hub_tensor *o_linear_gelu_tanh(hub_tensor **x) { return hub_linear_act(x[0], x[1], x[2], "gelu_tanh"); }
 static hub_tensor *o_attention(hub_tensor **x) { return hub_attention(x[0], x[1], x[2], NULL, 0); }
+static hub_tensor *o_attn_qkv_mask(hub_tensor **x) { return hub_attention_qkv(x[0], x[1], 4, 0, 0); }
 
 static const cu_case cases[] = {
     {"add (broadcast row)", o_add, 2, {2, 1}, {{37, 129}, {129}}, 0, 0, 1e-6, 1},
@@ -103,6 +104,10 @@ static const cu_case cases[] = {
     {"linear + gelu (tanh)", o_linear_gelu_tanh, 3, {2, 2, 1}, {{17, 32}, {40, 32}, {40}}, 0, 0, 1e-5, 0},
     {"linear (bias, odd sizes)", o_linear, 3, {2, 2, 1}, {{3, 7}, {5, 7}, {5}}, 0, 0, 1e-5, 1},
     {"attention", o_attention, 3, {4, 4, 4}, {{2, 3, 17, 16}, {2, 3, 29, 16}, {2, 3, 29, 8}}, 0, 0, 1e-5, 1},
+    /* without gradients no probabilities are kept: the flash kernel on cuda (3 query tiles, 2 key
+     * chunks; a padding-style additive mask) */
+    {"attention (inference)", o_attention, 3, {4, 4, 4}, {{2, 3, 37, 24}, {2, 3, 70, 24}, {2, 3, 70, 40}}, 0, 0, 1e-5, 0},
+    {"attention_qkv + mask (inference)", o_attn_qkv_mask, 2, {3, 4}, {{2, 45, 192}, {2, 1, 1, 45}}, 0, 0, 1e-5, 0},
 };
 
 static double *read_all(hub_tensor *t, int64_t *n) {
