@@ -15,7 +15,8 @@
  * relative.  f16 and bf16 operands (cuda_gemm_raw today: the op layer casts matmul operands to
  * f32) accumulate in f32 and write f32.  f64 uses CUBLAS_COMPUTE_64F.
  *
- * Bias and activation: with f32 operands and a bias, the product goes through cuBLASLt with the
+ * Bias and activation: with f32 operands (or bf16 / f16 ones under autocast, into f32) and a
+ * bias, the product goes through cuBLASLt with the
  * bias (and ReLU, or the tanh GELU: cuBLASLt's GELU is the tanh approximation) applied in the
  * GEMM's epilogue, which saves a pass over out; an activation the epilogue lacks (erf GELU, tanh)
  * is then one pass without the bias.  Plans (descriptors, layouts and the heuristic's algorithm)
@@ -125,7 +126,7 @@ enum { EPI_BIAS, EPI_RELU_BIAS, EPI_GELU_BIAS, EPI_KINDS };
 
 struct LtKey {
   int64_t M, N, K, batch, lda, ldb, sa, sb;
-  int opa, opb, epi, ct, align;
+  int opa, opb, epi, ct, align, dt; /* dt: the operands' dtype (f32, bf16 or f16); out is f32 */
 };
 
 struct LtPlan {
@@ -140,7 +141,9 @@ struct LtPlan {
 
 cublasLtHandle_t g_lt;
 int g_lt_state;               /* 0 not tried, 1 ready, -1 off */
-int g_epi_state[EPI_KINDS];   /* 0 not checked, 1 checked, -1 off */
+enum { LT_DTYPES = 3 };        /* f32, bf16, f16 operands */
+int g_epi_state[EPI_KINDS][LT_DTYPES]; /* 0 not checked, 1 checked, -1 off */
+int lt_di(int dt) { return dt == HUB_BF16 ? 1 : dt == HUB_F16 ? 2 : 0; }
 void *g_lt_ws;
 LtPlan g_plans[LT_PLANS];
 uint64_t g_plan_clock;
@@ -171,9 +174,9 @@ bool lt_ready() {
   return g_lt_state == 1;
 }
 
-uint32_t alignment(const void *p, int64_t batch, int64_t stride_elems) {
+uint32_t alignment(const void *p, int64_t batch, int64_t stride_elems, int esize) {
   uint64_t v = (uint64_t)(uintptr_t)p | 256u;
-  if (batch > 1 && stride_elems > 0) v |= (uint64_t)stride_elems * 4u;
+  if (batch > 1 && stride_elems > 0) v |= (uint64_t)stride_elems * (uint64_t)esize;
   return (uint32_t)(v & (~v + 1)); /* the lowest set bit, at most 256 */
 }
 
@@ -205,8 +208,8 @@ LtPlan *lt_plan(const LtKey &k) {
   if (ok) {
     uint64_t ar = k.opb == CUBLAS_OP_N ? k.N : k.K, ac = k.opb == CUBLAS_OP_N ? k.K : k.N;
     uint64_t br = k.opa == CUBLAS_OP_N ? k.K : k.M, bc = k.opa == CUBLAS_OP_N ? k.M : k.K;
-    a_ok = cublasLtMatrixLayoutCreate(&p->A, CUDA_R_32F, ar, ac, k.ldb) == CUBLAS_STATUS_SUCCESS;
-    b_ok = cublasLtMatrixLayoutCreate(&p->B, CUDA_R_32F, br, bc, k.lda) == CUBLAS_STATUS_SUCCESS;
+    a_ok = cublasLtMatrixLayoutCreate(&p->A, cuda_type(k.dt), ar, ac, k.ldb) == CUBLAS_STATUS_SUCCESS;
+    b_ok = cublasLtMatrixLayoutCreate(&p->B, cuda_type(k.dt), br, bc, k.lda) == CUBLAS_STATUS_SUCCESS;
     d_ok = cublasLtMatrixLayoutCreate(&p->D, CUDA_R_32F, k.N, k.M, k.N) == CUBLAS_STATUS_SUCCESS;
     ok = a_ok && b_ok && d_ok;
   }
@@ -251,15 +254,16 @@ LtPlan *lt_plan(const LtKey &k) {
 /* out^T = op(b) op(a) + bias, with the epilogue epi: 0 done, 1 not possible here (use the plain
  * path), -1 a cuBLASLt error (with hub_err). Under the cuBLAS lock. */
 int lt_gemm_locked(int64_t batch, int64_t M, int64_t N, int64_t K, const Mat &a, const Mat &b, const float *bias,
-                   int epi, int ct, float *out) {
-  if (!lt_ready() || g_epi_state[epi] < 0) return 1;
+                   int epi, int ct, int dt, float *out) {
+  if (!lt_ready() || g_epi_state[epi][lt_di(dt)] < 0) return 1;
   LtKey k;
   memset(&k, 0, sizeof k);
   k.M = M, k.N = N, k.K = K, k.batch = batch, k.lda = a.ld, k.ldb = b.ld, k.sa = a.batch_stride, k.sb = b.batch_stride;
-  k.opa = a.op, k.opb = b.op, k.epi = epi, k.ct = ct;
-  uint32_t al = alignment(a.data, batch, a.batch_stride), t;
-  if ((t = alignment(b.data, batch, b.batch_stride)) < al) al = t;
-  if ((t = alignment(out, batch, M * N)) < al) al = t;
+  k.opa = a.op, k.opb = b.op, k.epi = epi, k.ct = ct, k.dt = dt;
+  int es = (int)hub_dtype_size(dt);
+  uint32_t al = alignment(a.data, batch, a.batch_stride, es), t;
+  if ((t = alignment(b.data, batch, b.batch_stride, es)) < al) al = t;
+  if ((t = alignment(out, batch, M * N, 4)) < al) al = t;
   if (((uintptr_t)bias & 15) != 0) return 1; /* cuBLASLt wants a 16-byte aligned bias */
   k.align = (int)al;
   LtPlan *p = lt_plan(k);
@@ -297,42 +301,53 @@ float hubcu::max_rel_diff(int64_t n, const float *x, const float *y, float *scra
 
 namespace {
 
-/* The first use of an epilogue: a [3, 37] x [37, 45] (+ bias) product through cuBLASLt and through
- * the plain path must agree (f32 compute); else that epilogue is switched off. */
-void lt_self_check(int epi) {
-  if (!lt_ready() || g_epi_state[epi] != 0) return;
-  g_epi_state[epi] = -1; /* until it passes */
+/* The first use of an epilogue for an operand dtype: a [3, 37] x [37, 45] (+ bias) product through
+ * cuBLASLt and through the plain path (GEMM of the same operands + the bias pass) must agree;
+ * else that epilogue is switched off for that dtype. */
+void lt_self_check(int epi, int dt) {
+  int di = lt_di(dt);
+  if (!lt_ready() || g_epi_state[epi][di] != 0) return;
+  g_epi_state[epi][di] = -1; /* until it passes */
   const int64_t M = 3, K = 37, N = 45;
-  size_t bytes = sizeof(float) * (size_t)(M * K + K * N + N + 2 * M * N + 1);
-  float *buf = (float *)cuda_alloc(bytes);
+  size_t es = hub_dtype_size(dt), ops = es * (size_t)(M * K + K * N), rest = sizeof(float) * (size_t)(N + 2 * M * N + 1);
+  size_t bytes = (ops + 255) / 256 * 256 + rest;
+  char *buf = (char *)cuda_alloc(bytes);
   if (!buf) return;
-  float *h = (float *)malloc(bytes);
+  char *h = (char *)malloc(bytes);
   if (!h) {
     cuda_free(buf, bytes);
     return;
   }
-  for (int64_t i = 0; i < M * K + K * N + N; i++) h[i] = (float)((i * 7919 % 113) - 56) / 40.0f;
-  float *da = buf, *db = da + M * K, *dbias = db + K * N, *o1 = dbias + N, *o2 = o1 + M * N, *err = o2 + M * N;
+  for (int64_t i = 0; i < M * K + K * N; i++) {
+    float f = (float)((i * 7919 % 113) - 56) / 40.0f;
+    if (dt == HUB_BF16) ((uint16_t *)h)[i] = hub_float_to_bf16(f);
+    else if (dt == HUB_F16) ((uint16_t *)h)[i] = hub_float_to_half(f);
+    else ((float *)h)[i] = f;
+  }
+  float *hb = (float *)(h + (ops + 255) / 256 * 256);
+  for (int64_t i = 0; i < N; i++) hb[i] = (float)((i * 31 % 17) - 8) / 8.0f;
+  char *da = buf, *db = da + es * (size_t)(M * K);
+  float *dbias = (float *)(buf + (ops + 255) / 256 * 256), *o1 = dbias + N, *o2 = o1 + M * N, *err = o2 + M * N;
   float e = INFINITY;
   static const int acts[EPI_KINDS] = {-1, HUB_UN_RELU, HUB_UN_GELU_TANH};
-  if (cuda_copy_in(buf, h, sizeof(float) * (size_t)(M * K + K * N + N)) == 0) {
+  if (cuda_copy_in(buf, h, (ops + 255) / 256 * 256 + sizeof(float) * (size_t)N) == 0) {
     Mat am{CUBLAS_OP_N, K, 0, da}, bm{CUBLAS_OP_N, N, 0, db};
     float one = 1.0f, zero = 0.0f;
     cublasStatus_t s = cublasGemmEx((cublasHandle_t)cuda_cublas(), CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one,
-                                    db, CUDA_R_32F, (int)N, da, CUDA_R_32F, (int)K, &zero, o2, CUDA_R_32F, (int)N,
+                                    db, cuda_type(dt), (int)N, da, cuda_type(dt), (int)K, &zero, o2, CUDA_R_32F, (int)N,
                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    g_epi_state[epi] = 0; /* let lt_gemm_locked try it */
-    int rc = s == CUBLAS_STATUS_SUCCESS ? lt_gemm_locked(1, M, N, K, am, bm, dbias, epi, CUBLAS_COMPUTE_32F, o1) : -1;
-    g_epi_state[epi] = -1;
+    g_epi_state[epi][di] = 0; /* let lt_gemm_locked try it */
+    int rc = s == CUBLAS_STATUS_SUCCESS ? lt_gemm_locked(1, M, N, K, am, bm, dbias, epi, CUBLAS_COMPUTE_32F, dt, o1) : -1;
+    g_epi_state[epi][di] = -1;
     if (rc == 0 && cuda_bias_act(o2, dbias, M, N, acts[epi]) == 0) {
       e = max_rel_diff(M * N, o1, o2, err);
     }
   }
   static const char *names[EPI_KINDS] = {"bias", "relu + bias", "gelu (tanh) + bias"};
-  if (e <= 1e-5f) g_epi_state[epi] = 1;
+  if (e <= 1e-5f) g_epi_state[epi][di] = 1;
   else
-    fprintf(stderr, "hubrun: the cuBLASLt %s epilogue is off (its self-check differs from the plain path by %g); "
-                    "a separate pass instead\n", names[epi], (double)e);
+    fprintf(stderr, "hubrun: the cuBLASLt %s epilogue on %s operands is off (its self-check differs from the plain "
+                    "path by %g); a separate pass instead\n", names[epi], hub_dtype_name(dt), (double)e);
   free(h);
   cuda_free(buf, bytes);
 }
@@ -383,15 +398,15 @@ int cuda_matmul(const hub_tensor *a0, const hub_tensor *b0, const hub_tensor *bi
         goto done;
       }
     }
-    /* f32 with a bias: the bias (and ReLU / tanh GELU) in cuBLASLt's epilogue */
+    /* a bias (f32, bf16 or f16 operands into f32): the bias (and ReLU / tanh GELU) in cuBLASLt's epilogue */
     int lt = 1;
-    if (bias_c && idt == HUB_F32 && odt == HUB_F32) {
+    if (bias_c && (idt == HUB_F32 || idt == HUB_BF16 || idt == HUB_F16) && odt == HUB_F32) {
       int epi = act == HUB_UN_RELU ? EPI_RELU_BIAS : act == HUB_UN_GELU_TANH ? EPI_GELU_BIAS : EPI_BIAS;
-      int ct = cuda_get_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      int ct = idt == HUB_F32 && cuda_get_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
       cuda_stream(); /* binds the device for this thread */
       cuda_cublas_lock();
-      lt_self_check(epi);
-      lt = lt_gemm_locked(batch, M, N, K, am, bm, (const float *)bias_c->data, epi, ct, (float *)out->data);
+      lt_self_check(epi, idt);
+      lt = lt_gemm_locked(batch, M, N, K, am, bm, (const float *)bias_c->data, epi, ct, idt, (float *)out->data);
       cuda_cublas_unlock();
       if (lt < 0) {
         fprintf(stderr, "hubrun: %s; cuBLASLt epilogues off from here on\n", hub_last_error());
