@@ -808,6 +808,139 @@ __global__ void k_attn_bw_cols(AttnGeo g, const float *q, const float *probs, co
   }
 }
 
+/* The tiled backward (head dimensions up to ATT_DMAX), as the tiled forward: one block per tile of
+ * ATT_TQ rows, the other side's rows through shared memory in chunks of ATT_TK, read once per tile
+ * instead of once per row.  Pass 1 (k_attn_bw_rows_tiled, a tile of query rows): gp = (gout v^T)
+ * keep into gs (chunks of v), then one warp per row: t = sum_j gp p and gs = p (gp - t), then
+ * gq = scale gs k (chunks of k with the tile's gs).  Pass 2 (k_attn_bw_cols_tiled, a tile of key
+ * rows): gk = scale gs^T q, then gv = (p keep)^T gout (chunks of q / gout with the tile's columns
+ * of gs / p).  Every output sum runs in the plain kernels' order (keys or queries ascending); only
+ * t is summed in another order (in double).  Shared memory: ATT_TQ * Dv + ATT_TK * (max(D, Dv) + 1)
+ * + ATT_TQ * ATT_TK floats, as the forward's. */
+__global__ void k_attn_bw_rows_tiled(AttnGeo g, const float *k, const float *v, const float *probs, const float *gout,
+                                     float *gs, float *gq, AttnStrides sgq) {
+  extern __shared__ float sm[];
+  const int64_t DM = g.D > g.Dv ? g.D : g.Dv;
+  float *gos = sm, *kv = sm + ATT_TQ * g.Dv, *ps = kv + ATT_TK * (DM + 1);
+  const int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ, e = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ATT_TQ;
+  const int64_t b = e / g.H, h = e % g.H, nq = g.Lq - i0 < ATT_TQ ? g.Lq - i0 : ATT_TQ;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
+  for (int64_t t = tid; t < ATT_TQ * g.Dv; t += blockDim.x) {
+    int64_t r = t / g.Dv, d = t % g.Dv;
+    gos[t] = r < nq ? row4(gout, g.so, b, h, i0 + r)[d] : 0.0f;
+  }
+  float *srow0 = gs + (e * g.Lq + i0) * g.Lk;
+  const float *prow0 = probs + (e * g.Lq + i0) * g.Lk;
+  for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) { /* gp = (gout v^T) keep */
+    const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
+    __syncthreads();
+    for (int64_t t = tid; t < nk * g.Dv; t += blockDim.x) {
+      int64_t c = t / g.Dv, d = t % g.Dv;
+      kv[c * (g.Dv + 1) + d] = row4(v, g.sv, b, h, j0 + c)[d];
+    }
+    __syncthreads();
+    for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
+      int64_t r = t / nk, c = t % nk;
+      const float *gr = gos + r * g.Dv, *vr = kv + c * (g.Dv + 1);
+      float ga = 0;
+      for (int64_t d = 0; d < g.Dv; d++) ga += gr[d] * vr[d];
+      srow0[r * g.Lk + j0 + c] = ga * keep_scale(g, e, i0 + r, j0 + c);
+    }
+  }
+  __syncthreads(); /* (global memory: the block's own rows, written above) */
+  for (int64_t r = warp; r < nq; r += nwarps) { /* gs = p (gp - sum_j gp p) */
+    float *sr = srow0 + r * g.Lk;
+    const float *pr = prow0 + r * g.Lk;
+    double acc = 0;
+    for (int64_t j = lane; j < g.Lk; j += 32) acc += (double)sr[j] * pr[j];
+    float t = (float)warp_sum(acc);
+    for (int64_t j = lane; j < g.Lk; j += 32) sr[j] = pr[j] * (sr[j] - t);
+  }
+  if (!gq) return;
+  float acc[ATT_ACC];
+#pragma unroll
+  for (int a = 0; a < ATT_ACC; a++) acc[a] = 0.0f;
+  for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) { /* gq = scale gs k */
+    const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
+    __syncthreads();
+    for (int64_t t = tid; t < nk * g.D; t += blockDim.x) {
+      int64_t c = t / g.D, d = t % g.D;
+      kv[c * (g.D + 1) + d] = row4(k, g.sk, b, h, j0 + c)[d];
+    }
+    for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
+      int64_t r = t / nk, c = t % nk;
+      ps[r * ATT_TK + c] = srow0[r * g.Lk + j0 + c];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int a = 0; a < ATT_ACC; a++) {
+      int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.D, d = t % g.D;
+      if (r < nq) {
+        float s2 = acc[a];
+        for (int64_t c = 0; c < nk; c++) s2 += ps[r * ATT_TK + c] * kv[c * (g.D + 1) + d];
+        acc[a] = s2;
+      }
+    }
+  }
+#pragma unroll
+  for (int a = 0; a < ATT_ACC; a++) {
+    int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.D, d = t % g.D;
+    if (r < nq) gq[b * sgq.s[0] + h * sgq.s[1] + (i0 + r) * sgq.s[2] + d] = acc[a] * g.scale;
+  }
+}
+
+__global__ void k_attn_bw_cols_tiled(AttnGeo g, const float *q, const float *probs, const float *gout, const float *gs,
+                                     float *gk, float *gv, AttnStrides sgk, AttnStrides sgv) {
+  extern __shared__ float sm[];
+  const int64_t DM = g.D > g.Dv ? g.D : g.Dv;
+  float *rows = sm, *cs = rows + ATT_TK * (DM + 1); /* cs: [ATT_TK query rows][ATT_TQ columns] */
+  const int64_t tiles = (g.Lk + ATT_TQ - 1) / ATT_TQ, e = blockIdx.x / tiles, j0 = (blockIdx.x % tiles) * ATT_TQ;
+  const int64_t b = e / g.H, h = e % g.H, nc = g.Lk - j0 < ATT_TQ ? g.Lk - j0 : ATT_TQ;
+  const int tid = threadIdx.x;
+  const float *se = gs + e * g.Lq * g.Lk, *pe = probs + e * g.Lq * g.Lk;
+  for (int pass = 0; pass < 2; pass++) { /* 0: gk = scale gs^T q; 1: gv = (p keep)^T gout */
+    float *dst = pass == 0 ? gk : gv;
+    if (!dst) continue;
+    const int64_t W = pass == 0 ? g.D : g.Dv;
+    float acc[ATT_ACC];
+#pragma unroll
+    for (int a = 0; a < ATT_ACC; a++) acc[a] = 0.0f;
+    for (int64_t i0 = 0; i0 < g.Lq; i0 += ATT_TK) {
+      const int64_t ni = g.Lq - i0 < ATT_TK ? g.Lq - i0 : ATT_TK;
+      __syncthreads();
+      for (int64_t t = tid; t < ni * W; t += blockDim.x) {
+        int64_t r = t / W, d = t % W;
+        rows[r * (W + 1) + d] = pass == 0 ? row4(q, g.sq, b, h, i0 + r)[d] : row4(gout, g.so, b, h, i0 + r)[d];
+      }
+      for (int64_t t = tid; t < ni * nc; t += blockDim.x) {
+        int64_t r = t / nc, c = t % nc, o = (i0 + r) * g.Lk + j0 + c;
+        cs[r * ATT_TQ + c] = pass == 0 ? se[o] : pe[o] * keep_scale(g, e, i0 + r, j0 + c);
+      }
+      __syncthreads();
+#pragma unroll
+      for (int a = 0; a < ATT_ACC; a++) {
+        int64_t t = tid + (int64_t)a * blockDim.x, c = t / W, d = t % W;
+        if (c < nc) {
+          float s2 = acc[a];
+          for (int64_t r = 0; r < ni; r++) s2 += cs[r * ATT_TQ + c] * rows[r * (W + 1) + d];
+          acc[a] = s2;
+        }
+      }
+    }
+    const AttnStrides &st = pass == 0 ? sgk : sgv;
+#pragma unroll
+    for (int a = 0; a < ATT_ACC; a++) {
+      int64_t t = tid + (int64_t)a * blockDim.x, c = t / W, d = t % W;
+      if (c < nc) dst[b * st.s[0] + h * st.s[1] + (j0 + c) * st.s[2] + d] = pass == 0 ? acc[a] * g.scale : acc[a];
+    }
+  }
+}
+
+size_t attn_bw_tiled_smem(const AttnGeo &g) {
+  int64_t DM = g.D > g.Dv ? g.D : g.Dv;
+  return sizeof(float) * (size_t)(ATT_TQ * g.Dv + ATT_TK * (DM + 1) + ATT_TQ * ATT_TK);
+}
+
 int attn_operand(const char *op, const char *name, const hub_tensor *t, int64_t B, int64_t H, int64_t L, int64_t D,
                  int64_t *s) {
   if (!t || t->ndim != 4 || t->dtype != HUB_F32 || t->device != HUB_CUDA)
@@ -1052,18 +1185,23 @@ int cuda_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *targ
  * line on stderr.  Written without a GPU, hence the check.  HUB_CUDA_TILED_ATTN=0 turns it off. */
 static int g_tiled_state; /* 0 unchecked, 1 on, -1 off; set once (pthread_once: serving's workers) */
 static int g_flash_state; /* the flash kernel's, checked in the same pass (HUB_CUDA_FLASH_ATTN=0: off) */
+static int g_tiled_bw_state; /* the tiled backward's, checked in the same pass (HUB_CUDA_TILED_ATTN=0: off too) */
 static pthread_once_t g_tiled_once = PTHREAD_ONCE_INIT;
 static void attn_tiled_check(void);
 static int attn_tiled_ok(void) {
   pthread_once(&g_tiled_once, attn_tiled_check);
   return g_tiled_state > 0;
 }
+static int attn_tiled_bw_ok(void) {
+  pthread_once(&g_tiled_once, attn_tiled_check);
+  return g_tiled_bw_state > 0;
+}
 static int attn_flash_ok(void) {
   pthread_once(&g_tiled_once, attn_tiled_check);
   return g_flash_state > 0;
 }
 static void attn_tiled_check(void) {
-  g_tiled_state = g_flash_state = -1;
+  g_tiled_state = g_flash_state = g_tiled_bw_state = -1;
   const char *env = getenv("HUB_CUDA_TILED_ATTN"), *fenv = getenv("HUB_CUDA_FLASH_ATTN");
   bool want_tiled = !(env && strcmp(env, "0") == 0), want_flash = !(fenv && strcmp(fenv, "0") == 0);
   if (!want_tiled && !want_flash) return;
@@ -1072,10 +1210,10 @@ static void attn_tiled_check(void) {
   g.B = 2, g.H = 3, g.Lq = 37, g.Lk = 70, g.D = 24, g.Dv = 40;
   int64_t nq = g.B * g.H * g.Lq * g.D, nk = g.B * g.H * g.Lk * g.D, nv = g.B * g.H * g.Lk * g.Dv;
   int64_t no = g.B * g.H * g.Lq * g.Dv, np = g.B * g.H * g.Lq * g.Lk, nm = g.B * g.H * g.Lq * g.Lk;
-  int64_t total = nq + nk + nv + nm + 3 * no + 2 * np + 1;
+  int64_t total = nq + nk + nv + nm + 3 * no + 2 * np + 1 + 2 * (np + nq + nk + nv);
   float *h = (float *)malloc(sizeof(float) * (size_t)(nq + nk + nv + nm));
   float *d = (float *)cuda_alloc(sizeof(float) * (size_t)total);
-  float err = INFINITY, ferr = INFINITY;
+  float err = INFINITY, ferr = INFINITY, berr = INFINITY;
   if (h && d) {
     for (int64_t i = 0; i < nq + nk + nv; i++) h[i] = (float)((i * 7919 % 211) - 105) / 60.0f;
     for (int64_t i = 0; i < nm; i++) h[nq + nk + nv + i] = (i % 11 == 3) ? -1e9f : 0.0f;
@@ -1095,6 +1233,23 @@ static void attn_tiled_check(void) {
       err = fmaxf(max_rel_diff(no, o2, o1, e), max_rel_diff(np, p2, p1, e));
       k_attn_fwd_flash<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, attn_tiled_smem(g), stream()>>>(g, q, k, v, o3);
       ferr = max_rel_diff(no, o3, o1, e);
+      /* the backward of the plain forward's probabilities, with the output as gout: plain vs tiled */
+      float *gs1 = e + 1, *gq1 = gs1 + np, *gk1 = gq1 + nq, *gv1 = gk1 + nk;
+      float *gs2 = gv1 + nv, *gq2 = gs2 + np, *gk2 = gq2 + nq, *gv2 = gk2 + nk;
+      AttnStrides sq{}, sk{}, sv{};
+      memcpy(sq.s, strides[0], sizeof sq.s), memcpy(sk.s, strides[1], sizeof sk.s), memcpy(sv.s, strides[2], sizeof sv.s);
+      k_attn_bw_rows<<<grid_rows(g.B * g.H * g.Lq), attn_threads(g.Lk, g.D), sizeof(float) * (size_t)g.Dv, stream()>>>(
+          g, k, v, p1, o1, gs1, gq1, sq);
+      GradPtrs gp{};
+      gp.gk = gk1, gp.gv = gv1;
+      memcpy(gp.sgk, strides[1], sizeof gp.sgk), memcpy(gp.sgv, strides[2], sizeof gp.sgv);
+      k_attn_bw_cols<<<grid_rows(g.B * g.H * g.Lk), attn_threads(g.D, g.Dv), 0, stream()>>>(g, q, p1, o1, gs1, gp);
+      size_t bs = attn_bw_tiled_smem(g);
+      int64_t ktiles = (g.Lk + ATT_TQ - 1) / ATT_TQ;
+      k_attn_bw_rows_tiled<<<(unsigned)(g.B * g.H * tiles), ATT_THREADS, bs, stream()>>>(g, k, v, p1, o1, gs2, gq2, sq);
+      k_attn_bw_cols_tiled<<<(unsigned)(g.B * g.H * ktiles), ATT_THREADS, bs, stream()>>>(g, q, p1, o1, gs2, gk2, gv2,
+                                                                                            sk, sv);
+      berr = fmaxf(fmaxf(max_rel_diff(nq, gq2, gq1, e), max_rel_diff(nk, gk2, gk1, e)), max_rel_diff(nv, gv2, gv1, e));
     }
   }
   free(h);
@@ -1103,6 +1258,10 @@ static void attn_tiled_check(void) {
   else if (want_tiled)
     fprintf(stderr, "hubrun: the tiled attention kernel is off (its self-check differs from the plain kernel by %g)\n",
             (double)err);
+  if (want_tiled && berr <= 1e-5f) g_tiled_bw_state = 1;
+  else if (want_tiled)
+    fprintf(stderr, "hubrun: the tiled attention backward is off (its self-check differs from the plain kernels by %g)\n",
+            (double)berr);
   if (want_flash && ferr <= 1e-5f) g_flash_state = 1;
   else if (want_flash)
     fprintf(stderr, "hubrun: the flash attention kernel is off (its self-check differs from the plain kernel by %g)\n",
@@ -1187,15 +1346,39 @@ int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_te
     if (gv && cuda_fill(gv, 0)) return -1;
     return 0;
   }
-  if (dynamic_smem("attention backward", (const void *)k_attn_bw_rows, sizeof(float) * (size_t)g.Dv,
-                   "value head dimension", g.Dv))
-    return -1;
   size_t gs_bytes = sizeof(float) * (size_t)(rows * g.Lk);
-  float *gs = (float *)cuda_alloc(gs_bytes);
-  if (!gs) return -1;
   AttnStrides sgq{};
   if (gq)
     for (int d = 0; d < 4; d++) sgq.s[d] = gq->stride[d];
+  int64_t qt = (g.Lq + ATT_TQ - 1) / ATT_TQ, kt = (g.Lk + ATT_TQ - 1) / ATT_TQ;
+  if (g.D >= 1 && g.D <= ATT_DMAX && g.Dv <= ATT_DMAX && g.B * g.H * (qt > kt ? qt : kt) < (1ll << 31) &&
+      attn_tiled_bw_ok()) {
+    size_t bs = attn_bw_tiled_smem(g);
+    if (dynamic_smem("attention backward", (const void *)k_attn_bw_rows_tiled, bs, "head dimension", g.D) ||
+        dynamic_smem("attention backward", (const void *)k_attn_bw_cols_tiled, bs, "head dimension", g.D))
+      return -1;
+    float *gs = (float *)cuda_alloc(gs_bytes);
+    if (!gs) return -1;
+    k_attn_bw_rows_tiled<<<(unsigned)(g.B * g.H * qt), ATT_THREADS, bs, stream()>>>(
+        g, (const float *)k->data, (const float *)v->data, (const float *)probs->data, (const float *)gout->data, gs,
+        gq ? (float *)gq->data : nullptr, sgq);
+    int rc = cuda_check("attention backward");
+    if (rc == 0 && (gk || gv)) {
+      AttnStrides sgk{}, sgv{};
+      for (int d = 0; d < 4; d++) sgk.s[d] = gk ? gk->stride[d] : 0, sgv.s[d] = gv ? gv->stride[d] : 0;
+      k_attn_bw_cols_tiled<<<(unsigned)(g.B * g.H * kt), ATT_THREADS, bs, stream()>>>(
+          g, (const float *)q->data, (const float *)probs->data, (const float *)gout->data, gs,
+          gk ? (float *)gk->data : nullptr, gv ? (float *)gv->data : nullptr, sgk, sgv);
+      rc = cuda_check("attention backward");
+    }
+    cuda_free(gs, gs_bytes);
+    return rc;
+  }
+  if (dynamic_smem("attention backward", (const void *)k_attn_bw_rows, sizeof(float) * (size_t)g.Dv,
+                   "value head dimension", g.Dv))
+    return -1;
+  float *gs = (float *)cuda_alloc(gs_bytes);
+  if (!gs) return -1;
   k_attn_bw_rows<<<grid_rows(rows), attn_threads(g.Lk, g.D), sizeof(float) * (size_t)g.Dv, stream()>>>(
       g, (const float *)k->data, (const float *)v->data, (const float *)probs->data, (const float *)gout->data, gs,
       gq ? (float *)gq->data : nullptr, sgq);

@@ -104,6 +104,8 @@ static const cu_case cases[] = {
     {"linear + gelu (tanh)", o_linear_gelu_tanh, 3, {2, 2, 1}, {{17, 32}, {40, 32}, {40}}, 0, 0, 1e-5, 0},
     {"linear (bias, odd sizes)", o_linear, 3, {2, 2, 1}, {{3, 7}, {5, 7}, {5}}, 0, 0, 1e-5, 1},
     {"attention", o_attention, 3, {4, 4, 4}, {{2, 3, 17, 16}, {2, 3, 29, 16}, {2, 3, 29, 8}}, 0, 0, 1e-5, 1},
+    /* the tiled backward over 3 query tiles and 2 key chunks (5 key tiles) */
+    {"attention (gradients, 2 chunks)", o_attention, 3, {4, 4, 4}, {{1, 2, 37, 24}, {1, 2, 70, 24}, {1, 2, 70, 40}}, 0, 0, 1e-5, 1},
     /* without gradients no probabilities are kept: the flash kernel on cuda (3 query tiles, 2 key
      * chunks; a padding-style additive mask) */
     {"attention (inference)", o_attention, 3, {4, 4, 4}, {{2, 3, 37, 24}, {2, 3, 70, 24}, {2, 3, 70, 40}}, 0, 0, 1e-5, 0},
