@@ -7,11 +7,14 @@
 #   tests  the C tests that exercise the device: test_cuda (every CUDA kernel against the CPU),
 #          test_op_parity (its CUDA column), test_backend; tests/lua/test_device.lua (hub.finetune
 #          on every task kind, resume, export on cuda vs cpu) and test_ernie_golden.lua (the
-#          Hugging Face references, on cuda too); then test_cuda again under
+#          Hugging Face references, on cuda too), test_autocast.lua (bf16 products on cuda) and
+#          test_cuda_graph.lua (CUDA graphs); any kernel whose first-use self-check failed (a line
+#          "... is off (its self-check differs ...)") is a failure; then test_cuda again under
 #          compute-sanitizer memcheck, when the tool is there
 #   bench  bench/cuda/bench_cuda.lua (GEMM and the BERT-base encoder at batch 1 and 8) and, when a
 #          Python with torch and CUDA is found ($HUB_TORCH_PYTHON, else python3), the PyTorch twin
-#          bench/cuda/bench_torch.py; without torch that column is skipped with a line saying so
+#          bench/cuda/bench_torch.py; without torch that column is skipped with a line saying so;
+#          then the ratios hubrun / PyTorch per mode and batch (op by op, and as CUDA graphs)
 #
 #   tests/cuda/device_check.sh [--prebuilt] [--phases "build tests bench"]
 #
@@ -89,6 +92,16 @@ if has tests; then
   (cd tests && HUBRUN=../build-cuda/hubrun ../build-cuda/hubrun lua/test_ernie_golden.lua) 2>&1 | tee build-cuda/test_ernie_golden.out | tail -6 | tee -a "$LOG" || true
   grep -q ' 0 failures$' build-cuda/test_ernie_golden.out || { say "test_ernie_golden FAILED (build-cuda/test_ernie_golden.out)"; exit 1; }
   grep -q ' on cuda (' build-cuda/test_ernie_golden.out || { say "test_ernie_golden ran nothing on cuda"; exit 1; }
+  for t in test_autocast test_cuda_graph; do
+    say "$t"
+    (cd tests && ../build-cuda/hubrun "lua/$t.lua") 2>&1 | tee "build-cuda/$t.out" | tail -4 | tee -a "$LOG" || true
+    [ "$(tail -1 "build-cuda/$t.out" | grep -c ' 0 failed')" = 1 ] || { say "$t FAILED (build-cuda/$t.out)"; exit 1; }
+    if grep -q 'not run' "build-cuda/$t.out"; then say "$t did not run its GPU cases"; exit 1; fi
+  done
+  # the kernels written without a GPU check themselves on first use and switch off if they differ
+  if cat build-cuda/*.out | grep -h 'is off (its self-check' | sort -u | tee -a "$LOG" | grep -q .; then
+    say "a self-check failed on the GPU (above): that kernel is wrong here"; exit 1
+  fi
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
   if [ -n "$SAN" ]; then
     say "compute-sanitizer memcheck: test_cuda"
@@ -102,14 +115,25 @@ fi
 
 if has bench; then
   say "bench: hubrun"
-  run timeout 180 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 1,8 --iters 20
+  timeout 180 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 1,8 --iters 20 2>&1 | tee build-cuda/bench_hub.out | tee -a "$LOG" || true
   say "bench: hubrun without the cuBLASLt bias epilogues (HUB_CUDA_LT=0), batch 8: what they save"
-  run env HUB_CUDA_LT=0 timeout 120 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 8 --iters 20
+  run env HUB_CUDA_LT=0 timeout 120 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 8 --iters 20 --modes f32,tf32 --graph 0 --gemm 0
   PY=${HUB_TORCH_PYTHON:-python3}
   if env -u LD_LIBRARY_PATH "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     say "bench: PyTorch ($PY)"
     # (without our LD_LIBRARY_PATH: the packed libraries are older than the image's own)
-    run env -u LD_LIBRARY_PATH timeout 180 "$PY" bench/cuda/bench_torch.py --batches 1,8 --iters 20
+    env -u LD_LIBRARY_PATH timeout 240 "$PY" bench/cuda/bench_torch.py --batches 1,8 --iters 20 2>&1 | tee build-cuda/bench_torch.out | tee -a "$LOG" || true
+    say "ratios hubrun / PyTorch (median times; below 1: hubrun is faster)"
+    # "encoder mode=M batch=B ... median_ms=X" against "torch_encoder mode=M batch=B ... median_ms=Y", and the same
+    # for encoder_graph and gemm
+    awk '
+      function field(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
+      { kind = $1; t = (kind ~ /^torch_/); sub(/^torch_/, "", kind)
+        key = kind " mode=" (field("mode") != "" ? field("mode") : field("dtype")) " batch=" field("batch")
+        if (field("median_ms") == "") next
+        if (t) torch[key] = field("median_ms"); else hub[key] = field("median_ms") }
+      END { for (k in hub) if (k in torch) printf("ratio %s hubrun_ms=%s torch_ms=%s ratio=%.2f\n", k, hub[k], torch[k], hub[k] / torch[k]) }
+    ' build-cuda/bench_hub.out build-cuda/bench_torch.out | sort | tee -a "$LOG"
   else
     say "bench: PyTorch column skipped (no torch with CUDA for $PY)"
   fi
