@@ -89,3 +89,4 @@ int hub_cuda_impl_graph_begin(void) { return cuda_graph_begin(); }
 void *hub_cuda_impl_graph_end(int keep) { return cuda_graph_end(keep); }
 int hub_cuda_impl_graph_replay(void *g) { return cuda_graph_replay(g); }
 void hub_cuda_impl_graph_free(void *g) { cuda_graph_free(g); }
+int hub_cuda_impl_graph_capturing(void) { return cuda_capturing(); }

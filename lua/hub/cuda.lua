@@ -103,6 +103,9 @@ Graph.__index = Graph
 
 local function pack(...) return { n = select("#", ...), ... } end
 
+-- true while a graph is being captured (code that would read a value back can skip its check)
+function cuda.capturing() return C.hub_cuda_graph_capturing() == 1 end
+
 function cuda.graph(fn, ...)
   if type(fn) ~= "function" then core.argerror(1, "cuda.graph", "a function", type(fn)) end
   local hub = require "hub"

@@ -12,14 +12,15 @@
 -- config.model, the task from config.task and config.task_config, the weights of
 -- model.safetensors), so predictions are exactly the task's own.  Pair tasks take "a<TAB>b"
 -- strings (also on the command line) or {a, b} tables.  opts: max_seq_len, batch_size, device
--- ("cpu" or "cuda": where the task runs).
+-- ("cpu" or "cuda": where the task runs), cuda_graphs (true: on cuda, predictions run as CUDA
+-- graphs, one per batch shape; task:use_cuda_graphs).
 local hub = require "hub"
 
 local M = {}
 
 function M.load(dir, opts)
   opts = opts or {}
-  local task = hub.task.load(dir, { max_seq_len = opts.max_seq_len, device = opts.device })
+  local task = hub.task.load(dir, { max_seq_len = opts.max_seq_len, device = opts.device, cuda_graphs = opts.cuda_graphs })
   local cfg = require("hub.module").read_manifest(dir).config
   return { task = task, dir = dir, batch_size = opts.batch_size, senta = cfg.format == "senta" }
 end

@@ -64,6 +64,7 @@ int hub_cuda_impl_graph_begin(void);
 void *hub_cuda_impl_graph_end(int keep);
 int hub_cuda_impl_graph_replay(void *g);
 void hub_cuda_impl_graph_free(void *g);
+int hub_cuda_impl_graph_capturing(void);
 #endif
 static pthread_once_t g_cuda_once = PTHREAD_ONCE_INIT;
 static char g_cuda_why[400];
@@ -298,5 +299,13 @@ void hub_cuda_graph_free(hub_cuda_graph *g) {
   if (g) hub_cuda_impl_graph_free(g);
 #else
   (void)g;
+#endif
+}
+
+int hub_cuda_graph_capturing(void) {
+#ifdef HUB_HAVE_CUDA
+  return g_cuda_probed ? hub_cuda_impl_graph_capturing() : 0; /* no device asked for yet: none */
+#else
+  return 0;
 #endif
 }

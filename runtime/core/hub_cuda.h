@@ -49,5 +49,7 @@ HUB_API int hub_cuda_graph_begin(void);
 HUB_API hub_cuda_graph *hub_cuda_graph_end(int keep);
 HUB_API int hub_cuda_graph_replay(hub_cuda_graph *g);
 HUB_API void hub_cuda_graph_free(hub_cuda_graph *g);
+/* 1 while a capture is in progress (ops that would read back refuse then), else 0. */
+HUB_API int hub_cuda_graph_capturing(void);
 
 #endif

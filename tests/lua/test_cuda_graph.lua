@@ -84,6 +84,34 @@ do -- what a capture refuses, and the next capture still works
   g:free()
 end
 
+do -- a task's predictions through CUDA graphs (task:use_cuda_graphs): the same as op by op
+  local net, tk = F.encoder(1, { hidden = 32, layers = 2 })
+  local task = hub.task.text_classification { network = net, tokenizer = tk, max_seq_len = 24, num_classes = 2 }
+  task:place("cuda")
+  local texts = { "这个很好今天", "太差", "我们今天真的很满意这个酒店房间", "糟糕", "喜欢", "房间很脏真的失望了我们" }
+  local eager = task:predict(texts, { batch_size = 4 })
+  task:use_cuda_graphs(true)
+  local g1 = task:predict(texts, { batch_size = 4 })
+  local g2 = task:predict(texts, { batch_size = 4 })
+  local worst = 0
+  for i = 1, #texts do
+    for c = 1, 2 do worst = math.max(worst, math.abs(g1[i].probs[c] - eager[i].probs[c]), math.abs(g2[i].probs[c] - eager[i].probs[c])) end
+  end
+  ok(worst <= 1e-6, "task predictions through graphs = op by op (lengths padded to 16, masked)", worst)
+  local st = task:cuda_graph_stats()
+  ok(st.captures == 2 and st.replays == 4 and not st.off, "one capture per batch shape, replays after",
+     st.captures .. " captures, " .. st.replays .. " replays")
+  -- a CRF task cannot be captured (its decoding reads lengths on the host): it falls back
+  local sl = hub.task.sequence_labeling { network = F.encoder(2), tokenizer = tk, max_seq_len = 24, crf = true,
+                                          labels = { "O", "B-X", "I-X" } }
+  sl:place("cuda")
+  local e2 = sl:predict(texts, { batch_size = 4 })
+  sl:use_cuda_graphs(true)
+  local g3 = sl:predict(texts, { batch_size = 4 })
+  ok(table.concat(e2[3].tags, " ") == table.concat(g3[3].tags, " ") and sl:cuda_graph_stats().off,
+     "a task whose forward cannot be captured falls back to op by op")
+end
+
 do -- memory: a freed graph's pool is given back
   collectgarbage(); collectgarbage()
   local base = cuda.memory_stats().live_bytes

@@ -30,6 +30,7 @@ Runs a module on text and prints one result per input.
                        (f32 [N, D]), .safetensors (tensor "embeddings") or .jsonl (one
                        {"index", "text", "embedding"} object per line), by FILE's extension
   --user_dict FILE     a user dictionary, for modules that take one (lac)
+  --cuda_graphs        with --device cuda: a fine-tuned module predicts through CUDA graphs
   --device cpu|cuda    where the module runs (default cpu; --use_gpu = --device cuda; encoder,
                        fine-tuned and lac modules)
   -h, --help           print this text
@@ -106,7 +107,7 @@ function M.main(args)
   if name:sub(1, 1) == "-" then return complain("the module name comes first (got '" .. name .. "'); see hubrun run --help") end
   -- --device D / --use_gpu are the loader's (hub.module's device option), taken out before the
   -- module's own arguments
-  local rest, device = {}, nil
+  local rest, device, graphs = {}, nil, nil
   local i = 2
   while i <= #args do
     local a = args[i]
@@ -116,6 +117,7 @@ function M.main(args)
       i = i + 1
     elseif a:match("^%-%-device=") then device = a:match("^%-%-device=(.*)$")
     elseif a == "--use_gpu" then device = "cuda"
+    elseif a == "--cuda_graphs" then graphs = true
     else rest[#rest + 1] = a end
     i = i + 1
   end
@@ -125,7 +127,8 @@ function M.main(args)
 
   local okm, hubmod = pcall(require, "hub.module")
   if not okm then return complain(tostring(hubmod)) end
-  local ok, mod = pcall(hubmod.load, name, device and device ~= "cpu" and { device = device } or nil)
+  if graphs and device ~= "cuda" then return complain("--cuda_graphs needs --device cuda (or --use_gpu)") end
+  local ok, mod = pcall(hubmod.load, name, device and device ~= "cpu" and { device = device, cuda_graphs = graphs } or nil)
   if not ok then return complain(tostring(mod)) end
 
   if mod:has("run") then

@@ -35,6 +35,7 @@ tasks, lac).]],
     { "cors", nil, arg = "ORIGIN", help = "allow browser calls from ORIGIN" },
     { "device", nil, arg = "cpu|cuda", help = "where the modules run (default cpu; cuda: the GPU)" },
     { "use_gpu", nil, long = "use_gpu", help = "PaddleHub's flag: the same as --device cuda" },
+    { "cuda_graphs", nil, long = "cuda_graphs", help = "with --device cuda: fine-tuned modules predict through CUDA graphs (one per batch shape)" },
     { "config", "c", arg = "FILE", help = "PaddleHub's serving config file (JSON)" },
     { "daemon", nil, help = "run in the background; stop with hubrun serving stop -p PORT" },
     { "quiet", "q", help = "no start/stop lines on stderr" },
@@ -100,7 +101,7 @@ M.main = cli.command("serving", M, function(opts, args)
     for m in opts.modules:gmatch("[^,%s]+") do o.modules[#o.modules + 1] = m end
   end
   for _, k in ipairs { "port", "host", "workers", "threads", "max_batch", "max_delay_ms", "queue", "timeout", "max_body", "api_key", "cors",
-                       "device", "use_gpu" } do
+                       "device", "use_gpu", "cuda_graphs" } do
     if opts[k] ~= nil then o[k] = opts[k] end
   end
   if o.api_key == nil and os.getenv("HUB_API_KEY") and os.getenv("HUB_API_KEY") ~= "" then o.api_key = os.getenv("HUB_API_KEY") end

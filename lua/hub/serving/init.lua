@@ -110,6 +110,8 @@ function M.config(opts)
   if cfg.use_gpu == true and cfg.device == nil then cfg.device = "cuda" end
   cfg.use_gpu = nil
   if cfg.device ~= nil then require("hub").cuda.check_device(cfg.device, "--device") end
+  if cfg.cuda_graphs ~= nil and type(cfg.cuda_graphs) ~= "boolean" then fail("cuda_graphs must be true or false") end
+  if cfg.cuda_graphs and cfg.device ~= "cuda" then fail("--cuda_graphs needs --device cuda (or --use_gpu)") end
   local specs, infos = {}, {}
   if type(cfg.modules_info) == "table" then
     for spec, info in pairs(cfg.modules_info) do specs[#specs + 1] = spec; infos[spec] = info end
@@ -124,6 +126,10 @@ function M.config(opts)
   for _, spec in ipairs(specs) do
     local m = resolve_module(spec, infos[spec])
     if cfg.device == "cuda" and m.init_args.device == nil then m.init_args.device = "cuda" end
+    if cfg.cuda_graphs and m.init_args.cuda_graphs == nil and m.init_args.device == "cuda" and
+       m.manifest and m.manifest.config and m.manifest.config.task then
+      m.init_args.cuda_graphs = true -- fine-tuned task modules (modules/finetuned/module.lua)
+    end
     if seen[m.name] then fail("module '%s' is given twice", m.name) end
     seen[m.name] = true
     cfg.served[#cfg.served + 1] = m

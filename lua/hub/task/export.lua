@@ -126,9 +126,11 @@ function M.export(task, opts)
   return dir
 end
 
--- load(dir, {max_seq_len =, device =}) -> the task of an exported module directory (on `device`).
+-- load(dir, {max_seq_len =, device =, cuda_graphs =}) -> the task of an exported module directory
+-- (on `device`; cuda_graphs: its predictions as CUDA graphs there, task:use_cuda_graphs).
 function M.load(dir, opts)
-  opts = core.check_options(opts, { max_seq_len = "integer", batch_size = "integer", device = "string" }, "task.load", 2)
+  opts = core.check_options(opts, { max_seq_len = "integer", batch_size = "integer", device = "string",
+                                    cuda_graphs = "boolean" }, "task.load", 2)
   local manifest = require("hub.module").read_manifest(dir)
   local cfg = manifest.config
   if type(cfg) ~= "table" or type(cfg.task) ~= "string" or type(cfg.model) ~= "table" then
@@ -149,6 +151,7 @@ function M.load(dir, opts)
   local okl, err = pcall(task.load_state_dict, task, w)
   if not okl then fail("%s/model.safetensors: %s", dir, tostring(err)) end
   if opts.device then task:place(opts.device, "task.load") end
+  if opts.cuda_graphs and task:device() == "cuda" then task:use_cuda_graphs(true) end
   task:eval()
   return task
 end
