@@ -49,7 +49,8 @@ cublasHandle_t g_cublas;
 pthread_mutex_t g_cublas_lock = PTHREAD_MUTEX_INITIALIZER;
 int g_tf32;
 
-enum { STAGE_BYTES = 4 << 20 };
+enum { STAGE_BYTES = 4 << 20, CUBLAS_WS_BYTES = 32 << 20 };
+void *g_cublas_ws;
 void *g_stage[2];
 cudaEvent_t g_stage_ev[2];
 pthread_mutex_t g_stage_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -85,6 +86,17 @@ void init_once() {
   }
   cublasStatus_t s = cublasCreate(&g_cublas);
   if (s == CUBLAS_STATUS_SUCCESS) s = cublasSetStream(g_cublas, g_stream);
+  /* cuBLAS's workspace of our own, made once: a graph capture (buffer.cu's graphs) must not see
+   * cuBLAS allocate one (NVIDIA's advice for graphs; 32 MiB covers Hopper).  Without it cuBLAS
+   * uses its default. */
+  if (s == CUBLAS_STATUS_SUCCESS && cudaMalloc(&g_cublas_ws, CUBLAS_WS_BYTES) == cudaSuccess) {
+    if (cublasSetWorkspace(g_cublas, g_cublas_ws, CUBLAS_WS_BYTES) != CUBLAS_STATUS_SUCCESS) {
+      cudaFree(g_cublas_ws);
+      g_cublas_ws = nullptr;
+    }
+  } else {
+    cudaGetLastError();
+  }
   if (s != CUBLAS_STATUS_SUCCESS) {
     snprintf(g_why, sizeof g_why, "no CUDA device: cuBLAS could not start on device %d (%s)", g_dev,
              cublasGetStatusString(s));
