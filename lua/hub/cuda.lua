@@ -133,4 +133,86 @@ function Graph:free()
   end
 end
 
+-- ---- graphs per batch shape ----
+-- cuda.graph_cache{max_graphs = 8, pad = 16, who = "..."}: runs a function of a batch of [B, L]
+-- cuda tensors through CUDA graphs, one per (B, padded L, tag).  cache:run(inputs, fn[, tag]):
+-- inputs is a table of [B, L] tensors of one B and L (ids, masks); L is padded up to a multiple of
+-- `pad` with zeros (so a mask marks the padding as nothing to attend to: the caller's function
+-- must be one whose results for the real positions do not depend on masked ones); fn(static)
+-- gets a table with the same keys holding the graph's own input tensors and returns a table of
+-- tensors.  The result is that table for these inputs: tensors whose second dimension is the
+-- padded length cut back to L, every tensor a copy (the next replay overwrites the graph's).
+-- Returns nil when fn cannot be captured (then every later call returns nil too, and one line on
+-- stderr said why): the caller runs fn itself.  cache:stats() -> {captures, replays, graphs,
+-- off}; cache:free().
+local Cache = {}
+Cache.__index = Cache
+
+function cuda.graph_cache(opts)
+  opts = core.check_options(opts, { max_graphs = "integer", pad = "integer", who = "string" }, "cuda.graph_cache", 2)
+  return setmetatable({ list = {}, max = math.max(1, opts.max_graphs or 8), pad = math.max(1, opts.pad or 16),
+                        who = opts.who or "cuda.graph_cache", captures = 0, replays = 0 }, Cache)
+end
+
+function Cache:run(inputs, fn, tag, max_len)
+  if self.failed then return nil end
+  local hub = require "hub"
+  local keys, B, L = {}, nil, nil
+  for k, t in pairs(inputs) do
+    if not core.is_tensor(t) or t:dim() ~= 2 or t.device ~= "cuda" then return nil end
+    if B and (t.shape[1] ~= B or t.shape[2] ~= L) then return nil end
+    B, L = t.shape[1], t.shape[2]
+    keys[#keys + 1] = k
+  end
+  if not B then return nil end
+  table.sort(keys)
+  local Lp = math.max(L, math.min(math.ceil(L / self.pad) * self.pad, max_len or math.huge))
+  local key = B .. "x" .. Lp .. ":" .. tostring(tag or "")
+  local e, at
+  for i, x in ipairs(self.list) do if x.key == key then e, at = x, i end end
+  local function fill(st)
+    for _, k in ipairs(keys) do
+      st[k]:zero_()
+      st[k]:narrow(2, 1, L):copy_(inputs[k])
+    end
+  end
+  if e then
+    table.remove(self.list, at)
+    fill(e.st)
+  else
+    local st = {}
+    for _, k in ipairs(keys) do st[k] = hub.zeros({ B, Lp }, inputs[k].dtype):cuda() end
+    fill(st)
+    local ok, g = pcall(cuda.graph, function() return fn(st) end)
+    if not ok then
+      self.failed = true
+      io.stderr:write(string.format("hubrun: %s: CUDA graphs off (the forward cannot be captured: %s)\n", self.who,
+        (tostring(g):gsub("\n.*", ""))))
+      return nil
+    end
+    self.captures = self.captures + 1
+    e = { key = key, g = g, st = st }
+    if #self.list >= self.max then table.remove(self.list).g:free() end
+  end
+  table.insert(self.list, 1, e)
+  local out = e.g:replay()
+  self.replays = self.replays + 1
+  local r = {}
+  for k, v in pairs(out) do
+    if core.is_tensor(v) then
+      if Lp ~= L and v:dim() >= 2 and v.shape[2] == Lp then v = v:narrow(2, 1, L) end
+      v = v:clone()
+    end
+    r[k] = v
+  end
+  return r
+end
+
+function Cache:stats() return { captures = self.captures, replays = self.replays, graphs = #self.list, off = self.failed } end
+
+function Cache:free()
+  for _, e in ipairs(self.list) do e.g:free() end
+  self.list = {}
+end
+
 return cuda

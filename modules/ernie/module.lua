@@ -19,7 +19,9 @@
 -- weights; f16/bf16 files are widened to f32.  The network is in eval mode; the tokenizer
 -- reads vocab.txt.  opts.max_seq_len overrides the default sequence length, opts.batch_size
 -- the default batch size, opts.device ("cpu" or "cuda") where the network runs (its results
--- come back to the cpu; context hands out the network there).  config.pooling ({modes = {...}, normalize = bool}, written by the
+-- come back to the cpu; context hands out the network there), opts.cuda_graphs (true, on cuda:
+-- embed's batches run through CUDA graphs, one per batch shape, lengths padded to a multiple of
+-- 16 under the attention mask; hub.cuda.graph_cache).  config.pooling ({modes = {...}, normalize = bool}, written by the
 -- converter for sentence-transformers directories) makes the sentence vectors that model's own
 -- pooling and normalisation; without it they are the pooler's output (or the [CLS] state).
 -- embed and predict run without gradients in eval mode (the mode is restored afterwards), so
@@ -59,7 +61,8 @@ end
 local check_options = require("hub.core").check_options
 
 function M.load(dir, opts)
-  opts = check_options(opts, { max_seq_len = "integer", batch_size = "integer", device = "string" }, "module load", 2)
+  opts = check_options(opts, { max_seq_len = "integer", batch_size = "integer", device = "string",
+                               cuda_graphs = "boolean" }, "module load", 2)
   local device = hub.cuda.check_device(opts.device or "cpu", "module load")
   local manifest = MANIFEST or require("hub.module").read_manifest(dir)
   local cfg = manifest.config
@@ -91,6 +94,7 @@ function M.load(dir, opts)
   end
   return setmetatable({ dir = dir, model = model, tokenizer = tokenizer, max_seq_len = n, pooling = pooling,
                         batch_size = opts.batch_size, device = device,
+                        graphs = opts.cuda_graphs and device == "cuda" and hub.cuda.graph_cache { who = "module " .. dir } or nil,
                         config = model.config, hidden_size = model.config.hidden_size }, State)
 end
 
@@ -209,9 +213,13 @@ function State:embed(texts, opts)
       local chunk = {}
       for k = s, math.min(n, s + bs - 1) do chunk[#chunk + 1] = items[order[k]] end
       local b = on_device(self, self.tokenizer:encode_batch(chunk, { max_seq_len = max_len, padding = "longest" }))
-      local out = self.model:forward { input_ids = b.input_ids, token_type_ids = b.token_type_ids,
-                                       attention_mask = b.attention_mask }
-      vecs[#vecs + 1] = sentence_vectors(self, out, b.attention_mask):to("cpu")
+      local function forward(x)
+        local o = self.model:forward { input_ids = x.input_ids, token_type_ids = x.token_type_ids,
+                                       attention_mask = x.attention_mask }
+        return { vectors = sentence_vectors(self, o, x.attention_mask), sequence_output = o.sequence_output }
+      end
+      local out = self.graphs and self.graphs:run(b, forward, nil, self.config.max_position_embeddings) or forward(b)
+      vecs[#vecs + 1] = out.vectors:to("cpu")
       if want_seq then
         local sq = out.sequence_output:to("cpu")
         b.attention_mask = b.attention_mask:to("cpu")

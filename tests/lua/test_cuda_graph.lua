@@ -112,6 +112,40 @@ do -- a task's predictions through CUDA graphs (task:use_cuda_graphs): the same 
      "a task whose forward cannot be captured falls back to op by op")
 end
 
+do -- modules: the registry's encoder and fine-tuned module with cuda_graphs (make registry built them)
+  local here = (arg[0]:match("^(.*)/") or ".") .. "/../.."
+  local reg = os.getenv("HUB_REGISTRY_DIR")
+  reg = reg and reg ~= "" and reg or here .. "/build/registry"
+  local function newest(name)
+    local p = io.popen("ls -d '" .. reg .. "/" .. name .. "'/*/ 2>/dev/null | sort -V | tail -1")
+    local d = p:read("*l"); p:close()
+    return d and d ~= "" and d:gsub("/$", "") or nil
+  end
+  local texts = { "这家酒店很干净", "打开文件菜单，然后选择保存。", "服务太差了", "还行" }
+  local enc = newest("ernie-tiny-zh")
+  if enc then
+    local mg, mgg = hub.module(enc, { device = "cuda" }), hub.module(enc, { device = "cuda", cuda_graphs = true })
+    local v1, v2 = mg:vectors(texts, { batch_size = 3 }), mgg:vectors(texts, { batch_size = 3 })
+    local v3 = mgg:vectors(texts, { batch_size = 3 })
+    ok(maxdiff(v1, v2) <= 1e-5 and maxdiff(v1, v3) <= 1e-5, "encoder module: vectors through graphs = op by op", maxdiff(v1, v2))
+    local st = mgg.state.graphs:stats()
+    ok(st.captures == 2 and st.replays == 4, "encoder module: one graph per batch shape", st.captures .. "/" .. st.replays)
+    local _, s1 = mg:embed(texts, { batch_size = 4 })
+    local _, s2 = mgg:embed(texts, { batch_size = 4 })
+    ok(maxdiff(s1, s2) <= 1e-5, "encoder module: sequence output through graphs = op by op", maxdiff(s1, s2))
+  else
+    print("(no ernie-tiny-zh in " .. reg .. ": make registry; module cases skipped)")
+  end
+  local senta = newest("senta-ernie-tiny-zh")
+  if senta then
+    local a = hub.module(senta, { device = "cuda" }):predict(texts)
+    local b = hub.module(senta, { device = "cuda", cuda_graphs = true }):predict(texts)
+    local same = true
+    for i = 1, #texts do same = same and a[i].sentiment_key == b[i].sentiment_key and math.abs(a[i].positive_probs - b[i].positive_probs) <= 1e-4 end
+    ok(same, "fine-tuned module: predictions through graphs = op by op")
+  end
+end
+
 do -- memory: a freed graph's pool is given back
   collectgarbage(); collectgarbage()
   local base = cuda.memory_stats().live_bytes

@@ -30,7 +30,7 @@ Runs a module on text and prints one result per input.
                        (f32 [N, D]), .safetensors (tensor "embeddings") or .jsonl (one
                        {"index", "text", "embedding"} object per line), by FILE's extension
   --user_dict FILE     a user dictionary, for modules that take one (lac)
-  --cuda_graphs        with --device cuda: a fine-tuned module predicts through CUDA graphs
+  --cuda_graphs        with --device cuda: a fine-tuned task or encoder module runs through CUDA graphs
   --device cpu|cuda    where the module runs (default cpu; --use_gpu = --device cuda; encoder,
                        fine-tuned and lac modules)
   -h, --help           print this text

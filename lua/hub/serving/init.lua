@@ -127,8 +127,8 @@ function M.config(opts)
     local m = resolve_module(spec, infos[spec])
     if cfg.device == "cuda" and m.init_args.device == nil then m.init_args.device = "cuda" end
     if cfg.cuda_graphs and m.init_args.cuda_graphs == nil and m.init_args.device == "cuda" and
-       m.manifest and m.manifest.config and m.manifest.config.task then
-      m.init_args.cuda_graphs = true -- fine-tuned task modules (modules/finetuned/module.lua)
+       m.manifest and type(m.manifest.config) == "table" and m.manifest.config.model then
+      m.init_args.cuda_graphs = true -- encoders and fine-tuned tasks (modules/ernie, modules/finetuned)
     end
     if seen[m.name] then fail("module '%s' is given twice", m.name) end
     seen[m.name] = true

@@ -266,80 +266,37 @@ function Task:on_device(b, device) return batch_to(b, device or self:device(), 1
 
 -- ---- CUDA graphs for inference (evaluate, predict) ----
 -- task:use_cuda_graphs(on[, {max_graphs = 8, pad = 16}]): on a cuda device, the forward of
--- evaluation and prediction batches runs as captured CUDA graphs (hub.cuda.graph), one per batch
--- shape: the length is padded up to a multiple of `pad` (padding ids 0 with attention mask 0,
--- which no real token attends to, so the results are those of the unpadded batch) and the
+-- evaluation and prediction batches runs as captured CUDA graphs (hub.cuda.graph_cache), one per
+-- batch shape: the length is padded up to a multiple of `pad` (padding ids 0 with attention mask
+-- 0, which no real token attends to, so the results are those of the unpadded batch) and the
 -- `max_graphs` most recently used graphs are kept.  A task whose forward cannot be captured (a
 -- CRF's decoding reads the batch's lengths on the host, a pair task's batches have another form)
 -- falls back to the ordinary forward, with one line on stderr.  Returns self.
 function Task:use_cuda_graphs(on, opts)
   opts = core.check_options(opts, { max_graphs = "integer", pad = "integer" }, "use_cuda_graphs", 3)
   local old = rawget(self, "_graphs")
-  if old then for _, e in ipairs(old.list) do e.g:free() end end
-  rawset(self, "_graphs", on and { list = {}, max = math.max(1, opts.max_graphs or 8), pad = math.max(1, opts.pad or 16),
-                                   captures = 0, replays = 0 } or nil)
+  if old then old:free() end
+  rawset(self, "_graphs", on and hub.cuda.graph_cache { max_graphs = opts.max_graphs, pad = opts.pad,
+                                                        who = self.__name or "task" } or nil)
   return self
 end
 
--- {captures, replays, graphs} of use_cuda_graphs (nil when off).
+-- {captures, replays, graphs, off} of use_cuda_graphs (nil when off).
 function Task:cuda_graph_stats()
   local G = rawget(self, "_graphs")
-  return G and { captures = G.captures, replays = G.replays, graphs = #G.list, off = G.failed } or nil
+  return G and G:stats() or nil
 end
-
-local GRAPH_KEYS = { "input_ids", "token_type_ids", "attention_mask" }
 
 -- The forward of a (device) batch through a captured graph; nil when it cannot be.
 function Task:graph_forward(b)
   local G = rawget(self, "_graphs")
-  if not G or G.failed then return nil end
-  local ids = b.input_ids
-  for _, k in ipairs(GRAPH_KEYS) do
-    local t = b[k]
-    if not core.is_tensor(t) or t:dim() ~= 2 or t.device ~= "cuda" or (ids and t.shape[2] ~= ids.shape[2]) then return nil end
-  end
-  local B, L = ids.shape[1], ids.shape[2]
-  local cap = self.encoder and self.encoder.config and self.encoder.config.max_position_embeddings or L
-  local Lp = math.min(math.ceil(L / G.pad) * G.pad, math.max(L, cap))
-  local key = B .. "x" .. Lp
-  local e, at
-  for i, x in ipairs(G.list) do if x.key == key then e, at = x, i end end
-  local function fill(sb)
-    for _, k in ipairs(GRAPH_KEYS) do
-      sb[k]:zero_()
-      sb[k]:narrow(2, 1, L):copy_(b[k])
-    end
-  end
-  if e then
-    table.remove(G.list, at)
-  else
-    local sb = { size = B }
-    for _, k in ipairs(GRAPH_KEYS) do sb[k] = hub.zeros({ B, Lp }, b[k].dtype):cuda() end
-    fill(sb)
-    local ok, g = pcall(hub.cuda.graph, function() return self:forward_batch(sb) end)
-    if not ok then
-      G.failed = true
-      io.stderr:write(string.format("hubrun: %s: CUDA graphs off for this task (its forward cannot be captured: %s)\n",
-        self.__name or "task", tostring(g):gsub("\n.*", "")))
-      return nil
-    end
-    G.captures = G.captures + 1
-    e = { key = key, g = g, sb = sb, Lp = Lp }
-    if #G.list >= G.max then table.remove(G.list).g:free() end
-  end
-  table.insert(G.list, 1, e)
-  if at then fill(e.sb) end
-  local out = e.g:replay()
-  G.replays = G.replays + 1
-  local r = {}
-  for k, v in pairs(out) do
-    if core.is_tensor(v) then
-      if Lp ~= L and v:dim() >= 2 and v.shape[2] == Lp then v = v:narrow(2, 1, L) end
-      v = v:clone() -- the graph's tensors are overwritten by the next replay
-    end
-    r[k] = v
-  end
-  return r
+  if not G then return nil end
+  local inputs = { input_ids = b.input_ids, token_type_ids = b.token_type_ids, attention_mask = b.attention_mask }
+  local cfg = self.encoder and self.encoder.config
+  return G:run(inputs, function(st)
+    st.size = b.size
+    return self:forward_batch(st)
+  end, nil, cfg and cfg.max_position_embeddings)
 end
 
 -- Runs fn(batch, out) over features in eval mode without gradients, in length-bucketed batches
