@@ -498,6 +498,19 @@ int cuda_graph_begin(void) {
   return 0;
 }
 
+static graph_t *g_deferred[64]; /* graphs freed during a capture (a garbage collector's finalizer) */
+static int g_ndeferred;
+
+static void free_deferred(void) {
+  for (;;) {
+    pthread_mutex_lock(&g_cache.lock);
+    graph_t *g = g_ndeferred > 0 ? g_deferred[--g_ndeferred] : nullptr;
+    pthread_mutex_unlock(&g_cache.lock);
+    if (!g) return;
+    cuda_graph_free(g);
+  }
+}
+
 void *cuda_graph_end(int keep) {
   if (!g_capturing) return hub_errp("cuda: no graph capture in progress");
   bind();
@@ -515,11 +528,13 @@ void *cuda_graph_end(int keep) {
   if (e != cudaSuccess || !keep) {
     if (exec) cudaGraphExecDestroy(exec);
     pool_release(pool);
+    free_deferred();
     if (!keep) return nullptr;
     return hub_errp("cuda: graph capture failed: %s (something in the captured function synchronised the "
                     "device or copied host memory)", cudaGetErrorString(e));
   }
   graph_t *gr = new graph_t{exec, pool};
+  free_deferred();
   return gr;
 }
 
@@ -535,6 +550,15 @@ int cuda_graph_replay(void *gp) {
 void cuda_graph_free(void *gp) {
   graph_t *g = (graph_t *)gp;
   if (!g) return;
+  if (g_capturing) { /* its synchronisation would break the capture: after the capture instead */
+    pthread_mutex_lock(&g_cache.lock);
+    bool kept = g_ndeferred < 64;
+    if (kept) g_deferred[g_ndeferred++] = g;
+    pthread_mutex_unlock(&g_cache.lock);
+    if (kept) return;
+    fprintf(stderr, "hubrun: cuda: a graph freed during a capture is leaked (more than 64 at once)\n");
+    return;
+  }
   bind();
   cudaStreamSynchronize(g_stream); /* a replay in flight finishes first */
   cudaGraphExecDestroy(g->exec);
