@@ -11,7 +11,8 @@
 #      barrier), test_op_parity, test_backend, test_ernie_golden, test_device, test_autocast,
 #      test_cuda_graph (stream capture emulated: a sync or host copy in a capture invalidates it);
 #   3. builds ASAN_BUILD_DIR (default build-emu-asan; HUBEMU_ASAN=0 skips it) the same way with
-#      AddressSanitizer + UBSan and runs test_cuda, test_op_parity and test_backend there: device
+#      AddressSanitizer + UBSan and runs test_cuda, test_op_parity, test_backend, test_autocast and
+#      test_cuda_graph there: device
 #      memory is host memory, so every kernel's reads and writes are checked (the allocator's
 #      slack and cached blocks are unaddressable): compute-sanitizer's memcheck without a GPU;
 #   4. fails when any of them failed or the emulator reported a fault.
@@ -59,13 +60,14 @@ if [ "${HUBEMU_ASAN:-1}" != 0 ]; then
   astart=$(date +%s)
   cmake -S "$REPO" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Asan -DHUB_CUDA=EMU >"$ALOG" 2>&1 ||
     { cat "$ALOG" >&2; die "configure failed (log: $ALOG)"; }
-  cmake --build "$ASAN_BUILD" -j"$JOBS" --target test_cuda test_op_parity test_backend >>"$ALOG" 2>&1 ||
+  cmake --build "$ASAN_BUILD" -j"$JOBS" --target test_cuda test_op_parity test_backend hubrun >>"$ALOG" 2>&1 ||
     { tail -40 "$ALOG" >&2; die "sanitizer build failed (log: $ALOG)"; }
   ! grep -n -i -E '(^|[^a-z_])warning:' "$ALOG" >&2 || die "the sanitizer build printed warnings (log: $ALOG)"
-  for t in test_cuda test_op_parity test_backend; do
+  for t in test_cuda test_op_parity test_backend lua/test_autocast.lua lua/test_cuda_graph.lua; do
+    case "$t" in lua/*) cmd=("$ASAN_BUILD/hubrun" "$t") ;; *) cmd=("$ASAN_BUILD/tests/$t") ;; esac
     if (cd "$REPO/tests" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         LSAN_OPTIONS=suppressions=$REPO/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        "$ASAN_BUILD/tests/$t") >>"$OUT" 2>&1; then
+        "${cmd[@]}") >>"$OUT" 2>&1; then
       say "$t under AddressSanitizer + UBSan: passed"
     else
       say "$t under AddressSanitizer + UBSan FAILED"; fail=1

@@ -280,8 +280,9 @@ void *cuda_alloc(size_t nbytes) {
   g_cache.stats.live_bytes += (int64_t)rounded;
   if (g_cache.stats.live_bytes > g_cache.stats.peak_bytes) g_cache.stats.peak_bytes = g_cache.stats.live_bytes;
   pthread_mutex_unlock(&g_cache.lock);
-#ifdef HUBEMU /* tests/cuda/emu: nbytes of the block usable (0xff bytes), its slack not (sanitizer builds) */
-  hubemu_mark_block(p, nbytes, rounded);
+#ifdef HUBEMU /* tests/cuda/emu: nbytes of the block usable (0xff bytes), its slack not (sanitizer builds);
+                 a graph's block all of it: the graph's kernels use it in turn with several sizes */
+  hubemu_mark_block(p, pool ? rounded : nbytes, rounded);
 #endif
   return p;
 }
