@@ -71,6 +71,15 @@ inline unsigned blocks_for(int64_t n, int threads = THREADS) {
 
 inline cudaStream_t stream() { return (cudaStream_t)cuda_stream(); }
 
+/* Threads for a block working along a row of n elements (a multiple of 32, at most THREADS), and
+ * blocks for `rows` rows (grid-stride loops cover more than 2^20). */
+inline unsigned row_threads(int64_t n) {
+  int64_t t = (n + 31) / 32 * 32;
+  const int64_t most = THREADS;
+  return (unsigned)(t < 32 ? 32 : t > most ? most : t);
+}
+inline unsigned grid_rows(int64_t rows) { return (unsigned)(rows > (1 << 20) ? (1 << 20) : rows); }
+
 #define HUB_GRID_LOOP(i, n)                                                                  \
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                \
        i += (int64_t)gridDim.x * blockDim.x)

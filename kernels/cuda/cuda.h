@@ -6,10 +6,13 @@
  *                   supports(kernel, dtype) and the probe that registers the device
  *   buffer.cu       the device, its stream, the caching allocator over cudaMalloc (bounded, with
  *                   hub_mem_stats), host <-> device copies through pinned staging buffers,
- *                   device-to-device copies, memset, synchronize
+ *                   device-to-device copies, memset, synchronize, CUDA graphs (capture with a
+ *                   private pool, replay)
  *   elementwise.cu  copy/convert, fill, binary (+ - * /), axpy, where, the unary maps and their
  *                   derivatives, dropout, the optimiser updates
- *   nn.cu           reduce, softmax, layer_norm, gather / scatter_add, cross-entropy, attention
+ *   nn.cu           reduce, softmax, layer_norm, gather / scatter_add, cross-entropy
+ *   attention.cu    the fused attention: plain, tiled, flash (inference) forwards; plain and
+ *                   tiled backwards; their first-use self-check
  *   anydtype.cu     binary ops, comparisons and the map functions on f64 / integer / bool
  *                   tensors, the f64 unary functions and their derivatives
  *   index.cu        gather / scatter along a dimension, sort, cumsum, masked_select / scatter
@@ -111,6 +114,7 @@ int cuda_cross_entropy(const hub_tensor *logits, const hub_tensor *target, int64
                        hub_tensor *loss, hub_tensor *lse, int64_t *count);
 int cuda_cross_entropy_backward(const hub_tensor *logits, const hub_tensor *target, const hub_tensor *lse,
                                 int64_t ignore_index, float smoothing, float gscale, hub_tensor *glogits);
+/* ---- attention.cu ---- */
 int cuda_attention(const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
                    hub_tensor *out, hub_tensor *probs);
 int cuda_attention_backward(const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,

@@ -291,7 +291,7 @@ __global__ void k_max_rel(int64_t n, const float *x, const float *y, float *out)
 
 } // namespace
 
-/* common.cuh: the self-checks' comparison (the matmul epilogues here, the tiled attention in nn.cu) */
+/* common.cuh: the self-checks' comparison (the matmul epilogues here, the tiled attention in attention.cu) */
 float hubcu::max_rel_diff(int64_t n, const float *x, const float *y, float *scratch) {
   float e = INFINITY;
   k_max_rel<<<1, 256, 0, stream()>>>(n, x, y, scratch);
