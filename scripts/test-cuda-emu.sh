@@ -6,9 +6,9 @@
 # launches beyond a GPU's limits and copies outside device memory.
 #   1. configures BUILD_DIR (default build-emu) with -DHUB_CUDA=EMU and builds it, failing on any
 #      compiler warning;
-#   2. runs the tests with CUDA parts there, on the emulated device: test_cuda (twice: the threads
-#      of each block in order, then in reverse, HUBEMU_ORDER=reverse, which exposes a missing
-#      barrier), test_op_parity, test_backend, test_ernie_golden, test_device, test_autocast,
+#   2. runs the tests with CUDA parts there, on the emulated device: test_cuda, test_op_parity and
+#      test_autocast twice (the threads of each block in order, then in reverse,
+#      HUBEMU_ORDER=reverse, which exposes a missing barrier), then test_op_parity, test_backend, test_ernie_golden, test_device, test_autocast,
 #      test_cuda_graph (stream capture emulated: a sync or host copy in a capture invalidates it);
 #   3. builds ASAN_BUILD_DIR (default build-emu-asan; HUBEMU_ASAN=0 skips it) the same way with
 #      AddressSanitizer + UBSan and runs test_cuda, test_op_parity, test_backend, test_autocast and
@@ -44,11 +44,14 @@ OUT=$BUILD/emu-tests.log
 : >"$OUT"
 fail=0
 for order in forward reverse; do
-  if (cd "$REPO/tests" && HUBEMU_ORDER=$order "$BUILD/tests/test_cuda") >>"$OUT" 2>&1; then
-    say "test_cuda ($order): $(grep -E 'passed, 0 failed' "$OUT" | tail -1)"
-  else
-    say "test_cuda ($order) FAILED"; fail=1
-  fi
+  for t in tests/test_cuda tests/test_op_parity hubrun:lua/test_autocast.lua; do
+    case "$t" in hubrun:*) cmd=("$BUILD/hubrun" "${t#hubrun:}") ;; *) cmd=("$BUILD/$t") ;; esac
+    if (cd "$REPO/tests" && HUBEMU_ORDER=$order "${cmd[@]}") >>"$OUT" 2>&1; then
+      say "${t##*/} ($order): $(grep -E 'passed, 0 failed' "$OUT" | tail -1)"
+    else
+      say "${t##*/} ($order) FAILED"; fail=1
+    fi
+  done
 done
 grep -q "hubemu (the CUDA kernels emulated" "$OUT" || { say "test_cuda did not run on the emulated device"; fail=1; }
 (cd "$BUILD" && HUBEMU_ABORT=1 HUB_DATA=${HUB_DATA:-$DATA} HUB_REQUIRE_DATA=${HUB_REQUIRE_DATA:-0} ctest --output-on-failure -j"$JOBS" \
