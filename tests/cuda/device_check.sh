@@ -11,9 +11,10 @@
 #          test_cuda_graph.lua (CUDA graphs); any kernel whose first-use self-check failed (a line
 #          "... is off (its self-check differs ...)") is a failure; then test_cuda again under
 #          compute-sanitizer memcheck, when the tool is there
-#   bench  bench/cuda/bench_cuda.lua (GEMM and the BERT-base encoder at batch 1 and 8) and, when a
+#   bench  bench/cuda/bench_cuda.lua (GEMM and the BERT-base encoder at batch 1 and 8),
+#          bench/cuda/train_cuda.lua (a BERT-base classifier's training step at batch 32 and 128) and, when a
 #          Python with torch and CUDA is found ($HUB_TORCH_PYTHON, else python3), the PyTorch twin
-#          bench/cuda/bench_torch.py; without torch that column is skipped with a line saying so;
+#          bench/cuda/bench_torch.py and train_torch.py; without torch that column is skipped with a line saying so;
 #          then the ratios hubrun / PyTorch per mode and batch (op by op, and as CUDA graphs)
 #
 #   tests/cuda/device_check.sh [--prebuilt] [--phases "build tests bench"]
@@ -119,6 +120,8 @@ fi
 if has bench; then
   say "bench: hubrun"
   timeout 180 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 1,8 --iters 20 2>&1 | tee build-cuda/bench_hub.out | tee -a "$LOG" || true
+  say "bench: hubrun training step (BERT-base classifier, AdamW), batch 32 and 128"
+  timeout 240 build-cuda/hubrun bench/cuda/train_cuda.lua --batches 32,128 --iters 10 2>&1 | tee -a build-cuda/bench_hub.out | tee -a "$LOG" || true
   say "bench: hubrun without the cuBLASLt bias epilogues (HUB_CUDA_LT=0), batch 8: what they save"
   run env HUB_CUDA_LT=0 timeout 120 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 8 --iters 20 --modes f32,tf32 --graph 0 --gemm 0
   PY=${HUB_TORCH_PYTHON:-python3}
@@ -126,6 +129,7 @@ if has bench; then
     say "bench: PyTorch ($PY)"
     # (without our LD_LIBRARY_PATH: the packed libraries are older than the image's own)
     env -u LD_LIBRARY_PATH timeout 240 "$PY" bench/cuda/bench_torch.py --batches 1,8 --iters 20 2>&1 | tee build-cuda/bench_torch.out | tee -a "$LOG" || true
+    env -u LD_LIBRARY_PATH timeout 240 "$PY" bench/cuda/train_torch.py --batches 32,128 --iters 10 2>&1 | tee -a build-cuda/bench_torch.out | tee -a "$LOG" || true
     say "ratios hubrun / PyTorch (median times; below 1: hubrun is faster)"
     # "encoder mode=M batch=B ... median_ms=X" against "torch_encoder mode=M batch=B ... median_ms=Y", and the same
     # for encoder_graph and gemm
