@@ -18,14 +18,9 @@ local hub = require "hub"
 local ffi = require "ffi"
 local C = require("hub.core").C
 
-local args = { batches = "1,8", seq = 128, iters = 20, layers = 12, modes = "f32,tf32,bf16", graph = 1, gemm = 4096 }
-local i = 1
-while i <= #arg do
-  local k = arg[i]:match("^%-%-(.+)$")
-  if not k or args[k] == nil then error("usage: bench_cuda.lua [--batches 1,8] [--seq 128] [--iters 20] [--layers 12] [--modes f32,tf32,bf16] [--graph 1] [--gemm 4096]", 0) end
-  args[k] = arg[i + 1]
-  i = i + 2
-end
+local BL = dofile((arg[0]:match("^(.*)/cuda/[^/]*$") or "bench") .. "/lib/bench.lua")
+local args = BL.args({ batches = "1,8", seq = 128, iters = 20, layers = 12, modes = "f32,tf32,bf16", graph = 1, gemm = 4096 },
+  "usage: bench_cuda.lua [--batches 1,8] [--seq 128] [--iters 20] [--layers 12] [--modes f32,tf32,bf16] [--graph 1] [--gemm 4096]")
 
 local cuda = require "hub.cuda"
 if not cuda.is_available() then
@@ -34,22 +29,7 @@ if not cuda.is_available() then
 end
 print(string.format("# device %s", cuda.device_name(1)))
 
-local now
-do -- a monotonic wall clock through the C library
-  pcall(ffi.cdef, "typedef struct { long tv_sec; long tv_nsec; } hub_bench_ts; int clock_gettime(int, hub_bench_ts *);")
-  local ts = ffi.new("hub_bench_ts")
-  now = function() ffi.C.clock_gettime(1, ts); return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6 end
-end
-
-local function time_it(fn, iters)
-  fn(); fn(); cuda.synchronize()
-  local ts = {}
-  for _ = 1, iters do
-    local t0 = now(); fn(); cuda.synchronize(); ts[#ts + 1] = now() - t0
-  end
-  table.sort(ts)
-  return ts[math.floor((#ts + 1) / 2)], ts[1]
-end
+local function time_it(fn, iters) return BL.time_synced(fn, iters, cuda.synchronize) end
 
 -- GEMM throughput
 local n = tonumber(args.gemm)

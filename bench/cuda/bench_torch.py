@@ -2,10 +2,10 @@
 encoder shapes built from the same ops with random weights) on the GPU, for comparison.
 Needs torch with CUDA; tests/cuda/device_check.sh skips it otherwise."""
 import argparse
-import time
 
 import torch
 import torch.nn.functional as F
+from cudatime import time_it
 
 p = argparse.ArgumentParser()
 p.add_argument("--batches", default="1,8")
@@ -17,15 +17,6 @@ p.add_argument("--graph", type=int, default=1)
 a = p.parse_args()
 dev = "cuda"
 torch.backends.cuda.matmul.allow_tf32 = False
-
-
-def time_it(fn, iters):
-    fn(); fn(); torch.cuda.synchronize()
-    ts = []
-    for _ in range(iters):
-        t0 = time.perf_counter(); fn(); torch.cuda.synchronize(); ts.append((time.perf_counter() - t0) * 1e3)
-    ts.sort()
-    return ts[(len(ts) - 1) // 2], ts[0]
 
 
 n = 4096

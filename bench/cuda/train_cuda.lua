@@ -11,33 +11,15 @@
 -- bench/cuda/train_torch.py is the PyTorch twin ("torch_train" lines).  Without a GPU it prints
 -- "skipped: no GPU (...)".
 local hub = require "hub"
-local args = { batches = "32,128", seq = 128, iters = 10, layers = 12, hidden = 768, heads = 12, vocab = 21128,
-               modes = "f32,tf32,bf16" }
-local i = 1
-while i <= #arg do
-  local k = arg[i]:match("^%-%-(.+)$")
-  if not k or args[k] == nil then
-    error("usage: train_cuda.lua [--batches 32,128] [--seq 128] [--iters 10] [--layers 12] [--hidden 768] [--heads 12] [--vocab 21128] [--modes f32,tf32,bf16]", 0)
-  end
-  args[k] = arg[i + 1]
-  i = i + 2
-end
+local here = (arg[0]:match("^(.*)/cuda/[^/]*$") or "bench")
+local BL = dofile(here .. "/lib/bench.lua")
+local args = BL.args({ batches = "32,128", seq = 128, iters = 10, layers = 12, hidden = 768, heads = 12, vocab = 21128,
+                       modes = "f32,tf32,bf16" },
+  "usage: train_cuda.lua [--batches 32,128] [--seq 128] [--iters 10] [--layers 12] [--hidden 768] [--heads 12] [--vocab 21128] [--modes f32,tf32,bf16]")
 local cuda = require "hub.cuda"
 if not cuda.is_available() then
   print("skipped: no GPU (" .. cuda.unavailable_reason() .. ")")
   os.exit(0)
-end
-local here = (arg[0]:match("^(.*)/cuda/[^/]*$") or "bench")
-local BL = dofile(here .. "/lib/bench.lua")
-
-local function time_it(fn, iters)
-  fn(); fn(); cuda.synchronize()
-  local ts = {}
-  for _ = 1, iters do
-    local t0 = BL.now_ms(); fn(); cuda.synchronize(); ts[#ts + 1] = BL.now_ms() - t0
-  end
-  table.sort(ts)
-  return ts[math.floor((#ts + 1) / 2)], ts[1]
 end
 
 local L, V = tonumber(args.seq), tonumber(args.vocab)
@@ -54,12 +36,12 @@ for bs in tostring(args.batches):gmatch("%d+") do
     local tt, pos, mask = hub.zeros({ B, L }, "i64"):cuda(), hub.arange(L):cuda(), hub.ones({ B, L }):cuda()
     local prev_tf32 = cuda.set_tf32(mode == "tf32")
     local prev_ac = hub.set_autocast(mode == "bf16" and "bf16" or "f32")
-    local med, min = time_it(function()
+    local med, min = BL.time_synced(function()
       local loss = hub.cross_entropy(model(ids, tt, pos, mask), labels)
       loss:backward()
       opt:step()
       opt:zero_grad()
-    end, tonumber(args.iters))
+    end, tonumber(args.iters), cuda.synchronize)
     hub.set_autocast(prev_ac)
     cuda.set_tf32(prev_tf32)
     print(string.format("train mode=%s batch=%d seq=%d layers=%d median_ms=%.3f min_ms=%.3f peak_bytes=%d", mode, B, L,

@@ -6,11 +6,11 @@ forward in train mode + cross_entropy + backward + AdamW (fused, lr 5e-5, weight
 zero_grad.  Modes f32, tf32 (allow_tf32) and bf16 (torch.autocast).  Lines:
 "torch_train mode=M batch=B seq=L layers=N median_ms=.. min_ms=..".  Needs torch with CUDA."""
 import argparse
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from cudatime import time_it
 
 p = argparse.ArgumentParser()
 p.add_argument("--batches", default="32,128")
@@ -59,15 +59,6 @@ class Bert(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return self.cls(F.dropout(torch.tanh(self.pooler(x[:, 0])), 0.1, self.training))
-
-
-def time_it(fn, iters):
-    fn(); fn(); torch.cuda.synchronize()
-    ts = []
-    for _ in range(iters):
-        t0 = time.perf_counter(); fn(); torch.cuda.synchronize(); ts.append((time.perf_counter() - t0) * 1e3)
-    ts.sort()
-    return ts[(len(ts) - 1) // 2], ts[0]
 
 
 for B in [int(b) for b in a.batches.split(",")]:

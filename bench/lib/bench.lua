@@ -5,6 +5,10 @@
 --   local B = dofile(bench_dir .. "/lib/bench.lua")   -- bench_dir from arg[0]
 --   B.now_ms(), B.cpu_ms()              CLOCK_MONOTONIC and the process CPU time (all threads), ms
 --   B.median(xs), B.minmax(xs)
+--   B.args(defaults, usage)            --key value pairs of arg over a table of defaults (an
+--                                       unknown key: error(usage))
+--   B.time_synced(fn, iters, sync)     fn twice, then iters timed runs each followed by sync();
+--                                       median and min in ms (the GPU benches: hub.cuda.synchronize)
 --   B.proc_status("VmHWM")              a /proc/self/status field, kB (0 when unreadable)
 --   B.Bert(c)                           the model, see below; B.bert_init(model)
 --   B.profiler(clock, extra)            per-op timers: p:wrap(names), p.on, p.ops[name] = {ms, n}
@@ -40,6 +44,29 @@ function M.minmax(xs)
   local lo, hi = math.huge, -math.huge
   for _, v in ipairs(xs) do lo = math.min(lo, v); hi = math.max(hi, v) end
   return lo, hi
+end
+
+-- ---- command line and timed runs ----
+function M.args(defaults, usage)
+  local a = {}
+  for k, v in pairs(defaults) do a[k] = v end
+  local i = 1
+  while i <= #arg do
+    local k = arg[i]:match("^%-%-(.+)$")
+    if not k or a[k] == nil or arg[i + 1] == nil then error(usage, 0) end
+    a[k] = arg[i + 1]
+    i = i + 2
+  end
+  return a
+end
+
+function M.time_synced(fn, iters, sync)
+  fn(); fn(); sync()
+  local ts = {}
+  for _ = 1, iters do
+    local t0 = M.now_ms(); fn(); sync(); ts[#ts + 1] = M.now_ms() - t0
+  end
+  return M.median(ts), (M.minmax(ts))
 end
 
 function M.proc_status(key)

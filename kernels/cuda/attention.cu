@@ -37,6 +37,18 @@ __device__ __forceinline__ const float *row4(const float *base, const int64_t *s
   return base + b * s[0] + h * s[1] + i * s[2];
 }
 
+/* Rows r0 .. r0 + n - 1 of one (b, h) entry of t (W floats each, row strides s) into shared
+ * memory with a row pitch of `pitch` floats; rows n .. pad_to - 1 as zeros.  Every thread of the
+ * block takes part (the caller synchronises). */
+__device__ __forceinline__ void load_rows(float *dst, int64_t pitch, const float *t, const int64_t *s, int64_t b,
+                                          int64_t h, int64_t r0, int64_t n, int64_t W, int64_t pad_to = 0) {
+  const int64_t rows = pad_to > n ? pad_to : n;
+  for (int64_t x = threadIdx.x; x < rows * W; x += blockDim.x) {
+    int64_t c = x / W, d = x % W;
+    dst[c * pitch + d] = c < n ? row4(t, s, b, h, r0 + c)[d] : 0.0f;
+  }
+}
+
 __device__ __forceinline__ float keep_scale(const AttnGeo &g, int64_t e, int64_t i, int64_t j) {
   if (g.p <= 0.0f) return 1.0f;
   uint64_t c = g.counter + (uint64_t)((e * g.Lq + i) * g.Lk + j);
@@ -104,19 +116,13 @@ __global__ void k_attn_fwd_tiled(AttnGeo g, const float *q, const float *k, cons
   const int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ, e = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ATT_TQ;
   const int64_t b = e / g.H, h = e % g.H, nq = g.Lq - i0 < ATT_TQ ? g.Lq - i0 : ATT_TQ;
   const int tid = threadIdx.x;
-  for (int64_t t = tid; t < ATT_TQ * g.D; t += blockDim.x) {
-    int64_t r = t / g.D, d = t % g.D;
-    qs[t] = r < nq ? row4(q, g.sq, b, h, i0 + r)[d] : 0.0f;
-  }
+  load_rows(qs, g.D, q, g.sq, b, h, i0, nq, g.D, ATT_TQ);
   float *prow0 = probs + (e * g.Lq + i0) * g.Lk;
   /* scores */
   for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) {
     const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
     __syncthreads();
-    for (int64_t t = tid; t < nk * g.D; t += blockDim.x) {
-      int64_t c = t / g.D, d = t % g.D;
-      kv[c * (g.D + 1) + d] = row4(k, g.sk, b, h, j0 + c)[d];
-    }
+    load_rows(kv, g.D + 1, k, g.sk, b, h, j0, nk, g.D);
     __syncthreads();
     for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
       int64_t r = t / nk, c = t % nk;
@@ -150,10 +156,7 @@ __global__ void k_attn_fwd_tiled(AttnGeo g, const float *q, const float *k, cons
   for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) {
     const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
     __syncthreads(); /* the probabilities are written; the previous chunk is no longer read */
-    for (int64_t t = tid; t < nk * g.Dv; t += blockDim.x) {
-      int64_t c = t / g.Dv, d = t % g.Dv;
-      kv[c * (g.Dv + 1) + d] = row4(v, g.sv, b, h, j0 + c)[d];
-    }
+    load_rows(kv, g.Dv + 1, v, g.sv, b, h, j0, nk, g.Dv);
     for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
       int64_t r = t / nk, c = t % nk;
       ps[r * ATT_TK + c] = prow0[r * g.Lk + j0 + c] * keep_scale(g, e, i0 + r, j0 + c);
@@ -191,10 +194,7 @@ __global__ void k_attn_fwd_flash(AttnGeo g, const float *q, const float *k, cons
   const int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ, e = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ATT_TQ;
   const int64_t b = e / g.H, h = e % g.H, nq = g.Lq - i0 < ATT_TQ ? g.Lq - i0 : ATT_TQ;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
-  for (int64_t t = tid; t < ATT_TQ * g.D; t += blockDim.x) {
-    int64_t r = t / g.D, d = t % g.D;
-    qs[t] = r < nq ? row4(q, g.sq, b, h, i0 + r)[d] : 0.0f;
-  }
+  load_rows(qs, g.D, q, g.sq, b, h, i0, nq, g.D, ATT_TQ);
   if (tid < ATT_TQ) mrow[tid] = -INFINITY, lrow[tid] = 0.0, arow[tid] = 0.0f;
   float acc[ATT_ACC];
 #pragma unroll
@@ -202,10 +202,7 @@ __global__ void k_attn_fwd_flash(AttnGeo g, const float *q, const float *k, cons
   for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) {
     const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
     __syncthreads(); /* the previous chunk's values and weights are no longer read */
-    for (int64_t t = tid; t < nk * g.D; t += blockDim.x) {
-      int64_t c = t / g.D, d = t % g.D;
-      kv[c * (g.D + 1) + d] = row4(k, g.sk, b, h, j0 + c)[d];
-    }
+    load_rows(kv, g.D + 1, k, g.sk, b, h, j0, nk, g.D);
     __syncthreads();
     for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
       int64_t r = t / nk, c = t % nk;
@@ -239,10 +236,7 @@ __global__ void k_attn_fwd_flash(AttnGeo g, const float *q, const float *k, cons
         mrow[r] = mn;
       }
     }
-    for (int64_t t = tid; t < nk * g.Dv; t += blockDim.x) { /* the keys are no longer read: values over them */
-      int64_t c = t / g.Dv, d = t % g.Dv;
-      kv[c * (g.Dv + 1) + d] = row4(v, g.sv, b, h, j0 + c)[d];
-    }
+    load_rows(kv, g.Dv + 1, v, g.sv, b, h, j0, nk, g.Dv); /* the keys are no longer read: values over them */
     __syncthreads();
 #pragma unroll
     for (int a = 0; a < ATT_ACC; a++) {
@@ -360,19 +354,13 @@ __global__ void k_attn_bw_rows_tiled(AttnGeo g, const float *k, const float *v, 
   const int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ, e = blockIdx.x / tiles, i0 = (blockIdx.x % tiles) * ATT_TQ;
   const int64_t b = e / g.H, h = e % g.H, nq = g.Lq - i0 < ATT_TQ ? g.Lq - i0 : ATT_TQ;
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nwarps = blockDim.x >> 5;
-  for (int64_t t = tid; t < ATT_TQ * g.Dv; t += blockDim.x) {
-    int64_t r = t / g.Dv, d = t % g.Dv;
-    gos[t] = r < nq ? row4(gout, g.so, b, h, i0 + r)[d] : 0.0f;
-  }
+  load_rows(gos, g.Dv, gout, g.so, b, h, i0, nq, g.Dv, ATT_TQ);
   float *srow0 = gs + (e * g.Lq + i0) * g.Lk;
   const float *prow0 = probs + (e * g.Lq + i0) * g.Lk;
   for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) { /* gp = (gout v^T) keep */
     const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
     __syncthreads();
-    for (int64_t t = tid; t < nk * g.Dv; t += blockDim.x) {
-      int64_t c = t / g.Dv, d = t % g.Dv;
-      kv[c * (g.Dv + 1) + d] = row4(v, g.sv, b, h, j0 + c)[d];
-    }
+    load_rows(kv, g.Dv + 1, v, g.sv, b, h, j0, nk, g.Dv);
     __syncthreads();
     for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
       int64_t r = t / nk, c = t % nk;
@@ -398,10 +386,7 @@ __global__ void k_attn_bw_rows_tiled(AttnGeo g, const float *k, const float *v, 
   for (int64_t j0 = 0; j0 < g.Lk; j0 += ATT_TK) { /* gq = scale gs k */
     const int64_t nk = g.Lk - j0 < ATT_TK ? g.Lk - j0 : ATT_TK;
     __syncthreads();
-    for (int64_t t = tid; t < nk * g.D; t += blockDim.x) {
-      int64_t c = t / g.D, d = t % g.D;
-      kv[c * (g.D + 1) + d] = row4(k, g.sk, b, h, j0 + c)[d];
-    }
+    load_rows(kv, g.D + 1, k, g.sk, b, h, j0, nk, g.D);
     for (int64_t t = tid; t < nq * nk; t += blockDim.x) {
       int64_t r = t / nk, c = t % nk;
       ps[r * ATT_TK + c] = srow0[r * g.Lk + j0 + c];
@@ -443,10 +428,7 @@ __global__ void k_attn_bw_cols_tiled(AttnGeo g, const float *q, const float *pro
     for (int64_t i0 = 0; i0 < g.Lq; i0 += ATT_TK) {
       const int64_t ni = g.Lq - i0 < ATT_TK ? g.Lq - i0 : ATT_TK;
       __syncthreads();
-      for (int64_t t = tid; t < ni * W; t += blockDim.x) {
-        int64_t r = t / W, d = t % W;
-        rows[r * (W + 1) + d] = pass == 0 ? row4(q, g.sq, b, h, i0 + r)[d] : row4(gout, g.so, b, h, i0 + r)[d];
-      }
+      load_rows(rows, W + 1, pass == 0 ? q : gout, pass == 0 ? g.sq : g.so, b, h, i0, ni, W);
       for (int64_t t = tid; t < ni * nc; t += blockDim.x) {
         int64_t r = t / nc, c = t % nc, o = (i0 + r) * g.Lk + j0 + c;
         cs[r * ATT_TQ + c] = pass == 0 ? se[o] : pe[o] * keep_scale(g, e, i0 + r, j0 + c);

@@ -115,15 +115,18 @@ int hub_record_fail_nth(int n) {
   return left;
 }
 
+int hub_will_record(int n_in, hub_tensor *const *inputs) {
+  if (t_grad_disabled) return 0;
+  for (int i = 0; i < n_in; i++)
+    if (inputs[i] && inputs[i]->requires_grad) return 1;
+  return 0;
+}
+
 static int record(const char *name, hub_backward_fn bw, size_t state_size, int n_in,
                   hub_tensor *const *inputs, int n_out, hub_tensor *const *outs, hub_node **node) {
   *node = NULL;
   if (n_in < 0 || n_out < 1) return hub_err("%s: recording with %d inputs and %d outputs", name, n_in, n_out);
-  if (t_grad_disabled) return 0;
-  bool any = false;
-  for (int i = 0; i < n_in; i++)
-    if (inputs[i] && inputs[i]->requires_grad) any = true;
-  if (!any) return 0;
+  if (!hub_will_record(n_in, inputs)) return 0;
   bool fail = t_fail_record && --t_fail_record == 0; /* as if calloc failed */
   hub_node *n = fail ? NULL : calloc(1, STATE_OFFSET + state_size);
   hub_edge *edges = fail ? NULL : calloc((size_t)(n_in ? n_in : 1), sizeof *edges);

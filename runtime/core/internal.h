@@ -166,6 +166,10 @@ int hub_record_op(const hub_op_def *op, hub_tensor *const *inputs, int n_out,
 int hub_record_op_n(const hub_op_def *op, int n_in, hub_tensor *const *inputs, int n_out,
                     hub_tensor *const *outs, size_t extra, hub_node **node) HUB_MUST_CHECK;
 #define HUB_NODE_STATE(n, type) ((type *)(n)->state)
+/* 1 when recording an op over these inputs (any may be NULL) would make a node: grad mode is on
+ * and an input requires a gradient - the test hub_record_op makes, for ops that do less work
+ * when nothing will be recorded (no attention probabilities, no autocast cast of bf16 weights). */
+int hub_will_record(int n_in, hub_tensor *const *inputs);
 /* For tests of the failure paths: the n-th recording from now on this thread (one that would
  * make a node) fails as if memory ran out; n <= 0 turns that off.  Returns how many recordings
  * were left to go before the call (n minus the recordings made since the last call, while on). */

@@ -213,7 +213,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   int64_t psh[3] = {B, Lq, Lk};
   out = hub_tensor_empty(HUB_F32, nd, osh, q->device);
   /* the probabilities only for a backward (inference keeps none: a flash kernel on cuda) */
-  int rec = hub_grad_enabled() && (q->requires_grad || k->requires_grad || v->requires_grad);
+  int rec = hub_will_record(3, in);
   probs = rec ? hub_tensor_empty(HUB_F32, 3, psh, q->device) : NULL;
   q3 = view3(in[0], B, Lq, D);
   k3 = view3(in[1], B, Lk, D);
@@ -329,7 +329,7 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   }
   int64_t osh[3] = {B, L, Dm}, psh[3] = {B * H, L, L};
   out = hub_tensor_empty(HUB_F32, 3, osh, qkv->device);
-  int rec = hub_grad_enabled() && qkv->requires_grad; /* probabilities only for a backward */
+  int rec = hub_will_record(1, &x); /* probabilities only for a backward */
   probs = rec ? hub_tensor_empty(HUB_F32, 3, psh, qkv->device) : NULL;
   if (!out || (rec && !probs)) goto done;
   hub_attn a = {.mask = m3, .scale = (float)scale, .p = (float)p};

@@ -236,9 +236,7 @@ static hub_tensor *operand(hub_tensor *t, int rec) {
   return as_f32(t);
 }
 
-static int recording(hub_tensor *a, hub_tensor *b, hub_tensor *c) {
-  return hub_grad_enabled() && (a->requires_grad || b->requires_grad || (c && c->requires_grad));
-}
+
 
 hub_tensor *hub_matmul(hub_tensor *a0, hub_tensor *b0) {
   if (hub_check_float("matmul", "first operand", a0) || hub_check_float("matmul", "second operand", b0) ||
@@ -249,7 +247,7 @@ hub_tensor *hub_matmul(hub_tensor *a0, hub_tensor *b0) {
   if (a0->dtype == HUB_F64 || b0->dtype == HUB_F64) { /* f64: computed in double (f64.c) */
     a = hub_to_dtype(a0, HUB_F64), b = hub_to_dtype(b0, HUB_F64);
   } else {
-    int rec = recording(a0, b0, NULL);
+    int rec = hub_will_record(2, (hub_tensor *[]){a0, b0});
     a = operand(a0, rec), b = operand(b0, rec);
   }
   if (!a || !b) goto done;
@@ -332,7 +330,7 @@ static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, h
     hub_release_all(3, tmp);
     return res;
   }
-  int rec = recording(x0, w0, b0);
+  int rec = hub_will_record(3, (hub_tensor *[]){x0, w0, b0});
   hub_tensor *x = operand(x0, rec), *w = operand(w0, rec), *b = b0 ? as_f32(b0) : NULL, *out = NULL;
   hub_tensor *x2 = NULL, *wt = NULL, *o2 = NULL, *xc = NULL;
   if (!x || !w || (b0 && !b)) goto done;
@@ -375,7 +373,7 @@ hub_tensor *hub_linear_act(hub_tensor *x, hub_tensor *w, hub_tensor *b, const ch
   else if (!strcmp(act, "gelu")) a = HUB_UN_GELU_ERF;
   else if (!strcmp(act, "gelu_tanh")) a = HUB_UN_GELU_TANH;
   else return hub_errp("linear_act: unknown activation '%s' (relu, tanh, gelu or gelu_tanh)", act);
-  int record = hub_grad_enabled() && ((x && x->requires_grad) || (w && w->requires_grad) || (b && b->requires_grad));
+  int record = hub_will_record(3, (hub_tensor *[]){x, w, b});
   if (!record) return linear_core("linear_act", x, w, b, a);
   hub_tensor *y = linear_core("linear_act", x, w, b, -1);
   hub_tensor *z = y ? apply_act(y, a) : NULL;

@@ -196,8 +196,7 @@ hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weigh
   int64_t st1 = 1;
   bool record = false;
   if (!in[0] || (weight && !in[1]) || (bias && !in[2])) goto fail;
-  record = hub_grad_enabled() && (in[0]->requires_grad || (in[1] && in[1]->requires_grad) ||
-                                  (in[2] && in[2]->requires_grad));
+  record = hub_will_record(3, in);
   y = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
   if (record) {
     mean = hub_tensor_empty(HUB_F32, 1, &rows, x->device);
