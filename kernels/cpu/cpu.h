@@ -44,8 +44,9 @@ int cpu_softmax(const hub_tensor *x, int dim, int log, hub_tensor *y);
 int cpu_softmax_backward(const hub_tensor *y, const hub_tensor *gy, int dim, int log,
                          hub_tensor *gx);
 /* layer_norm.c (oneDNN layer normalization) */
-int cpu_layer_norm(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps,
-                   hub_tensor *y, hub_tensor *mean, hub_tensor *rstd);
+int cpu_layer_norm(const hub_tensor *x, const hub_tensor *r, const hub_tensor *w,
+                   const hub_tensor *b, float eps, hub_tensor *y, hub_tensor *s, hub_tensor *mean,
+                   hub_tensor *rstd);
 int cpu_layer_norm_backward(const hub_tensor *x, const hub_tensor *w, const hub_tensor *mean,
                             const hub_tensor *rstd, const hub_tensor *gy, hub_tensor *gx,
                             hub_tensor *gw, hub_tensor *gb);

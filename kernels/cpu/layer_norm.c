@@ -145,14 +145,27 @@ static void geometry(const hub_tensor *x, const hub_tensor *stat, const hub_tens
   }
 }
 
-int cpu_layer_norm(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps,
-                   hub_tensor *y, hub_tensor *mean, hub_tensor *rstd) {
+int cpu_layer_norm(const hub_tensor *x, const hub_tensor *r, const hub_tensor *w,
+                   const hub_tensor *b, float eps, hub_tensor *y, hub_tensor *s, hub_tensor *mean,
+                   hub_tensor *rstd) {
   if (x->dtype != HUB_F32 || y->dtype != HUB_F32 || (w && w->dtype != HUB_F32) ||
-      (b && b->dtype != HUB_F32))
+      (b && b->dtype != HUB_F32) || (r && r->dtype != HUB_F32) || (s && s->dtype != HUB_F32))
     return hub_err("layer_norm: cpu kernel expects f32 tensors");
   int64_t rows, n;
   geometry(x, mean ? mean : rstd, w, &rows, &n);
   if (rows == 0 || n == 0) return 0;
+  if (r) {
+    /* The residual sum goes to s (kept for the backward) or, in inference, straight into y,
+     * which oneDNN then normalises in place.  No pass is saved on the CPU (oneDNN's layer
+     * normalization takes no residual), but no temporary is made either. */
+    hub_tensor *sum = s ? s : y;
+    const float *xa = x->data, *ra = r->data;
+    float *sa = sum->data;
+    int64_t total = rows * n;
+#pragma omp parallel for schedule(static) if (total > 32768)
+    for (int64_t i = 0; i < total; i++) sa[i] = xa[i] + ra[i];
+    x = sum;
+  }
   int train = mean && rstd;
   unsigned flags = (w ? dnnl_use_scale : 0) | (b ? dnnl_use_shift : 0);
   cpu_prim *p = use_loops() ? NULL : ln_prim(0, train, flags, eps, rows, n);

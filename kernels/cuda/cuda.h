@@ -103,8 +103,8 @@ int cuda_bias_act(float *out, const float *bias, int64_t rows, int64_t n, int ac
 int cuda_reduce(int op, const hub_tensor *x, int dim, hub_tensor *out, hub_tensor *idx);
 int cuda_softmax(const hub_tensor *x, int dim, int log, hub_tensor *y);
 int cuda_softmax_backward(const hub_tensor *y, const hub_tensor *gy, int dim, int log, hub_tensor *gx);
-int cuda_layer_norm(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps, hub_tensor *y,
-                    hub_tensor *mean, hub_tensor *rstd);
+int cuda_layer_norm(const hub_tensor *x, const hub_tensor *r, const hub_tensor *w, const hub_tensor *b, float eps,
+                    hub_tensor *y, hub_tensor *s, hub_tensor *mean, hub_tensor *rstd);
 int cuda_layer_norm_backward(const hub_tensor *x, const hub_tensor *w, const hub_tensor *mean,
                              const hub_tensor *rstd, const hub_tensor *gy, hub_tensor *gx, hub_tensor *gw,
                              hub_tensor *gb);

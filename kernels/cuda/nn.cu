@@ -225,29 +225,38 @@ __global__ void k_softmax_bw_cols(const float *y, const float *gy, float *gx, in
 
 /* ---- layer_norm (kernels/cpu/layer_norm.c's loops) ---- */
 
-__global__ void k_ln_fwd(const float *x, const float *w, const float *b, float eps, float *y, float *mean, float *rstd,
-                         int64_t rows, int64_t n) {
+/* r (may be NULL): normalise x + r.  With s, the sum is written there in the first pass and
+ * read back (from cache) by the other two; without, x + r is recomputed, which costs a read of
+ * r per pass and no write. */
+__global__ void k_ln_fwd(const float *x, const float *r, const float *w, const float *b, float eps, float *y,
+                         float *s, float *mean, float *rstd, int64_t rows, int64_t n) {
   __shared__ double sh[32];
-  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
-    const float *xr = x + r * n;
-    double s = 0;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += xr[j];
-    double mu = block_sum(s, sh) / (double)n, v = 0;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const float *xr = x + row * n, *rr = r ? r + row * n : nullptr;
+    float *sr = s ? s + row * n : nullptr;
+    double sum = 0;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      double d = xr[j] - mu;
-      v += d * d;
+      float v = rr ? xr[j] + rr[j] : xr[j];
+      if (sr) sr[j] = v;
+      sum += v;
     }
-    v = block_sum(v, sh);
-    float m = (float)mu, rs = (float)(1.0 / sqrt(v / (double)n + (double)eps));
+    if (sr) xr = sr, rr = nullptr; /* each thread reads back only the elements it wrote */
+    double mu = block_sum(sum, sh) / (double)n, var = 0;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      float t = (xr[j] - m) * rs;
+      double d = (rr ? xr[j] + rr[j] : xr[j]) - mu;
+      var += d * d;
+    }
+    var = block_sum(var, sh);
+    float m = (float)mu, rs = (float)(1.0 / sqrt(var / (double)n + (double)eps));
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      float t = ((rr ? xr[j] + rr[j] : xr[j]) - m) * rs;
       if (w) t *= w[j];
       if (b) t += b[j];
-      y[r * n + j] = t;
+      y[row * n + j] = t;
     }
     if (threadIdx.x == 0) {
-      if (mean) mean[r] = m;
-      if (rstd) rstd[r] = rs;
+      if (mean) mean[row] = m;
+      if (rstd) rstd[row] = rs;
     }
   }
 }
@@ -537,18 +546,20 @@ int cuda_softmax_backward(const hub_tensor *y, const hub_tensor *gy, int dim, in
   return cuda_check("softmax backward");
 }
 
-int cuda_layer_norm(const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps, hub_tensor *y,
-                    hub_tensor *mean, hub_tensor *rstd) {
+int cuda_layer_norm(const hub_tensor *x, const hub_tensor *r, const hub_tensor *w, const hub_tensor *b, float eps,
+                    hub_tensor *y, hub_tensor *s, hub_tensor *mean, hub_tensor *rstd) {
   int64_t total = hub_tensor_numel(x), rows, n;
   if (check_f32("layer_norm", x, total, true) || check_f32("layer_norm", y, total, true) ||
+      (r && check_f32("layer_norm", r, total, true)) || (s && check_f32("layer_norm", s, total, true)) ||
       (w && check_f32("layer_norm", w, -1, true)) || (b && check_f32("layer_norm", b, -1, true)) ||
       (mean && check_f32("layer_norm", mean, -1, true)) || (rstd && check_f32("layer_norm", rstd, -1, true)))
     return -1;
   ln_geometry(x, mean ? mean : rstd, w, &rows, &n);
   if (rows == 0 || n == 0) return 0;
   k_ln_fwd<<<grid_rows(rows), row_threads(n), 0, stream()>>>(
-      (const float *)x->data, w ? (const float *)w->data : nullptr, b ? (const float *)b->data : nullptr, eps,
-      (float *)y->data, mean ? (float *)mean->data : nullptr, rstd ? (float *)rstd->data : nullptr, rows, n);
+      (const float *)x->data, r ? (const float *)r->data : nullptr, w ? (const float *)w->data : nullptr,
+      b ? (const float *)b->data : nullptr, eps, (float *)y->data, s ? (float *)s->data : nullptr,
+      mean ? (float *)mean->data : nullptr, rstd ? (float *)rstd->data : nullptr, rows, n);
   return cuda_check("layer_norm");
 }
 

@@ -216,27 +216,42 @@ function T.softmax(a, d) return wrap(C.hub_softmax(need_tensor(a, 1, "softmax"),
 function T.log_softmax(a, d)
   return wrap(C.hub_log_softmax(need_tensor(a, 1, "log_softmax"), cdim(d or -1, "log_softmax", 2)), 2)
 end
--- layer_norm(x, normalized_shape (number or table), weight?, bias?, eps=1e-5)
-function T.layer_norm(x, normalized, w, b, eps)
-  need_tensor(x, 1, "layer_norm")
+-- The number of normalized dimensions of x given a size or a shape table (checked against x).
+local function normalized_ndim(x, normalized, op)
   local nd = type(normalized) == "table" and #normalized or 1
   if type(normalized) == "table" then
     for i = 1, nd do
       local xs = tonumber(C.hub_tensor_size(x, C.hub_tensor_ndim(x) - nd + i - 1))
       if C.hub_tensor_ndim(x) < nd or xs ~= normalized[i] then
-        core.raise(string.format("layer_norm: normalized shape {%s} does not match the last dimensions of the input", table.concat(normalized, ",")))
+        core.raise(string.format("%s: normalized shape {%s} does not match the last dimensions of the input", op, table.concat(normalized, ",")))
       end
     end
   elseif type(normalized) == "number" then
     if C.hub_tensor_ndim(x) < 1 or tonumber(C.hub_tensor_size(x, C.hub_tensor_ndim(x) - 1)) ~= normalized then
-      core.raise(string.format("layer_norm: normalized size %d does not match the last dimension of the input", normalized))
+      core.raise(string.format("%s: normalized size %d does not match the last dimension of the input", op, normalized))
     end
   elseif normalized ~= nil then
-    core.argerror(2, "layer_norm", "a size or a shape table", type(normalized))
+    core.argerror(2, op, "a size or a shape table", type(normalized))
   end
+  return nd
+end
+-- layer_norm(x, normalized_shape (number or table), weight?, bias?, eps=1e-5)
+function T.layer_norm(x, normalized, w, b, eps)
+  need_tensor(x, 1, "layer_norm")
+  local nd = normalized_ndim(x, normalized, "layer_norm")
   if w ~= nil then need_tensor(w, 3, "layer_norm") end
   if b ~= nil then need_tensor(b, 4, "layer_norm") end
   return wrap(C.hub_layer_norm(x, nd, w, b, eps or 1e-5), 2)
+end
+-- add_layer_norm(x, r, normalized_shape, weight?, bias?, eps=1e-5) = layer_norm(x + r, ...): the
+-- residual add of a post-LN transformer fused into the normalisation.
+function T.add_layer_norm(x, r, normalized, w, b, eps)
+  need_tensor(x, 1, "add_layer_norm")
+  need_tensor(r, 2, "add_layer_norm")
+  local nd = normalized_ndim(x, normalized, "add_layer_norm")
+  if w ~= nil then need_tensor(w, 4, "add_layer_norm") end
+  if b ~= nil then need_tensor(b, 5, "add_layer_norm") end
+  return wrap(C.hub_add_layer_norm(x, r, nd, w, b, eps or 1e-5), 2)
 end
 function T.dropout(x, p, train)
   if train == nil then train = true end

@@ -119,9 +119,12 @@ typedef struct hub_attn {
   /* y = softmax or log_softmax of x over dim (contiguous f32). */                                \
   X(SOFTMAX, int, (const hub_tensor *x, int dim, int log, hub_tensor *y), HUB_DT_F32)             \
   X(SOFTMAX_BACKWARD, int, (const hub_tensor *y, const hub_tensor *gy, int dim, int log, hub_tensor *gx), HUB_DT_F32) \
-  /* x viewed as [rows, n] (contiguous); w, b [n] or NULL; mean, rstd [rows] f32 outputs; in the  \
-   * backward gw, gb may be NULL (not wanted). */                                                 \
-  X(LAYER_NORM, int, (const hub_tensor *x, const hub_tensor *w, const hub_tensor *b, float eps, hub_tensor *y, hub_tensor *mean, hub_tensor *rstd), HUB_DT_F32) \
+  /* x viewed as [rows, n] (contiguous); w, b [n] or NULL; mean, rstd [rows] f32 outputs or NULL  \
+   * (inference).  r: NULL, or a residual of x's geometry (contiguous): the kernel normalises      \
+   * x + r (one pass: the fused residual add of a post-LN transformer) and writes x + r to s when  \
+   * s is not NULL (the backward's input; the op passes it when it records).  In the backward     \
+   * gw, gb may be NULL (not wanted). */                                                          \
+  X(LAYER_NORM, int, (const hub_tensor *x, const hub_tensor *r, const hub_tensor *w, const hub_tensor *b, float eps, hub_tensor *y, hub_tensor *s, hub_tensor *mean, hub_tensor *rstd), HUB_DT_F32) \
   X(LAYER_NORM_BACKWARD, int, (const hub_tensor *x, const hub_tensor *w, const hub_tensor *mean, const hub_tensor *rstd, const hub_tensor *gy, hub_tensor *gx, hub_tensor *gw, hub_tensor *gb), HUB_DT_F32) \
   /* mask (u8, contiguous) = uniform >= p from the reserved stream; y = x * mask / (1 - p);       \
    * backward: gx = gy * mask / (1 - p). */                                                        \

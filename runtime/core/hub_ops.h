@@ -111,6 +111,11 @@ HUB_API hub_tensor *hub_log_softmax(hub_tensor *a, int dim);
 /* Over the last `normalized_ndim` dimensions; weight and bias may be NULL. */
 HUB_API hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weight,
                            hub_tensor *bias, double eps);
+/* layer_norm(x + r): the residual add of a post-LN transformer layer fused into the normalisation
+ * (one kernel on cuda, no temporary on the cpu); the gradient of x and of r is the same.  r of
+ * another shape broadcasts, through hub_add then hub_layer_norm. */
+HUB_API hub_tensor *hub_add_layer_norm(hub_tensor *x, hub_tensor *r, int normalized_ndim,
+                                       hub_tensor *weight, hub_tensor *bias, double eps);
 /* Zeroes elements with probability p and scales the rest by 1/(1-p); identity when !train. */
 HUB_API hub_tensor *hub_dropout(hub_tensor *x, double p, int train);
 

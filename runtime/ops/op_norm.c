@@ -1,11 +1,12 @@
-/* op_norm.c - softmax, log_softmax, layer_norm and dropout: argument checks, dispatch to the
+/* op_norm.c - softmax, log_softmax, layer_norm, add_layer_norm and dropout: argument checks, dispatch to the
  * backend and autograd.
  *
  * Inputs are made contiguous f32 first (hub_contiguous / hub_to_dtype, which autograd records),
  * so kernels see dense f32 memory.  What the backward needs is saved on the node:
  *   softmax / log_softmax  the output y (as an alias header, so the output does not own itself
  *                          through its own node) and the dim;
- *   layer_norm             the input, the weight, and the per-row mean and rstd of the forward;
+ *   layer_norm             the input, the weight, and the per-row mean and rstd of the forward
+ *                          (add_layer_norm: the sum x + r in place of the input);
  *   dropout                the u8 mask and p.
  * layer_norm works on the input viewed as [rows, n], n the product of the last normalized_ndim
  * dims.  dropout draws its numbers from the seeded counter-based stream (hub_rng_reserve), so a
@@ -108,13 +109,16 @@ hub_tensor *hub_log_softmax(hub_tensor *a, int dim) {
   return softmax_impl(&hub_op_log_softmax, a, dim, 1);
 }
 
-/* ---- layer_norm ---- */
+/* ---- layer_norm and add_layer_norm ---- */
 
-/* The typed backward state of layer_norm: x (contiguous f32), the weight viewed as [n] (NULL
- * without one), the statistics of the forward, and the [rows, n] geometry. */
+/* The typed backward state of both: the normalised input (x, or the sum x + r of add_layer_norm;
+ * contiguous f32), the weight viewed as [n] (NULL without one), the statistics of the forward,
+ * the [rows, n] geometry, and where the weight sits among the inputs (1 for layer_norm, 2 for
+ * add_layer_norm, whose x and r get the same gradient). */
 typedef struct layer_norm_state {
   hub_tensor *x, *w, *mean, *rstd;
   int64_t rows, cols;
+  int wi;
 } layer_norm_state;
 
 static int layer_norm_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
@@ -122,20 +126,21 @@ static int layer_norm_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin)
   const layer_norm_state *st = HUB_NODE_STATE(n, layer_norm_state);
   hub_tensor *x = st->x, *w = st->w, *mean = st->mean, *rstd = st->rstd;
   int64_t rows = st->rows, cols = st->cols;
+  int wi = st->wi, want_x = hub_node_needs(n, 0) || (wi == 2 && hub_node_needs(n, 1));
   const hub_backend *be = hub_dispatch("layer_norm", HUB_K_LAYER_NORM_BACKWARD, x->device, -1);
   if (!be) return -1;
   hub_tensor *gy = hub_contiguous_f32(gout[0]);
   hub_tensor *gx = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
   hub_tensor *gw = NULL, *gb = NULL;
-  if (hub_node_needs(n, 1))
-    gw = hub_tensor_empty(HUB_F32, n->edges[1].ndim, n->edges[1].shape, x->device);
-  if (hub_node_needs(n, 2))
-    gb = hub_tensor_empty(HUB_F32, n->edges[2].ndim, n->edges[2].shape, x->device);
+  if (hub_node_needs(n, wi))
+    gw = hub_tensor_empty(HUB_F32, n->edges[wi].ndim, n->edges[wi].shape, x->device);
+  if (hub_node_needs(n, wi + 1))
+    gb = hub_tensor_empty(HUB_F32, n->edges[wi + 1].ndim, n->edges[wi + 1].shape, x->device);
   hub_tensor *x2 = x ? view2(x, rows, cols) : NULL;
   hub_tensor *gy2 = gy ? view2(gy, rows, cols) : NULL;
   hub_tensor *gx2 = gx ? view2(gx, rows, cols) : NULL;
   int rc = -1;
-  if (x2 && gy2 && gx2 && (gw || !hub_node_needs(n, 1)) && (gb || !hub_node_needs(n, 2)))
+  if (x2 && gy2 && gx2 && (gw || !hub_node_needs(n, wi)) && (gb || !hub_node_needs(n, wi + 1)))
     rc = HUB_K(be, LAYER_NORM_BACKWARD)(x2, w, mean, rstd, gy2, gx2, gw, gb);
   hub_tensor_release(x2);
   hub_tensor_release(gy2);
@@ -147,26 +152,29 @@ static int layer_norm_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin)
     hub_tensor_release(gb);
     return -1;
   }
-  if (hub_node_needs(n, 0))
-    gin[0] = gx;
-  else
+  if (!want_x) {
     hub_tensor_release(gx);
-  gin[1] = gw;
-  gin[2] = gb;
+    gx = NULL;
+  }
+  if (hub_node_needs(n, 0)) gin[0] = gx ? hub_tensor_retain(gx) : NULL;
+  if (wi == 2 && hub_node_needs(n, 1)) gin[1] = gx ? hub_tensor_retain(gx) : NULL;
+  hub_tensor_release(gx);
+  gin[wi] = gw;
+  gin[wi + 1] = gb;
   return 0;
 }
 
 /* Checks that a parameter matches the normalized shape (or is 1-d with n elements). */
-static int check_param(const char *arg, const hub_tensor *p, const hub_tensor *x, int nd,
-                       int64_t n) {
-  if (hub_check_float("layer_norm", arg, p)) return -1;
-  if (hub_check_same_device("layer_norm", x, p)) return -1;
+static int check_param(const char *op, const char *arg, const hub_tensor *p, const hub_tensor *x,
+                       int nd, int64_t n) {
+  if (hub_check_float(op, arg, p)) return -1;
+  if (hub_check_same_device(op, x, p)) return -1;
   bool ok = hub_tensor_numel(p) == n && (p->ndim == 1 || p->ndim == nd);
   for (int i = 0; ok && p->ndim == nd && i < nd; i++)
     ok = p->shape[i] == x->shape[x->ndim - nd + i];
   if (!ok) {
     char sp[128], sx[128];
-    return hub_err("layer_norm: %s of shape %s does not match the last %d dimension%s of input %s",
+    return hub_err("%s: %s of shape %s does not match the last %d dimension%s of input %s", op,
                    arg, hub_shape_str(p, sp, sizeof sp), nd, nd == 1 ? "" : "s",
                    hub_shape_str(x, sx, sizeof sx));
   }
@@ -175,70 +183,100 @@ static int check_param(const char *arg, const hub_tensor *p, const hub_tensor *x
 
 HUB_OP_DEF(layer_norm, .name = "layer_norm", .arity = 3, .dtypes = HUB_DT_ANY, .kernel = HUB_K_LAYER_NORM,
            .backward = layer_norm_backward, .state_size = sizeof(layer_norm_state));
+HUB_OP_DEF(add_layer_norm, .name = "add_layer_norm", .arity = 4, .dtypes = HUB_DT_ANY,
+           .kernel = HUB_K_LAYER_NORM, .backward = layer_norm_backward,
+           .state_size = sizeof(layer_norm_state));
 
-hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weight,
-                           hub_tensor *bias, double eps) {
-  if (hub_check_float("layer_norm", "input", x)) return NULL;
+/* layer_norm(x) when r is NULL, layer_norm(x + r) otherwise (r of x's shape: the caller checked). */
+static hub_tensor *layer_norm_impl(const char *op, hub_tensor *x, hub_tensor *r,
+                                   int normalized_ndim, hub_tensor *weight, hub_tensor *bias,
+                                   double eps) {
   if (normalized_ndim < 1 || normalized_ndim > x->ndim)
-    return hub_errp("layer_norm: normalized_ndim %d out of range for a %d-d input",
-                    normalized_ndim, x->ndim);
-  if (!(eps >= 0) || isinf(eps)) return hub_errp("layer_norm: eps must be >= 0, got %g", eps);
+    return hub_errp("%s: normalized_ndim %d out of range for a %d-d input", op, normalized_ndim,
+                    x->ndim);
+  if (!(eps >= 0) || isinf(eps)) return hub_errp("%s: eps must be >= 0, got %g", op, eps);
   int64_t cols = 1;
   for (int i = x->ndim - normalized_ndim; i < x->ndim; i++) cols *= x->shape[i];
-  if (weight && check_param("weight", weight, x, normalized_ndim, cols)) return NULL;
-  if (bias && check_param("bias", bias, x, normalized_ndim, cols)) return NULL;
-  const hub_backend *be = hub_dispatch("layer_norm", HUB_K_LAYER_NORM, x->device, -1);
+  if (weight && check_param(op, "weight", weight, x, normalized_ndim, cols)) return NULL;
+  if (bias && check_param(op, "bias", bias, x, normalized_ndim, cols)) return NULL;
+  const hub_backend *be = hub_dispatch(op, HUB_K_LAYER_NORM, x->device, -1);
   if (!be) return NULL;
   int64_t rows = cols ? hub_tensor_numel(x) / cols : 0;
 
-  hub_tensor *in[3] = {hub_contiguous_f32(x), weight ? hub_contiguous_f32(weight) : NULL, bias ? hub_contiguous_f32(bias) : NULL};
-  hub_tensor *y = NULL, *mean = NULL, *rstd = NULL, *x2 = NULL, *y2 = NULL, *w1 = NULL, *b1 = NULL;
+  /* in: x, [r,] weight, bias - the recorded op's inputs in order */
+  int k = r ? 1 : 0, nin = 3 + k;
+  hub_tensor *in[4] = {hub_contiguous_f32(x), NULL, NULL, NULL};
+  if (r) in[1] = hub_contiguous_f32(r);
+  in[1 + k] = weight ? hub_contiguous_f32(weight) : NULL;
+  in[2 + k] = bias ? hub_contiguous_f32(bias) : NULL;
+  hub_tensor *y = NULL, *sum = NULL, *mean = NULL, *rstd = NULL, *x2 = NULL, *r2 = NULL,
+             *y2 = NULL, *s2 = NULL, *w1 = NULL, *b1 = NULL;
   int64_t st1 = 1;
   bool record = false;
-  if (!in[0] || (weight && !in[1]) || (bias && !in[2])) goto fail;
-  record = hub_will_record(3, in);
+  int rc = -1;
+  if (!in[0] || (r && !in[1]) || (weight && !in[1 + k]) || (bias && !in[2 + k])) goto done;
+  record = hub_will_record(nin, in);
   y = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
   if (record) {
     mean = hub_tensor_empty(HUB_F32, 1, &rows, x->device);
     rstd = hub_tensor_empty(HUB_F32, 1, &rows, x->device);
-    if (!mean || !rstd) goto fail;
+    if (r) sum = hub_tensor_empty(HUB_F32, x->ndim, x->shape, x->device);
+    if (!mean || !rstd || (r && !sum)) goto done;
   }
   x2 = view2(in[0], rows, cols);
+  r2 = r ? view2(in[1], rows, cols) : NULL;
   y2 = y ? view2(y, rows, cols) : NULL;
-  w1 = in[1] ? hub_tensor_alias(in[1], 1, &cols, &st1, in[1]->offset) : NULL;
-  b1 = in[2] ? hub_tensor_alias(in[2], 1, &cols, &st1, in[2]->offset) : NULL;
-  if (!x2 || !y2 || (in[1] && !w1) || (in[2] && !b1)) goto fail;
-  if (HUB_K(be, LAYER_NORM)(x2, w1, b1, (float)eps, y2, mean, rstd)) goto fail;
+  s2 = sum ? view2(sum, rows, cols) : NULL;
+  w1 = in[1 + k] ? hub_tensor_alias(in[1 + k], 1, &cols, &st1, in[1 + k]->offset) : NULL;
+  b1 = in[2 + k] ? hub_tensor_alias(in[2 + k], 1, &cols, &st1, in[2 + k]->offset) : NULL;
+  if (!x2 || (r && !r2) || !y2 || (sum && !s2) || (in[1 + k] && !w1) || (in[2 + k] && !b1))
+    goto done;
+  if (HUB_K(be, LAYER_NORM)(x2, r2, w1, b1, (float)eps, y2, s2, mean, rstd)) goto done;
   if (record) {
     hub_node *n;
-    if (hub_record_op(&hub_op_layer_norm, in, 1, &y, &n)) goto fail;
+    if (hub_record_op(r ? &hub_op_add_layer_norm : &hub_op_layer_norm, in, 1, &y, &n)) goto done;
     if (n) {
       layer_norm_state *st = HUB_NODE_STATE(n, layer_norm_state);
       st->rows = rows;
       st->cols = cols;
-      if (hub_node_keep(n, &st->x, in[0]) || (w1 && hub_node_keep(n, &st->w, w1)) ||
+      st->wi = 1 + k;
+      if (hub_node_keep(n, &st->x, r ? sum : in[0]) || (w1 && hub_node_keep(n, &st->w, w1)) ||
           hub_node_keep(n, &st->mean, mean) || hub_node_keep(n, &st->rstd, rstd))
-        goto fail;
+        goto done;
     }
   }
-  hub_release_all(3, in);
-  hub_tensor_release(mean);
-  hub_tensor_release(rstd);
-  hub_tensor_release(x2);
-  hub_tensor_release(y2);
-  hub_tensor_release(w1);
+  rc = 0;
+done:
+  hub_release_all(4, in);
+  hub_release_all(8, (hub_tensor *[]){sum, mean, rstd, x2, r2, y2, s2, w1});
   hub_tensor_release(b1);
+  if (rc) {
+    hub_tensor_release(y);
+    return NULL;
+  }
   return y;
-fail:
-  hub_release_all(3, in);
-  hub_tensor_release(y);
-  hub_tensor_release(mean);
-  hub_tensor_release(rstd);
-  hub_tensor_release(x2);
-  hub_tensor_release(y2);
-  hub_tensor_release(w1);
-  hub_tensor_release(b1);
-  return NULL;
+}
+
+hub_tensor *hub_layer_norm(hub_tensor *x, int normalized_ndim, hub_tensor *weight,
+                           hub_tensor *bias, double eps) {
+  if (hub_check_float("layer_norm", "input", x)) return NULL;
+  return layer_norm_impl("layer_norm", x, NULL, normalized_ndim, weight, bias, eps);
+}
+
+/* layer_norm(x + r) in one kernel.  r of another shape (broadcast) or dtype, or x and r on
+ * different devices, take the composed path (hub_add, then hub_layer_norm), whose result and
+ * errors are the same. */
+hub_tensor *hub_add_layer_norm(hub_tensor *x, hub_tensor *r, int normalized_ndim,
+                               hub_tensor *weight, hub_tensor *bias, double eps) {
+  if (hub_check_float("add_layer_norm", "input", x)) return NULL;
+  if (!r) return hub_errp("add_layer_norm: residual is NULL");
+  if (hub_check_float("add_layer_norm", "residual", r)) return NULL;
+  if (x->dtype == HUB_F32 && r->dtype == HUB_F32 && x->device == r->device && hub_same_shape(x, r))
+    return layer_norm_impl("add_layer_norm", x, r, normalized_ndim, weight, bias, eps);
+  hub_tensor *s = hub_add(x, r);
+  hub_tensor *y = s ? hub_layer_norm(s, normalized_ndim, weight, bias, eps) : NULL;
+  hub_tensor_release(s);
+  return y;
 }
 
 /* ---- dropout ---- */

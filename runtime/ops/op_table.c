@@ -34,7 +34,7 @@
   /* op_matmul.c */                                                                               \
   X(matmul) X(linear)                                                                             \
   /* op_norm.c */                                                                                 \
-  X(softmax) X(log_softmax) X(layer_norm) X(dropout)                                              \
+  X(softmax) X(log_softmax) X(layer_norm) X(add_layer_norm) X(dropout)                            \
   /* op_attention.c */                                                                            \
   X(attention) X(attention_qkv)                                                                   \
   /* op_loss.c */                                                                                 \

@@ -22,7 +22,7 @@
 #include "check.h"
 #include "cuda_standin.h"
 
-#define MAXIN 3
+#define MAXIN 4
 typedef hub_tensor *(*op_fn)(hub_tensor **in);
 
 typedef struct cu_case {
@@ -60,6 +60,7 @@ static hub_tensor *o_softmax(hub_tensor **x) { return hub_softmax(x[0], -1); }
 static hub_tensor *o_softmax0(hub_tensor **x) { return hub_softmax(x[0], 0); }
 static hub_tensor *o_log_softmax(hub_tensor **x) { return hub_log_softmax(x[0], -1); }
 static hub_tensor *o_ln(hub_tensor **x) { return hub_layer_norm(x[0], 1, x[1], x[2], 1e-5); }
+static hub_tensor *o_add_ln(hub_tensor **x) { return hub_add_layer_norm(x[0], x[1], 1, x[2], x[3], 1e-12); }
 static hub_tensor *o_matmul(hub_tensor **x) { return hub_matmul(x[0], x[1]); }
 static hub_tensor *o_linear(hub_tensor **x) { return hub_linear(x[0], x[1], x[2]); }
 static hub_tensor *o_linear_relu(hub_tensor **x) { return hub_linear_act(x[0], x[1], x[2], "relu"); }
@@ -92,6 +93,9 @@ static const cu_case cases[] = {
     {"log_softmax", o_log_softmax, 1, {3}, {{2, 3, 517}}, 0, 0, 1e-5, 1},
     {"layer_norm", o_ln, 3, {2, 1, 1}, {{33, 768}, {768}, {768}}, 0, 0, 1e-4, 1},
     {"layer_norm (600 rows)", o_ln, 3, {2, 1, 1}, {{600, 40}, {40}, {40}}, 0, 0, 1e-4, 1},
+    /* the residual add fused into the kernel (k_ln_fwd's r and s) */
+    {"add_layer_norm", o_add_ln, 4, {3, 3, 1, 1}, {{3, 11, 768}, {3, 11, 768}, {768}, {768}}, 0, 0, 1e-4, 1},
+    {"add_layer_norm (transposed residual)", o_add_ln, 4, {2, 2, 1, 1}, {{40, 40}, {40, 40}, {40}, {40}}, 0, 2, 1e-4, 1},
     {"matmul (batched, odd)", o_matmul, 2, {3, 2}, {{3, 17, 33}, {33, 9}}, 0, 0, 1e-5, 1},
     {"matmul (transposed b)", o_matmul, 2, {2, 2}, {{31, 64}, {64, 47}}, 0, 2, 1e-5, 1},
     {"matmul (transposed a)", o_matmul, 2, {2, 2}, {{31, 64}, {64, 47}}, 0, 1, 1e-5, 1},

@@ -32,7 +32,7 @@
 #include "check.h"
 #include "cuda_standin.h"
 
-#define MAXIN 3
+#define MAXIN 4
 
 typedef hub_tensor *(*op_fn)(hub_tensor **in);
 
@@ -64,6 +64,7 @@ static hub_tensor *op_mean(hub_tensor **x) { return hub_mean(x[0], 1, (int[]){0}
 static hub_tensor *op_softmax(hub_tensor **x) { return hub_softmax(x[0], -1); }
 static hub_tensor *op_log_softmax(hub_tensor **x) { return hub_log_softmax(x[0], -1); }
 static hub_tensor *op_layer_norm(hub_tensor **x) { return hub_layer_norm(x[0], 1, x[1], x[2], 1e-5); }
+static hub_tensor *op_add_layer_norm(hub_tensor **x) { return hub_add_layer_norm(x[0], x[1], 1, x[2], x[3], 1e-5); }
 static hub_tensor *op_attention(hub_tensor **x) { return hub_attention(x[0], x[1], x[2], NULL, 0); }
 
 /* Fixed integer / mask operands, made on the CPU and moved to the inputs' device. */
@@ -201,6 +202,8 @@ static const op_case cases[] = {
     {"softmax", op_softmax, 1, {2}, {{3, 6}}, 0, 1e-5, 1},
     {"log_softmax", op_log_softmax, 1, {2}, {{3, 6}}, 0, 1e-5, 1},
     {"layer_norm", op_layer_norm, 3, {2, 1, 1}, {{4, 8}, {8}, {8}}, 0, 1e-4, 1},
+    {"add_layer_norm", op_add_layer_norm, 4, {3, 3, 1, 1}, {{2, 3, 8}, {2, 3, 8}, {8}, {8}}, 0, 1e-4, 1},
+    {"add_layer_norm (broadcast)", op_add_layer_norm, 4, {2, 1, 1, 1}, {{4, 8}, {8}, {8}, {8}}, 0, 1e-4, 1},
     {"attention", op_attention, 3, {3, 3, 3}, {{2, 3, 4}, {2, 5, 4}, {2, 5, 3}}, 0, 1e-5, 1},
     {"sub (broadcast)", op_sub, 2, {2, 2}, {{3, 4}, {1, 4}}, 0, 1e-6, 1},
     {"neg", op_neg, 1, {2}, {{3, 4}}, 0, 1e-6, 1},

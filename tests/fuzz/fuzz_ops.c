@@ -211,7 +211,11 @@ static void step(reader *r) {
     case 26: if (small(a)) put(dst, u8(r) & 1 ? hub_softmax(a, dim_arg(r)) : hub_log_softmax(a, dim_arg(r))); break;
     case 27: if (small(a)) {
       hub_tensor *w = u8(r) & 1 ? pool[u8(r) % POOL] : NULL, *bb = u8(r) & 1 ? pool[u8(r) % POOL] : NULL;
-      if ((!w || small(w)) && (!bb || small(bb))) put(dst, hub_layer_norm(a, (int)(int8_t)u8(r) % 4, w, bb, value_arg(r)));
+      if ((!w || small(w)) && (!bb || small(bb))) {
+        int nd = (int)(int8_t)u8(r) % 4;
+        double eps = value_arg(r);
+        put(dst, u8(r) & 1 && small(b) ? hub_add_layer_norm(a, b, nd, w, bb, eps) : hub_layer_norm(a, nd, w, bb, eps));
+      }
     } break;
     case 28: if (small(a)) put(dst, hub_dropout(a, value_arg(r), u8(r) & 1)); break;
     case 29: if (small(a) && small(b)) put(dst, u8(r) & 1 ? hub_embedding(a, b) : hub_embedding_padded(a, b, size_arg(r))); break;

@@ -156,6 +156,9 @@ case("log_softmax_dim1", { R({ 3, 4 }, 2) }, function(x) return x[1]:log_softmax
 case("log_softmax_dim-1", { R({ 3, 4 }, 2) }, function(x) return x[1]:log_softmax(-1) end)
 case("layer_norm_affine", { R { 2, 3, 5 }, R { 5 }, R { 5 } }, function(x) return x[1]:layer_norm(5, x[2], x[3]) end)
 case("layer_norm_plain", { R { 3, 5 } }, function(x) return x[1]:layer_norm(5) end)
+case("add_layer_norm", { R { 2, 3, 5 }, R { 2, 3, 5 }, R { 5 }, R { 5 } },
+  function(x) return x[1]:add_layer_norm(x[2], 5, x[3], x[4]) end)
+case("add_layer_norm_plain", { R { 3, 5 }, R { 3, 5 } }, function(x) return x[1]:add_layer_norm(x[2], 5) end)
 case("layer_norm_2dims", { R { 2, 3, 4 }, R { 3, 4 }, R { 3, 4 } }, function(x) return x[1]:layer_norm({ 3, 4 }, x[2], x[3]) end)
 case("dropout_p0", { R { 3, 4 } }, function(x) return x[1]:dropout(0, true) end)
 case("dropout_eval", { R { 3, 4 } }, function(x) return x[1]:dropout(0.5, false) end)

@@ -2,7 +2,8 @@
 --
 -- shape is a size (the last dimension) or a table of the last sizes.  With affine, weight
 -- (ones) and bias (zeros) of that shape scale and shift the result (Hugging Face names them
--- LayerNorm.weight / LayerNorm.bias, once gamma / beta).  Uses the fused x:layer_norm.
+-- LayerNorm.weight / LayerNorm.bias, once gamma / beta).  Uses the fused x:layer_norm, and
+-- x:add_layer_norm for ln(x, residual).
 local raise = require "hub.core".raise
 local hub = require "hub"
 local Module = require "hub.nn.module"
@@ -25,7 +26,12 @@ function LayerNorm:init(shape, opts)
   end
 end
 
-function LayerNorm:forward(x)
+-- ln(x) normalises x; ln(x, residual) normalises x + residual in one fused op (the post-LN
+-- transformer's norm(x + sublayer(x))); both get the same gradient.
+function LayerNorm:forward(x, residual)
+  if residual ~= nil then
+    return x:add_layer_norm(residual, self.normalized_shape, self.weight, self.bias, self.eps)
+  end
   return x:layer_norm(self.normalized_shape, self.weight, self.bias, self.eps)
 end
 

@@ -5,6 +5,7 @@
 --   y = layer(x, attention_mask)                x, y [B, L, d_model]; mask [B, L], 1 = token
 --
 -- Post-LN (BERT, the default):  x = norm1(x + drop(attn(x)));  x = norm2(x + drop(ff(x)))
+--   (each residual add fused into its norm: norm1(x, drop(attn(x))), hub.add_layer_norm)
 -- Pre-LN (norm_first = true):   x = x + drop(attn(norm1(x)));  x = x + drop(ff(norm2(x)))
 -- with ff(x) = linear2(act(linear1(x))) and no dropout inside ff (as BERT; PyTorch has one).
 -- `dropout` is also the attention-probability dropout of `attn`.  Children, in order: attn
@@ -78,8 +79,8 @@ function TransformerEncoderLayer:forward(x, attention_mask)
     x = x:add(self.dropout(self.attn(self.norm1(x), attention_mask)))
     return x:add(self.dropout(self:ff(self.norm2(x))))
   end
-  x = self.norm1(x:add(self.dropout(self.attn(x, attention_mask))))
-  return self.norm2(x:add(self.dropout(self:ff(x))))
+  x = self.norm1(x, self.dropout(self.attn(x, attention_mask)))
+  return self.norm2(x, self.dropout(self:ff(x)))
 end
 
 function TransformerEncoderLayer:extra_repr()
