@@ -8,10 +8,13 @@
 #      compiler warning;
 #   2. runs the tests with CUDA parts there, on the emulated device: test_cuda, test_op_parity and
 #      test_autocast twice (the threads of each block in order, then in reverse,
-#      HUBEMU_ORDER=reverse, which exposes a missing barrier), then test_op_parity, test_backend, test_ernie_golden, test_device, test_autocast,
+#      HUBEMU_ORDER=reverse, which exposes a missing barrier), test_cuda with attention's GEMM path
+#      off and always on (HUB_CUDA_ATTN_GEMM=0/1), then test_op_parity, test_backend,
+#      test_ernie_golden, test_device, test_autocast,
 #      test_cuda_graph (stream capture emulated: a sync or host copy in a capture invalidates it);
 #   3. builds ASAN_BUILD_DIR (default build-emu-asan; HUBEMU_ASAN=0 skips it) the same way with
-#      AddressSanitizer + UBSan and runs test_cuda, test_op_parity, test_backend, test_autocast and
+#      AddressSanitizer + UBSan and runs test_cuda (twice: HUB_CUDA_ATTN_GEMM=1 the second time),
+#      test_op_parity, test_backend, test_autocast and
 #      test_cuda_graph there: device
 #      memory is host memory, so every kernel's reads and writes are checked (the allocator's
 #      slack and cached blocks are unaddressable): compute-sanitizer's memcheck without a GPU;
@@ -53,6 +56,15 @@ for order in forward reverse; do
     fi
   done
 done
+# attention's two ways: HUB_CUDA_ATTN_GEMM=0 runs training through the SIMT kernels (the default
+# takes the GEMM path there), =1 sends inference through the GEMM path too
+for gemm in 0 1; do
+  if (cd "$REPO/tests" && HUB_CUDA_ATTN_GEMM=$gemm "$BUILD/tests/test_cuda") >>"$OUT" 2>&1; then
+    say "test_cuda (HUB_CUDA_ATTN_GEMM=$gemm): $(grep -E 'passed, 0 failed' "$OUT" | tail -1)"
+  else
+    say "test_cuda (HUB_CUDA_ATTN_GEMM=$gemm) FAILED"; fail=1
+  fi
+done
 grep -q "hubemu (the CUDA kernels emulated" "$OUT" || { say "test_cuda did not run on the emulated device"; fail=1; }
 (cd "$BUILD" && HUBEMU_ABORT=1 HUB_DATA=${HUB_DATA:-$DATA} HUB_REQUIRE_DATA=${HUB_REQUIRE_DATA:-0} ctest --output-on-failure -j"$JOBS" \
   -R '^(c\.test_op_parity|c\.test_backend|lua\.test_ernie_golden|lua\.test_device|lua\.test_autocast|lua\.test_cuda_graph)$') >>"$OUT" 2>&1 || fail=1
@@ -66,9 +78,12 @@ if [ "${HUBEMU_ASAN:-1}" != 0 ]; then
   cmake --build "$ASAN_BUILD" -j"$JOBS" --target test_cuda test_op_parity test_backend hubrun >>"$ALOG" 2>&1 ||
     { tail -40 "$ALOG" >&2; die "sanitizer build failed (log: $ALOG)"; }
   ! grep -n -i -E '(^|[^a-z_])warning:' "$ALOG" >&2 || die "the sanitizer build printed warnings (log: $ALOG)"
-  for t in test_cuda test_op_parity test_backend lua/test_autocast.lua lua/test_cuda_graph.lua; do
+  for t in test_cuda test_cuda:gemm test_op_parity test_backend lua/test_autocast.lua lua/test_cuda_graph.lua; do
+    gemm=auto
+    case "$t" in *:gemm) t=${t%:gemm}; gemm=1 ;; esac
     case "$t" in lua/*) cmd=("$ASAN_BUILD/hubrun" "$t") ;; *) cmd=("$ASAN_BUILD/tests/$t") ;; esac
-    if (cd "$REPO/tests" && ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+    [ "$gemm" = auto ] || t="$t (HUB_CUDA_ATTN_GEMM=$gemm)"
+    if (cd "$REPO/tests" && HUB_CUDA_ATTN_GEMM=$gemm ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         LSAN_OPTIONS=suppressions=$REPO/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         "${cmd[@]}") >>"$OUT" 2>&1; then
       say "$t under AddressSanitizer + UBSan: passed"

@@ -11,6 +11,7 @@
  * case (attn_tiled_check) and switch themselves off with a line on stderr if they differ;
  * HUB_CUDA_TILED_ATTN=0 / HUB_CUDA_FLASH_ATTN=0 turn them off.  tests/cuda/emu runs them all in CI.
  */
+#include <cublas_v2.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,6 +505,97 @@ int attn_geom(const char *op, const hub_attn *p, const hub_tensor *q, const hub_
   return 0;
 }
 
+/* ---- the GEMM path: the products on cuBLAS ----
+ *
+ * Forward: S = scale q k^T (one batched GEMM into probs, or scratch), then a row kernel turns S
+ * into the probabilities in place (mask, softmax as k_attn_fwd: max, sum in double) and, with
+ * dropout, writes the dropped copy P'; out = P' v (a second batched GEMM).  Backward: gv = P'^T
+ * gout, gP = gout v^T, a row kernel gS = scale P (gP keep - sum(gP keep P)) (k_attn_bw_rows's
+ * formula), gq = gS k, gk = gS^T q.  cuBLAS is column-major: a row-major [R, C] matrix with row
+ * stride ld is a column-major [C, R] one with the same ld, so each product is written for the
+ * transposes (see each call).  The (b, h) entries of q, k, v and out are strided views (q, k and v
+ * of attention_qkv sit in one packed projection), so the GEMMs take arrays of per-entry pointers
+ * (cublasGemmBatchedEx), filled on the device by k_attn_ptrs: no copy of q, k or v.
+ *
+ * On the tensor cores: with TF32 on (CUBLAS_COMPUTE_32F_FAST_TF32) and under autocast
+ * (hub_attn.lowp: CUBLAS_COMPUTE_32F_FAST_16BF / _16F, f32 in and out); plain f32 otherwise. */
+struct PtrSpec {
+  const float *base;
+  int64_t s0, s1; /* entry (b, h) at base + b s0 + h s1 */
+};
+enum { ATT_MAXPTR = 6 };
+struct PtrArgs {
+  PtrSpec op[ATT_MAXPTR];
+  int n;
+  int64_t B, H;
+};
+
+__global__ void k_attn_ptrs(PtrArgs a, const float **out) {
+  const int64_t E = a.B * a.H;
+  HUB_GRID_LOOP(t, (int64_t)a.n * E) {
+    int64_t w = t / E, e = t % E;
+    const PtrSpec &ps = a.op[w];
+    out[t] = ps.base + (e / a.H) * ps.s0 + (e % a.H) * ps.s1;
+  }
+}
+
+/* probs row r (scores in, probabilities out) with the mask; P' = P keep into drop when given */
+__global__ void k_attn_softmax(AttnGeo g, float *probs, float *drop) {
+  __shared__ float shf[32];
+  __shared__ double shd[32];
+  const int64_t rows = g.B * g.H * g.Lq;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t e = r / g.Lq, i = r % g.Lq;
+    float *pr = probs + r * g.Lk;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) {
+      float s = pr[j];
+      if (g.mask) s += g.mask[e * g.sm[0] + i * g.sm[1] + j * g.sm[2]];
+      pr[j] = s;
+      m = fmaxf(m, s);
+    }
+    m = block_max(m, shf);
+    double sum = 0;
+    if (m != -INFINITY)
+      for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) sum += (double)expf(pr[j] - m);
+    sum = block_sum(sum, shd);
+    float inv = m == -INFINITY ? 0.0f : (float)(1.0 / sum);
+    for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) {
+      float pv = m == -INFINITY ? 0.0f : expf(pr[j] - m) * inv;
+      pr[j] = pv;
+      if (drop) drop[r * g.Lk + j] = pv * keep_scale(g, e, i, j);
+    }
+  }
+}
+
+/* P' = P keep (the backward's copy of the forward's dropped probabilities) */
+__global__ void k_attn_dropped(AttnGeo g, const float *probs, float *drop) {
+  const int64_t n = g.B * g.H * g.Lq * g.Lk;
+  HUB_GRID_LOOP(t, n) {
+    int64_t j = t % g.Lk, r = t / g.Lk;
+    drop[t] = probs[t] * keep_scale(g, r / g.Lq, r % g.Lq, j);
+  }
+}
+
+/* gP (in) -> gS (out, in place): gS = scale P (gP keep - sum_j gP keep P) */
+__global__ void k_attn_softmax_bw(AttnGeo g, const float *probs, float *gp) {
+  __shared__ double shd[32];
+  const int64_t rows = g.B * g.H * g.Lq;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t e = r / g.Lq, i = r % g.Lq;
+    const float *pr = probs + r * g.Lk;
+    float *sr = gp + r * g.Lk;
+    double acc = 0;
+    for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) {
+      float v = sr[j] * keep_scale(g, e, i, j);
+      sr[j] = v;
+      acc += (double)v * pr[j];
+    }
+    float t = (float)block_sum(acc, shd);
+    for (int64_t j = threadIdx.x; j < g.Lk; j += blockDim.x) sr[j] = pr[j] * (sr[j] - t) * g.scale;
+  }
+}
+
 unsigned attn_threads(int64_t L, int64_t D) {
   int64_t m = L > D ? L : D;
   return row_threads(m < 64 ? m : (m > 128 ? 128 : m));
@@ -513,6 +605,157 @@ unsigned attn_threads(int64_t L, int64_t D) {
 
 extern "C" {
 
+/* ---- the GEMM path (host side) ---- */
+
+/* A leading dimension for cuBLAS: the row stride, or `min` when the matrix has one row (its
+ * stride is then meaningless and may be anything). */
+static int64_t lead(int64_t stride, int64_t rows, int64_t min) { return rows <= 1 || stride < min ? min : stride; }
+
+static cublasComputeType_t attn_compute(int lowp) {
+  if (lowp == HUB_BF16) return CUBLAS_COMPUTE_32F_FAST_16BF;
+  if (lowp == HUB_F16) return CUBLAS_COMPUTE_32F_FAST_16F;
+  return cuda_get_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
+
+/* C[e] = alpha op(A[e]) op(B[e]) for the E entries, through the pointer arrays (device memory). */
+static int attn_gemm(const char *op, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                     const float *const *A, int64_t lda, const float *const *B, int64_t ldb, float *const *C,
+                     int64_t ldc, int64_t E, cublasComputeType_t ct) {
+  const int64_t big = 0x7fffffff;
+  if (m > big || n > big || k > big || lda > big || ldb > big || ldc > big || E > big)
+    return hub_err("%s: sizes beyond cuBLAS's 32-bit limits", op);
+  float zero = 0.0f;
+  cublasHandle_t h = (cublasHandle_t)cuda_cublas();
+  cuda_stream(); /* binds the device for this thread */
+  cuda_cublas_lock();
+  cublasStatus_t st = cublasGemmBatchedEx(h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N, (int)m,
+                                          (int)n, (int)k, &alpha, (const void *const *)A, CUDA_R_32F, (int)lda,
+                                          (const void *const *)B, CUDA_R_32F, (int)ldb, &zero, (void *const *)C,
+                                          CUDA_R_32F, (int)ldc, (int)E, ct, CUBLAS_GEMM_DEFAULT);
+  cuda_cublas_unlock();
+  if (st != CUBLAS_STATUS_SUCCESS) return hub_err("%s: cuBLAS %s", op, cublasGetStatusString(st));
+  return 0;
+}
+
+/* Fills n arrays of E pointers (one per spec, in order) into ptrs. */
+static int attn_ptrs(const char *op, const PtrArgs &a, const float **ptrs) {
+  k_attn_ptrs<<<blocks_for((int64_t)a.n * a.B * a.H), THREADS, 0, stream()>>>(a, ptrs);
+  return cuda_check(op);
+}
+
+/* The forward on the GEMM path.  probs: the caller's (training) or NULL (then scratch). */
+static int attn_gemm_fwd(const AttnGeo &g, const float *q, const float *k, const float *v, float *out, float *probs,
+                         cublasComputeType_t ct) {
+  const int64_t E = g.B * g.H, np = E * g.Lq * g.Lk;
+  const size_t pbytes = sizeof(float) * (size_t)np, dbytes = g.p > 0 ? pbytes : 0;
+  const size_t abytes = sizeof(float *) * (size_t)(6 * E);
+  float *scratch = (float *)cuda_alloc((probs ? 0 : pbytes) + dbytes);
+  const float **ptrs = (const float **)cuda_alloc(abytes);
+  int rc = -1;
+  if ((probs || pbytes + dbytes == 0 || scratch) && ptrs) {
+    float *P = probs ? probs : scratch, *D = g.p > 0 ? (probs ? scratch : scratch + np) : P;
+    PtrArgs a{};
+    a.B = g.B, a.H = g.H, a.n = 6;
+    a.op[0] = {k, g.sk[0], g.sk[1]};
+    a.op[1] = {q, g.sq[0], g.sq[1]};
+    a.op[2] = {P, g.H * g.Lq * g.Lk, g.Lq * g.Lk};
+    a.op[3] = {v, g.sv[0], g.sv[1]};
+    a.op[4] = {D, g.H * g.Lq * g.Lk, g.Lq * g.Lk};
+    a.op[5] = {out, g.so[0], g.so[1]};
+    const float *const *K = ptrs, *const *Q = ptrs + E, *const *V = ptrs + 3 * E;
+    const float *const *Dp = ptrs + 4 * E;
+    float *const *S = (float *const *)(ptrs + 2 * E), *const *O = (float *const *)(ptrs + 5 * E);
+    /* S^T [Lk, Lq] = K [Lk, D] Q^T [D, Lq]: K is the column-major [D, Lk] of its rows, transposed */
+    rc = attn_ptrs("attention", a, ptrs);
+    if (rc == 0)
+      rc = attn_gemm("attention", true, false, g.Lk, g.Lq, g.D, g.scale, K, lead(g.sk[2], g.Lk, g.D), Q,
+                     lead(g.sq[2], g.Lq, g.D), S, g.Lk, E, ct);
+    if (rc == 0) {
+      k_attn_softmax<<<grid_rows(E * g.Lq), row_threads(g.Lk), 0, stream()>>>(g, P, g.p > 0 ? D : nullptr);
+      rc = cuda_check("attention");
+    }
+    /* out^T [Dv, Lq] = V^T [Dv, Lk] P'^T [Lk, Lq] */
+    if (rc == 0)
+      rc = attn_gemm("attention", false, false, g.Dv, g.Lq, g.Lk, 1.0f, V, lead(g.sv[2], g.Lk, g.Dv), Dp, g.Lk, O,
+                     lead(g.so[2], g.Lq, g.Dv), E, ct);
+  }
+  if (scratch) cuda_free(scratch, (probs ? 0 : pbytes) + dbytes);
+  if (ptrs) cuda_free(ptrs, abytes);
+  return rc;
+}
+
+/* The backward on the GEMM path (g.so: gout's strides). */
+static int attn_gemm_bw(const AttnGeo &g, const float *q, const float *k, const float *v, const float *probs,
+                        const float *gout, float *gq, const int64_t *sgq, float *gk, const int64_t *sgk, float *gv,
+                        const int64_t *sgv, cublasComputeType_t ct) {
+  const int64_t E = g.B * g.H, np = E * g.Lq * g.Lk, pe = g.Lq * g.Lk;
+  const bool want_s = gq || gk, drop = g.p > 0 && gv;
+  const size_t sbytes = sizeof(float) * (size_t)((want_s ? np : 0) + (drop ? np : 0));
+  const size_t abytes = sizeof(float *) * (size_t)(ATT_MAXPTR * E);
+  float *scratch = sbytes ? (float *)cuda_alloc(sbytes) : nullptr;
+  const float **ptrs = (const float **)cuda_alloc(abytes);
+  int rc = -1;
+  if ((scratch || !sbytes) && ptrs) {
+    float *GS = want_s ? scratch : nullptr, *PD = drop ? scratch + (want_s ? np : 0) : (float *)probs;
+    rc = 0;
+    if (gv) { /* gv^T [Dv, Lk] = gout^T [Dv, Lq] P' [Lq, Lk] (P' row-major = column-major P'^T, transposed) */
+      if (drop) {
+        k_attn_dropped<<<blocks_for(np), THREADS, 0, stream()>>>(g, probs, PD);
+        rc = cuda_check("attention backward");
+      }
+      PtrArgs a{};
+      a.B = g.B, a.H = g.H, a.n = 3;
+      a.op[0] = {gout, g.so[0], g.so[1]};
+      a.op[1] = {PD, g.H * pe, pe};
+      a.op[2] = {gv, sgv[0], sgv[1]};
+      if (rc == 0) rc = attn_ptrs("attention backward", a, ptrs);
+      if (rc == 0)
+        rc = attn_gemm("attention backward", false, true, g.Dv, g.Lk, g.Lq, 1.0f, ptrs, lead(g.so[2], g.Lq, g.Dv),
+                       ptrs + E, g.Lk, (float *const *)(ptrs + 2 * E), lead(sgv[2], g.Lk, g.Dv), E, ct);
+    }
+    if (rc == 0 && want_s) {
+      PtrArgs a{};
+      a.B = g.B, a.H = g.H, a.n = 6;
+      a.op[0] = {v, g.sv[0], g.sv[1]};
+      a.op[1] = {gout, g.so[0], g.so[1]};
+      a.op[2] = {GS, g.H * pe, pe};
+      a.op[3] = {k, g.sk[0], g.sk[1]};
+      a.op[4] = {q, g.sq[0], g.sq[1]};
+      a.op[5] = {gq ? gq : gk, gq ? sgq[0] : sgk[0], gq ? sgq[1] : sgk[1]}; /* gk's go in after gq's */
+      rc = attn_ptrs("attention backward", a, ptrs);
+      /* gP^T [Lk, Lq] = V [Lk, Dv] gout^T [Dv, Lq] */
+      if (rc == 0)
+        rc = attn_gemm("attention backward", true, false, g.Lk, g.Lq, g.Dv, 1.0f, ptrs, lead(g.sv[2], g.Lk, g.Dv),
+                       ptrs + E, lead(g.so[2], g.Lq, g.Dv), (float *const *)(ptrs + 2 * E), g.Lk, E, ct);
+      if (rc == 0) {
+        k_attn_softmax_bw<<<grid_rows(E * g.Lq), row_threads(g.Lk), 0, stream()>>>(g, probs, GS);
+        rc = cuda_check("attention backward");
+      }
+      /* gq^T [D, Lq] = K^T [D, Lk] gS^T [Lk, Lq] */
+      if (rc == 0 && gq)
+        rc = attn_gemm("attention backward", false, false, g.D, g.Lq, g.Lk, 1.0f, ptrs + 3 * E,
+                       lead(g.sk[2], g.Lk, g.D), ptrs + 2 * E, g.Lk, (float *const *)(ptrs + 5 * E),
+                       lead(sgq[2], g.Lq, g.D), E, ct);
+      if (rc == 0 && gk) {
+        if (gq) { /* gk's pointers in place of gq's */
+          PtrArgs b{};
+          b.B = g.B, b.H = g.H, b.n = 1;
+          b.op[0] = {gk, sgk[0], sgk[1]};
+          rc = attn_ptrs("attention backward", b, ptrs + 5 * E);
+        }
+        /* gk^T [D, Lk] = Q^T [D, Lq] gS [Lq, Lk] (gS row-major = column-major gS^T, transposed) */
+        if (rc == 0)
+          rc = attn_gemm("attention backward", false, true, g.D, g.Lk, g.Lq, 1.0f, ptrs + 4 * E,
+                         lead(g.sq[2], g.Lq, g.D), ptrs + 2 * E, g.Lk, (float *const *)(ptrs + 5 * E),
+                         lead(sgk[2], g.Lk, g.D), E, ct);
+      }
+    }
+  }
+  if (scratch) cuda_free(scratch, sbytes);
+  if (ptrs) cuda_free(ptrs, abytes);
+  return rc;
+}
+
 /* The tiled forward checks itself once against k_attn_fwd (2 x 3 entries, 37 query rows over three
  * tiles, 70 keys over two chunks, head dimensions 24 and 40, a mask, dropout): they must agree
  * to 1e-5 (the same sums in the same order), else the tiled kernel is off for the process with a
@@ -520,6 +763,8 @@ extern "C" {
 static int g_tiled_state; /* 0 unchecked, 1 on, -1 off; set once (pthread_once: serving's workers) */
 static int g_flash_state; /* the flash kernel's, checked in the same pass (HUB_CUDA_FLASH_ATTN=0: off) */
 static int g_tiled_bw_state; /* the tiled backward's, checked in the same pass (HUB_CUDA_TILED_ATTN=0: off too) */
+static int g_gemm_state; /* the GEMM path's, checked in the same pass (HUB_CUDA_ATTN_GEMM=0: off) */
+static int g_gemm_mode;  /* HUB_CUDA_ATTN_GEMM: 1 always, else by size (attn_use_gemm) */
 static pthread_once_t g_tiled_once = PTHREAD_ONCE_INIT;
 static void attn_tiled_check(void);
 static int attn_tiled_ok(void) {
@@ -534,20 +779,27 @@ static int attn_flash_ok(void) {
   pthread_once(&g_tiled_once, attn_tiled_check);
   return g_flash_state > 0;
 }
+static int attn_gemm_ok(void) {
+  pthread_once(&g_tiled_once, attn_tiled_check);
+  return g_gemm_state > 0;
+}
 static void attn_tiled_check(void) {
-  g_tiled_state = g_flash_state = g_tiled_bw_state = -1;
+  g_tiled_state = g_flash_state = g_tiled_bw_state = g_gemm_state = -1;
   const char *env = getenv("HUB_CUDA_TILED_ATTN"), *fenv = getenv("HUB_CUDA_FLASH_ATTN");
+  const char *genv = getenv("HUB_CUDA_ATTN_GEMM");
   bool want_tiled = !(env && strcmp(env, "0") == 0), want_flash = !(fenv && strcmp(fenv, "0") == 0);
-  if (!want_tiled && !want_flash) return;
+  bool want_gemm = !(genv && strcmp(genv, "0") == 0);
+  g_gemm_mode = genv && strcmp(genv, "1") == 0;
+  if (!want_tiled && !want_flash && !want_gemm) return;
   AttnGeo g;
   memset(&g, 0, sizeof g);
   g.B = 2, g.H = 3, g.Lq = 37, g.Lk = 70, g.D = 24, g.Dv = 40;
   int64_t nq = g.B * g.H * g.Lq * g.D, nk = g.B * g.H * g.Lk * g.D, nv = g.B * g.H * g.Lk * g.Dv;
   int64_t no = g.B * g.H * g.Lq * g.Dv, np = g.B * g.H * g.Lq * g.Lk, nm = g.B * g.H * g.Lq * g.Lk;
-  int64_t total = nq + nk + nv + nm + 3 * no + 2 * np + 1 + 2 * (np + nq + nk + nv);
+  int64_t total = nq + nk + nv + nm + 3 * no + 2 * np + 1 + 2 * (np + nq + nk + nv) + no + np + nq + nk + nv;
   float *h = (float *)malloc(sizeof(float) * (size_t)(nq + nk + nv + nm));
   float *d = (float *)cuda_alloc(sizeof(float) * (size_t)total);
-  float err = INFINITY, ferr = INFINITY, berr = INFINITY;
+  float err = INFINITY, ferr = INFINITY, berr = INFINITY, gerr = INFINITY;
   if (h && d) {
     for (int64_t i = 0; i < nq + nk + nv; i++) h[i] = (float)((i * 7919 % 211) - 105) / 60.0f;
     for (int64_t i = 0; i < nm; i++) h[nq + nk + nv + i] = (i % 11 == 3) ? -1e9f : 0.0f;
@@ -584,6 +836,16 @@ static void attn_tiled_check(void) {
       k_attn_bw_cols_tiled<<<(unsigned)(g.B * g.H * ktiles), ATT_THREADS, bs, stream()>>>(g, q, p1, o1, gs2, gk2, gv2,
                                                                                             sk, sv);
       berr = fmaxf(fmaxf(max_rel_diff(nq, gq2, gq1, e), max_rel_diff(nk, gk2, gk1, e)), max_rel_diff(nv, gv2, gv1, e));
+      /* the GEMM path in plain f32, forward and backward, against the plain kernels (other sums,
+       * in another order: 1e-4) */
+      float *o4 = gv2 + nv, *p4 = o4 + no, *gq4 = p4 + np, *gk4 = gq4 + nq, *gv4 = gk4 + nk;
+      if (want_gemm && attn_gemm_fwd(g, q, k, v, o4, p4, CUBLAS_COMPUTE_32F) == 0 &&
+          attn_gemm_bw(g, q, k, v, p1, o1, gq4, strides[0], gk4, strides[1], gv4, strides[2], CUBLAS_COMPUTE_32F) == 0)
+        gerr = fmaxf(fmaxf(max_rel_diff(no, o4, o1, e), max_rel_diff(np, p4, p1, e)),
+                     fmaxf(fmaxf(max_rel_diff(nq, gq4, gq1, e), max_rel_diff(nk, gk4, gk1, e)),
+                           max_rel_diff(nv, gv4, gv1, e)));
+      else
+        hub_clear_error();
     }
   }
   free(h);
@@ -596,10 +858,26 @@ static void attn_tiled_check(void) {
   else if (want_tiled)
     fprintf(stderr, "hubrun: the tiled attention backward is off (its self-check differs from the plain kernels by %g)\n",
             (double)berr);
+  if (want_gemm && gerr <= 1e-4f) g_gemm_state = 1;
+  else if (want_gemm)
+    fprintf(stderr, "hubrun: the GEMM attention path is off (its self-check differs from the plain kernels by %g)\n",
+            (double)gerr);
   if (want_flash && ferr <= 1e-5f) g_flash_state = 1;
   else if (want_flash)
     fprintf(stderr, "hubrun: the flash attention kernel is off (its self-check differs from the plain kernel by %g)\n",
             (double)ferr);
+}
+
+/* The GEMM path, once it has checked itself: always for training (the products on the tensor cores
+ * with TF32 or autocast; the SIMT kernels would take most of a BERT step), and for inference from
+ * 8192 query rows (BERT-base at batch 6 and up) while the scores fit in 256 MiB: below that the
+ * flash kernel (one launch, no score matrix) is the better one.  HUB_CUDA_ATTN_GEMM=1: always;
+ * =0: never. */
+static bool attn_use_gemm(const AttnGeo &g, bool training) {
+  if (g.D < 1 || !attn_gemm_ok()) return false;
+  if (g_gemm_mode || training) return true;
+  const int64_t rows = g.B * g.H * g.Lq;
+  return rows >= 8192 && (double)rows * (double)g.Lk * 4.0 <= 256.0 * 1024 * 1024;
 }
 
 /* A kernel launched with more than the default 48 KiB of dynamic shared memory must be allowed it
@@ -625,6 +903,9 @@ int cuda_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, 
     hub_tensor *o = out;
     return cuda_fill(o, 0);
   }
+  if (attn_use_gemm(g, probs != nullptr))
+    return attn_gemm_fwd(g, (const float *)q->data, (const float *)k->data, (const float *)v->data,
+                         (float *)out->data, probs ? (float *)probs->data : nullptr, attn_compute(p->lowp));
   /* the tiled kernels for head dimensions up to ATT_DMAX (BERT's 64), once they have checked
    * themselves; without probs (inference) the flash one, which keeps none */
   int64_t tiles = (g.Lq + ATT_TQ - 1) / ATT_TQ;
@@ -681,6 +962,18 @@ int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_te
     if (gk && cuda_fill(gk, 0)) return -1;
     if (gv && cuda_fill(gv, 0)) return -1;
     return 0;
+  }
+  if (attn_use_gemm(g, true)) {
+    int64_t sgq[4] = {0}, sgk[4] = {0}, sgv[4] = {0};
+    for (int d = 0; d < 4; d++) {
+      if (gq) sgq[d] = gq->stride[d];
+      if (gk) sgk[d] = gk->stride[d];
+      if (gv) sgv[d] = gv->stride[d];
+    }
+    return attn_gemm_bw(g, (const float *)q->data, (const float *)k->data, (const float *)v->data,
+                        (const float *)probs->data, (const float *)gout->data, gq ? (float *)gq->data : nullptr, sgq,
+                        gk ? (float *)gk->data : nullptr, sgk, gv ? (float *)gv->data : nullptr, sgv,
+                        attn_compute(p->lowp));
   }
   size_t gs_bytes = sizeof(float) * (size_t)(rows * g.Lk);
   AttnStrides sgq{};

@@ -63,6 +63,8 @@ typedef struct hub_attn {
   const hub_tensor *mask;
   float scale, p;
   uint64_t key, counter;
+  int lowp; /* the autocast mode of the forward (0, HUB_BF16, HUB_F16): a backend may compute the
+             * two products with operands rounded to it (f32 accumulation); the CPU ignores it */
 } hub_attn;
 
 /* dtype masks for the kernel list */

@@ -115,6 +115,7 @@ static int check_mask(const char *op, const hub_tensor *mask, int nd, const int6
 typedef struct attention_state {
   hub_tensor *q, *k, *v, *probs;
   double scale;
+  int lowp; /* the forward's autocast mode (hub_attn.lowp) */
 } attention_state;
 
 static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
@@ -124,7 +125,7 @@ static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) 
   const hub_backend *be = hub_dispatch("attention", HUB_K_ATTENTION_BACKWARD, q->device, HUB_F32);
   if (!be) return -1;
   const int64_t B = q->shape[0], Lq = q->shape[1], Dv = v->shape[2];
-  hub_attn a = {.scale = (float)st->scale};
+  hub_attn a = {.scale = (float)st->scale, .lowp = st->lowp};
   hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *full[3] = {NULL, NULL, NULL}, *v4[8] = {NULL};
   int rc = g ? 0 : -1;
@@ -221,7 +222,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   o3 = out ? view4(out, B, 1, Lq, Dv, Lq * Dv, 0, Dv, 0) : NULL;
   hub_tensor *q4 = q3 ? as4(q3) : NULL, *k4 = k3 ? as4(k3) : NULL, *v4 = v3 ? as4(v3) : NULL;
   if ((rec && !probs) || !q4 || !k4 || !v4 || !o3) goto done4;
-  hub_attn a = {.mask = m3, .scale = (float)scale};
+  hub_attn a = {.mask = m3, .scale = (float)scale, .lowp = hub_autocast()};
   if (HUB_K(be, ATTENTION)(&a, q4, k4, v4, o3, probs)) goto done4;
   rc = 0;
   hub_node *n;
@@ -229,6 +230,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   if (rc == 0 && n) {
     attention_state *st = HUB_NODE_STATE(n, attention_state);
     st->scale = scale;
+    st->lowp = a.lowp;
     rc = hub_node_keep(n, &st->q, q3) || hub_node_keep(n, &st->k, k3) || hub_node_keep(n, &st->v, v3) ||
          hub_node_keep(n, &st->probs, probs);
   }
@@ -268,6 +270,7 @@ typedef struct attention_qkv_state {
   int64_t heads;
   double scale, p;
   uint64_t key, counter;
+  int lowp;
 } attention_qkv_state;
 
 static int attention_qkv_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
@@ -277,7 +280,8 @@ static int attention_qkv_backward(hub_node *n, hub_tensor **gout, hub_tensor **g
   const hub_backend *be = hub_dispatch("attention_qkv", HUB_K_ATTENTION_BACKWARD, qkv->device, HUB_F32);
   if (!be) return -1;
   const int64_t B = qkv->shape[0], L = qkv->shape[1], H = st->heads, Dm = qkv->shape[2] / 3;
-  hub_attn a = {.scale = (float)st->scale, .p = (float)st->p, .key = st->key, .counter = st->counter};
+  hub_attn a = {.scale = (float)st->scale, .p = (float)st->p, .key = st->key, .counter = st->counter,
+                .lowp = st->lowp};
   hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *gq = g ? hub_tensor_empty(HUB_F32, 3, qkv->shape, qkv->device) : NULL;
   hub_tensor *v[7] = {NULL};
@@ -332,7 +336,7 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   int rec = hub_will_record(1, &x); /* probabilities only for a backward */
   probs = rec ? hub_tensor_empty(HUB_F32, 3, psh, qkv->device) : NULL;
   if (!out || (rec && !probs)) goto done;
-  hub_attn a = {.mask = m3, .scale = (float)scale, .p = (float)p};
+  hub_attn a = {.mask = m3, .scale = (float)scale, .p = (float)p, .lowp = hub_autocast()};
   if (p > 0) hub_rng_reserve((uint64_t)(B * H * L * L), &a.key, &a.counter);
   hub_tensor *v[4] = {NULL};
   int krc = -1;
@@ -345,7 +349,8 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   rc = hub_record_op(&hub_op_attention_qkv, &x, 1, &out, &n);
   if (rc == 0 && n) {
     attention_qkv_state *st = HUB_NODE_STATE(n, attention_qkv_state);
-    *st = (attention_qkv_state){.heads = H, .scale = scale, .p = p, .key = a.key, .counter = a.counter};
+    *st = (attention_qkv_state){.heads = H, .scale = scale, .p = p, .key = a.key, .counter = a.counter,
+                                .lowp = a.lowp};
     rc = hub_node_keep(n, &st->qkv, x) || hub_node_keep(n, &st->probs, probs);
   }
 done:

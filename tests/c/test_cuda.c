@@ -219,6 +219,49 @@ static void parity(void) {
   }
 }
 
+/* attention_qkv in training with a key-padding mask and dropout on the probabilities: the same
+ * seed gives the same masks on both devices, so output and gradient agree.  On cuda this goes
+ * through the GEMM path (pointer arrays into the packed projection) unless HUB_CUDA_ATTN_GEMM=0,
+ * and under autocast bf16 through its bf16 products (compared with a looser tolerance). */
+static void attention_training(void) {
+  hub_manual_seed(31);
+  const int64_t B = 3, L = 37, H = 4, Dm = 64;
+  hub_tensor *xv = hub_randn(3, (int64_t[]){B, L, 3 * Dm}, HUB_F32);
+  float mk[3 * 37];
+  for (int i = 0; i < B * L; i++) mk[i] = (i % L) >= L - 5 * (i / L) ? -10000.0f : 0.0f; /* 0, 5, 10 pads */
+  hub_tensor *mask = hub_tensor_from_data(HUB_F32, 4, (int64_t[]){B, 1, 1, L}, mk, HUB_F32);
+  hub_tensor *wv = hub_randn(3, (int64_t[]){B, L, Dm}, HUB_F32);
+  for (int lowp = 0; lowp < 2; lowp++) {
+    double *r[2] = {NULL}, *g[2] = {NULL};
+    for (int d = 0; d < 2; d++) {
+      int dev = d ? HUB_CUDA : HUB_CPU;
+      hub_tensor *x = leaf_on(xv, dev), *m = hub_to_device(mask, dev), *w = hub_to_device(wv, dev);
+      hub_tensor_set_requires_grad(x, 1);
+      hub_manual_seed(99);
+      int prev = hub_set_autocast(lowp && dev == HUB_CUDA ? HUB_BF16 : HUB_F32);
+      hub_tensor *o = x && m ? hub_attention_qkv(x, m, H, 0, 0.1) : NULL;
+      hub_set_autocast(prev);
+      hub_tensor *ow = o && w ? hub_mul(o, w) : NULL, *s = ow ? hub_sum(ow, 0, NULL, 0) : NULL;
+      CHECK(s && hub_backward(s, NULL) == 0, "attention_qkv training on %s: %s", hub_device_name(dev), hub_last_error());
+      hub_tensor *gx = hub_tensor_grad(x);
+      int64_t n;
+      r[d] = o ? read_all(o, &n) : NULL;
+      g[d] = gx ? read_all(gx, &n) : NULL;
+      release_all(7, (hub_tensor *[]){x, m, w, o, ow, s, gx});
+    }
+    double tol = lowp ? 3e-2 : 1e-5;
+    double eo = r[0] && r[1] ? max_rel(r[1], r[0], B * L * Dm) : INFINITY;
+    double eg = g[0] && g[1] ? max_rel(g[1], g[0], B * L * 3 * Dm) : INFINITY;
+    CHECK(eo <= tol, "attention_qkv training%s: cuda output differs from the cpu by %.3g", lowp ? " (bf16)" : "", eo);
+    CHECK(eg <= 10 * tol, "attention_qkv training%s: gradient differs by %.3g", lowp ? " (bf16)" : "", eg);
+    const char *ge = getenv("HUB_CUDA_ATTN_GEMM");
+    if (lowp && hub_cuda_device_count() > 0 && !(ge && strcmp(ge, "0") == 0)) /* the mode reached the products */
+      CHECK(eo > 1e-6, "attention_qkv training (bf16): no difference from f32 at all");
+    for (int k = 0; k < 2; k++) free(r[k]), free(g[k]);
+  }
+  release_all(3, (hub_tensor *[]){xv, mask, wv});
+}
+
 /* embedding (gather + scatter-add backward with repeated ids) and cross-entropy (ignore_index,
  * label smoothing), which take integer inputs */
 static void indexed(void) {
@@ -726,6 +769,7 @@ int main(void) {
            "backend's coverage, tests/c/cuda_standin.h)\n", hub_cuda_unavailable_reason());
     cuda_standin_register();
     parity();
+    attention_training();
     indexed();
     other_dtypes_and_indexing();
     paddle_ops();
@@ -734,6 +778,7 @@ int main(void) {
   }
   printf("cuda: %d device(s), %s\n", hub_cuda_device_count(), hub_cuda_device_name(0));
   parity();
+  attention_training();
   indexed();
   other_dtypes_and_indexing();
   paddle_ops();

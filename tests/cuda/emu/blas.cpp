@@ -38,18 +38,34 @@ struct hubemu_lt_pref {
 
 namespace {
 
-double load(const void *p, cudaDataType_t t, int64_t i, bool tf32) {
+/* How f32 inputs are rounded before the product: the compute type's tensor-core format. */
+enum Round { R_NONE, R_TF32, R_BF16, R_F16 };
+
+Round rounding(cublasComputeType_t ct) {
+  switch (ct) {
+  case CUBLAS_COMPUTE_32F_FAST_TF32: return R_TF32;
+  case CUBLAS_COMPUTE_32F_FAST_16BF: return R_BF16;
+  case CUBLAS_COMPUTE_32F_FAST_16F: return R_F16;
+  default: return R_NONE;
+  }
+}
+
+double load(const void *p, cudaDataType_t t, int64_t i, Round rd) {
   switch (t) {
   case CUDA_R_64F: return ((const double *)p)[i];
   case CUDA_R_16F: return hub_half_to_float(((const uint16_t *)p)[i]);
   case CUDA_R_16BF: return hub_bf16_to_float(((const uint16_t *)p)[i]);
   default: {
     float f = ((const float *)p)[i];
-    if (tf32 && isfinite(f)) {
+    if (rd == R_TF32 && isfinite(f)) {
       uint32_t u;
       memcpy(&u, &f, 4);
       u = (u + 0x1000u) & 0xffffe000u; /* to nearest, ties away: cvt.rna.tf32.f32 */
       memcpy(&f, &u, 4);
+    } else if (rd == R_BF16) {
+      f = hub_bf16_to_float(hub_float_to_bf16(f));
+    } else if (rd == R_F16) {
+      f = hub_half_to_float(hub_float_to_half(f));
     }
     return f;
   }
@@ -79,7 +95,7 @@ double gelu_tanh(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (
 /* D (m x n, ldd) = epi(alpha op(A) op(B) + beta C + bias) for one matrix of the batch. */
 void product(int m, int n, int k, double alpha, const void *A, cudaDataType_t at, int64_t lda, bool ta, const void *B,
              cudaDataType_t bt, int64_t ldb, bool tb, double beta, const void *C, int64_t ldc, void *D,
-             cudaDataType_t dt, int64_t ldd, bool tf32, uint32_t epi, const float *bias) {
+             cudaDataType_t dt, int64_t ldd, Round tf32, uint32_t epi, const float *bias) {
   for (int j = 0; j < n; j++)
     for (int i = 0; i < m; i++) {
       double s = 0;
@@ -89,7 +105,7 @@ void product(int m, int n, int k, double alpha, const void *A, cudaDataType_t at
         s += a * b;
       }
       double v = alpha * s;
-      if (beta != 0) v += beta * load(C, dt, i + (int64_t)j * ldc, false);
+      if (beta != 0) v += beta * load(C, dt, i + (int64_t)j * ldc, R_NONE);
       if (epi == CUBLASLT_EPILOGUE_BIAS || epi == CUBLASLT_EPILOGUE_RELU_BIAS || epi == CUBLASLT_EPILOGUE_GELU_BIAS)
         v += bias[i];
       if (epi == CUBLASLT_EPILOGUE_RELU || epi == CUBLASLT_EPILOGUE_RELU_BIAS) v = v < 0 ? 0 : v;
@@ -148,7 +164,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
   if (ldc < (m > 1 ? m : 1)) return invalid("ldc too small");
   if (at != bt || !types_ok(at, ct, compute)) return CUBLAS_STATUS_NOT_SUPPORTED;
   double al = scalar(alpha, compute), be = scalar(beta, compute);
-  bool tf32 = compute == CUBLAS_COMPUTE_32F_FAST_TF32;
+  Round tf32 = rounding(compute);
   int ea = esize(at), ec = esize(ct);
   if (hubemu::capturing()) { /* the scalars by value, as cuBLAS's host pointer mode captures them */
     hubemu::record("cublasGemmStridedBatchedEx", [=]() {
@@ -172,6 +188,52 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             cublasComputeType_t compute, cublasGemmAlgo_t algo) {
   return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct, ldc, 0, 1,
                                     compute, algo);
+}
+
+/* The pointer arrays are read when the work runs (a kernel may have just written them); the
+ * arrays and every matrix they point to must lie in device memory. */
+cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const void *alpha, const void *const Aarray[], cudaDataType_t at, int lda,
+                                   const void *const Barray[], cudaDataType_t bt, int ldb, const void *beta,
+                                   void *const Carray[], cudaDataType_t ct, int ldc, int batch,
+                                   cublasComputeType_t compute, cublasGemmAlgo_t) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (m < 0 || n < 0 || k < 0 || batch < 0) return invalid("negative size");
+  if (lda < (ta == CUBLAS_OP_N ? (m > 1 ? m : 1) : (k > 1 ? k : 1))) return invalid("lda too small");
+  if (ldb < (tb == CUBLAS_OP_N ? (k > 1 ? k : 1) : (n > 1 ? n : 1))) return invalid("ldb too small");
+  if (ldc < (m > 1 ? m : 1)) return invalid("ldc too small");
+  if (at != bt || !types_ok(at, ct, compute)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  size_t pb = sizeof(void *) * (size_t)batch;
+  if (batch && (!hubemu::device_span(Aarray, pb) || !hubemu::device_span(Barray, pb) ||
+                !hubemu::device_span(Carray, pb)))
+    return invalid("cublasGemmBatchedEx: a pointer array is not in device memory");
+  double al = scalar(alpha, compute), be = scalar(beta, compute);
+  Round rd = rounding(compute);
+  int ea = esize(at), ec = esize(ct);
+  /* the stored extent of each matrix: (cols - 1) ld + rows elements */
+  auto extent = [](int64_t rows, int64_t cols, int64_t ld, int es) {
+    return rows == 0 || cols == 0 ? (size_t)0 : (size_t)(((cols - 1) * ld + rows) * es);
+  };
+  size_t xa = ta == CUBLAS_OP_N ? extent(m, k, lda, ea) : extent(k, m, lda, ea);
+  size_t xb = tb == CUBLAS_OP_N ? extent(k, n, ldb, ea) : extent(n, k, ldb, ea);
+  size_t xc = extent(m, n, ldc, ec);
+  auto work = [=]() {
+    for (int q = 0; q < batch; q++) {
+      const void *A = Aarray[q], *B = Barray[q];
+      void *C = Carray[q];
+      if ((xa && !hubemu::device_span(A, xa)) || (xb && !hubemu::device_span(B, xb)) ||
+          (xc && !hubemu::device_span(C, xc))) {
+        hubemu::device_fault("cublasGemmBatchedEx: matrix %d of the batch is not inside a device block "
+                             "(A %p, B %p, C %p)", q, A, B, C);
+        return;
+      }
+      product(m, n, k, al, A, at, lda, ta != CUBLAS_OP_N, B, bt, ldb, tb != CUBLAS_OP_N, be, C, ldc, C, ct, ldc, rd,
+              CUBLASLT_EPILOGUE_DEFAULT, nullptr);
+    }
+  };
+  if (hubemu::capturing()) hubemu::record("cublasGemmBatchedEx", work);
+  else work();
+  return CUBLAS_STATUS_SUCCESS;
 }
 
 /* ---- cuBLASLt ---- */
@@ -288,7 +350,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
         product((int)dd.rows, (int)dd.cols, (int)(dv.ta ? a.rows : a.cols), al, (const char *)A + q * a.stride * ea,
                 a.type, a.ld, dv.ta != 0, (const char *)B + q * b.stride * ea, b.type, b.ld, dv.tb != 0, be,
                 (const char *)C + q * c.stride * ed, c.ld, (char *)D + q * dd.stride * ed, dd.type, dd.ld,
-                dv.compute == CUBLAS_COMPUTE_32F_FAST_TF32, dv.epilogue, (const float *)dv.bias);
+                rounding(dv.compute), dv.epilogue, (const float *)dv.bias);
     });
     return CUBLAS_STATUS_SUCCESS;
   }
@@ -296,7 +358,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
     product((int)Dd->rows, (int)Dd->cols, (int)(d->ta ? Ad->rows : Ad->cols), al,
             (const char *)A + q * Ad->stride * ea, Ad->type, Ad->ld, d->ta != 0, (const char *)B + q * Bd->stride * ea,
             Bd->type, Bd->ld, d->tb != 0, be, (const char *)C + q * Cd->stride * ed, Cd->ld,
-            (char *)D + q * Dd->stride * ed, Dd->type, Dd->ld, d->compute == CUBLAS_COMPUTE_32F_FAST_TF32, e,
+            (char *)D + q * Dd->stride * ed, Dd->type, Dd->ld, rounding(d->compute), e,
             (const float *)d->bias);
   return CUBLAS_STATUS_SUCCESS;
 }

@@ -315,14 +315,18 @@ cudaError_t bad_copy(const char *what, const void *dst, const void *src, size_t 
 
 } // namespace
 
+/* For the cuBLAS emulation: whether [p, p + n) lies inside one cudaMalloc block. */
+bool device_span(const void *p, size_t n) { return in_device(p, n); }
+
 void device_fault(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   char msg[400];
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (!g_block) {
+  if (!g_block) { /* the emulated libraries' work: a later call reports cudaErrorLaunchFailure */
     fault_line("%s (outside a kernel)", msg);
+    g_sticky = cudaErrorLaunchFailure;
     return;
   }
   fault_line("%s: %s", where(), msg);

@@ -42,4 +42,10 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
                                           long long sa, const void *B, cudaDataType_t bt, int ldb, long long sb,
                                           const void *beta, void *C, cudaDataType_t ct, int ldc, long long sc,
                                           int batch, cublasComputeType_t compute, cublasGemmAlgo_t algo);
+/* Aarray, Barray, Carray: device arrays of batch pointers (read when the work runs, as on a GPU) */
+cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const void *alpha, const void *const Aarray[], cudaDataType_t at, int lda,
+                                   const void *const Barray[], cudaDataType_t bt, int ldb, const void *beta,
+                                   void *const Carray[], cudaDataType_t ct, int ldc, int batch,
+                                   cublasComputeType_t compute, cublasGemmAlgo_t algo);
 #endif

@@ -137,6 +137,8 @@ void device_fault(const char *fmt, ...);
 typedef void (*body_fn)(void *);
 /* true while a stream capture is active: work is recorded (record) instead of run */
 bool capturing();
+/* whether [p, p + n) lies inside one cudaMalloc block (the cuBLAS emulation's pointer checks) */
+bool device_span(const void *p, size_t n);
 void record(const char *what, std::function<void()> work);
 cudaError_t run_grid(const char *name, const void *fn, dim3 grid, dim3 block, size_t smem, body_fn body, void *ctx);
 
