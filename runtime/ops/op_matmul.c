@@ -165,11 +165,17 @@ static void lowp_unavailable(int dtype, int device) {
 static hub_tensor *mm_raw_(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act);
 static hub_tensor *as_f32(hub_tensor *t);
 
+static int off[HUB_DTYPE_COUNT][HUB_DEVICE_COUNT]; /* the backend said no to a dtype's product once */
+
+/* Whether products in the autocast dtype ac may be tried on device (not known to be missing). */
+static int lowp_possible(int ac, int device) {
+  return ac != HUB_F32 && ac != HUB_F64 && !__atomic_load_n(&off[ac][device], __ATOMIC_RELAXED);
+}
+
 /* Computes a x b (+ bias) without recording; a, b >= 2-d with matching inner sizes.  Under
  * autocast, f32 operands are rounded first (above). */
 static hub_tensor *mm_raw(const char *op, hub_tensor *a, hub_tensor *b, hub_tensor *bias, int act) {
   int ac = hub_autocast();
-  static int off[HUB_DTYPE_COUNT][HUB_DEVICE_COUNT]; /* the backend said no once */
   if (ac == HUB_F32 || (a->dtype != HUB_F32 && a->dtype != ac) || (b->dtype != HUB_F32 && b->dtype != ac) ||
       (a->dtype == HUB_F32 && b->dtype == HUB_F32 && (hub_tensor_numel(a) == 0 || hub_tensor_numel(b) == 0)) ||
       __atomic_load_n(&off[ac][a->device], __ATOMIC_RELAXED)) {
@@ -277,16 +283,25 @@ static int linear_bw_(hub_node *n, hub_tensor **go, hub_tensor **gi) {
   for (int i = 0; i < x->ndim - 1; i++) rows *= x->shape[i];
   hub_tensor *g2 = hub_reshape(g, 2, (int64_t[]){rows, outf});
   if (!g2) return -1;
+  /* Under autocast the forward kept x and w already rounded (linear_core): g is rounded once here
+   * for both products instead of once in each. */
+  int ac = s->autocast;
+  hub_tensor *gl = ac != HUB_F32 && x->dtype == ac && w->dtype == ac && g2->dtype == HUB_F32 ? cast_lowp(g2, ac)
+                                                                                             : hub_tensor_retain(g2);
+  if (!gl) {
+    hub_tensor_release(g2);
+    return -1;
+  }
   int rc = 0;
   if (hub_node_needs(n, 0)) {
-    hub_tensor *gx = hub_matmul(g2, w);
+    hub_tensor *gx = hub_matmul(gl, w);
     gi[0] = gx ? hub_reshape(gx, x->ndim, x->shape) : NULL;
     hub_tensor_release(gx);
     if (!gi[0]) rc = -1;
   }
   if (rc == 0 && hub_node_needs(n, 1)) {
     hub_tensor *x2 = hub_reshape(x, 2, (int64_t[]){rows, in});
-    hub_tensor *gt = hub_transpose(g2, 0, 1);
+    hub_tensor *gt = hub_transpose(gl, 0, 1);
     gi[1] = x2 && gt ? hub_matmul(gt, x2) : NULL;
     hub_release_all(2, (hub_tensor *[]){x2, gt});
     if (!gi[1]) rc = -1;
@@ -295,6 +310,7 @@ static int linear_bw_(hub_node *n, hub_tensor **go, hub_tensor **gi) {
     gi[2] = hub_sum(g2, 1, (int[]){0}, 0);
     if (!gi[2]) rc = -1;
   }
+  hub_tensor_release(gl);
   hub_tensor_release(g2);
   return rc;
 }
@@ -332,7 +348,7 @@ static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, h
   }
   int rec = hub_will_record(3, (hub_tensor *[]){x0, w0, b0});
   hub_tensor *x = operand(x0, rec), *w = operand(w0, rec), *b = b0 ? as_f32(b0) : NULL, *out = NULL;
-  hub_tensor *x2 = NULL, *wt = NULL, *o2 = NULL, *xc = NULL;
+  hub_tensor *x2 = NULL, *wt = NULL, *o2 = NULL, *xc = NULL, *xl = NULL, *wl = NULL;
   if (!x || !w || (b0 && !b)) goto done;
   int64_t in = w->shape[1], outf = w->shape[0];
   xc = hub_tensor_is_contiguous(x) ? hub_tensor_retain(x) : hub_tensor_empty_like(x, HUB_F32);
@@ -341,15 +357,39 @@ static hub_tensor *linear_core(const char *op, hub_tensor *x0, hub_tensor *w0, h
   for (int i = 0; i < xc->ndim - 1; i++) rows *= xc->shape[i];
   x2 = hub_tensor_alias(xc, 2, (int64_t[]){rows, in}, NULL, xc->offset);
   wt = hub_tensor_alias(w, 2, (int64_t[]){in, outf}, (int64_t[]){w->stride[1], w->stride[0]}, w->offset);
-  o2 = x2 && wt ? mm_raw(op, x2, wt, b, act) : NULL;
+  if (!x2 || !wt) goto done;
+  /* Recording under autocast: x and w are rounded here once, and the node keeps the rounded
+   * copies (half the bytes), which the backward's two products use as they are; otherwise each
+   * product would round its operands again.  A backend found to lack the product the first time
+   * gives the f32 product of the unrounded operands, as before. */
+  int ac = hub_autocast();
+  if (rec && lowp_possible(ac, x->device) && x->dtype == HUB_F32 && w->dtype == HUB_F32 && rows > 0 && in > 0 &&
+      outf > 0) {
+    xl = cast_lowp(xc, ac);
+    wl = xl ? cast_lowp(w, ac) : NULL;
+    hub_tensor *xl2 = wl ? hub_tensor_alias(xl, 2, (int64_t[]){rows, in}, NULL, xl->offset) : NULL;
+    hub_tensor *wlt = xl2 ? hub_tensor_alias(wl, 2, (int64_t[]){in, outf}, (int64_t[]){wl->stride[1], wl->stride[0]},
+                                             wl->offset)
+                          : NULL;
+    o2 = wlt ? mm_raw(op, xl2, wlt, b, act) : NULL;
+    hub_release_all(2, (hub_tensor *[]){xl2, wlt});
+    if (!o2 || !lowp_possible(ac, x->device)) { /* failed, or the backend said no just now */
+      hub_release_all(3, (hub_tensor *[]){o2, xl, wl});
+      o2 = xl = wl = NULL;
+      hub_clear_error();
+    }
+  }
+  if (!o2) o2 = mm_raw(op, x2, wt, b, act);
   if (!o2) goto done;
   int64_t sh[HUB_MAX_DIMS];
   memcpy(sh, x->shape, sizeof sh);
   sh[x->ndim - 1] = outf;
   out = hub_tensor_alias(o2, x->ndim, sh, NULL, o2->offset);
-  if (out && act < 0) out = record_product(&hub_op_linear, (hub_tensor *[]){x, w, b}, xc, w, out);
+  if (out && act < 0)
+    out = record_product(&hub_op_linear, (hub_tensor *[]){x, w, b}, xl ? xl : xc, wl ? wl : w, out);
 done:
-  hub_release_all(8, (hub_tensor *[]){x, w, b, x2, wt, o2, xc, NULL});
+  hub_release_all(8, (hub_tensor *[]){x, w, b, x2, wt, o2, xc, xl});
+  hub_tensor_release(wl);
   return out;
 }
 
