@@ -648,11 +648,11 @@ static int attn_gemm_fwd(const AttnGeo &g, const float *q, const float *k, const
                          cublasComputeType_t ct) {
   const int64_t E = g.B * g.H, np = E * g.Lq * g.Lk;
   const size_t pbytes = sizeof(float) * (size_t)np, dbytes = g.p > 0 ? pbytes : 0;
-  const size_t abytes = sizeof(float *) * (size_t)(6 * E);
-  float *scratch = (float *)cuda_alloc((probs ? 0 : pbytes) + dbytes);
+  const size_t abytes = sizeof(float *) * (size_t)(6 * E), sbytes = (probs ? 0 : pbytes) + dbytes;
+  float *scratch = sbytes ? (float *)cuda_alloc(sbytes) : nullptr;
   const float **ptrs = (const float **)cuda_alloc(abytes);
   int rc = -1;
-  if ((probs || pbytes + dbytes == 0 || scratch) && ptrs) {
+  if ((!sbytes || scratch) && ptrs) {
     float *P = probs ? probs : scratch, *D = g.p > 0 ? (probs ? scratch : scratch + np) : P;
     PtrArgs a{};
     a.B = g.B, a.H = g.H, a.n = 6;
@@ -679,7 +679,7 @@ static int attn_gemm_fwd(const AttnGeo &g, const float *q, const float *k, const
       rc = attn_gemm("attention", false, false, g.Dv, g.Lq, g.Lk, 1.0f, V, lead(g.sv[2], g.Lk, g.Dv), Dp, g.Lk, O,
                      lead(g.so[2], g.Lq, g.Dv), E, ct);
   }
-  if (scratch) cuda_free(scratch, (probs ? 0 : pbytes) + dbytes);
+  if (scratch) cuda_free(scratch, sbytes);
   if (ptrs) cuda_free(ptrs, abytes);
   return rc;
 }
@@ -874,7 +874,12 @@ static void attn_tiled_check(void) {
  * flash kernel (one launch, no score matrix) is the better one.  HUB_CUDA_ATTN_GEMM=1: always;
  * =0: never. */
 static bool attn_use_gemm(const AttnGeo &g, bool training) {
-  if (g.D < 1 || !attn_gemm_ok()) return false;
+  /* each operand's rows must be a column-major matrix for cuBLAS: a row stride of at least the
+   * row's width (the op layer's views always have one; a broadcast row would not) */
+  auto rows_ok = [](const int64_t *s, int64_t rows, int64_t width) { return rows <= 1 || s[2] >= width; };
+  if (g.D < 1 || !rows_ok(g.sq, g.Lq, g.D) || !rows_ok(g.sk, g.Lk, g.D) || !rows_ok(g.sv, g.Lk, g.Dv) ||
+      !rows_ok(g.so, g.Lq, g.Dv) || !attn_gemm_ok())
+    return false;
   if (g_gemm_mode || training) return true;
   const int64_t rows = g.B * g.H * g.Lq;
   return rows >= 8192 && (double)rows * (double)g.Lk * 4.0 <= 256.0 * 1024 * 1024;
@@ -963,7 +968,8 @@ int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_te
     if (gv && cuda_fill(gv, 0)) return -1;
     return 0;
   }
-  if (attn_use_gemm(g, true)) {
+  auto rows_ok = [](const hub_tensor *t, int64_t width) { return !t || t->shape[2] <= 1 || t->stride[2] >= width; };
+  if (attn_use_gemm(g, true) && rows_ok(gq, g.D) && rows_ok(gk, g.D) && rows_ok(gv, g.Dv)) {
     int64_t sgq[4] = {0}, sgk[4] = {0}, sgv[4] = {0};
     for (int d = 0; d < 4; d++) {
       if (gq) sgq[d] = gq->stride[d];
