@@ -627,12 +627,23 @@ static int attn_gemm(const char *op, bool ta, bool tb, int64_t m, int64_t n, int
   float zero = 0.0f;
   cublasHandle_t h = (cublasHandle_t)cuda_cublas();
   cuda_stream(); /* binds the device for this thread */
-  cuda_cublas_lock();
-  cublasStatus_t st = cublasGemmBatchedEx(h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N, (int)m,
-                                          (int)n, (int)k, &alpha, (const void *const *)A, CUDA_R_32F, (int)lda,
-                                          (const void *const *)B, CUDA_R_32F, (int)ldb, &zero, (void *const *)C,
-                                          CUDA_R_32F, (int)ldc, (int)E, ct, CUBLAS_GEMM_DEFAULT);
-  cuda_cublas_unlock();
+  static int fast_off; /* this cuBLAS refused a tensor-core compute type for these products once */
+  if (ct != CUBLAS_COMPUTE_32F && __atomic_load_n(&fast_off, __ATOMIC_RELAXED)) ct = CUBLAS_COMPUTE_32F;
+  cublasStatus_t st;
+  for (;;) {
+    cuda_cublas_lock();
+    st = cublasGemmBatchedEx(h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N, (int)m, (int)n, (int)k,
+                             &alpha, (const void *const *)A, CUDA_R_32F, (int)lda, (const void *const *)B, CUDA_R_32F,
+                             (int)ldb, &zero, (void *const *)C, CUDA_R_32F, (int)ldc, (int)E, ct, CUBLAS_GEMM_DEFAULT);
+    cuda_cublas_unlock();
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED || ct == CUBLAS_COMPUTE_32F) break;
+    /* f32 operands with a TF32 / bf16 / f16 compute type are documented for the batched GEMM; if
+     * this library says otherwise, plain f32 from now on rather than a failed step */
+    if (!__atomic_exchange_n(&fast_off, 1, __ATOMIC_RELAXED))
+      fprintf(stderr, "hubrun: attention: cuBLAS does not support compute type %d for its batched products here; "
+                      "they run in plain f32\n", (int)ct);
+    ct = CUBLAS_COMPUTE_32F;
+  }
   if (st != CUBLAS_STATUS_SUCCESS) return hub_err("%s: cuBLAS %s", op, cublasGetStatusString(st));
   return 0;
 }

@@ -6,6 +6,7 @@
  * the product and the epilogue's bias. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cublasLt.h"
@@ -203,6 +204,11 @@ cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cubla
   if (ldb < (tb == CUBLAS_OP_N ? (k > 1 ? k : 1) : (n > 1 ? n : 1))) return invalid("ldb too small");
   if (ldc < (m > 1 ? m : 1)) return invalid("ldc too small");
   if (at != bt || !types_ok(at, ct, compute)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  /* HUBEMU_CUBLAS_NO_FAST=1: a library without the tensor-core compute types for this call (to
+   * exercise the callers' fallback) */
+  const char *nf = getenv("HUBEMU_CUBLAS_NO_FAST");
+  if (nf && nf[0] == '1' && compute != CUBLAS_COMPUTE_32F && compute != CUBLAS_COMPUTE_64F)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
   size_t pb = sizeof(void *) * (size_t)batch;
   if (batch && (!hubemu::device_span(Aarray, pb) || !hubemu::device_span(Barray, pb) ||
                 !hubemu::device_span(Carray, pb)))
