@@ -128,6 +128,8 @@ if has bench; then
   run env HUB_CUDA_LT=0 timeout 120 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 8 --iters 20 --modes f32,tf32 --graph 0 --gemm 0
   say "bench: hubrun training step with attention on the SIMT kernels (HUB_CUDA_ATTN_GEMM=0), batch 32: what the GEMM path saves"
   run env HUB_CUDA_ATTN_GEMM=0 timeout 120 build-cuda/hubrun bench/cuda/train_cuda.lua --batches 32 --iters 10 --modes tf32,bf16
+  say "bench: hubrun inference at batch 8 with attention on the flash kernel (HUB_CUDA_ATTN_GEMM=0; the default takes the GEMM path from 8192 query rows)"
+  run env HUB_CUDA_ATTN_GEMM=0 timeout 60 build-cuda/hubrun bench/cuda/bench_cuda.lua --batches 8 --iters 20 --modes tf32,bf16 --graph 0 --gemm 0
   PY=${HUB_TORCH_PYTHON:-python3}
   if env -u LD_LIBRARY_PATH "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
     say "bench: PyTorch ($PY)"
