@@ -79,9 +79,9 @@ for bs in tostring(args.batches):gmatch("%d+") do
     x = x:layer_norm(D, ln0, ln0_b, 1e-12)
     for _, p in ipairs(ls) do
       local ctx = hub.attention_qkv(x:linear(p.qkv, p.qkv_b), H, nil)
-      x = (x + ctx:linear(p.out, p.out_b)):layer_norm(D, p.ln1, p.ln1_b, 1e-12)
+      x = x:add_layer_norm(ctx:linear(p.out, p.out_b), D, p.ln1, p.ln1_b, 1e-12)
       local f = x:linear_act(p.f1, p.f1_b, "gelu"):linear(p.f2, p.f2_b)
-      x = (x + f):layer_norm(D, p.ln2, p.ln2_b, 1e-12)
+      x = x:add_layer_norm(f, D, p.ln2, p.ln2_b, 1e-12)
     end
     return x, x:narrow(2, 1, 1):reshape(B, D):linear_act(pw, pool_b, "tanh")
   end

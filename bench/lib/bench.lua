@@ -134,7 +134,7 @@ end
 -- arithmetic metamethods with timers.  clock() gives ms; excluded() (optional) gives ms to leave
 -- out (time spent in the collector, say).  Only the outermost op of a nest is timed, and only
 -- while p.on is true.  p.ops[name] = { ms =, n = }.
-local FUNCTIONS = { "embedding", "cross_entropy", "attention", "attention_qkv", "linear_act", "layer_norm",
+local FUNCTIONS = { "embedding", "cross_entropy", "attention", "attention_qkv", "linear_act", "layer_norm", "add_layer_norm",
                     "dropout", "softmax", "matmul", "linear", "gelu" }
 function M.profiler(clock, excluded)
   local p = { on = false, ops = {} }
