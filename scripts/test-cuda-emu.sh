@@ -9,11 +9,13 @@
 #   2. runs the tests with CUDA parts there, on the emulated device: test_cuda, test_op_parity and
 #      test_autocast twice (the threads of each block in order, then in reverse,
 #      HUBEMU_ORDER=reverse, which exposes a missing barrier), test_cuda with attention's GEMM path
-#      off and always on (HUB_CUDA_ATTN_GEMM=0/1), then test_op_parity, test_backend,
+#      off and always on (HUB_CUDA_ATTN_GEMM=0/1) and with the recomputing backward
+#      (HUB_ATTN_RECOMPUTE=1, with the GEMM path on and off), then test_op_parity, test_backend,
 #      test_ernie_golden, test_device, test_autocast,
 #      test_cuda_graph (stream capture emulated: a sync or host copy in a capture invalidates it);
 #   3. builds ASAN_BUILD_DIR (default build-emu-asan; HUBEMU_ASAN=0 skips it) the same way with
-#      AddressSanitizer + UBSan and runs test_cuda (twice: HUB_CUDA_ATTN_GEMM=1 the second time),
+#      AddressSanitizer + UBSan and runs test_cuda (three times: as it is, HUB_CUDA_ATTN_GEMM=1,
+#      HUB_ATTN_RECOMPUTE=1),
 #      test_op_parity, test_backend, test_autocast and
 #      test_cuda_graph there: device
 #      memory is host memory, so every kernel's reads and writes are checked (the allocator's
@@ -56,13 +58,14 @@ for order in forward reverse; do
     fi
   done
 done
-# attention's two ways: HUB_CUDA_ATTN_GEMM=0 runs training through the SIMT kernels (the default
-# takes the GEMM path there), =1 sends inference through the GEMM path too
-for gemm in 0 1; do
-  if (cd "$REPO/tests" && HUB_CUDA_ATTN_GEMM=$gemm "$BUILD/tests/test_cuda") >>"$OUT" 2>&1; then
-    say "test_cuda (HUB_CUDA_ATTN_GEMM=$gemm): $(grep -E 'passed, 0 failed' "$OUT" | tail -1)"
+# attention's ways: HUB_CUDA_ATTN_GEMM=0 runs training through the SIMT kernels (the default takes
+# the GEMM path there), =1 sends inference through the GEMM path too; HUB_ATTN_RECOMPUTE=1 keeps
+# no probabilities and recomputes them in the backward (on the GEMM path, or with it off)
+for cfg in HUB_CUDA_ATTN_GEMM=0 HUB_CUDA_ATTN_GEMM=1 HUB_ATTN_RECOMPUTE=1 "HUB_ATTN_RECOMPUTE=1 HUB_CUDA_ATTN_GEMM=0"; do
+  if (cd "$REPO/tests" && env $cfg "$BUILD/tests/test_cuda") >>"$OUT" 2>&1; then
+    say "test_cuda ($cfg): $(grep -E 'passed, 0 failed' "$OUT" | tail -1)"
   else
-    say "test_cuda (HUB_CUDA_ATTN_GEMM=$gemm) FAILED"; fail=1
+    say "test_cuda ($cfg) FAILED"; fail=1
   fi
 done
 grep -q "hubemu (the CUDA kernels emulated" "$OUT" || { say "test_cuda did not run on the emulated device"; fail=1; }
@@ -78,12 +81,15 @@ if [ "${HUBEMU_ASAN:-1}" != 0 ]; then
   cmake --build "$ASAN_BUILD" -j"$JOBS" --target test_cuda test_op_parity test_backend hubrun >>"$ALOG" 2>&1 ||
     { tail -40 "$ALOG" >&2; die "sanitizer build failed (log: $ALOG)"; }
   ! grep -n -i -E '(^|[^a-z_])warning:' "$ALOG" >&2 || die "the sanitizer build printed warnings (log: $ALOG)"
-  for t in test_cuda test_cuda:gemm test_op_parity test_backend lua/test_autocast.lua lua/test_cuda_graph.lua; do
-    gemm=auto
-    case "$t" in *:gemm) t=${t%:gemm}; gemm=1 ;; esac
+  for t in test_cuda test_cuda:gemm test_cuda:recompute test_op_parity test_backend lua/test_autocast.lua \
+           lua/test_cuda_graph.lua; do
+    gemm=auto recompute=auto
+    case "$t" in *:gemm) t=${t%:gemm}; gemm=1 ;; *:recompute) t=${t%:recompute}; recompute=1 ;; esac
     case "$t" in lua/*) cmd=("$ASAN_BUILD/hubrun" "$t") ;; *) cmd=("$ASAN_BUILD/tests/$t") ;; esac
     [ "$gemm" = auto ] || t="$t (HUB_CUDA_ATTN_GEMM=$gemm)"
-    if (cd "$REPO/tests" && HUB_CUDA_ATTN_GEMM=$gemm ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+    [ "$recompute" = auto ] || t="$t (HUB_ATTN_RECOMPUTE=$recompute)"
+    if (cd "$REPO/tests" && HUB_CUDA_ATTN_GEMM=$gemm HUB_ATTN_RECOMPUTE=$recompute \
+        ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
         LSAN_OPTIONS=suppressions=$REPO/tests/lsan.supp UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         "${cmd[@]}") >>"$OUT" 2>&1; then
       say "$t under AddressSanitizer + UBSan: passed"

@@ -961,12 +961,10 @@ int cuda_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, 
   return rc;
 }
 
-int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
-                            const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
-                            hub_tensor *gv) {
-  AttnGeo g;
-  if (!probs) return hub_err("attention backward: the forward's probabilities are missing");
-  if (attn_geom("attention backward", p, q, k, v, gout, probs, &g)) return -1;
+/* The backward from the probabilities pp ([B*H, Lq, Lk] on the device); g from attn_geom. */
+static int attn_backward(const hub_attn *p, const AttnGeo &g, const hub_tensor *q, const hub_tensor *k,
+                         const hub_tensor *v, const float *pp, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
+                         hub_tensor *gv) {
   int64_t tmp[4];
   if ((gq && attn_operand("attention backward", "gq", gq, g.B, g.H, g.Lq, g.D, tmp)) ||
       (gk && attn_operand("attention backward", "gk", gk, g.B, g.H, g.Lk, g.D, tmp)) ||
@@ -988,7 +986,7 @@ int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_te
       if (gv) sgv[d] = gv->stride[d];
     }
     return attn_gemm_bw(g, (const float *)q->data, (const float *)k->data, (const float *)v->data,
-                        (const float *)probs->data, (const float *)gout->data, gq ? (float *)gq->data : nullptr, sgq,
+                        pp, (const float *)gout->data, gq ? (float *)gq->data : nullptr, sgq,
                         gk ? (float *)gk->data : nullptr, sgk, gv ? (float *)gv->data : nullptr, sgv,
                         attn_compute(p->lowp));
   }
@@ -1006,14 +1004,14 @@ int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_te
     float *gs = (float *)cuda_alloc(gs_bytes);
     if (!gs) return -1;
     k_attn_bw_rows_tiled<<<(unsigned)(g.B * g.H * qt), ATT_THREADS, bs, stream()>>>(
-        g, (const float *)k->data, (const float *)v->data, (const float *)probs->data, (const float *)gout->data, gs,
+        g, (const float *)k->data, (const float *)v->data, pp, (const float *)gout->data, gs,
         gq ? (float *)gq->data : nullptr, sgq);
     int rc = cuda_check("attention backward");
     if (rc == 0 && (gk || gv)) {
       AttnStrides sgk{}, sgv{};
       for (int d = 0; d < 4; d++) sgk.s[d] = gk ? gk->stride[d] : 0, sgv.s[d] = gv ? gv->stride[d] : 0;
       k_attn_bw_cols_tiled<<<(unsigned)(g.B * g.H * kt), ATT_THREADS, bs, stream()>>>(
-          g, (const float *)q->data, (const float *)probs->data, (const float *)gout->data, gs,
+          g, (const float *)q->data, pp, (const float *)gout->data, gs,
           gk ? (float *)gk->data : nullptr, gv ? (float *)gv->data : nullptr, sgk, sgv);
       rc = cuda_check("attention backward");
     }
@@ -1026,7 +1024,7 @@ int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_te
   float *gs = (float *)cuda_alloc(gs_bytes);
   if (!gs) return -1;
   k_attn_bw_rows<<<grid_rows(rows), attn_threads(g.Lk, g.D), sizeof(float) * (size_t)g.Dv, stream()>>>(
-      g, (const float *)k->data, (const float *)v->data, (const float *)probs->data, (const float *)gout->data, gs,
+      g, (const float *)k->data, (const float *)v->data, pp, (const float *)gout->data, gs,
       gq ? (float *)gq->data : nullptr, sgq);
   int rc = cuda_check("attention backward");
   if (rc == 0 && (gk || gv)) {
@@ -1038,10 +1036,80 @@ int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_te
       gp.sgv[d] = gv ? gv->stride[d] : 0;
     }
     k_attn_bw_cols<<<grid_rows(cols), attn_threads(g.D, g.Dv), 0, stream()>>>(
-        g, (const float *)q->data, (const float *)probs->data, (const float *)gout->data, gs, gp);
+        g, (const float *)q->data, pp, (const float *)gout->data, gs, gp);
     rc = cuda_check("attention backward");
   }
   cuda_free(gs, gs_bytes);
+  return rc;
+}
+
+int cuda_attention_backward(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
+                            const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
+                            hub_tensor *gv) {
+  AttnGeo g;
+  if (!probs) return hub_err("attention backward: the forward's probabilities are missing");
+  if (attn_geom("attention backward", p, q, k, v, gout, probs, &g)) return -1;
+  return attn_backward(p, g, q, k, v, (const float *)probs->data, gout, gq, gk, gv);
+}
+
+/* The probabilities of a forward that kept none, into P: S = scale q k^T on the GEMM path (in the
+ * forward's compute type) and the row softmax with the mask, or the plain forward kernel (its
+ * output to scratch) where the GEMM path is off.  Dropout is not applied here: the backward
+ * regenerates its keep mask from the same stream. */
+static int attn_recompute_probs(const hub_attn *p, const AttnGeo &g, const float *q, const float *k, const float *v,
+                                float *P) {
+  const int64_t E = g.B * g.H;
+  if (attn_use_gemm(g, true)) {
+    const size_t abytes = sizeof(float *) * (size_t)(3 * E);
+    const float **ptrs = (const float **)cuda_alloc(abytes);
+    if (!ptrs) return -1;
+    PtrArgs a{};
+    a.B = g.B, a.H = g.H, a.n = 3;
+    a.op[0] = {k, g.sk[0], g.sk[1]};
+    a.op[1] = {q, g.sq[0], g.sq[1]};
+    a.op[2] = {P, g.H * g.Lq * g.Lk, g.Lq * g.Lk};
+    int rc = attn_ptrs("attention backward", a, ptrs);
+    if (rc == 0)
+      rc = attn_gemm("attention backward", true, false, g.Lk, g.Lq, g.D, g.scale, ptrs, lead(g.sk[2], g.Lk, g.D),
+                     ptrs + E, lead(g.sq[2], g.Lq, g.D), (float *const *)(ptrs + 2 * E), g.Lk, E,
+                     /* the forward's precision: its GEMM path's, or the flash kernel's plain f32 */
+                     attn_use_gemm(g, false) ? attn_compute(p->lowp) : CUBLAS_COMPUTE_32F);
+    if (rc == 0) {
+      k_attn_softmax<<<grid_rows(E * g.Lq), row_threads(g.Lk), 0, stream()>>>(g, P, nullptr);
+      rc = cuda_check("attention backward");
+    }
+    cuda_free(ptrs, abytes);
+    return rc;
+  }
+  /* the plain kernel, which also writes an output: to scratch, contiguous */
+  AttnGeo g2 = g;
+  g2.so[3] = 1, g2.so[2] = g.Dv, g2.so[1] = g.Lq * g.Dv, g2.so[0] = g.H * g.Lq * g.Dv;
+  const size_t obytes = sizeof(float) * (size_t)(E * g.Lq * (g.Dv ? g.Dv : 1));
+  float *o = (float *)cuda_alloc(obytes);
+  if (!o) return -1;
+  size_t smem = sizeof(float) * (size_t)(g.D ? g.D : 1);
+  int rc = dynamic_smem("attention backward", (const void *)k_attn_fwd, smem, "head dimension", g.D);
+  if (rc == 0) {
+    k_attn_fwd<<<grid_rows(E * g.Lq), attn_threads(g.Lk, g.Dv), smem, stream()>>>(g2, q, k, v, o, P);
+    rc = cuda_check("attention backward");
+  }
+  cuda_free(o, obytes);
+  return rc;
+}
+
+int cuda_attention_backward_recompute(const hub_attn *p, const hub_tensor *q, const hub_tensor *k,
+                                      const hub_tensor *v, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
+                                      hub_tensor *gv) {
+  AttnGeo g;
+  if (attn_geom("attention backward", p, q, k, v, gout, nullptr, &g)) return -1;
+  const int64_t np = g.B * g.H * g.Lq * g.Lk;
+  if (np == 0 || g.Dv == 0) return attn_backward(p, g, q, k, v, nullptr, gout, gq, gk, gv); /* zeros */
+  const size_t pbytes = sizeof(float) * (size_t)np;
+  float *P = (float *)cuda_alloc(pbytes);
+  if (!P) return -1;
+  int rc = attn_recompute_probs(p, g, (const float *)q->data, (const float *)k->data, (const float *)v->data, P);
+  if (rc == 0) rc = attn_backward(p, g, q, k, v, P, gout, gq, gk, gv);
+  cuda_free(P, pbytes);
   return rc;
 }
 } // extern "C"

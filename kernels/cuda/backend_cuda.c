@@ -57,6 +57,7 @@ static const hub_backend hub_cuda_backend = {
         HUB_KERNEL(CROSS_ENTROPY_BACKWARD, cuda_cross_entropy_backward),
         HUB_KERNEL(ATTENTION, cuda_attention),
         HUB_KERNEL(ATTENTION_BACKWARD, cuda_attention_backward),
+        HUB_KERNEL(ATTENTION_BACKWARD_RECOMPUTE, cuda_attention_backward_recompute),
         HUB_KERNEL(SGD_STEP, cuda_sgd_step),
         HUB_KERNEL(ADAM_STEP, cuda_adam_step),
         HUB_KERNEL(SUM_SQUARES, cuda_sum_squares),

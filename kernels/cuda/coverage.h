@@ -46,6 +46,7 @@ static inline int hub_cuda_covers(int kernel, int dtype) {
   case HUB_K_CROSS_ENTROPY_BACKWARD:
   case HUB_K_ATTENTION:
   case HUB_K_ATTENTION_BACKWARD:
+  case HUB_K_ATTENTION_BACKWARD_RECOMPUTE:
   case HUB_K_SGD_STEP:
   case HUB_K_ADAM_STEP:
   case HUB_K_SUM_SQUARES:

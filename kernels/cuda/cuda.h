@@ -120,6 +120,9 @@ int cuda_attention(const hub_attn *a, const hub_tensor *q, const hub_tensor *k, 
 int cuda_attention_backward(const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v,
                             const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
                             hub_tensor *gv);
+int cuda_attention_backward_recompute(const hub_attn *a, const hub_tensor *q, const hub_tensor *k,
+                                      const hub_tensor *v, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk,
+                                      hub_tensor *gv);
 
 /* ---- anydtype.cu ---- */
 int cuda_binary_any(int op, const hub_tensor *a, const hub_tensor *b, hub_tensor *out);

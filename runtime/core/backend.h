@@ -146,6 +146,11 @@ typedef struct hub_attn {
    * NULL when no backward will need it (inference): the backend then keeps no probabilities.  */ \
   X(ATTENTION, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, hub_tensor *out, hub_tensor *probs), HUB_DT_F32) \
   X(ATTENTION_BACKWARD, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, const hub_tensor *probs, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk, hub_tensor *gv), HUB_DT_F32) \
+  /* The backward of a forward that kept no probabilities (probs NULL in its ATTENTION call): the \
+   * backend recomputes them from q, k, a->mask and the dropout stream, one call at a time, so a  \
+   * training step holds no [B*H, Lq, Lk] matrix per layer.  Optional (cuda has it); the op layer \
+   * uses it where the probabilities would be large (runtime/ops/op_attention.c). */              \
+  X(ATTENTION_BACKWARD_RECOMPUTE, int, (const hub_attn *a, const hub_tensor *q, const hub_tensor *k, const hub_tensor *v, const hub_tensor *gout, hub_tensor *gq, hub_tensor *gk, hub_tensor *gv), HUB_DT_F32) \
   /* ---- extensions: the optimiser updates (hub_optim.h), all tensors contiguous f32, each     \
    * parameter's gradient and state of its shape.  The Adam update, the sums of squares         \
    * (double accumulation, out[i] for tensor i, host memory) and t *= s take n tensors at once:  \

@@ -19,6 +19,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
@@ -113,19 +114,39 @@ static int check_mask(const char *op, const hub_tensor *mask, int nd, const int6
 /* The typed backward state of attention: q, k, v as contiguous f32 [B, L, D] views, the
  * probabilities, the scale. */
 typedef struct attention_state {
-  hub_tensor *q, *k, *v, *probs;
+  hub_tensor *q, *k, *v, *probs, *mask; /* probs NULL: recomputed in the backward (with the mask) */
   double scale;
   int lowp; /* the forward's autocast mode (hub_attn.lowp) */
 } attention_state;
+
+/* Whether a recorded call keeps its probabilities (E x Lq x Lk floats) or the backward recomputes
+ * them (ATTENTION_BACKWARD_RECOMPUTE, where the backend has it: cuda).  HUB_ATTN_RECOMPUTE=1 /
+ * =0 forces it; by default from 256 MiB of probabilities per call (BERT-base at batch 32 and
+ * length 512: 400 MB in each of the 12 layers). */
+static int want_recompute(const hub_backend *be, int64_t E, int64_t Lq, int64_t Lk) {
+  if (!hub_backend_supports(be, HUB_K_ATTENTION_BACKWARD_RECOMPUTE, HUB_F32)) return 0;
+  const char *e = getenv("HUB_ATTN_RECOMPUTE");
+  if (e && (e[0] == '0' || e[0] == '1') && !e[1]) return e[0] == '1';
+  return (double)E * (double)Lq * (double)Lk * 4.0 > 256.0 * 1024 * 1024;
+}
+
+/* The backward kernel: from the forward's probabilities, or recomputing them (p NULL). */
+static int attn_backward_call(const char *op, const hub_attn *a, const hub_tensor *q, const hub_tensor *k,
+                              const hub_tensor *v, const hub_tensor *p, const hub_tensor *gout, hub_tensor *gq,
+                              hub_tensor *gk, hub_tensor *gv) {
+  const hub_backend *be = hub_dispatch(op, p ? HUB_K_ATTENTION_BACKWARD : HUB_K_ATTENTION_BACKWARD_RECOMPUTE,
+                                       q->device, HUB_F32);
+  if (!be) return -1;
+  return p ? HUB_K(be, ATTENTION_BACKWARD)(a, q, k, v, p, gout, gq, gk, gv)
+           : HUB_K(be, ATTENTION_BACKWARD_RECOMPUTE)(a, q, k, v, gout, gq, gk, gv);
+}
 
 static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) {
   if (!gout[0]) return 0; /* no gradient reached the output: nothing flows back */
   const attention_state *st = HUB_NODE_STATE(n, attention_state);
   hub_tensor *q = st->q, *k = st->k, *v = st->v, *p = st->probs;
-  const hub_backend *be = hub_dispatch("attention", HUB_K_ATTENTION_BACKWARD, q->device, HUB_F32);
-  if (!be) return -1;
   const int64_t B = q->shape[0], Lq = q->shape[1], Dv = v->shape[2];
-  hub_attn a = {.scale = (float)st->scale, .lowp = st->lowp};
+  hub_attn a = {.mask = p ? NULL : st->mask, .scale = (float)st->scale, .lowp = st->lowp};
   hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *full[3] = {NULL, NULL, NULL}, *v4[8] = {NULL};
   int rc = g ? 0 : -1;
@@ -146,7 +167,7 @@ static int attention_backward(hub_node *n, hub_tensor **gout, hub_tensor **gin) 
     if (!v4[0] || !v4[1] || !v4[2] || !v4[3] || (full[0] && !v4[4]) || (full[1] && !v4[5]) || (full[2] && !v4[6]))
       rc = -1;
   }
-  if (rc == 0) rc = HUB_K(be, ATTENTION_BACKWARD)(&a, v4[0], v4[1], v4[2], p, v4[3], v4[4], v4[5], v4[6]);
+  if (rc == 0) rc = attn_backward_call("attention", &a, v4[0], v4[1], v4[2], p, v4[3], v4[4], v4[5], v4[6]);
   hub_release_all(8, v4);
   hub_tensor_release(g);
   if (rc) {
@@ -214,14 +235,14 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   int64_t psh[3] = {B, Lq, Lk};
   out = hub_tensor_empty(HUB_F32, nd, osh, q->device);
   /* the probabilities only for a backward (inference keeps none: a flash kernel on cuda) */
-  int rec = hub_will_record(3, in);
-  probs = rec ? hub_tensor_empty(HUB_F32, 3, psh, q->device) : NULL;
+  int rec = hub_will_record(3, in), recompute = rec && want_recompute(be, B, Lq, Lk);
+  probs = rec && !recompute ? hub_tensor_empty(HUB_F32, 3, psh, q->device) : NULL;
   q3 = view3(in[0], B, Lq, D);
   k3 = view3(in[1], B, Lk, D);
   v3 = view3(in[2], B, Lk, Dv);
   o3 = out ? view4(out, B, 1, Lq, Dv, Lq * Dv, 0, Dv, 0) : NULL;
   hub_tensor *q4 = q3 ? as4(q3) : NULL, *k4 = k3 ? as4(k3) : NULL, *v4 = v3 ? as4(v3) : NULL;
-  if ((rec && !probs) || !q4 || !k4 || !v4 || !o3) goto done4;
+  if ((rec && !recompute && !probs) || !q4 || !k4 || !v4 || !o3) goto done4;
   hub_attn a = {.mask = m3, .scale = (float)scale, .lowp = hub_autocast()};
   if (HUB_K(be, ATTENTION)(&a, q4, k4, v4, o3, probs)) goto done4;
   rc = 0;
@@ -232,7 +253,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
     st->scale = scale;
     st->lowp = a.lowp;
     rc = hub_node_keep(n, &st->q, q3) || hub_node_keep(n, &st->k, k3) || hub_node_keep(n, &st->v, v3) ||
-         hub_node_keep(n, &st->probs, probs);
+         hub_node_keep(n, &st->probs, probs) || (recompute && hub_node_keep(n, &st->mask, m3));
   }
 done4:
   hub_release_all(3, (hub_tensor *[]){q4, k4, v4});
@@ -266,7 +287,7 @@ static int qkv_views(const hub_tensor *t, int64_t H, hub_tensor **q, hub_tensor 
 /* The typed backward state of attention_qkv: the packed projection (contiguous f32 [B, L, 3*Dm]),
  * the probabilities, and the parameters (dropout's stream, to regenerate its mask). */
 typedef struct attention_qkv_state {
-  hub_tensor *qkv, *probs;
+  hub_tensor *qkv, *probs, *mask; /* probs NULL: recomputed in the backward (with the mask) */
   int64_t heads;
   double scale, p;
   uint64_t key, counter;
@@ -277,18 +298,16 @@ static int attention_qkv_backward(hub_node *n, hub_tensor **gout, hub_tensor **g
   if (!gout[0] || !hub_node_needs(n, 0)) return 0;
   const attention_qkv_state *st = HUB_NODE_STATE(n, attention_qkv_state);
   hub_tensor *qkv = st->qkv, *p = st->probs;
-  const hub_backend *be = hub_dispatch("attention_qkv", HUB_K_ATTENTION_BACKWARD, qkv->device, HUB_F32);
-  if (!be) return -1;
   const int64_t B = qkv->shape[0], L = qkv->shape[1], H = st->heads, Dm = qkv->shape[2] / 3;
-  hub_attn a = {.scale = (float)st->scale, .p = (float)st->p, .key = st->key, .counter = st->counter,
-                .lowp = st->lowp};
+  hub_attn a = {.mask = p ? NULL : st->mask, .scale = (float)st->scale, .p = (float)st->p, .key = st->key,
+                .counter = st->counter, .lowp = st->lowp};
   hub_tensor *g = hub_contiguous_f32(gout[0]);
   hub_tensor *gq = g ? hub_tensor_empty(HUB_F32, 3, qkv->shape, qkv->device) : NULL;
   hub_tensor *v[7] = {NULL};
   int rc = -1;
   if (gq && qkv_views(qkv, H, &v[0], &v[1], &v[2]) == 0 && qkv_views(gq, H, &v[3], &v[4], &v[5]) == 0 &&
       (v[6] = view4(g, B, H, L, Dm / H, L * Dm, Dm / H, Dm, 0)) != NULL)
-    rc = HUB_K(be, ATTENTION_BACKWARD)(&a, v[0], v[1], v[2], p, v[6], v[3], v[4], v[5]);
+    rc = attn_backward_call("attention_qkv", &a, v[0], v[1], v[2], p, v[6], v[3], v[4], v[5]);
   hub_release_all(7, v);
   hub_tensor_release(g);
   if (rc) {
@@ -333,9 +352,10 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   }
   int64_t osh[3] = {B, L, Dm}, psh[3] = {B * H, L, L};
   out = hub_tensor_empty(HUB_F32, 3, osh, qkv->device);
-  int rec = hub_will_record(1, &x); /* probabilities only for a backward */
-  probs = rec ? hub_tensor_empty(HUB_F32, 3, psh, qkv->device) : NULL;
-  if (!out || (rec && !probs)) goto done;
+  /* probabilities only for a backward, and not when it recomputes them */
+  int rec = hub_will_record(1, &x), recompute = rec && want_recompute(be, B * H, L, L);
+  probs = rec && !recompute ? hub_tensor_empty(HUB_F32, 3, psh, qkv->device) : NULL;
+  if (!out || (rec && !recompute && !probs)) goto done;
   hub_attn a = {.mask = m3, .scale = (float)scale, .p = (float)p, .lowp = hub_autocast()};
   if (p > 0) hub_rng_reserve((uint64_t)(B * H * L * L), &a.key, &a.counter);
   hub_tensor *v[4] = {NULL};
@@ -351,7 +371,8 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
     attention_qkv_state *st = HUB_NODE_STATE(n, attention_qkv_state);
     *st = (attention_qkv_state){.heads = H, .scale = scale, .p = p, .key = a.key, .counter = a.counter,
                                 .lowp = a.lowp};
-    rc = hub_node_keep(n, &st->qkv, x) || hub_node_keep(n, &st->probs, probs);
+    rc = hub_node_keep(n, &st->qkv, x) || hub_node_keep(n, &st->probs, probs) ||
+         (recompute && hub_node_keep(n, &st->mask, m3));
   }
 done:
   hub_tensor_release(x);

@@ -256,7 +256,7 @@ static void attention_training(void) {
     CHECK(eg <= 10 * tol, "attention_qkv training%s: gradient differs by %.3g", lowp ? " (bf16)" : "", eg);
     const char *ge = getenv("HUB_CUDA_ATTN_GEMM");
     if (lowp && hub_cuda_device_count() > 0 && !(ge && strcmp(ge, "0") == 0)) /* the mode reached the products */
-      CHECK(eo > 1e-6, "attention_qkv training (bf16): no difference from f32 at all");
+      CHECK(eo > 1e-6 || eg > 1e-6, "attention_qkv training (bf16): no difference from f32 at all");
     for (int k = 0; k < 2; k++) free(r[k]), free(g[k]);
   }
   release_all(3, (hub_tensor *[]){xv, mask, wv});
