@@ -5,7 +5,8 @@
 #          development machine: the binaries and the shared libraries a bare GPU image lacks,
 #          such as oneDNN and LuaJIT) and use that
 #   tests  the C tests that exercise the device: test_cuda (every CUDA kernel against the CPU),
-#          test_op_parity (its CUDA column), test_backend; tests/lua/test_device.lua (hub.finetune
+#          test_op_parity (its CUDA column), test_backend; test_cuda again with attention's GEMM path
+#          off and always on and with the recomputing backward; tests/lua/test_device.lua (hub.finetune
 #          on every task kind, resume, export on cuda vs cpu) and test_ernie_golden.lua (the
 #          Hugging Face references, on cuda too), test_autocast.lua (bf16 products on cuda) and
 #          test_cuda_graph.lua (CUDA graphs); any kernel whose first-use self-check failed (a line
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --prebuilt) PREBUILT=1; shift ;;
     --phases) PHASES=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "device_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -84,6 +85,14 @@ if has tests; then
       say "test_cuda found no GPU on the GPU machine"; exit 1
     fi
   done
+  # attention's other ways (the GEMM path off / always on, the recomputing backward), as on the emulator
+  for cfg in HUB_CUDA_ATTN_GEMM=0 HUB_CUDA_ATTN_GEMM=1 HUB_ATTN_RECOMPUTE=1; do
+    say "test_cuda ($cfg)"
+    (cd tests && env $cfg ../build-cuda/tests/test_cuda) >"build-cuda/test_cuda_$cfg.out" 2>&1 || true
+    tail -1 "build-cuda/test_cuda_$cfg.out" | tee -a "$LOG"
+    [ "$(tail -1 "build-cuda/test_cuda_$cfg.out" | grep -c ' 0 failed')" = 1 ] ||
+      { grep FAIL "build-cuda/test_cuda_$cfg.out" | head -20 | tee -a "$LOG"; say "test_cuda ($cfg) FAILED"; exit 1; }
+  done
   # fine-tuning every task kind, resume, export and modules on the GPU against the CPU
   say "test_device (lua: hub.finetune / modules with device = cuda)"
   (cd tests && ../build-cuda/hubrun lua/test_device.lua) 2>&1 | tee build-cuda/test_device.out | tail -5 | tee -a "$LOG" || true
@@ -111,7 +120,7 @@ if has tests; then
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
   if [ -n "$SAN" ]; then
     say "compute-sanitizer memcheck: test_cuda"
-    (cd tests && "$SAN" --tool memcheck --error-exitcode 3 ../build-cuda/tests/test_cuda) >build-cuda/memcheck.log 2>&1 ||
+    (cd tests && timeout 240 "$SAN" --tool memcheck --error-exitcode 3 ../build-cuda/tests/test_cuda) >build-cuda/memcheck.log 2>&1 ||
       { tail -30 build-cuda/memcheck.log | tee -a "$LOG"; say "memcheck FAILED (build-cuda/memcheck.log)"; exit 1; }
     tail -3 build-cuda/memcheck.log | tee -a "$LOG"
   else
