@@ -144,7 +144,7 @@ end
 -- padded length cut back to L, every tensor a copy (the next replay overwrites the graph's).
 -- Returns nil when fn cannot be captured (then every later call returns nil too, and one line on
 -- stderr said why): the caller runs fn itself.  cache:stats() -> {captures, replays, graphs,
--- off}; cache:free().
+-- off}; cache:refuse(why); cache:free().
 local Cache = {}
 Cache.__index = Cache
 
@@ -206,6 +206,14 @@ function Cache:run(inputs, fn, tag, max_len)
     r[k] = v
   end
   return r
+end
+
+-- cache:refuse(why): graphs off for good, with one line on stderr (a caller that knows its function
+-- cannot be captured says so before trying).
+function Cache:refuse(why)
+  if self.failed then return end
+  self.failed = true
+  io.stderr:write(string.format("hubrun: %s: CUDA graphs off (%s)\n", self.who, why))
 end
 
 function Cache:stats() return { captures = self.captures, replays = self.replays, graphs = #self.list, off = self.failed } end

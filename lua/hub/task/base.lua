@@ -281,6 +281,9 @@ function Task:use_cuda_graphs(on, opts)
   return self
 end
 
+-- Why this task's forward cannot be captured, or nil (a task kind that knows says so here).
+function Task:graph_refusal() return nil end
+
 -- {captures, replays, graphs, off} of use_cuda_graphs (nil when off).
 function Task:cuda_graph_stats()
   local G = rawget(self, "_graphs")
@@ -291,6 +294,11 @@ end
 function Task:graph_forward(b)
   local G = rawget(self, "_graphs")
   if not G then return nil end
+  local why = self:graph_refusal()
+  if why then
+    G:refuse(why)
+    return nil
+  end
   local inputs = { input_ids = b.input_ids, token_type_ids = b.token_type_ids, attention_mask = b.attention_mask }
   local cfg = self.encoder and self.encoder.config
   return G:run(inputs, function(st)

@@ -286,6 +286,9 @@ function PT:score(u, v)
   return (u * v):sum(2) / (nu * nv)
 end
 
+-- Its batches hold two or three encoded texts each, not the one the graph cache pads and replays.
+function PT:graph_refusal() return "a pairwise matching batch holds two or three texts, which the graph cache does not take" end
+
 function PT:forward_batch(b)
   if b.q then
     local q = self:vectors(b.q)

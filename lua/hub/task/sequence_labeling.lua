@@ -47,6 +47,12 @@ function SL:set_labels(l)
   end
 end
 
+-- With a CRF the forward gathers the labelled tokens by reading the batch's labels on the host,
+-- which a CUDA graph cannot replay.
+function SL:graph_refusal()
+  if self.use_crf then return "the CRF gathers the labelled tokens on the host, which a graph cannot replay" end
+end
+
 -- The labelled positions of a batch: per row the 0-based token positions whose label is >= 0.
 local function labelled(b)
   local rows = b.labels:totable()
