@@ -658,13 +658,15 @@ static int attn_ptrs(const char *op, const PtrArgs &a, const float **ptrs) {
 static int attn_gemm_fwd(const AttnGeo &g, const float *q, const float *k, const float *v, float *out, float *probs,
                          cublasComputeType_t ct) {
   const int64_t E = g.B * g.H, np = E * g.Lq * g.Lk;
-  const size_t pbytes = sizeof(float) * (size_t)np, dbytes = g.p > 0 ? pbytes : 0;
-  const size_t abytes = sizeof(float *) * (size_t)(6 * E), sbytes = (probs ? 0 : pbytes) + dbytes;
+  /* scratch: the probabilities when the caller keeps none, else the dropped copy when p > 0 (with
+   * no probabilities kept, the softmax kernel writes the dropped values over them in place) */
+  const size_t sbytes = !probs || g.p > 0 ? sizeof(float) * (size_t)np : 0;
+  const size_t abytes = sizeof(float *) * (size_t)(6 * E);
   float *scratch = sbytes ? (float *)cuda_alloc(sbytes) : nullptr;
   const float **ptrs = (const float **)cuda_alloc(abytes);
   int rc = -1;
   if ((!sbytes || scratch) && ptrs) {
-    float *P = probs ? probs : scratch, *D = g.p > 0 ? (probs ? scratch : scratch + np) : P;
+    float *P = probs ? probs : scratch, *D = g.p > 0 && probs ? scratch : P;
     PtrArgs a{};
     a.B = g.B, a.H = g.H, a.n = 6;
     a.op[0] = {k, g.sk[0], g.sk[1]};
@@ -701,13 +703,15 @@ static int attn_gemm_bw(const AttnGeo &g, const float *q, const float *k, const 
                         const int64_t *sgv, cublasComputeType_t ct) {
   const int64_t E = g.B * g.H, np = E * g.Lq * g.Lk, pe = g.Lq * g.Lk;
   const bool want_s = gq || gk, drop = g.p > 0 && gv;
-  const size_t sbytes = sizeof(float) * (size_t)((want_s ? np : 0) + (drop ? np : 0));
+  /* one buffer for the dropped copy P' and then gS: P' is read only by the gv product, which the
+   * stream finishes before the gP product writes gS */
+  const size_t sbytes = want_s || drop ? sizeof(float) * (size_t)np : 0;
   const size_t abytes = sizeof(float *) * (size_t)(ATT_MAXPTR * E);
   float *scratch = sbytes ? (float *)cuda_alloc(sbytes) : nullptr;
   const float **ptrs = (const float **)cuda_alloc(abytes);
   int rc = -1;
   if ((scratch || !sbytes) && ptrs) {
-    float *GS = want_s ? scratch : nullptr, *PD = drop ? scratch + (want_s ? np : 0) : (float *)probs;
+    float *GS = want_s ? scratch : nullptr, *PD = drop ? scratch : (float *)probs;
     rc = 0;
     if (gv) { /* gv^T [Dv, Lk] = gout^T [Dv, Lq] P' [Lq, Lk] (P' row-major = column-major P'^T, transposed) */
       if (drop) {
@@ -919,7 +923,7 @@ int cuda_attention(const hub_attn *p, const hub_tensor *q, const hub_tensor *k, 
     hub_tensor *o = out;
     return cuda_fill(o, 0);
   }
-  if (attn_use_gemm(g, probs != nullptr))
+  if (attn_use_gemm(g, probs != nullptr || p->recorded))
     return attn_gemm_fwd(g, (const float *)q->data, (const float *)k->data, (const float *)v->data,
                          (float *)out->data, probs ? (float *)probs->data : nullptr, attn_compute(p->lowp));
   /* the tiled kernels for head dimensions up to ATT_DMAX (BERT's 64), once they have checked
@@ -1072,8 +1076,8 @@ static int attn_recompute_probs(const hub_attn *p, const AttnGeo &g, const float
     if (rc == 0)
       rc = attn_gemm("attention backward", true, false, g.Lk, g.Lq, g.D, g.scale, ptrs, lead(g.sk[2], g.Lk, g.D),
                      ptrs + E, lead(g.sq[2], g.Lq, g.D), (float *const *)(ptrs + 2 * E), g.Lk, E,
-                     /* the forward's precision: its GEMM path's, or the flash kernel's plain f32 */
-                     attn_use_gemm(g, false) ? attn_compute(p->lowp) : CUBLAS_COMPUTE_32F);
+                     /* the forward's precision (it took the GEMM path too: p->recorded) */
+                     attn_compute(p->lowp));
     if (rc == 0) {
       k_attn_softmax<<<grid_rows(E * g.Lq), row_threads(g.Lk), 0, stream()>>>(g, P, nullptr);
       rc = cuda_check("attention backward");

@@ -217,7 +217,7 @@ function T.log_softmax(a, d)
   return wrap(C.hub_log_softmax(need_tensor(a, 1, "log_softmax"), cdim(d or -1, "log_softmax", 2)), 2)
 end
 -- The number of normalized dimensions of x given a size or a shape table (checked against x).
-local function normalized_ndim(x, normalized, op)
+local function normalized_ndim(x, normalized, op, argn)
   local nd = type(normalized) == "table" and #normalized or 1
   if type(normalized) == "table" then
     for i = 1, nd do
@@ -231,14 +231,14 @@ local function normalized_ndim(x, normalized, op)
       core.raise(string.format("%s: normalized size %d does not match the last dimension of the input", op, normalized))
     end
   elseif normalized ~= nil then
-    core.argerror(2, op, "a size or a shape table", type(normalized))
+    core.argerror(argn, op, "a size or a shape table", type(normalized))
   end
   return nd
 end
 -- layer_norm(x, normalized_shape (number or table), weight?, bias?, eps=1e-5)
 function T.layer_norm(x, normalized, w, b, eps)
   need_tensor(x, 1, "layer_norm")
-  local nd = normalized_ndim(x, normalized, "layer_norm")
+  local nd = normalized_ndim(x, normalized, "layer_norm", 2)
   if w ~= nil then need_tensor(w, 3, "layer_norm") end
   if b ~= nil then need_tensor(b, 4, "layer_norm") end
   return wrap(C.hub_layer_norm(x, nd, w, b, eps or 1e-5), 2)
@@ -248,7 +248,7 @@ end
 function T.add_layer_norm(x, r, normalized, w, b, eps)
   need_tensor(x, 1, "add_layer_norm")
   need_tensor(r, 2, "add_layer_norm")
-  local nd = normalized_ndim(x, normalized, "add_layer_norm")
+  local nd = normalized_ndim(x, normalized, "add_layer_norm", 3)
   if w ~= nil then need_tensor(w, 4, "add_layer_norm") end
   if b ~= nil then need_tensor(b, 5, "add_layer_norm") end
   return wrap(C.hub_add_layer_norm(x, r, nd, w, b, eps or 1e-5), 2)

@@ -65,6 +65,8 @@ typedef struct hub_attn {
   uint64_t key, counter;
   int lowp; /* the autocast mode of the forward (0, HUB_BF16, HUB_F16): a backend may compute the
              * two products with operands rounded to it (f32 accumulation); the CPU ignores it */
+  int recorded; /* the call is recorded for a backward: with probs NULL, one that recomputes them
+                 * (ATTENTION_BACKWARD_RECOMPUTE), so the forward should compute as that will */
 } hub_attn;
 
 /* dtype masks for the kernel list */

@@ -243,7 +243,7 @@ hub_tensor *hub_attention(hub_tensor *q, hub_tensor *k, hub_tensor *v, hub_tenso
   o3 = out ? view4(out, B, 1, Lq, Dv, Lq * Dv, 0, Dv, 0) : NULL;
   hub_tensor *q4 = q3 ? as4(q3) : NULL, *k4 = k3 ? as4(k3) : NULL, *v4 = v3 ? as4(v3) : NULL;
   if ((rec && !recompute && !probs) || !q4 || !k4 || !v4 || !o3) goto done4;
-  hub_attn a = {.mask = m3, .scale = (float)scale, .lowp = hub_autocast()};
+  hub_attn a = {.mask = m3, .scale = (float)scale, .lowp = hub_autocast(), .recorded = rec};
   if (HUB_K(be, ATTENTION)(&a, q4, k4, v4, o3, probs)) goto done4;
   rc = 0;
   hub_node *n;
@@ -356,7 +356,7 @@ hub_tensor *hub_attention_qkv(hub_tensor *qkv, hub_tensor *mask, int64_t heads, 
   int rec = hub_will_record(1, &x), recompute = rec && want_recompute(be, B * H, L, L);
   probs = rec && !recompute ? hub_tensor_empty(HUB_F32, 3, psh, qkv->device) : NULL;
   if (!out || (rec && !recompute && !probs)) goto done;
-  hub_attn a = {.mask = m3, .scale = (float)scale, .p = (float)p, .lowp = hub_autocast()};
+  hub_attn a = {.mask = m3, .scale = (float)scale, .p = (float)p, .lowp = hub_autocast(), .recorded = rec};
   if (p > 0) hub_rng_reserve((uint64_t)(B * H * L * L), &a.key, &a.counter);
   hub_tensor *v[4] = {NULL};
   int krc = -1;

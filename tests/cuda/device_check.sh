@@ -116,7 +116,7 @@ if has tests; then
     say "a self-check failed on the GPU (above): that kernel is wrong here"; exit 1
   fi
   # a fallback that is not an error but costs speed: say so
-  cat build-cuda/*.out | grep -h 'does not support compute type' | sort -u | sed 's/^/note: /' | tee -a "$LOG" || true
+  cat build-cuda/*.out | grep -h -e 'does not support compute type' -e '^note: attention' | sort -u | sed 's/^/note: /' | tee -a "$LOG" || true
   SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
   if [ -n "$SAN" ]; then
     say "compute-sanitizer memcheck: test_cuda"
