@@ -1,11 +1,12 @@
 """bench/cuda/bench_torch.py: the PyTorch twin of bench_cuda.lua (same GEMM sizes, same
 encoder shapes built from the same ops with random weights) on the GPU, for comparison.
-Needs torch with CUDA; tests/cuda/device_check.sh skips it otherwise."""
+Needs torch with CUDA; tests/cuda/device_check.sh skips it otherwise (HUB_BENCH_DEVICE=cpu: on the
+CPU, to check the script; cudatime.py)."""
 import argparse
 
 import torch
 import torch.nn.functional as F
-from cudatime import time_it
+from cudatime import DEVICE, time_it
 
 p = argparse.ArgumentParser()
 p.add_argument("--batches", default="1,8")
@@ -14,13 +15,14 @@ p.add_argument("--iters", type=int, default=20)
 p.add_argument("--layers", type=int, default=12)
 p.add_argument("--modes", default="f32,tf32,bf16")
 p.add_argument("--graph", type=int, default=1)
+p.add_argument("--gemm", type=int, default=4096)  # the GEMM size (0: none)
 a = p.parse_args()
-dev = "cuda"
+dev = DEVICE
 torch.backends.cuda.matmul.allow_tf32 = False
 
 
-n = 4096
-for mode in ["f32", "tf32", "f16", "bf16"]:
+n = a.gemm
+for mode in ["f32", "tf32", "f16", "bf16"] if n > 0 else []:
     dt = {"f32": torch.float32, "tf32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[mode]
     x = torch.randn(n, n, device=dev).to(dt)
     y = torch.randn(n, n, device=dev).to(dt)
@@ -55,7 +57,7 @@ for B in [int(b) for b in a.batches.split(",")]:
 
         @torch.no_grad()
         def fwd():
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode == "bf16"):
+            with torch.autocast(dev, dtype=torch.bfloat16, enabled=mode == "bf16"):
                 x = F.embedding(ids, word) + pos[:L]
                 x = F.layer_norm(x, (D,), ln0, ln0_b, 1e-12)
                 for p in ls:
@@ -68,7 +70,7 @@ for B in [int(b) for b in a.batches.split(",")]:
 
         med, mn = time_it(fwd, a.iters)
         print(f"torch_encoder mode={mode} batch={B} seq={L} layers={a.layers} median_ms={med:.3f} min_ms={mn:.3f}")
-        if a.graph:
+        if a.graph and dev == "cuda":
             s = torch.cuda.Stream()
             s.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(s):

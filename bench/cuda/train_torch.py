@@ -4,13 +4,14 @@ eps 1e-12, post-LN layers with one fused qkv Linear, scaled_dot_product_attentio
 exact GELU, pooler tanh, dropout, classifier; weights N(0, 0.02), biases 0) and the same step:
 forward in train mode + cross_entropy + backward + AdamW (fused, lr 5e-5, weight decay 0.01) +
 zero_grad.  Modes f32, tf32 (allow_tf32) and bf16 (torch.autocast).  Lines:
-"torch_train mode=M batch=B seq=L layers=N median_ms=.. min_ms=..".  Needs torch with CUDA."""
+"torch_train mode=M batch=B seq=L layers=N median_ms=.. min_ms=..".  Needs torch with CUDA
+(HUB_BENCH_DEVICE=cpu: on the CPU, to check the script; cudatime.py)."""
 import argparse
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from cudatime import time_it
+from cudatime import DEVICE, time_it
 
 p = argparse.ArgumentParser()
 p.add_argument("--batches", default="32,128")
@@ -22,7 +23,7 @@ p.add_argument("--heads", type=int, default=12)
 p.add_argument("--vocab", type=int, default=21128)
 p.add_argument("--modes", default="f32,tf32,bf16")
 a = p.parse_args()
-dev = "cuda"
+dev = DEVICE
 
 
 class Layer(nn.Module):
@@ -73,7 +74,7 @@ for B in [int(b) for b in a.batches.split(",")]:
         torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
 
         def step():
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode == "bf16"):
+            with torch.autocast(dev, dtype=torch.bfloat16, enabled=mode == "bf16"):
                 loss = F.cross_entropy(model(ids, tt, pos), labels)
             loss.backward()
             opt.step()
@@ -82,5 +83,6 @@ for B in [int(b) for b in a.batches.split(",")]:
         med, mn = time_it(step, a.iters)
         print(f"torch_train mode={mode} batch={B} seq={a.seq} layers={a.layers} median_ms={med:.3f} min_ms={mn:.3f}")
         del model, opt
-        torch.cuda.empty_cache()
+        if dev == "cuda":
+            torch.cuda.empty_cache()
 torch.backends.cuda.matmul.allow_tf32 = False
