@@ -2,7 +2,7 @@
 """bench/autocast/linear_torch.py: the PyTorch side of bench/autocast/linear.lua.
 
 One linear layer F.linear(x, w, b) in f32 and under torch.autocast("cpu", dtype=torch.bfloat16),
-at the same BERT-base shapes, median of N calls after 3 warm-ups; with --train 1 the training step
+at the same BERT-base shapes, median of N calls after 2 warm-ups; with --train 1 the training step
 of BERT-base's feed-forward block (x [M, 768] -> Linear 3072 -> GELU -> Linear 768 -> sum of
 squares, backward into the weights, biases and x).  Prints the lines linear.lua prints, prefixed
 "torch_":
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 
 def median_ms(fn, iters):
-    for _ in range(3):
+    for _ in range(2):
         fn()
     ts = []
     for _ in range(iters):

@@ -159,11 +159,7 @@ int cpu_layer_norm(const hub_tensor *x, const hub_tensor *r, const hub_tensor *w
      * which oneDNN then normalises in place.  No pass is saved on the CPU (oneDNN's layer
      * normalization takes no residual), but no temporary is made either. */
     hub_tensor *sum = s ? s : y;
-    const float *xa = x->data, *ra = r->data;
-    float *sa = sum->data;
-    int64_t total = rows * n;
-#pragma omp parallel for schedule(static) if (total > 32768)
-    for (int64_t i = 0; i < total; i++) sa[i] = xa[i] + ra[i];
+    if (cpu_binary(HUB_BIN_ADD, x, r, sum)) return -1;
     x = sum;
   }
   int train = mean && rstd;

@@ -110,6 +110,24 @@ __global__ void k_attn_fwd(AttnGeo g, const float *q, const float *k, const floa
  * output), so the two give the same numbers; head dimensions up to ATT_DMAX. */
 enum { ATT_TQ = 16, ATT_TK = 64, ATT_DMAX = 128, ATT_THREADS = 256, ATT_ACC = ATT_TQ * ATT_DMAX / ATT_THREADS };
 
+/* One chunk of a tile product into the thread's ATT_ACC accumulators: accumulator a holds output
+ * (r, d) = (t / W, t % W) with t = threadIdx.x + a * blockDim.x, and gains sum_c P[r, c] M[c, d]
+ * over the chunk's nk rows of M (P: rows of pitch ATT_TK, M: rows of pitch W + 1, both in shared
+ * memory); rows r >= nq are left alone.  rescale (NULL: none) multiplies row r's accumulated value
+ * first (the flash kernel's running softmax). */
+__device__ __forceinline__ void tile_accumulate(float *acc, const float *P, const float *M, int64_t W, int64_t nq,
+                                                int64_t nk, const float *rescale) {
+#pragma unroll
+  for (int a = 0; a < ATT_ACC; a++) {
+    int64_t t = threadIdx.x + (int64_t)a * blockDim.x, r = t / W, d = t % W;
+    if (r < nq) {
+      float s2 = rescale ? acc[a] * rescale[r] : acc[a];
+      for (int64_t c = 0; c < nk; c++) s2 += P[r * ATT_TK + c] * M[c * (W + 1) + d];
+      acc[a] = s2;
+    }
+  }
+}
+
 __global__ void k_attn_fwd_tiled(AttnGeo g, const float *q, const float *k, const float *v, float *out, float *probs) {
   extern __shared__ float sm[];
   const int64_t DM = g.D > g.Dv ? g.D : g.Dv;
@@ -163,15 +181,7 @@ __global__ void k_attn_fwd_tiled(AttnGeo g, const float *q, const float *k, cons
       ps[r * ATT_TK + c] = prow0[r * g.Lk + j0 + c] * keep_scale(g, e, i0 + r, j0 + c);
     }
     __syncthreads();
-#pragma unroll
-    for (int a = 0; a < ATT_ACC; a++) {
-      int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.Dv, d = t % g.Dv;
-      if (r < nq) {
-        float s2 = acc[a];
-        for (int64_t c = 0; c < nk; c++) s2 += ps[r * ATT_TK + c] * kv[c * (g.Dv + 1) + d];
-        acc[a] = s2;
-      }
-    }
+    tile_accumulate(acc, ps, kv, g.Dv, nq, nk, nullptr);
   }
 #pragma unroll
   for (int a = 0; a < ATT_ACC; a++) {
@@ -239,15 +249,7 @@ __global__ void k_attn_fwd_flash(AttnGeo g, const float *q, const float *k, cons
     }
     load_rows(kv, g.Dv + 1, v, g.sv, b, h, j0, nk, g.Dv); /* the keys are no longer read: values over them */
     __syncthreads();
-#pragma unroll
-    for (int a = 0; a < ATT_ACC; a++) {
-      int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.Dv, d = t % g.Dv;
-      if (r < nq) {
-        float s2 = acc[a] * arow[r];
-        for (int64_t c = 0; c < nk; c++) s2 += ps[r * ATT_TK + c] * kv[c * (g.Dv + 1) + d];
-        acc[a] = s2;
-      }
-    }
+    tile_accumulate(acc, ps, kv, g.Dv, nq, nk, arow);
   }
   __syncthreads();
 #pragma unroll
@@ -393,15 +395,7 @@ __global__ void k_attn_bw_rows_tiled(AttnGeo g, const float *k, const float *v, 
       ps[r * ATT_TK + c] = srow0[r * g.Lk + j0 + c];
     }
     __syncthreads();
-#pragma unroll
-    for (int a = 0; a < ATT_ACC; a++) {
-      int64_t t = tid + (int64_t)a * blockDim.x, r = t / g.D, d = t % g.D;
-      if (r < nq) {
-        float s2 = acc[a];
-        for (int64_t c = 0; c < nk; c++) s2 += ps[r * ATT_TK + c] * kv[c * (g.D + 1) + d];
-        acc[a] = s2;
-      }
-    }
+    tile_accumulate(acc, ps, kv, g.D, nq, nk, nullptr);
   }
 #pragma unroll
   for (int a = 0; a < ATT_ACC; a++) {

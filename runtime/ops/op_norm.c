@@ -274,7 +274,12 @@ hub_tensor *hub_add_layer_norm(hub_tensor *x, hub_tensor *r, int normalized_ndim
   if (x->dtype == HUB_F32 && r->dtype == HUB_F32 && x->device == r->device && hub_same_shape(x, r))
     return layer_norm_impl("add_layer_norm", x, r, normalized_ndim, weight, bias, eps);
   hub_tensor *s = hub_add(x, r);
-  hub_tensor *y = s ? hub_layer_norm(s, normalized_ndim, weight, bias, eps) : NULL;
+  if (!s) { /* "add: ..." said of the residual */
+    char why[256];
+    snprintf(why, sizeof why, "%s", hub_last_error());
+    return hub_errp("add_layer_norm: the residual: %s", why);
+  }
+  hub_tensor *y = hub_layer_norm(s, normalized_ndim, weight, bias, eps);
   hub_tensor_release(s);
   return y;
 }

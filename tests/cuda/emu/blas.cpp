@@ -124,6 +124,19 @@ cublasStatus_t invalid(const char *what) {
   return CUBLAS_STATUS_INVALID_VALUE;
 }
 
+/* The arguments of a (batched) GEMM as cuBLAS checks them: sizes, leading dimensions, types. */
+cublasStatus_t check_gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                          cudaDataType_t at, int lda, cudaDataType_t bt, int ldb, cudaDataType_t ct, int ldc, int batch,
+                          cublasComputeType_t compute) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (m < 0 || n < 0 || k < 0 || batch < 0) return invalid("negative size");
+  if (lda < (ta == CUBLAS_OP_N ? (m > 1 ? m : 1) : (k > 1 ? k : 1))) return invalid("lda too small");
+  if (ldb < (tb == CUBLAS_OP_N ? (k > 1 ? k : 1) : (n > 1 ? n : 1))) return invalid("ldb too small");
+  if (ldc < (m > 1 ? m : 1)) return invalid("ldc too small");
+  if (at != bt || !types_ok(at, ct, compute)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 } // namespace
 
 cublasStatus_t cublasCreate(cublasHandle_t *h) {
@@ -158,12 +171,7 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
                                           long long sa, const void *B, cudaDataType_t bt, int ldb, long long sb,
                                           const void *beta, void *C, cudaDataType_t ct, int ldc, long long sc,
                                           int batch, cublasComputeType_t compute, cublasGemmAlgo_t) {
-  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
-  if (m < 0 || n < 0 || k < 0 || batch < 0) return invalid("negative size");
-  if (lda < (ta == CUBLAS_OP_N ? (m > 1 ? m : 1) : (k > 1 ? k : 1))) return invalid("lda too small");
-  if (ldb < (tb == CUBLAS_OP_N ? (k > 1 ? k : 1) : (n > 1 ? n : 1))) return invalid("ldb too small");
-  if (ldc < (m > 1 ? m : 1)) return invalid("ldc too small");
-  if (at != bt || !types_ok(at, ct, compute)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (cublasStatus_t st = check_gemm(h, ta, tb, m, n, k, at, lda, bt, ldb, ct, ldc, batch, compute)) return st;
   double al = scalar(alpha, compute), be = scalar(beta, compute);
   Round tf32 = rounding(compute);
   int ea = esize(at), ec = esize(ct);
@@ -198,12 +206,7 @@ cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cubla
                                    const void *const Barray[], cudaDataType_t bt, int ldb, const void *beta,
                                    void *const Carray[], cudaDataType_t ct, int ldc, int batch,
                                    cublasComputeType_t compute, cublasGemmAlgo_t) {
-  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
-  if (m < 0 || n < 0 || k < 0 || batch < 0) return invalid("negative size");
-  if (lda < (ta == CUBLAS_OP_N ? (m > 1 ? m : 1) : (k > 1 ? k : 1))) return invalid("lda too small");
-  if (ldb < (tb == CUBLAS_OP_N ? (k > 1 ? k : 1) : (n > 1 ? n : 1))) return invalid("ldb too small");
-  if (ldc < (m > 1 ? m : 1)) return invalid("ldc too small");
-  if (at != bt || !types_ok(at, ct, compute)) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (cublasStatus_t st = check_gemm(h, ta, tb, m, n, k, at, lda, bt, ldb, ct, ldc, batch, compute)) return st;
   /* HUBEMU_CUBLAS_NO_FAST=1: a library without the tensor-core compute types for this call (to
    * exercise the callers' fallback) */
   const char *nf = getenv("HUBEMU_CUBLAS_NO_FAST");
